@@ -1,0 +1,2 @@
+/** The Khutulun agent: API, event bus, placement, deploy. */
+export {};

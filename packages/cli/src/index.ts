@@ -1,0 +1,2 @@
+/** The khutulun command-line interface. */
+export {};

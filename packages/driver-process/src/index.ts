@@ -1,0 +1,2 @@
+/** Bare-process workload driver. */
+export {};

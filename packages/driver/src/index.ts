@@ -1,0 +1,2 @@
+/** Driver contracts: the lifecycle of workloads and networks. */
+export {};

@@ -1,0 +1,2 @@
+/** Floria: the graph data system (classes, templates, vertexes, first-class edges, expressions, events) and the store contract. */
+export {};

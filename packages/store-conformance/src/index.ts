@@ -1,0 +1,2 @@
+/** The conformance suite every Floria store backend passes. */
+export {};

@@ -1,0 +1,2 @@
+/** PostgreSQL Floria store with LISTEN/NOTIFY change notification. */
+export {};

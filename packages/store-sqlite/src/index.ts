@@ -1,0 +1,2 @@
+/** SQLite Floria store (the embedded default). */
+export {};
