@@ -1,0 +1,96 @@
+import { parseArgs } from 'node:util';
+import { isAgentError } from './agent-error.js';
+import { startAgent } from './start-agent.js';
+
+/** Where `runAgentCommand` writes. */
+export interface AgentCommandIO {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** Resolves when the agent should stop; default: the first SIGINT or SIGTERM. */
+  stopSignal?: Promise<unknown>;
+}
+
+const USAGE =
+  'usage: khutulun agent [--state-dir DIR] [--store postgres://...] ' +
+  '[--listen HOST:PORT --tls-cert FILE --tls-key FILE --token TOKEN]\n';
+
+/**
+ * `khutulun agent ...`: parses the arguments, runs the agent until SIGINT/SIGTERM and
+ * resolves with the exit code: 0 after a clean stop, 1 on failure, 2 on misuse.
+ */
+export async function runAgentCommand(argv: string[], io: AgentCommandIO): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        'state-dir': { type: 'string' },
+        store: { type: 'string' },
+        listen: { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        token: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (error) {
+    io.stderr.write(`khutulun agent: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const listen = str('listen');
+  const cert = str('tls-cert');
+  const key = str('tls-key');
+  const token = str('token') ?? process.env.KHUTULUN_TOKEN;
+  if (listen && (!cert || !key || !token)) {
+    io.stderr.write(
+      `khutulun agent: --listen requires --tls-cert, --tls-key and --token\n${USAGE}`,
+    );
+    return 2;
+  }
+  const store = str('store');
+  if (store && !/^postgres(ql)?:\/\//.test(store)) {
+    io.stderr.write(`khutulun agent: --store expects a postgres:// URL\n${USAGE}`);
+    return 2;
+  }
+  let agent: Awaited<ReturnType<typeof startAgent>>;
+  try {
+    agent = await startAgent({
+      stateDir: str('state-dir'),
+      store,
+      listen,
+      tls: cert && key ? { cert, key } : undefined,
+      token,
+    });
+  } catch (error) {
+    const code = isAgentError(error) ? ` (${error.code})` : '';
+    io.stderr.write(`khutulun agent: ${(error as Error).message}${code}\n`);
+    return 1;
+  }
+  io.stdout.write(
+    `khutulun agent: PID ${process.pid}, state ${agent.stateDir}, API ${agent.socketPath}` +
+      (agent.tcpAddress ? `, https://${agent.tcpAddress.host}:${agent.tcpAddress.port}` : '') +
+      '\n',
+  );
+  await (io.stopSignal ?? signalled());
+  await agent.stop();
+  return 0;
+}
+
+function signalled(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(signal);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
