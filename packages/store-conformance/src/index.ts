@@ -1,2 +1,12 @@
 /** The conformance suite every Floria store backend passes. */
-export {};
+export type { ConformanceOptions } from './describe-store-conformance.js';
+export { describeStoreConformance } from './describe-store-conformance.js';
+export {
+  aClass,
+  anEdge,
+  anEdgeTemplate,
+  aVertex,
+  aVertexTemplate,
+  collect,
+  id,
+} from './store-fixtures.js';

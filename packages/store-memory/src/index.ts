@@ -1,2 +1,2 @@
 /** In-memory Floria store. */
-export {};
+export { openMemoryStore } from './memory-store.js';
