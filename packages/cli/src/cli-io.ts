@@ -1,0 +1,20 @@
+/** Where a command writes and what it knows of its surroundings; tests pass their own. */
+export interface CliIo {
+  stdout: { write(chunk: string): unknown };
+  stderr: { write(chunk: string): unknown; isTTY?: boolean };
+  env: Record<string, string | undefined>;
+  cwd: string;
+  /** Aborted when the user interrupts a long-running command (`-f`, `--wait`). */
+  signal?: AbortSignal;
+}
+
+/** The real process's streams, environment and working directory. */
+export function processIo(signal?: AbortSignal): CliIo {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+    ...(signal ? { signal } : {}),
+  };
+}

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { isCliError } from './cli-error.js';
+import {
+  cellText,
+  parseOutputFormat,
+  renderData,
+  renderList,
+  renderObject,
+  renderTable,
+} from './output.js';
+
+const rows = [
+  { service: 'hello', name: 'server', pid: 4242, ports: { port: 20001 } },
+  { service: 'hello', name: 'client-with-a-long-name', pid: undefined, ports: {} },
+];
+const columns = [
+  { header: 'NAME', cell: (r: (typeof rows)[number]) => r.name },
+  { header: 'PID', cell: (r: (typeof rows)[number]) => r.pid },
+  { header: 'PORTS', cell: (r: (typeof rows)[number]) => r.ports },
+];
+
+describe('output formats', () => {
+  it('prints tables aligned under their headers, with - for nothing', () => {
+    expect(renderList(rows, 'table', columns)).toBe(
+      [
+        'NAME                     PID   PORTS',
+        'server                   4242  {"port":20001}',
+        'client-with-a-long-name  -     {}',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('prints only headers for an empty list', () => {
+    expect(renderList([], 'table', columns)).toBe('NAME  PID  PORTS\n');
+  });
+
+  it('prints JSON and YAML that parse back to the same data, whatever the columns', () => {
+    const json = renderList(rows, 'json', columns);
+    expect(JSON.parse(json)).toEqual(JSON.parse(JSON.stringify(rows)));
+    expect(json.endsWith('\n')).toBe(true);
+    expect(parseYaml(renderList(rows, 'yaml', columns))).toEqual(JSON.parse(JSON.stringify(rows)));
+    expect(JSON.parse(renderData(undefined, 'json'))).toBeNull();
+  });
+
+  it('prints one object as aligned key: value lines, nesting as indented YAML', () => {
+    const text = renderObject(
+      {
+        name: 'server',
+        pid: 4242,
+        command: ['node', 'server.mjs'],
+        files: { pid: '/s/pid' },
+        empty: {},
+        gone: undefined,
+      },
+      'table',
+    );
+    expect(text).toBe(
+      [
+        'name:    server',
+        'pid:     4242',
+        'command: node,server.mjs',
+        'files:',
+        '  pid: /s/pid',
+        'empty:   {}',
+        '',
+      ].join('\n'),
+    );
+    expect(JSON.parse(renderObject({ a: 1 }, 'json'))).toEqual({ a: 1 });
+  });
+
+  it('formats cells', () => {
+    expect(cellText(null)).toBe('-');
+    expect(cellText('')).toBe('-');
+    expect(cellText(false)).toBe('false');
+    expect(cellText([])).toBe('-');
+    expect(cellText(['a', 1])).toBe('a,1');
+    expect(cellText([{ a: 1 }])).toBe('[{"a":1}]');
+    expect(renderTable(['A', 'B'], [['x', '']])).toBe('A  B\nx\n');
+  });
+
+  it('accepts only table, json and yaml for -o', () => {
+    expect(parseOutputFormat('yaml')).toBe('yaml');
+    try {
+      parseOutputFormat('xml');
+      expect.unreachable();
+    } catch (error) {
+      expect(isCliError(error) && error.exitCode).toBe(2);
+    }
+  });
+});

@@ -1,0 +1,127 @@
+/**
+ * How the agent's resources look in `-o table`: the columns of each list and the layout of
+ * each detail view. JSON and YAML always print the agent's data unchanged.
+ */
+import { type Column, type OutputFormat, renderList, renderObject } from './output.js';
+
+/** A service as `GET /v1/services` lists it. */
+export type ServiceItem = Record<string, unknown> & { name: string; state?: string };
+
+/** A workload as `GET /v1/workloads` lists it. */
+export type WorkloadItem = Record<string, unknown> & { service: string; name: string };
+
+/** An event as the API returns it (a Floria event). */
+export interface EventItem {
+  seq: number;
+  type: string;
+  id: { kind: string; directory: string[]; name: string };
+  time: string;
+  data?: unknown;
+}
+
+/** Columns of `service list`. */
+export const SERVICE_COLUMNS: Column<ServiceItem>[] = [
+  { header: 'NAME', cell: (s) => s.name },
+  { header: 'STATE', cell: (s) => s.state },
+  {
+    header: 'READY',
+    cell: (s) => (s.workloads === undefined ? undefined : `${s.ready ?? 0}/${s.workloads}`),
+  },
+  { header: 'CREATED', cell: (s) => s.createdAt },
+  { header: 'SOURCE', cell: (s) => s.source },
+];
+
+/** Columns of `workload list`. */
+export const WORKLOAD_COLUMNS: Column<WorkloadItem>[] = [
+  { header: 'SERVICE', cell: (w) => w.service },
+  { header: 'NAME', cell: (w) => w.name },
+  { header: 'HOST', cell: (w) => w.host },
+  { header: 'KIND', cell: (w) => w.kind },
+  { header: 'STATE', cell: (w) => w.state },
+  { header: 'PID', cell: (w) => w.pid },
+  { header: 'PORTS', cell: (w) => portsText(w.ports) },
+  { header: 'RESTARTS', cell: (w) => w.restarts },
+];
+
+/** Columns of `host list`. */
+export const HOST_COLUMNS: Column<Record<string, unknown>>[] = [
+  { header: 'NAME', cell: (h) => h.name },
+  { header: 'STATE', cell: (h) => h.state },
+  { header: 'SELF', cell: (h) => (h.self ? 'yes' : 'no') },
+  { header: 'ADDRESS', cell: (h) => h.address },
+  { header: 'AGENT PID', cell: (h) => h.agentPid },
+  { header: 'WORKLOADS', cell: (h) => h.workloads },
+  { header: 'STARTED', cell: (h) => h.startedAt },
+];
+
+/** Columns of `plugin list`. */
+export const PLUGIN_COLUMNS: Column<Record<string, unknown>>[] = [
+  { header: 'NAME', cell: (p) => p.name },
+  { header: 'KIND', cell: (p) => p.kind },
+  { header: 'DIGEST', cell: (p) => p.digest },
+  { header: 'GRANTS', cell: (p) => p.grants },
+  { header: 'LOCATION', cell: (p) => p.location },
+];
+
+/** Columns of `events` (and of graph entity lists: see {@link ENTITY_COLUMNS}). */
+export const EVENT_COLUMNS: Column<EventItem>[] = [
+  { header: 'SEQ', cell: (e) => e.seq },
+  { header: 'TIME', cell: (e) => e.time },
+  { header: 'TYPE', cell: (e) => e.type },
+  { header: 'ENTITY', cell: (e) => idText(e.id) },
+  { header: 'DATA', cell: (e) => (e.data === undefined ? undefined : JSON.stringify(e.data)) },
+];
+
+/** Columns of graph entity lists. */
+export const ENTITY_COLUMNS: Column<Record<string, unknown>>[] = [
+  { header: 'KIND', cell: (e) => (e.id as EventItem['id'] | undefined)?.kind },
+  { header: 'ID', cell: (e) => pathText(e.id as EventItem['id'] | undefined) },
+  {
+    header: 'CLASSES',
+    cell: (e) =>
+      Array.isArray(e.classes) ? e.classes.map((c) => (c as { name: string }).name) : [],
+  },
+  {
+    header: 'LINK',
+    cell: (e) =>
+      e.source && e.target
+        ? `${pathText(e.source as EventItem['id'])} -> ${pathText(e.target as EventItem['id'])}`
+        : e.parent
+          ? `in ${pathText(e.parent as EventItem['id'])}`
+          : undefined,
+  },
+];
+
+/** `kind:dir/.../name`, the form `graph get` accepts. */
+export function idText(id: EventItem['id'] | undefined): string {
+  return id ? `${id.kind}:${pathText(id)}` : '-';
+}
+
+function pathText(id: EventItem['id'] | undefined): string {
+  return id ? [...id.directory, id.name].join('/') : '-';
+}
+
+function portsText(ports: unknown): string | undefined {
+  if (typeof ports !== 'object' || ports === null) return undefined;
+  const entries = Object.entries(ports);
+  return entries.length === 0
+    ? undefined
+    : entries.map(([name, port]) => `${name}=${port}`).join(',');
+}
+
+/** A service's detail view: its fields, then its workloads as a table. */
+export function renderService(service: Record<string, unknown>, format: OutputFormat): string {
+  if (format !== 'table') return renderObject(service, format);
+  const { workloads, ...rest } = service;
+  let out = renderObject(rest, format);
+  if (Array.isArray(workloads) && workloads.length > 0) {
+    out += `\n${renderList(workloads as WorkloadItem[], format, WORKLOAD_COLUMNS)}`;
+  }
+  return out;
+}
+
+/** One line per event, for following the stream in `-o table` (columns cannot be aligned ahead). */
+export function eventLine(event: EventItem): string {
+  const data = event.data === undefined ? '' : ` ${JSON.stringify(event.data)}`;
+  return `${event.seq}  ${event.time}  ${event.type}  ${idText(event.id)}${data}\n`;
+}
