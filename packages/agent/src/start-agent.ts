@@ -4,8 +4,10 @@ import { createServer as createHttpsServer } from 'node:https';
 import { hostname } from 'node:os';
 import { createAdaptorServer } from '@hono/node-server';
 import { AgentStartError } from './agent-error.js';
+import { openAgentServices } from './agent-runtime.js';
 import { createApi } from './api.js';
 import { claimPidFile } from './pid-lock.js';
+import { ServiceController } from './service-controller.js';
 import { agentPidPath, apiSocketPath, defaultStateDir } from './state-dir.js';
 
 /** How to start an agent. Every field is optional: the defaults run the embedded single host. */
@@ -49,9 +51,24 @@ export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
   }
   const release = claimPidFile(agentPidPath(stateDir));
   const servers: Server[] = [];
+  const closers: Array<() => Promise<void>> = [];
+  const shutdown = async () => {
+    await Promise.all(servers.map((s) => closeServer(s)));
+    for (const close of closers) await close();
+    release();
+  };
   try {
     const host = options.host ?? hostname();
-    const app = createApi({ host, stateDir, startedAt: new Date().toISOString() });
+    const services = await openAgentServices({ stateDir, host, store: options.store });
+    closers.push(() => services.close());
+    const controller = new ServiceController(services);
+    closers.unshift(async () => {
+      controller.close();
+      await controller.idle();
+    });
+    await controller.recover();
+    const startedAt = new Date().toISOString();
+    const app = createApi({ services, controller, startedAt });
     const socketPath = apiSocketPath(stateDir);
     try {
       unlinkSync(socketPath);
@@ -67,7 +84,7 @@ export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
     if (options.listen && options.tls && options.token) {
       const { host: tcpHost, port } = parseListen(options.listen);
       const token = options.token;
-      const secure = createApi({ host, stateDir, startedAt: new Date().toISOString(), token });
+      const secure = createApi({ services, controller, startedAt, token });
       const tcpServer = createAdaptorServer({
         fetch: secure.fetch,
         createServer: createHttpsServer,
@@ -89,14 +106,10 @@ export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
       stateDir,
       socketPath,
       tcpAddress,
-      async stop() {
-        await Promise.all(servers.map((s) => closeServer(s)));
-        release();
-      },
+      stop: shutdown,
     };
   } catch (error) {
-    await Promise.all(servers.map((s) => closeServer(s)));
-    release();
+    await shutdown();
     throw error;
   }
 }

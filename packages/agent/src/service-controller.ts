@@ -1,0 +1,726 @@
+import { spawn } from 'node:child_process';
+import { basename, extname } from 'node:path';
+import {
+  isDriverError,
+  type PortBinding,
+  type WorkloadExit,
+  type WorkloadRef,
+  type WorkloadSpec,
+  type WorkloadStatus,
+} from '@khutulun/driver';
+import type { Entity, FloriaEvent, Id, Value, Vertex } from '@khutulun/floria';
+import { DeployError, requestErrors } from './agent-error.js';
+import type { AgentServices } from './agent-services.js';
+import {
+  readRecord,
+  readRecords,
+  recordId,
+  recordVertex,
+  type ServiceRecord,
+  serviceDirectories,
+} from './service-record.js';
+import {
+  type PlannedWorkload,
+  planWorkloads,
+  portEnvironment,
+  propertyValue,
+} from './workload-plan.js';
+
+/** One step of a deploy's progress, as streamed to the client. */
+export interface DeployProgress {
+  service: string;
+  step: string;
+  workload?: string;
+  state?: string;
+  pid?: number;
+  message?: string;
+}
+
+/** What to deploy. */
+export interface DeployRequest {
+  name?: string;
+  /** A local path (file, CSAR or directory) the agent reads. */
+  source: string;
+  inputs?: Record<string, Value>;
+}
+
+/** A workload the agent supervises: what it needs to apply the restart policy and handlers. */
+interface Supervised {
+  service: string;
+  name: string;
+  vertex: Id;
+  ref: WorkloadRef;
+  restart: string;
+  graceMs: number;
+  consecutive: number;
+  startedAt: number;
+  stopping: boolean;
+  timer?: NodeJS.Timeout;
+  handlers: Record<string, string>;
+  /** Serialises the operations on this workload. */
+  queue: Promise<void>;
+}
+
+const SERVICE_NAME = /^[a-z0-9]([a-z0-9._-]{0,62})$/;
+/** A run that lasted this long resets the restart back-off. */
+const STABLE_MS = 1_000;
+const ROLLBACK_GRACE_MS = 2_000;
+
+/**
+ * The agent's service logic on one host: deploys (all or nothing), deletes (nothing left
+ * behind), supervision of exits (restart policy, event handlers) and recovery after a crash.
+ */
+export class ServiceController {
+  private readonly supervised = new Map<string, Supervised>();
+  private readonly busy = new Set<string>();
+
+  constructor(private readonly s: AgentServices) {
+    s.workloads.on('exit', (exit) => this.onExit(exit));
+  }
+
+  /** Deploys a service; resolves with its name once every workload is ready. */
+  async deploy(
+    request: DeployRequest,
+    progress: (p: DeployProgress) => void = () => {},
+  ): Promise<string> {
+    const name = request.name ?? defaultName(request.source);
+    if (!SERVICE_NAME.test(name)) {
+      throw requestErrors.badRequest(`invalid service name ${JSON.stringify(name)}`, { name });
+    }
+    if (this.busy.has(name) || (await readRecord(this.s.store, name))) {
+      throw requestErrors.conflict('service-exists', `service "${name}" already exists`, {
+        service: name,
+      });
+    }
+    this.busy.add(name);
+    try {
+      const dirs = serviceDirectories(name);
+      const compiled = await this.s.compile({
+        source: request.source,
+        inputs: request.inputs ?? {},
+        directory: dirs.templates,
+      });
+      const errors = compiled.diagnostics.filter((d) => d.severity === 'error');
+      if (errors.length || !compiled.templates) {
+        throw new DeployError({
+          code: 'tosca-invalid',
+          status: 422,
+          message: `the TOSCA service does not compile: ${errors[0]?.message ?? 'no templates'}`,
+          details: { service: name },
+          diagnostics: compiled.diagnostics as unknown as Record<string, Value>[],
+        });
+      }
+      progress({ service: name, step: 'compiled' });
+      const record: ServiceRecord = {
+        name,
+        state: 'deploying',
+        source: request.source,
+        inputs: request.inputs ?? {},
+        createdAt: new Date().toISOString(),
+        workloads: [],
+      };
+      await this.s.store.transaction(async (tx) => {
+        await tx.put(recordVertex(record));
+        for (const template of compiled.templates ?? []) await tx.put(template);
+        await tx.emit({ type: 'service-deploying', id: recordId(name) });
+      });
+      progress({ service: name, step: 'stored' });
+      try {
+        await this.runDeploy(name, progress);
+      } catch (error) {
+        progress({ service: name, step: 'rollback', message: (error as Error).message });
+        await this.rollback(name);
+        await this.s.store.transaction((tx) =>
+          tx.emit({
+            type: 'service-deploy-failed',
+            id: recordId(name),
+            data: { message: (error as Error).message },
+          }),
+        );
+        throw asDeployError(name, error);
+      }
+      progress({ service: name, step: 'done' });
+      return name;
+    } finally {
+      this.busy.delete(name);
+    }
+  }
+
+  private async runDeploy(name: string, progress: (p: DeployProgress) => void): Promise<void> {
+    const { store, floria, dispatcher } = this.s;
+    const dirs = serviceDirectories(name);
+    await floria.instantiate(store, {
+      templates: { directory: dirs.templates },
+      into: dirs.instances,
+      dispatcher,
+    });
+    progress({ service: name, step: 'instantiated' });
+    const plan = await planWorkloads(store, dirs.instances, dirs.templates);
+
+    for (const w of plan) {
+      const host = await this.s.policies.place({
+        service: name,
+        workload: w.name,
+        hosts: [this.s.host],
+      });
+      if (host !== this.s.host) {
+        throw new DeployError({
+          code: 'placement-failed',
+          status: 500,
+          message: `workload ${w.name} was placed on unknown host ${host}`,
+          details: { workload: w.name, host },
+        });
+      }
+      await writeValues(this.s, w.vertex, { host, state: 'pending' });
+    }
+    progress({ service: name, step: 'placed' });
+
+    const reserved = new Map<string, PortBinding[]>();
+    await Promise.all(
+      plan.map(async (w) => {
+        const bindings: PortBinding[] = [];
+        for (const p of w.ports) {
+          const r = await this.s.network.reserve({
+            owner: { service: name, name: w.name },
+            name: p.name,
+            protocol: p.protocol,
+            ...(p.fixedPort === undefined ? {} : { port: p.fixedPort }),
+          });
+          if (p.expose) await this.s.network.expose(r);
+          bindings.push({ name: p.name, port: r.port, protocol: p.protocol });
+          await writeValues(this.s, p.capability, { port: r.port, address: '127.0.0.1' });
+        }
+        reserved.set(w.name, bindings);
+      }),
+    );
+    for (const w of plan) {
+      for (const c of w.connections) {
+        const b = reserved.get(c.target)?.find((x) => x.name === c.port);
+        if (b) await writeValues(this.s, c.edge, { port: b.port, address: '127.0.0.1' });
+      }
+    }
+    progress({ service: name, step: 'ports-reserved' });
+
+    const updated = await Promise.all([
+      floria.update(store, { query: { kind: 'vertex', directory: dirs.instances }, dispatcher }),
+      floria.update(store, { query: { kind: 'edge', directory: dirs.instances }, dispatcher }),
+    ]);
+    const problems = updated.flatMap((u) => u.problems);
+    if (problems.length) {
+      const p = problems[0]!;
+      throw new DeployError({
+        code: 'deploy-failed',
+        status: 500,
+        message: `property ${p.path.join('.')} of ${p.entity.name}: ${p.message}`,
+        details: { step: 'update', workload: p.entity.name },
+      });
+    }
+
+    // Each workload starts as soon as everything it depends on is ready; independent
+    // branches run in parallel. The first failure aborts the waits of the others.
+    const abort = new AbortController();
+    const done = new Map<string, Promise<void>>();
+    const byName = new Map(plan.map((w) => [w.name, w]));
+    const start = (w: PlannedWorkload): Promise<void> => {
+      let p = done.get(w.name);
+      if (!p) {
+        p = (async () => {
+          await Promise.all(w.after.map((d) => start(byName.get(d)!)));
+          if (abort.signal.aborted) throw abort.signal.reason;
+          await this.startWorkload(name, w, reserved, abort.signal, progress);
+        })();
+        p.catch((error) => abort.abort(error));
+        done.set(w.name, p);
+      }
+      return p;
+    };
+    await Promise.all(plan.map(start));
+
+    await store.transaction(async (tx) => {
+      const vertex = (await tx.get(recordId(name))) as Vertex;
+      await tx.put({
+        ...vertex,
+        properties: {
+          ...vertex.properties,
+          state: { value: 'running' },
+          workloads: { value: plan.map((w) => w.name) },
+        },
+      });
+      await tx.emit({ type: 'service-deployed', id: recordId(name) });
+    });
+  }
+
+  private async startWorkload(
+    service: string,
+    w: PlannedWorkload,
+    reserved: Map<string, PortBinding[]>,
+    signal: AbortSignal,
+    progress: (p: DeployProgress) => void,
+  ): Promise<void> {
+    const vertex = (await this.s.store.get(w.vertex)) as Vertex;
+    const spec = specOf(service, vertex, reserved.get(w.name) ?? [], portEnvironment(w, reserved));
+    progress({ service, step: 'start', workload: w.name, state: 'starting' });
+    const status = await this.s.workloads.create(spec);
+    const sup = this.supervise(service, vertex, status);
+    sup.stopping = true; // no restarts until the deploy has succeeded
+    await writeValues(this.s, w.vertex, statusValues(status, 'starting'), {
+      type: 'workload-started',
+      data: { pid: status.pid ?? null },
+    });
+    const timeout = readinessTimeout(vertex);
+    await this.s.workloads.ready(spec, { signal, ...(timeout ? { timeoutMs: timeout } : {}) });
+    sup.stopping = false;
+    await writeValues(this.s, w.vertex, { state: 'running' }, { type: 'workload-ready' });
+    progress({
+      service,
+      step: 'ready',
+      workload: w.name,
+      state: 'running',
+      ...(status.pid ? { pid: status.pid } : {}),
+    });
+    this.runHandler(sup, 'started', { pid: status.pid ?? null });
+    this.runHandler(sup, 'ready', {});
+  }
+
+  private supervise(service: string, vertex: Vertex, status: WorkloadStatus): Supervised {
+    const key = `${service}/${vertex.id.name}`;
+    const existing = this.supervised.get(key);
+    if (existing) {
+      existing.ref = status.ref;
+      existing.startedAt = Date.now();
+      return existing;
+    }
+    const sup: Supervised = {
+      service,
+      name: vertex.id.name,
+      vertex: vertex.id,
+      ref: status.ref,
+      restart: String(propertyValue(vertex, 'restart') ?? 'on-failure'),
+      graceMs: Math.round(Number(propertyValue(vertex, 'stop_grace_period') ?? 10) * 1000),
+      consecutive: 0,
+      startedAt: status.startedAt ? Date.parse(status.startedAt) : Date.now(),
+      stopping: false,
+      handlers: handlersOf(vertex),
+      queue: Promise.resolve(),
+    };
+    this.supervised.set(key, sup);
+    return sup;
+  }
+
+  private onExit(exit: WorkloadExit): void {
+    const sup = this.supervised.get(`${exit.ref.key.service}/${exit.ref.key.name}`);
+    if (!sup || exit.requested || sup.stopping) return;
+    this.enqueue(sup, () => this.handleExit(sup, exit));
+  }
+
+  private enqueue(sup: Supervised, work: () => Promise<void>): void {
+    sup.queue = sup.queue
+      .then(work)
+      .catch((error) =>
+        this.s.log('warn', `workload ${sup.service}/${sup.name}: ${(error as Error).message}`),
+      );
+  }
+
+  private async handleExit(
+    sup: Supervised,
+    exit: { exitCode?: number; signal?: string; pid?: number },
+  ): Promise<void> {
+    if (sup.stopping) return;
+    const failed = exit.signal !== undefined || (exit.exitCode ?? 1) !== 0;
+    const restart = sup.restart === 'always' || (sup.restart === 'on-failure' && failed);
+    const exitData = {
+      code: exit.exitCode ?? null,
+      signal: exit.signal ?? null,
+      pid: exit.pid ?? null,
+    };
+    const exitValues = { exit_code: exit.exitCode, signal: exit.signal, pid: undefined };
+    this.runHandler(sup, 'exited', exitData);
+    if (!restart) {
+      await writeValues(
+        this.s,
+        sup.vertex,
+        { ...exitValues, state: failed ? 'failed' : 'exited' },
+        {
+          type: 'workload-exited',
+          data: exitData,
+        },
+      );
+      return;
+    }
+    const uptimeMs = Date.now() - sup.startedAt;
+    if (uptimeMs >= STABLE_MS) sup.consecutive = 0;
+    const delayMs = await this.s.policies.restartDelay({ restarts: sup.consecutive, uptimeMs });
+    sup.consecutive++;
+    if (delayMs <= 0) {
+      const status = await this.s.workloads.restart(sup.ref);
+      sup.startedAt = Date.now();
+      await this.s.store.transaction(async (tx) => {
+        await tx.emit({ type: 'workload-exited', id: sup.vertex, data: exitData });
+        await putValues(tx, sup.vertex, {
+          ...exitValues,
+          ...statusValues(status, 'running'),
+          restarts: await this.restartCount(sup, 1),
+        });
+        await tx.emit({
+          type: 'workload-restarted',
+          id: sup.vertex,
+          data: { pid: status.pid ?? null },
+        });
+      });
+      this.runHandler(sup, 'started', { pid: status.pid ?? null });
+      return;
+    }
+    await writeValues(
+      this.s,
+      sup.vertex,
+      { ...exitValues, state: 'restarting' },
+      {
+        type: 'workload-exited',
+        data: exitData,
+      },
+    );
+    await this.s.store.transaction((tx) =>
+      tx.emit({
+        type: 'workload-restarting',
+        id: sup.vertex,
+        data: { delayMs, restarts: sup.consecutive },
+      }),
+    );
+    this.runHandler(sup, 'restarting', { delayMs, restarts: sup.consecutive });
+    sup.timer = setTimeout(() => {
+      sup.timer = undefined;
+      this.enqueue(sup, async () => {
+        if (sup.stopping) return;
+        const status = await this.s.workloads.restart(sup.ref);
+        sup.startedAt = Date.now();
+        await writeValues(
+          this.s,
+          sup.vertex,
+          { ...statusValues(status, 'running'), restarts: await this.restartCount(sup, 1) },
+          { type: 'workload-restarted', data: { pid: status.pid ?? null } },
+        );
+        this.runHandler(sup, 'started', { pid: status.pid ?? null });
+      });
+    }, delayMs);
+  }
+
+  private async restartCount(sup: Supervised, add: number): Promise<number> {
+    const vertex = await this.s.store.get(sup.vertex);
+    const current = vertex ? propertyValue(vertex, 'restarts') : 0;
+    return (typeof current === 'number' ? current : 0) + add;
+  }
+
+  /** Runs a user event handler (a Script notification of the Events interface), detached. */
+  private runHandler(sup: Supervised, event: string, data: Record<string, Value>): void {
+    const path = sup.handlers[event];
+    if (!path) return;
+    const payload = JSON.stringify({ event, service: sup.service, workload: sup.name, data });
+    const child = spawn(path, [], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      env: {
+        ...process.env,
+        KHUTULUN_EVENT: event,
+        KHUTULUN_SERVICE: sup.service,
+        KHUTULUN_WORKLOAD: sup.name,
+      },
+    });
+    child.on('error', (error) =>
+      this.s.log('warn', `handler ${event} of ${sup.service}/${sup.name}: ${error.message}`),
+    );
+    child.on('exit', (code) => {
+      if (code !== 0) {
+        void this.s.store
+          .transaction((tx) =>
+            tx.emit({
+              type: 'handler-failed',
+              id: sup.vertex,
+              data: { event, handler: path, code },
+            }),
+          )
+          .catch(() => {});
+      }
+    });
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(payload);
+  }
+
+  /** Deletes a service: stops its workloads, releases its ports, removes its entities. */
+  async remove(name: string): Promise<void> {
+    const record = await readRecord(this.s.store, name);
+    if (!record) {
+      throw requestErrors.notFound('service-not-found', `no service named "${name}"`, {
+        service: name,
+      });
+    }
+    if (this.busy.has(name)) {
+      throw requestErrors.conflict(
+        'service-busy',
+        `service "${name}" is being deployed or deleted`,
+        {
+          service: name,
+        },
+      );
+    }
+    this.busy.add(name);
+    try {
+      await this.s.store.transaction(async (tx) => {
+        const vertex = (await tx.get(recordId(name))) as Vertex;
+        await tx.put({
+          ...vertex,
+          properties: { ...vertex.properties, state: { value: 'deleting' } },
+        });
+        await tx.emit({ type: 'service-deleting', id: recordId(name) });
+      });
+      await this.teardown(name, undefined);
+      await this.s.store.transaction((tx) =>
+        tx.emit({ type: 'service-deleted', id: recordId(name) }),
+      );
+    } finally {
+      this.busy.delete(name);
+    }
+  }
+
+  private async rollback(name: string): Promise<void> {
+    await this.teardown(name, ROLLBACK_GRACE_MS);
+  }
+
+  /** Stops and deletes every workload of a service, releases its ports, removes its entities. */
+  private async teardown(name: string, graceOverride: number | undefined): Promise<void> {
+    const mine = [...this.supervised.values()].filter((s) => s.service === name);
+    for (const sup of mine) {
+      sup.stopping = true;
+      if (sup.timer) clearTimeout(sup.timer);
+    }
+    const statuses = (await this.s.workloads.list()).filter((st) => st.ref.key.service === name);
+    await Promise.all(
+      statuses.map(async (st) => {
+        const sup = mine.find((m) => m.name === st.ref.key.name);
+        await this.s.workloads.delete(st.ref, { graceMs: graceOverride ?? sup?.graceMs ?? 10_000 });
+        if (sup && st.state === 'running') this.runHandler(sup, 'stopped', {});
+      }),
+    );
+    for (const sup of mine) this.supervised.delete(`${sup.service}/${sup.name}`);
+    const owners = new Set(
+      (await this.s.network.list())
+        .filter((r) => r.owner.service === name)
+        .map((r) => r.owner.name),
+    );
+    for (const owner of owners) await this.s.network.release({ service: name, name: owner });
+    const { root } = serviceDirectories(name);
+    await this.s.store.transaction(async (tx) => {
+      const entities = await tx.query({ directory: root, recursive: true });
+      // Edges first, then vertexes and templates: deleting a vertex also removes its edges.
+      const order = (e: Entity) => (e.id.kind === 'edge' || e.id.kind === 'edge-template' ? 0 : 1);
+      for (const entity of entities.sort((a, b) => order(a) - order(b))) await tx.delete(entity.id);
+      await tx.delete(recordId(name));
+    });
+  }
+
+  /**
+   * After a restart: rolls back deploys that were interrupted, finishes interrupted deletes,
+   * removes workloads and ports of no service (orphans), and re-adopts the running ones,
+   * applying the restart policy to those that ended while no agent watched.
+   */
+  async recover(): Promise<void> {
+    const statuses = await this.s.workloads.adopt();
+    const records = await readRecords(this.s.store);
+    const known = new Set(records.map((r) => r.name));
+    for (const record of records) {
+      if (record.state === 'deploying') {
+        this.s.log('info', `rolling back the interrupted deploy of ${record.name}`);
+        await this.teardown(record.name, ROLLBACK_GRACE_MS);
+        await this.s.store.transaction((tx) =>
+          tx.emit({
+            type: 'service-deploy-failed',
+            id: recordId(record.name),
+            data: { message: 'the agent stopped during the deploy; rolled back' },
+          }),
+        );
+      } else if (record.state === 'deleting') {
+        await this.teardown(record.name, undefined);
+        await this.s.store.transaction((tx) =>
+          tx.emit({ type: 'service-deleted', id: recordId(record.name) }),
+        );
+      }
+    }
+    for (const st of statuses) {
+      if (!known.has(st.ref.key.service))
+        await this.s.workloads.delete(st.ref, { graceMs: ROLLBACK_GRACE_MS });
+    }
+    for (const r of await this.s.network.list()) {
+      if (!known.has(r.owner.service)) await this.s.network.release(r.owner);
+    }
+    for (const record of await readRecords(this.s.store)) {
+      if (record.state !== 'running') continue;
+      const dirs = serviceDirectories(record.name);
+      for (const name of record.workloads) {
+        const vertex = (await this.s.store.get({
+          kind: 'vertex',
+          directory: dirs.instances,
+          name,
+        })) as Vertex | undefined;
+        const status = statuses.find(
+          (st) => st.ref.key.service === record.name && st.ref.key.name === name,
+        );
+        if (!vertex || !status) continue;
+        const sup = this.supervise(record.name, vertex, status);
+        if (status.state === 'running') {
+          await writeValues(this.s, vertex.id, statusValues(status, 'running'));
+        } else {
+          this.enqueue(sup, () =>
+            this.handleExit(sup, {
+              ...(status.exitCode === undefined ? {} : { exitCode: status.exitCode }),
+              ...(status.signal === undefined ? {} : { signal: status.signal }),
+            }),
+          );
+        }
+      }
+    }
+  }
+
+  /** Waits until every queued supervision step has run (used when stopping the agent). */
+  async idle(): Promise<void> {
+    await Promise.all([...this.supervised.values()].map((s) => s.queue));
+  }
+
+  /** Cancels back-off timers (the agent is stopping; workloads keep running). */
+  close(): void {
+    for (const sup of this.supervised.values()) if (sup.timer) clearTimeout(sup.timer);
+  }
+
+  /** Whether a service is being deployed or deleted right now. */
+  isBusy(name: string): boolean {
+    return this.busy.has(name);
+  }
+}
+
+/** The event stream's filter for one service: its record and everything in its directory. */
+export function isAboutService(event: FloriaEvent, service: string): boolean {
+  const d = event.id.directory;
+  if (d[0] === 'services' && d[1] === service) return true;
+  return d[0] === 'khutulun' && d[1] === 'services' && event.id.name === service;
+}
+
+function defaultName(source: string): string {
+  const base = basename(source).replace(/\.(tar\.gz|tgz)$/, '');
+  return base
+    .slice(0, base.length - extname(base).length)
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]/g, '-');
+}
+
+function specOf(
+  service: string,
+  vertex: Vertex,
+  ports: PortBinding[],
+  portEnv: Record<string, string>,
+): WorkloadSpec {
+  const properties: Record<string, Value> = {};
+  for (const name of ['command', 'arguments', 'working_directory', 'user']) {
+    const v = propertyValue(vertex, name);
+    if (v !== undefined && v !== null) properties[name] = v;
+  }
+  const env = propertyValue(vertex, 'environment');
+  properties.environment = { ...portEnv, ...(isMap(env) ? env : {}) };
+  const readiness = propertyValue(vertex, 'readiness');
+  if (isMap(readiness)) {
+    const timeout: Record<string, Value> =
+      typeof readiness.timeout === 'number' ? { timeout_ms: readiness.timeout * 1000 } : {};
+    if (typeof readiness.port === 'string')
+      properties.readiness = { tcp: readiness.port, ...timeout };
+    else if (typeof readiness.tcp_port === 'number')
+      properties.readiness = { tcp: readiness.tcp_port, ...timeout };
+    else if (Array.isArray(readiness.command))
+      properties.readiness = { command: readiness.command, ...timeout };
+  }
+  return { key: { service, name: vertex.id.name }, properties, ports };
+}
+
+function readinessTimeout(vertex: Vertex): number | undefined {
+  const readiness = propertyValue(vertex, 'readiness');
+  return isMap(readiness) && typeof readiness.timeout === 'number'
+    ? readiness.timeout * 1000
+    : undefined;
+}
+
+function handlersOf(vertex: Vertex): Record<string, string> {
+  const interfaces = propertyValue(vertex, 'tosca:interfaces');
+  const events = isMap(interfaces) ? interfaces.events : undefined;
+  const notifications = isMap(events) ? events.notifications : undefined;
+  const handlers: Record<string, string> = {};
+  if (!isMap(notifications)) return handlers;
+  for (const [event, n] of Object.entries(notifications)) {
+    const impl = isMap(n) ? n.implementation : undefined;
+    const primary = isMap(impl) ? impl.primary : undefined;
+    const path = isMap(primary) ? (primary.path ?? primary.file) : undefined;
+    if (typeof path === 'string') handlers[event] = path;
+  }
+  return handlers;
+}
+
+function isMap(v: Value | undefined): v is Record<string, Value> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function statusValues(status: WorkloadStatus, state: string): Record<string, Value | undefined> {
+  const a = status.attributes;
+  return {
+    pid: status.pid,
+    state,
+    started_at: status.startedAt,
+    ...(a.ports === undefined ? {} : { ports: a.ports }),
+    ...(a.directory === undefined ? {} : { directory: a.directory }),
+  };
+}
+
+type Tx = Parameters<Parameters<AgentServices['store']['transaction']>[0]>[0];
+
+async function putValues(tx: Tx, id: Id, values: Record<string, Value | undefined>): Promise<void> {
+  const entity = await tx.get(id);
+  if (!entity || !('properties' in entity)) return;
+  const properties = { ...entity.properties };
+  let changed = false;
+  for (const [name, value] of Object.entries(values)) {
+    const old = properties[name];
+    const next = value === undefined ? null : value;
+    if (old === undefined && next === null) continue;
+    if (old && JSON.stringify(old.value ?? null) === JSON.stringify(next)) continue;
+    properties[name] = { ...(old ?? {}), value: next };
+    changed = true;
+  }
+  if (changed) await tx.put({ ...entity, properties } as Entity);
+}
+
+async function writeValues(
+  s: AgentServices,
+  id: Id,
+  values: Record<string, Value | undefined>,
+  event?: { type: string; data?: Value },
+): Promise<void> {
+  await s.store.transaction(async (tx) => {
+    await putValues(tx, id, values);
+    if (event)
+      await tx.emit({
+        type: event.type,
+        id,
+        ...(event.data === undefined ? {} : { data: event.data }),
+      });
+  });
+}
+
+function asDeployError(service: string, error: unknown): unknown {
+  if (typeof error === 'object' && error !== null && 'status' in error && 'code' in error)
+    return error;
+  const driver = isDriverError(error) ? error : undefined;
+  return new DeployError({
+    code: 'deploy-failed',
+    status: 500,
+    message: `deploy of ${service} failed and was rolled back: ${(error as Error).message}`,
+    details: {
+      service,
+      ...(driver ? { driverCode: driver.code, driver: driver.driver } : {}),
+      ...(driver?.workload ? { workload: driver.workload.name } : {}),
+    },
+    cause: error,
+  });
+}
