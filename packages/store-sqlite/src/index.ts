@@ -1,2 +1,3 @@
 /** SQLite Floria store (the embedded default). */
-export {};
+export type { SqliteStoreOptions } from './sqlite-store.js';
+export { openSqliteStore } from './sqlite-store.js';
