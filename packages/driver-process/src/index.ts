@@ -1,2 +1,3 @@
-/** Bare-process workload driver. */
-export {};
+/** Bare-process workload driver: detached processes with a tiny shell supervisor each, exits by inotify. */
+export { ProcessDriver, type ProcessDriverOptions } from './process-driver.js';
+export { portVariable } from './process-plan.js';

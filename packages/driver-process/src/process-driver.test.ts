@@ -1,0 +1,395 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isDriverError, type WorkloadExit, type WorkloadSpec } from '@khutulun/driver';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readStat } from './proc-table.js';
+import { ProcessDriver } from './process-driver.js';
+
+let state: string;
+const drivers: ProcessDriver[] = [];
+
+function driver(): ProcessDriver {
+  const d = new ProcessDriver({ stateDirectory: state });
+  drivers.push(d);
+  return d;
+}
+
+function spec(
+  name: string,
+  properties: WorkloadSpec['properties'],
+  ports: WorkloadSpec['ports'] = [],
+): WorkloadSpec {
+  return { key: { service: 'svc', name }, properties, ports };
+}
+
+function alive(pid: number): boolean {
+  const stat = readStat(pid);
+  return stat !== undefined && stat.state !== 'Z';
+}
+
+/** The next exit event of a workload. */
+function nextExit(d: ProcessDriver, name: string): Promise<WorkloadExit> {
+  return new Promise((resolve) => {
+    const off = d.on('exit', (event) => {
+      if (event.ref.key.name === name) {
+        off();
+        resolve(event);
+      }
+    });
+  });
+}
+
+/** Resolves once `done()` holds; checks on a coarse interval (test-side only). */
+async function eventually(done: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+beforeEach(() => {
+  state = mkdtempSync(join(tmpdir(), 'khutulun-process-'));
+});
+
+afterEach(async () => {
+  for (const d of drivers.splice(0)) {
+    for (const status of await d.list()) await d.delete(status.ref, { graceMs: 200 });
+    await d.close();
+  }
+  rmSync(state, { recursive: true, force: true });
+});
+
+describe('ProcessDriver.check', () => {
+  it('returns problems as data and none for a valid spec', async () => {
+    const d = driver();
+    expect(await d.check(spec('ok', { command: 'sleep', arguments: ['1'] }))).toEqual([]);
+    const problems = await d.check({
+      key: { service: '../x', name: 'ok' },
+      properties: {
+        arguments: 'not-a-list',
+        environment: { 'BAD-NAME': 'x', GOOD: { nested: true } },
+        working_directory: 'relative',
+        user: 'no-such-user-khutulun',
+        readiness: { tcp: 'unknown-port' },
+      },
+      ports: [],
+    });
+    const paths = problems.map((p) => p.path.join('.'));
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'key.service',
+        'command',
+        'arguments',
+        'environment.BAD-NAME',
+        'environment.GOOD',
+        'working_directory',
+        'user',
+        'readiness.tcp',
+      ]),
+    );
+    expect(await d.check(spec('nope', { command: 'khutulun-no-such-program' }))).toEqual([
+      { path: ['command'], message: 'program not found: khutulun-no-such-program' },
+    ]);
+  });
+
+  it('refuses to create an invalid spec with an invalid-spec DriverError', async () => {
+    const error = await driver()
+      .create(spec('bad', {}))
+      .catch((e: unknown) => e);
+    expect(isDriverError(error)).toBe(true);
+    expect(error).toMatchObject({ code: 'invalid-spec', driver: 'process' });
+  });
+});
+
+describe('ProcessDriver lifecycle', () => {
+  it('starts a detached process in its own session with logs, environment, directory and layout', async () => {
+    const d = driver();
+    const wd = mkdtempSync(join(tmpdir(), 'khutulun-wd-'));
+    const s = spec(
+      'web',
+      {
+        command: ['/bin/sh', '-c'],
+        arguments: [
+          'echo "out $GREETING $PORT_HTTP $(pwd)"; echo err >&2; exec sleep 300',
+          'it is me',
+        ],
+        environment: { GREETING: "it's me" },
+        working_directory: wd,
+      },
+      [{ name: 'http', port: 23456, protocol: 'tcp' }],
+    );
+    const status = await d.create(s);
+    expect(status.state).toBe('running');
+    const pid = status.pid!;
+    expect(alive(pid)).toBe(true);
+    const stat = readStat(pid)!;
+    expect(stat.session).toBe(pid);
+    expect(stat.pgrp).toBe(pid);
+    expect(stat.session).not.toBe(readStat(process.pid)!.session);
+    expect(status.attributes).toMatchObject({ pid, state: 'running', ports: { http: 23456 } });
+
+    const dir = join(state, 'workloads', 'svc', 'web');
+    expect(readFileSync(join(dir, 'pid'), 'utf8').trim()).toBe(String(pid));
+    expect(readFileSync(join(dir, 'cmdline'), 'utf8')).toBe(
+      `/bin/sh -c 'echo "out $GREETING $PORT_HTTP $(pwd)"; echo err >&2; exec sleep 300' 'it is me'\n`,
+    );
+    expect(readFileSync(join(dir, 'env'), 'utf8')).toContain(`GREETING='it'\\''s me'\n`);
+    expect(statSync(join(dir, 'env')).mode & 0o777).toBe(0o600);
+    await eventually(() => readFileSync(join(dir, 'logs', 'stderr.log'), 'utf8') === 'err\n');
+    expect(readFileSync(join(dir, 'logs', 'stdout.log'), 'utf8')).toBe(`out it's me 23456 ${wd}\n`);
+
+    const description = (await d.describe(status.ref))!;
+    expect(description.commands[0]).toBe(`/bin/sh ${dir}/run`);
+    expect(description.commands[1]).toContain(`setsid env --default-signal -- /bin/sh -c`);
+    expect(description.files.map((f) => f.path)).toEqual(
+      expect.arrayContaining([join(dir, 'run'), join(dir, 'pid'), join(dir, 'logs', 'stdout.log')]),
+    );
+
+    const again = await d.create(s).catch((e: unknown) => e);
+    expect(again).toMatchObject({ code: 'already-exists' });
+    rmSync(wd, { recursive: true, force: true });
+  });
+
+  it('reports exits with their code or signal, promptly and without being asked', async () => {
+    const d = driver();
+    const exited = nextExit(d, 'short');
+    const short = await d.create(
+      spec('short', { command: '/bin/sh', arguments: ['-c', 'sleep 0.2; exit 3'] }),
+    );
+    const event = await exited;
+    expect(event).toMatchObject({ ref: short.ref, exitCode: 3, requested: false, pid: short.pid });
+    expect((await d.read(short.ref))?.state).toBe('exited');
+
+    const long = await d.create(spec('long', { command: 'sleep', arguments: ['300'] }));
+    const killed = nextExit(d, 'long');
+    process.kill(long.pid!, 'SIGKILL');
+    expect(await killed).toMatchObject({ signal: 'SIGKILL', requested: false });
+    const status = await d.read(long.ref);
+    expect(status).toMatchObject({
+      state: 'exited',
+      signal: 'SIGKILL',
+      attributes: { signal: 'SIGKILL' },
+    });
+
+    const restarted = await d.restart(long.ref);
+    expect(restarted.state).toBe('running');
+    expect(restarted.pid).not.toBe(long.pid);
+    expect(alive(restarted.pid!)).toBe(true);
+  });
+
+  it('stops with SIGTERM, and with SIGKILL to the whole group after the grace period', async () => {
+    const d = driver();
+    const polite = await d.create(spec('polite', { command: 'sleep', arguments: ['300'] }));
+    const politeExit = nextExit(d, 'polite');
+    const stopped = await d.stop(polite.ref, { graceMs: 20_000 });
+    expect(stopped).toMatchObject({ state: 'stopped', signal: 'SIGTERM' });
+    expect(await politeExit).toMatchObject({ requested: true, signal: 'SIGTERM' });
+
+    // Ignores SIGTERM and has a child in its group that ignores it too.
+    const stubborn = await d.create(
+      spec('stubborn', {
+        command: '/bin/sh',
+        arguments: ['-c', `trap '' TERM; sleep 300 & echo $! > child; while :; do sleep 1; done`],
+      }),
+    );
+    const childFile = join(state, 'workloads', 'svc', 'stubborn', 'child');
+    await eventually(() => existsSync(childFile) && readFileSync(childFile, 'utf8').endsWith('\n'));
+    const child = Number(readFileSync(childFile, 'utf8'));
+    expect(alive(child)).toBe(true);
+    const result = await d.stop(stubborn.ref, { graceMs: 300 });
+    expect(result).toMatchObject({ state: 'stopped', signal: 'SIGKILL' });
+    expect(alive(stubborn.pid!)).toBe(false);
+    await eventually(() => !alive(child));
+  });
+
+  it('delete leaves nothing behind: no process, no files', async () => {
+    const d = driver();
+    const status = await d.create(spec('gone', { command: 'sleep', arguments: ['300'] }));
+    expect(await d.delete(status.ref, { graceMs: 2_000 })).toBe(true);
+    expect(alive(status.pid!)).toBe(false);
+    expect(existsSync(join(state, 'workloads', 'svc'))).toBe(false);
+    expect(await d.read(status.ref)).toBeUndefined();
+    expect(await d.delete(status.ref)).toBe(false);
+  });
+
+  it('runs as another user when root', async () => {
+    expect(process.getuid?.()).toBe(0);
+    const d = driver();
+    const exited = nextExit(d, 'who');
+    await d.create(
+      spec('who', {
+        command: '/bin/sh',
+        arguments: ['-c', 'id -u; id -g; echo $HOME $USER'],
+        user: 'nobody',
+      }),
+    );
+    expect(await exited).toMatchObject({ exitCode: 0 });
+    const out = readFileSync(join(state, 'workloads', 'svc', 'who', 'logs', 'stdout.log'), 'utf8');
+    expect(out).toBe('65534\n65534\n/nonexistent nobody\n');
+  });
+});
+
+describe('ProcessDriver.ready', () => {
+  it('waits for a TCP port to accept, by number or by port name', async () => {
+    const d = driver();
+    const port = await freePort();
+    const s = spec(
+      'listener',
+      {
+        command: process.execPath,
+        arguments: [
+          '-e',
+          `setTimeout(() => require('net').createServer().listen(+process.env.PORT_HTTP, '127.0.0.1'), 500)`,
+        ],
+        readiness: { tcp: 'http' },
+      },
+      [{ name: 'http', port, protocol: 'tcp' }],
+    );
+    await d.create(s);
+    await d.ready(s);
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve();
+      });
+      socket.once('error', reject);
+    });
+  });
+
+  it('waits for a command to exit 0, and fails with not-ready or exited', async () => {
+    const d = driver();
+    const marker = join(state, 'marker');
+    const s = spec('cmd', {
+      command: '/bin/sh',
+      arguments: ['-c', `sleep 0.5; touch ${marker}; exec sleep 300`],
+      readiness: { command: ['test', '-f', marker] },
+    });
+    await d.create(s);
+    await d.ready(s);
+    expect(existsSync(marker)).toBe(true);
+
+    const never = spec('never', {
+      command: 'sleep',
+      arguments: ['300'],
+      readiness: { command: 'false', timeout_ms: 500 },
+    });
+    await d.create(never);
+    await expect(d.ready(never)).rejects.toMatchObject({ code: 'not-ready' });
+
+    const dies = spec('dies', {
+      command: '/bin/sh',
+      arguments: ['-c', 'sleep 0.3; exit 1'],
+      readiness: { tcp: await freePort(), timeout_ms: 30_000 },
+    });
+    await d.create(dies);
+    await expect(d.ready(dies)).rejects.toMatchObject({ code: 'exited' });
+  });
+});
+
+describe('ProcessDriver adoption after an agent restart', () => {
+  it('a fresh driver re-attaches to running workloads and learns of their exits', async () => {
+    const first = driver();
+    const a = await first.create(spec('a', { command: 'sleep', arguments: ['300'] }));
+    const b = await first.create(spec('b', { command: 'sleep', arguments: ['300'] }));
+    await first.close();
+    // While no driver watches, b dies: its exit is found on adoption, without an event.
+    process.kill(b.pid!, 'SIGKILL');
+    await eventually(() => existsSync(join(state, 'workloads', 'svc', 'b', 'exit')));
+
+    const second = driver();
+    const events: WorkloadExit[] = [];
+    second.on('exit', (e) => events.push(e));
+    const adopted = await second.adopt();
+    expect(adopted.map((s) => [s.ref.id, s.state, s.pid])).toEqual(
+      expect.arrayContaining([
+        ['svc/a', 'running', a.pid],
+        ['svc/b', 'exited', b.pid],
+      ]),
+    );
+    expect((await second.adopt()).length).toBe(2);
+    expect((await second.read(b.ref))?.signal).toBe('SIGKILL');
+
+    const exited = nextExit(second, 'a');
+    process.kill(a.pid!, 'SIGTERM');
+    expect(await exited).toMatchObject({ signal: 'SIGTERM', requested: false, pid: a.pid });
+    expect(events.map((e) => e.ref.id)).toEqual(['svc/a']);
+  });
+
+  it('survives an agent killed with SIGKILL: no orphans, no duplicates', async () => {
+    const script = join(
+      fileURLToPath(new URL('.', import.meta.url)),
+      '..',
+      'lib',
+      'process-driver.js',
+    );
+    const agent = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { ProcessDriver } from ${JSON.stringify(script)};
+         const d = new ProcessDriver({ stateDirectory: process.argv[1] });
+         const s = await d.create({ key: { service: 'svc', name: 'survivor' }, properties: { command: 'sleep', arguments: ['300'] }, ports: [] });
+         console.log(s.pid);
+         setInterval(() => {}, 1000);`,
+        state,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const pid = await new Promise<number>((resolve) => {
+      agent.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+    });
+    agent.kill('SIGKILL');
+    await new Promise((r) => agent.once('exit', r));
+    expect(alive(pid)).toBe(true);
+
+    const d = driver();
+    const adopted = await d.adopt();
+    expect(adopted).toHaveLength(1);
+    expect(adopted[0]).toMatchObject({ state: 'running', pid });
+    const shims = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((line) => line.includes(join(state, 'workloads', 'svc', 'survivor', 'run')));
+    expect(shims).toHaveLength(1);
+    await expect(
+      d.create(spec('survivor', { command: 'sleep', arguments: ['300'] })),
+    ).rejects.toMatchObject({
+      code: 'already-exists',
+    });
+    const stopped = await d.stop(adopted[0]!.ref, { graceMs: 5_000 });
+    expect(stopped).toMatchObject({ state: 'stopped', signal: 'SIGTERM' });
+    expect(alive(pid)).toBe(false);
+  });
+
+  it('a workload whose shim is gone is killed and reported lost on adoption', async () => {
+    const first = driver();
+    const status = await first.create(spec('orphan', { command: 'sleep', arguments: ['300'] }));
+    await first.close();
+    const run = join(state, 'workloads', 'svc', 'orphan', 'run');
+    const shim = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+      .split('\n')
+      .find((line) => line.trim().endsWith(run));
+    const shimPid = Number(shim!.trim().split(' ')[0]);
+    process.kill(shimPid, 'SIGKILL');
+    await eventually(() => !alive(shimPid));
+    const second = driver();
+    const [adopted] = await second.adopt();
+    expect(adopted).toMatchObject({ state: 'exited' });
+    await eventually(() => !alive(status.pid!));
+  });
+});

@@ -1,0 +1,700 @@
+/**
+ * The bare-process workload driver. Each workload gets a directory under
+ * `<state>/workloads/<service>/<name>/` and a tiny `/bin/sh` supervisor (the shim, see
+ * `shim-script.ts`) that outlives the agent; the driver learns of starts and exits through
+ * inotify on that directory, never by polling, also for workloads it adopts after a restart.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import {
+  type FSWatcher,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  watch,
+  writeFileSync,
+} from 'node:fs';
+import { rm, rmdir } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import {
+  DriverError,
+  type Problem,
+  type ReadyOptions,
+  type StopOptions,
+  type WorkloadDescription,
+  type WorkloadDriver,
+  type WorkloadEvents,
+  type WorkloadExit,
+  type WorkloadFile,
+  type WorkloadKey,
+  type WorkloadListener,
+  type WorkloadRef,
+  type WorkloadSpec,
+  type WorkloadState,
+  type WorkloadStatus,
+} from '@khutulun/driver';
+import { isAlive, type ProcEntry, readStat, scanProcesses } from './proc-table.js';
+import { DEFAULT_PATH, planProcess } from './process-plan.js';
+import { probe } from './readiness.js';
+import { quote, quoteCommand } from './shell-quote.js';
+import { renderEnvironment, renderShim, SHIM_SHELL, workloadCommand } from './shim-script.js';
+
+/** Options of a `ProcessDriver`. */
+export interface ProcessDriverOptions {
+  /** The agent's state directory; workloads live in `<stateDirectory>/workloads`. */
+  stateDirectory: string;
+  /** How long `create`/`restart` wait for the shim to report the workload's PID (default 10 s). */
+  startTimeoutMs?: number;
+}
+
+/** A graph value, as attributes hold them. */
+type Value = WorkloadStatus['attributes'][string];
+
+const KIND = 'process';
+const DEFAULT_GRACE_MS = 10_000;
+/** How long to wait for the exit status once SIGKILL was sent. */
+const KILL_WAIT_MS = 10_000;
+
+const SIGNAL_NAMES = new Map<number, string>(
+  Object.entries(constants.signals).map(([name, number]) => [number, name]),
+);
+
+interface ExitRecord {
+  time: string;
+  exitCode?: number;
+  signal?: string;
+  lost?: boolean;
+}
+
+/** What the driver keeps per workload. */
+interface Workload {
+  ref: WorkloadRef;
+  directory: string;
+  spec: WorkloadSpec;
+  state: WorkloadState;
+  watcher?: FSWatcher;
+  /** The shim this driver spawned for the current run (absent for adopted workloads). */
+  shim?: ChildProcess;
+  pid?: number;
+  startedAt?: string;
+  exit?: ExitRecord;
+  stopRequested: boolean;
+  /** Bumped on each run, so that a late event of an earlier run is ignored. */
+  generation: number;
+  /** Woken on every change of this workload (PID known, exit). */
+  waiters: Set<() => void>;
+}
+
+function errno(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    if (errno(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+function mtime(file: string): string {
+  try {
+    return statSync(file).mtime.toISOString();
+  } catch {
+    return new Date().toISOString();
+  }
+}
+
+/** Sends a signal to a process group; false when the group no longer exists. */
+function killGroup(pgid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (error) {
+    if (errno(error) === 'ESRCH') return false;
+    throw error;
+  }
+}
+
+/**
+ * Signals a workload: its whole process group, or, in the instant between the shim's fork and
+ * `setsid` when the group does not exist yet, the process itself. False when it is gone.
+ */
+function signalWorkload(pid: number, signal: NodeJS.Signals): boolean {
+  if (killGroup(pid, signal)) return true;
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch (error) {
+    if (errno(error) === 'ESRCH') return false;
+    throw error;
+  }
+}
+
+/**
+ * Runs workloads as bare processes: detached, in a session of their own, surviving the agent,
+ * with logs, environment, working directory and user; exits reported through inotify.
+ */
+export class ProcessDriver implements WorkloadDriver {
+  readonly kind = KIND;
+  /** `<stateDirectory>/workloads`. */
+  readonly root: string;
+  readonly #startTimeoutMs: number;
+  readonly #workloads = new Map<string, Workload>();
+  readonly #listeners = new Set<WorkloadListener<'exit'>>();
+  #closed = false;
+
+  constructor(options: ProcessDriverOptions) {
+    this.root = join(options.stateDirectory, 'workloads');
+    this.#startTimeoutMs = options.startTimeoutMs ?? 10_000;
+  }
+
+  /** The directory of a workload: `<state>/workloads/<service>/<name>`. */
+  directoryOf(key: WorkloadKey): string {
+    return join(this.root, key.service, key.name);
+  }
+
+  async check(spec: WorkloadSpec): Promise<Problem[]> {
+    return planProcess(spec, this.directoryOf(spec.key)).problems;
+  }
+
+  async create(spec: WorkloadSpec): Promise<WorkloadStatus> {
+    const directory = this.directoryOf(spec.key);
+    const { problems, plan } = planProcess(spec, directory);
+    if (!plan) {
+      throw new DriverError(`invalid process spec: ${problems.map(formatProblem).join('; ')}`, {
+        code: 'invalid-spec',
+        driver: KIND,
+        workload: spec.key,
+        problems,
+      });
+    }
+    const ref = refOf(spec.key);
+    let workload = this.#workloads.get(ref.id);
+    if (!workload && readText(join(directory, 'spec.json')) !== undefined) {
+      workload = this.#adoptOne(spec.key, scanProcesses());
+    }
+    if (workload?.state === 'running') {
+      throw new DriverError(`workload ${ref.id} is already running`, {
+        code: 'already-exists',
+        driver: KIND,
+        workload: spec.key,
+      });
+    }
+    workload?.watcher?.close();
+    try {
+      rmSync(directory, { recursive: true, force: true });
+      mkdirSync(join(directory, 'logs'), { recursive: true });
+      // spec.json first: a directory without it is an interrupted create, which adopt removes.
+      writeFileSync(join(directory, 'spec.json'), `${JSON.stringify(spec, null, 2)}\n`);
+      writeFileSync(join(directory, 'env'), renderEnvironment(plan.environment), { mode: 0o600 });
+      writeFileSync(join(directory, 'cmdline'), `${quoteCommand(plan.argv)}\n`);
+      writeFileSync(join(directory, 'run'), renderShim(spec.key, directory, plan), { mode: 0o755 });
+    } catch (cause) {
+      throw new DriverError(`cannot write the directory of ${ref.id}`, {
+        code: 'io-failed',
+        driver: KIND,
+        workload: spec.key,
+        cause,
+      });
+    }
+    const fresh: Workload = {
+      ref,
+      directory,
+      spec,
+      state: 'exited',
+      stopRequested: false,
+      generation: workload?.generation ?? 0,
+      waiters: new Set(),
+    };
+    this.#workloads.set(ref.id, fresh);
+    this.#watch(fresh);
+    return this.#launch(fresh);
+  }
+
+  async ready(spec: WorkloadSpec, options: ReadyOptions = {}): Promise<void> {
+    const { problems, plan } = planProcess(spec, this.directoryOf(spec.key));
+    if (!plan) {
+      throw new DriverError(`invalid process spec: ${problems.map(formatProblem).join('; ')}`, {
+        code: 'invalid-spec',
+        driver: KIND,
+        workload: spec.key,
+        problems,
+      });
+    }
+    const readiness = plan.readiness;
+    if (!readiness) return;
+    const workload = this.#workloads.get(refOf(spec.key).id);
+    if (!workload) throw this.#exitedError(spec.key);
+    const generation = workload.generation;
+    const ended = () => workload.state !== 'running' || workload.generation !== generation;
+    if (ended()) throw this.#exitedError(spec.key);
+    let cancel: () => void = () => {};
+    const cancelled = new Promise<void>((resolve) => {
+      cancel = resolve;
+    });
+    const onChange = () => {
+      if (ended()) cancel();
+    };
+    const onAbort = () => cancel();
+    workload.waiters.add(onChange);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const timeoutMs = options.timeoutMs ?? readiness.timeoutMs;
+      const outcome = await probe(readiness, plan, timeoutMs, cancelled);
+      if (outcome === 'ready') return;
+      if (options.signal?.aborted) throw options.signal.reason;
+      if (ended()) throw this.#exitedError(spec.key);
+      throw new DriverError(
+        `workload ${refOf(spec.key).id} was not ready within ${timeoutMs} ms (${describeReadiness(readiness)})`,
+        { code: 'not-ready', driver: KIND, workload: spec.key },
+      );
+    } finally {
+      workload.waiters.delete(onChange);
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async read(ref: WorkloadRef): Promise<WorkloadStatus | undefined> {
+    const workload = this.#workloads.get(ref.id);
+    return workload && statusOf(workload);
+  }
+
+  async restart(ref: WorkloadRef): Promise<WorkloadStatus> {
+    const workload = this.#get(ref);
+    if (workload.state === 'running') return statusOf(workload);
+    return this.#launch(workload);
+  }
+
+  async stop(ref: WorkloadRef, options: StopOptions = {}): Promise<WorkloadStatus> {
+    const workload = this.#get(ref);
+    if (workload.state !== 'running') return statusOf(workload);
+    workload.stopRequested = true;
+    // The marker tells a restarted agent that this exit was asked for.
+    writeFileSync(join(workload.directory, 'stopped'), `${new Date().toISOString()}\n`);
+    const running = () => workload.state === 'running';
+    if (workload.pid === undefined)
+      await this.#waitFor(workload, () => workload.pid !== undefined, this.#startTimeoutMs);
+    const pid = workload.pid;
+    if (pid !== undefined && signalWorkload(pid, 'SIGTERM')) {
+      await this.#waitFor(workload, () => !running(), options.graceMs ?? DEFAULT_GRACE_MS);
+      if (running()) signalWorkload(pid, 'SIGKILL');
+    }
+    if (running()) this.#exitWritten(workload);
+    if (
+      running() &&
+      (pid === undefined || !isAlive(pid)) &&
+      this.#findShim(workload) === undefined
+    ) {
+      // Nobody is left to record the exit status (the shim was killed too).
+      this.#ended(workload, { time: new Date().toISOString(), lost: true }, true);
+    }
+    await this.#waitFor(workload, () => !running(), KILL_WAIT_MS);
+    if (running()) {
+      throw new DriverError(`workload ${ref.id} survived SIGKILL`, {
+        code: 'stop-failed',
+        driver: KIND,
+        workload: ref.key,
+      });
+    }
+    return statusOf(workload);
+  }
+
+  async delete(ref: WorkloadRef, options: StopOptions = {}): Promise<boolean> {
+    let workload = this.#workloads.get(ref.id);
+    const directory = this.directoryOf(ref.key);
+    if (!workload && readText(join(directory, 'spec.json')) !== undefined) {
+      workload = this.#adoptOne(ref.key, scanProcesses());
+    }
+    if (workload?.state === 'running') await this.stop(ref, options);
+    workload?.watcher?.close();
+    this.#workloads.delete(ref.id);
+    let existed = workload !== undefined;
+    try {
+      statSync(directory);
+      existed = true;
+    } catch {}
+    await rm(directory, { recursive: true, force: true });
+    await rmdir(join(this.root, ref.key.service)).catch(() => {});
+    return existed;
+  }
+
+  async adopt(): Promise<WorkloadStatus[]> {
+    let services: string[];
+    try {
+      services = readdirSync(this.root);
+    } catch (error) {
+      if (errno(error) === 'ENOENT') return [];
+      throw error;
+    }
+    const processes = scanProcesses();
+    for (const service of services) {
+      let names: string[];
+      try {
+        names = readdirSync(join(this.root, service));
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        const key = { service, name };
+        if (!this.#workloads.has(refOf(key).id)) this.#adoptOne(key, processes);
+      }
+    }
+    return this.list();
+  }
+
+  async list(): Promise<WorkloadStatus[]> {
+    return [...this.#workloads.values()].map(statusOf);
+  }
+
+  async describe(ref: WorkloadRef): Promise<WorkloadDescription | undefined> {
+    const workload = this.#workloads.get(ref.id);
+    if (!workload) return undefined;
+    const dir = workload.directory;
+    const plan = planProcess(workload.spec, dir).plan;
+    const commands = [quoteCommand([SHIM_SHELL, join(dir, 'run')])];
+    commands.push(
+      plan
+        ? `cd ${quote(plan.workingDirectory)} && ${quoteCommand(workloadCommand(plan))}`
+        : (readText(join(dir, 'cmdline'))?.trim() ?? ''),
+    );
+    const candidates: WorkloadFile[] = [
+      { path: join(dir, 'run'), purpose: 'the shim: starts, waits for and records the workload' },
+      { path: join(dir, 'cmdline'), purpose: 'the command line, shell-quoted' },
+      { path: join(dir, 'env'), purpose: 'the environment, sourced by the shim' },
+      { path: join(dir, 'spec.json'), purpose: 'the spec it was created from' },
+      { path: join(dir, 'pid'), purpose: 'the PID of the current run' },
+      { path: join(dir, 'exit'), purpose: 'the exit status of the last run (128+N: signal N)' },
+      { path: join(dir, 'stopped'), purpose: 'present when the last run was stopped on request' },
+      { path: join(dir, 'logs', 'stdout.log'), purpose: 'standard output' },
+      { path: join(dir, 'logs', 'stderr.log'), purpose: 'standard error' },
+    ];
+    const files = candidates.filter((file) => {
+      try {
+        statSync(file.path);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    const details: Record<string, Value> = { directory: dir };
+    if (plan) {
+      details['working_directory'] = plan.workingDirectory;
+      details['argv'] = plan.argv;
+      if (plan.user) details['user'] = plan.user.name;
+    }
+    const shim = this.#findShim(workload);
+    if (shim !== undefined) details['shim_pid'] = shim;
+    return { ref: workload.ref, commands, files, details };
+  }
+
+  on<E extends keyof WorkloadEvents>(event: E, listener: WorkloadListener<E>): () => void {
+    if (event !== 'exit') return () => {};
+    const exitListener = listener as WorkloadListener<'exit'>;
+    this.#listeners.add(exitListener);
+    return () => this.#listeners.delete(exitListener);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const workload of this.#workloads.values()) {
+      workload.watcher?.close();
+      for (const wake of workload.waiters) wake();
+    }
+    this.#workloads.clear();
+  }
+
+  #get(ref: WorkloadRef): Workload {
+    const workload = this.#workloads.get(ref.id);
+    if (!workload) {
+      throw new DriverError(`no process workload ${ref.id}`, {
+        code: 'not-found',
+        driver: KIND,
+        workload: ref.key,
+      });
+    }
+    return workload;
+  }
+
+  #exitedError(key: WorkloadKey): DriverError {
+    return new DriverError(`workload ${refOf(key).id} exited before it was ready`, {
+      code: 'exited',
+      driver: KIND,
+      workload: key,
+    });
+  }
+
+  /** Starts a run of the workload's shim and waits until it reports the workload's PID. */
+  async #launch(workload: Workload): Promise<WorkloadStatus> {
+    const dir = workload.directory;
+    for (const file of ['pid', 'exit', 'stopped', 'pid.tmp', 'exit.tmp']) {
+      rmSync(join(dir, file), { force: true });
+    }
+    workload.generation += 1;
+    const generation = workload.generation;
+    workload.state = 'running';
+    workload.stopRequested = false;
+    delete workload.pid;
+    delete workload.exit;
+    delete workload.startedAt;
+    let shim: ChildProcess;
+    try {
+      shim = spawn(SHIM_SHELL, [join(dir, 'run')], {
+        cwd: dir,
+        detached: true,
+        stdio: 'ignore',
+        env: { PATH: DEFAULT_PATH },
+      });
+    } catch (cause) {
+      workload.state = 'exited';
+      throw new DriverError(`cannot start the shim of ${workload.ref.id}`, {
+        code: 'start-failed',
+        driver: KIND,
+        workload: workload.ref.key,
+        cause,
+      });
+    }
+    workload.shim = shim;
+    let spawnError: unknown;
+    shim.once('error', (error) => {
+      spawnError = error;
+      this.#shimExited(workload, generation);
+    });
+    shim.once('exit', () => this.#shimExited(workload, generation));
+    shim.unref();
+    const started = await this.#waitFor(
+      workload,
+      () => workload.pid !== undefined || workload.state !== 'running',
+      this.#startTimeoutMs,
+    );
+    if (!started || workload.pid === undefined) {
+      if (workload.state === 'running') {
+        shim.kill('SIGKILL');
+        workload.state = 'exited';
+        workload.exit = { time: new Date().toISOString(), lost: true };
+      }
+      throw new DriverError(`workload ${workload.ref.id} did not start`, {
+        code: 'start-failed',
+        driver: KIND,
+        workload: workload.ref.key,
+        cause: spawnError,
+      });
+    }
+    return statusOf(workload);
+  }
+
+  #watch(workload: Workload): void {
+    const watcher = watch(workload.directory, { persistent: false }, (_event, filename) => {
+      if (filename === 'pid') this.#pidWritten(workload);
+      else if (filename === 'exit') this.#exitWritten(workload);
+    });
+    // The directory vanished (delete): nothing more to report for it.
+    watcher.on('error', () => watcher.close());
+    workload.watcher = watcher;
+  }
+
+  #notify(workload: Workload): void {
+    for (const wake of [...workload.waiters]) wake();
+  }
+
+  /** Resolves true once `done()` holds, false after `timeoutMs`. Event-driven: no polling. */
+  #waitFor(workload: Workload, done: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (done()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const finish = (result: boolean) => {
+        clearTimeout(timer);
+        workload.waiters.delete(check);
+        resolve(result);
+      };
+      const check = () => {
+        if (done()) finish(true);
+        else if (this.#closed) finish(false);
+      };
+      const timer = setTimeout(() => finish(done()), timeoutMs);
+      workload.waiters.add(check);
+    });
+  }
+
+  #pidWritten(workload: Workload): void {
+    if (workload.pid !== undefined || workload.state !== 'running') return;
+    const file = join(workload.directory, 'pid');
+    const pid = Number.parseInt(readText(file) ?? '', 10);
+    if (!Number.isInteger(pid) || pid <= 0) return;
+    workload.pid = pid;
+    workload.startedAt = mtime(file);
+    this.#notify(workload);
+  }
+
+  #exitWritten(workload: Workload): void {
+    if (workload.state !== 'running') return;
+    const file = join(workload.directory, 'exit');
+    const text = readText(file);
+    if (text === undefined) return;
+    this.#pidWritten(workload);
+    // Leftovers of the workload's process group go with it, as systemd does for a service.
+    if (workload.pid !== undefined) killGroup(workload.pid, 'SIGKILL');
+    this.#ended(workload, { time: mtime(file), ...decodeStatus(text) }, true);
+  }
+
+  /** The shim this driver spawned ended: normally after writing `exit`, else the run is lost. */
+  #shimExited(workload: Workload, generation: number): void {
+    if (this.#closed || workload.generation !== generation || workload.state !== 'running') return;
+    this.#exitWritten(workload);
+    if (workload.state !== 'running') return;
+    if (workload.pid !== undefined) killGroup(workload.pid, 'SIGKILL');
+    this.#ended(workload, { time: new Date().toISOString(), lost: true }, true);
+  }
+
+  #ended(workload: Workload, exit: ExitRecord, emit: boolean): void {
+    workload.state = workload.stopRequested ? 'stopped' : 'exited';
+    workload.exit = exit;
+    this.#notify(workload);
+    if (!emit || this.#closed) return;
+    const event: WorkloadExit = {
+      ref: workload.ref,
+      ...(workload.pid !== undefined ? { pid: workload.pid } : {}),
+      ...(exit.exitCode !== undefined ? { exitCode: exit.exitCode } : {}),
+      ...(exit.signal !== undefined ? { signal: exit.signal } : {}),
+      time: exit.time,
+      requested: workload.stopRequested,
+      ...(exit.lost ? { lost: true } : {}),
+    };
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        process.emitWarning(`a process driver exit listener threw: ${String(error)}`);
+      }
+    }
+  }
+
+  /** The live shim of a workload, by its command line `/bin/sh <dir>/run`. */
+  #findShim(workload: Workload, processes?: ProcEntry[]): number | undefined {
+    if (
+      workload.shim?.pid !== undefined &&
+      workload.shim.exitCode === null &&
+      isAlive(workload.shim.pid)
+    ) {
+      return workload.shim.pid;
+    }
+    const run = join(workload.directory, 'run');
+    return (processes ?? scanProcesses()).find((p) => p.argv[0] === SHIM_SHELL && p.argv[1] === run)
+      ?.pid;
+  }
+
+  /**
+   * Re-attaches to a workload found on disk. Exits that happened while no driver watched are
+   * recorded without an event; a workload whose shim is gone cannot be watched, so it is
+   * killed and reported as lost (no orphans).
+   */
+  #adoptOne(key: WorkloadKey, processes: ProcEntry[]): Workload | undefined {
+    const ref = refOf(key);
+    const directory = this.directoryOf(key);
+    let spec: WorkloadSpec;
+    try {
+      spec = JSON.parse(readText(join(directory, 'spec.json')) ?? '') as WorkloadSpec;
+    } catch {
+      // An interrupted create: nothing was started without a spec, so nothing is lost.
+      rmSync(directory, { recursive: true, force: true });
+      return undefined;
+    }
+    const workload: Workload = {
+      ref,
+      directory,
+      spec,
+      state: 'running',
+      stopRequested: readText(join(directory, 'stopped')) !== undefined,
+      generation: 1,
+      waiters: new Set(),
+    };
+    this.#workloads.set(ref.id, workload);
+    // Watch first, then read: an exit written in between still arrives as an event.
+    this.#watch(workload);
+    const pidFile = join(directory, 'pid');
+    const pid = Number.parseInt(readText(pidFile) ?? '', 10);
+    if (Number.isInteger(pid) && pid > 0) {
+      workload.pid = pid;
+      workload.startedAt = mtime(pidFile);
+    }
+    const exitFile = join(directory, 'exit');
+    const status = readText(exitFile);
+    const shim = this.#findShim(workload, processes);
+    if (status !== undefined) {
+      if (workload.pid !== undefined) {
+        for (const p of processes) if (p.session === workload.pid) killGroup(p.pgrp, 'SIGKILL');
+      }
+      this.#ended(workload, { time: mtime(exitFile), ...decodeStatus(status) }, false);
+    } else if (shim === undefined) {
+      const stat = workload.pid === undefined ? undefined : readStat(workload.pid);
+      if (stat && stat.session === workload.pid && isAlive(workload.pid))
+        killGroup(workload.pid, 'SIGKILL');
+      this.#ended(workload, { time: new Date().toISOString(), lost: true }, false);
+    }
+    return workload;
+  }
+}
+
+function refOf(key: WorkloadKey): WorkloadRef {
+  return {
+    kind: KIND,
+    key: { service: key.service, name: key.name },
+    id: `${key.service}/${key.name}`,
+  };
+}
+
+function formatProblem(problem: Problem): string {
+  return `${problem.path.join('.') || 'spec'}: ${problem.message}`;
+}
+
+function describeReadiness(
+  readiness: NonNullable<ReturnType<typeof planProcess>['plan']>['readiness'],
+): string {
+  if (!readiness) return 'no readiness';
+  return readiness.kind === 'tcp'
+    ? `TCP ${readiness.host}:${readiness.port}`
+    : `command ${quoteCommand(readiness.argv)}`;
+}
+
+/** Decodes the shim's `$?`: 128+N means killed by signal N (as the shell reports it). */
+function decodeStatus(text: string): { exitCode?: number; signal?: string; lost?: boolean } {
+  const code = Number.parseInt(text, 10);
+  if (!Number.isInteger(code)) return { lost: true };
+  const signal = code > 128 ? SIGNAL_NAMES.get(code - 128) : undefined;
+  return signal ? { signal } : { exitCode: code };
+}
+
+function statusOf(workload: Workload): WorkloadStatus {
+  const attributes: Record<string, Value> = {
+    state: workload.state,
+    directory: workload.directory,
+    stdout_log: join(workload.directory, 'logs', 'stdout.log'),
+    stderr_log: join(workload.directory, 'logs', 'stderr.log'),
+    ports: Object.fromEntries(workload.spec.ports.map((p) => [p.name, p.port])),
+  };
+  const status: WorkloadStatus = { ref: workload.ref, state: workload.state, attributes };
+  if (workload.pid !== undefined) {
+    status.pid = workload.pid;
+    attributes['pid'] = workload.pid;
+  }
+  if (workload.startedAt) {
+    status.startedAt = workload.startedAt;
+    attributes['started_at'] = workload.startedAt;
+  }
+  const exit = workload.exit;
+  if (exit) {
+    status.exitedAt = exit.time;
+    attributes['exited_at'] = exit.time;
+    if (exit.exitCode !== undefined) {
+      status.exitCode = exit.exitCode;
+      attributes['exit_code'] = exit.exitCode;
+    }
+    if (exit.signal !== undefined) {
+      status.signal = exit.signal;
+      attributes['signal'] = exit.signal;
+    }
+  }
+  return status;
+}

@@ -1,0 +1,202 @@
+/**
+ * Turns a `process` workload spec into a plan the shim can run: validated, with every default
+ * applied, and every problem returned as data.
+ */
+import { accessSync, constants, statSync } from 'node:fs';
+import { delimiter, isAbsolute, join } from 'node:path';
+import type { Problem, WorkloadSpec } from '@khutulun/driver';
+import { lookupGroup, lookupUser, type SystemUser } from './system-users.js';
+
+/** The `PATH` a workload gets unless its environment sets one. */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** The readiness timeout when the spec gives none. */
+export const DEFAULT_READY_TIMEOUT_MS = 30_000;
+
+/** How the driver decides a process is ready. */
+export type ProcessReadiness =
+  | { kind: 'tcp'; host: string; port: number; timeoutMs: number }
+  | { kind: 'command'; argv: string[]; timeoutMs: number };
+
+/** A validated process spec: everything the shim script and readiness need. */
+export interface ProcessPlan {
+  /** Program and arguments, as exec'd. */
+  argv: string[];
+  /** The complete environment of the workload. */
+  environment: Record<string, string>;
+  workingDirectory: string;
+  /** Set when the workload runs as another user. */
+  user?: SystemUser;
+  readiness?: ProcessReadiness;
+}
+
+/** A property value, as specs hold them. */
+type Value = WorkloadSpec['properties'][string];
+
+const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The environment variable that carries a reserved port: `PORT_<NAME>`. */
+export function portVariable(name: string): string {
+  return `PORT_${name.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`;
+}
+
+function isRecord(value: Value | undefined): value is { [key: string]: Value } {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function stringList(value: Value | undefined): string[] | undefined {
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
+  return undefined;
+}
+
+function scalarText(value: Value | undefined): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return undefined;
+}
+
+function findProgram(program: string, path: string, cwd: string): string | undefined {
+  const executable = (file: string) => {
+    try {
+      accessSync(file, constants.X_OK);
+      return statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (program.includes('/')) {
+    const file = isAbsolute(program) ? program : join(cwd, program);
+    return executable(file) ? file : undefined;
+  }
+  for (const dir of path.split(delimiter)) {
+    if (dir && executable(join(dir, program))) return join(dir, program);
+  }
+  return undefined;
+}
+
+/**
+ * Validates a spec and plans its process. `directory` is the workload's own directory (the
+ * default working directory). Returns the problems (empty when valid) and, if valid, the plan.
+ */
+export function planProcess(
+  spec: WorkloadSpec,
+  directory: string,
+): { problems: Problem[]; plan?: ProcessPlan } {
+  const problems: Problem[] = [];
+  const problem = (path: string[], message: string) => problems.push({ path, message });
+  const p = spec.properties;
+
+  for (const part of ['service', 'name'] as const) {
+    if (!SEGMENT.test(spec.key[part])) {
+      problem(
+        ['key', part],
+        `must be 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+      );
+    }
+  }
+
+  const command = stringList(p['command']);
+  if (!command || command.length === 0 || command[0] === '') {
+    problem(['command'], 'is required: a program, or a list of program and arguments');
+  }
+  const rawArgs = p['arguments'];
+  const args =
+    rawArgs === undefined ? [] : Array.isArray(rawArgs) ? stringList(rawArgs) : undefined;
+  if (!args) problem(['arguments'], 'must be a list of strings');
+
+  let user: SystemUser | undefined;
+  const userValue = p['user'] === undefined ? undefined : scalarText(p['user']);
+  if (p['user'] !== undefined) {
+    user = userValue === undefined ? undefined : lookupUser(userValue);
+    if (!user) problem(['user'], `no such user: ${JSON.stringify(p['user'])}`);
+    else if (process.getuid?.() !== 0 && process.getuid?.() !== user.uid) {
+      problem(['user'], 'running as another user needs the agent to run as root');
+    }
+  }
+  if (p['group'] !== undefined) {
+    const gid = scalarText(p['group']);
+    const found = gid === undefined ? undefined : lookupGroup(gid);
+    if (found === undefined) problem(['group'], `no such group: ${JSON.stringify(p['group'])}`);
+    else if (user) user = { ...user, gid: found };
+    else problem(['group'], 'needs a user');
+  }
+
+  const environment: Record<string, string> = { PATH: DEFAULT_PATH };
+  if (user) Object.assign(environment, { HOME: user.home, USER: user.name, LOGNAME: user.name });
+  for (const port of spec.ports) environment[portVariable(port.name)] = String(port.port);
+  const env = p['environment'];
+  if (env !== undefined) {
+    if (!isRecord(env)) problem(['environment'], 'must be a map of names to strings');
+    else {
+      for (const [name, value] of Object.entries(env)) {
+        const text = scalarText(value);
+        if (!ENV_NAME.test(name)) problem(['environment', name], 'is not a valid variable name');
+        else if (text === undefined || text.includes('\0')) {
+          problem(['environment', name], 'must be a string, number or boolean');
+        } else environment[name] = text;
+      }
+    }
+  }
+
+  let workingDirectory = directory;
+  if (p['working_directory'] !== undefined) {
+    const wd = p['working_directory'];
+    if (typeof wd !== 'string' || !isAbsolute(wd)) {
+      problem(['working_directory'], 'must be an absolute path');
+    } else {
+      workingDirectory = wd;
+      let isDir = false;
+      try {
+        isDir = statSync(wd).isDirectory();
+      } catch {}
+      if (!isDir) problem(['working_directory'], `is not a directory: ${wd}`);
+    }
+  }
+
+  if (command?.[0] && problems.every((x) => x.path[0] !== 'working_directory')) {
+    const found = findProgram(command[0], environment['PATH'] ?? DEFAULT_PATH, workingDirectory);
+    if (!found) problem(['command'], `program not found: ${command[0]}`);
+  }
+
+  let readiness: ProcessReadiness | undefined;
+  const r = p['readiness'];
+  if (r !== undefined && r !== null) {
+    const timeout = isRecord(r) ? r['timeout_ms'] : undefined;
+    const timeoutMs =
+      typeof timeout === 'number' && timeout > 0 ? timeout : DEFAULT_READY_TIMEOUT_MS;
+    if (timeout !== undefined && timeoutMs !== timeout) {
+      problem(['readiness', 'timeout_ms'], 'must be a positive number of milliseconds');
+    }
+    if (!isRecord(r)) problem(['readiness'], 'must be { tcp: PORT } or { command: COMMAND }');
+    else if (r['tcp'] !== undefined) {
+      const target = r['tcp'];
+      const port =
+        typeof target === 'number'
+          ? target
+          : spec.ports.find((b) => b.name === target && b.protocol === 'tcp')?.port;
+      const host = r['host'] ?? '127.0.0.1';
+      if (port === undefined || !Number.isInteger(port) || port < 1 || port > 65535) {
+        problem(['readiness', 'tcp'], 'must be a port number or the name of a reserved TCP port');
+      } else if (typeof host !== 'string') problem(['readiness', 'host'], 'must be a string');
+      else readiness = { kind: 'tcp', host, port, timeoutMs };
+    } else if (r['command'] !== undefined) {
+      const argv = stringList(r['command']);
+      if (!argv || argv.length === 0) problem(['readiness', 'command'], 'must be a command');
+      else readiness = { kind: 'command', argv, timeoutMs };
+    } else problem(['readiness'], 'must be { tcp: PORT } or { command: COMMAND }');
+  }
+
+  if (problems.length > 0 || !command || !args) return { problems };
+  return {
+    problems,
+    plan: {
+      argv: [...command, ...args],
+      environment,
+      workingDirectory,
+      ...(user ? { user } : {}),
+      ...(readiness ? { readiness } : {}),
+    },
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * The per-workload supervisor ("shim"): a few lines of /bin/sh that outlive the agent. It
+ * starts the workload in a session of its own, records its PID, waits for it and atomically
+ * records its exit status, so the driver learns of exits through inotify, also after an agent
+ * restart when the workload is no longer the agent's child. Costs one `sh` (~1 MB) per workload.
+ */
+
+import type { ProcessPlan } from './process-plan.js';
+import { quote, quoteCommand } from './shell-quote.js';
+
+/** The shim's own interpreter. */
+export const SHIM_SHELL = '/bin/sh';
+
+/**
+ * The exact command line that starts the workload inside the shim: `setsid` gives it its own
+ * session and process group (so stop signals reach all of it and none of the shim), `env
+ * --default-signal` undoes the SIGINT/SIGQUIT that sh ignores for background jobs, and
+ * `setpriv` drops to the workload's user.
+ */
+export function workloadCommand(plan: ProcessPlan): string[] {
+  const user = plan.user;
+  const drop = user
+    ? [
+        'setpriv',
+        `--reuid=${user.uid}`,
+        `--regid=${user.gid}`,
+        user.name === String(user.uid) ? '--clear-groups' : '--init-groups',
+        '--',
+      ]
+    : [];
+  return ['setsid', 'env', '--default-signal', '--', ...drop, ...plan.argv];
+}
+
+/** The `env` file: one shell-quoted `NAME=value` per line, sourced by the shim. */
+export function renderEnvironment(environment: Record<string, string>): string {
+  return Object.entries(environment)
+    .map(([name, value]) => `${name}=${quote(value)}\n`)
+    .join('');
+}
+
+/** The shim script for a workload whose directory is `directory`. */
+export function renderShim(
+  key: { service: string; name: string },
+  directory: string,
+  plan: ProcessPlan,
+): string {
+  return `#!/bin/sh
+# Khutulun process shim for workload ${key.name} of service ${key.service} (generated).
+# Starts the workload in a session of its own, records its PID in ./pid, waits for it and
+# records its exit status in ./exit (128+N: killed by signal N). Logs are in ./logs.
+cd ${quote(directory)} || exit 1
+set -a
+. ./env
+set +a
+(cd ${quote(plan.workingDirectory)} && exec ${quoteCommand(workloadCommand(plan))}) </dev/null >>logs/stdout.log 2>>logs/stderr.log &
+khutulun_pid=$!
+echo "$khutulun_pid" >pid.tmp && mv -f pid.tmp pid
+wait "$khutulun_pid"
+echo "$?" >exit.tmp && mv -f exit.tmp exit
+`;
+}
