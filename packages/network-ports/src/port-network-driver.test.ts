@@ -1,0 +1,314 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isDriverError } from '@khutulun/driver';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { FilePortLedger } from './port-ledger.js';
+import { PortNetworkDriver } from './port-network-driver.js';
+
+// A range of our own, well away from others' tests and from Linux's ephemeral ports.
+const RANGE = { from: 41000, to: 41019 };
+const web = { service: 'shop', name: 'web' };
+const db = { service: 'shop', name: 'db' };
+const api = { service: 'other', name: 'api' };
+
+let state: string;
+
+beforeEach(() => {
+  state = mkdtempSync(join(tmpdir(), 'khutulun-ports-'));
+});
+
+afterEach(() => {
+  rmSync(state, { recursive: true, force: true });
+});
+
+/** A process that is not ours holding a port, as an outsider would. */
+async function outsider(protocol: 'tcp' | 'udp', port: number): Promise<ChildProcess> {
+  const code =
+    protocol === 'tcp'
+      ? `require('net').createServer().listen(${port}, '127.0.0.1', () => console.log('up'))`
+      : `require('dgram').createSocket('udp4').bind(${port}, '127.0.0.1', () => console.log('up'))`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((resolve) => child.stdout!.once('data', resolve));
+  return child;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+describe('FilePortLedger', () => {
+  it('round-trips entries and replaces the file atomically', async () => {
+    const ledger = new FilePortLedger(join(state, 'ports.json'));
+    expect(await ledger.load()).toEqual([]);
+    const entry = {
+      owner: web,
+      name: 'http',
+      protocol: 'tcp' as const,
+      port: 41000,
+      exposed: false,
+      commands: ['nft add element inet khutulun tcp_exposed { 41000 }'],
+    };
+    await ledger.save([entry]);
+    await ledger.save([entry, { ...entry, name: 'admin', port: 41001 }]);
+    expect(await ledger.load()).toHaveLength(2);
+    expect(readdirSync(state)).toEqual(['ports.json']);
+    expect(statSync(join(state, 'ports.json')).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('PortNetworkDriver reservations', () => {
+  it('reserves unique ports from the range, idempotently, and persists them', async () => {
+    const ports = new PortNetworkDriver({ stateDirectory: state, range: RANGE, firewall: 'none' });
+    const a = await ports.reserve({ owner: web, name: 'http', protocol: 'tcp' });
+    expect(a.port).toBeGreaterThanOrEqual(RANGE.from);
+    expect(a.port).toBeLessThanOrEqual(RANGE.to);
+    expect(await ports.reserve({ owner: web, name: 'http', protocol: 'tcp' })).toEqual(a);
+    const b = await ports.reserve({ owner: api, name: 'http', protocol: 'tcp' });
+    expect(b.port).not.toBe(a.port);
+    const u = await ports.reserve({ owner: db, name: 'stats', protocol: 'udp' });
+    expect(u.protocol).toBe('udp');
+
+    // A fresh driver on the same state (an agent restart) knows them and hands out none twice.
+    const again = new PortNetworkDriver({ stateDirectory: state, range: RANGE, firewall: 'none' });
+    expect(await again.list()).toEqual([a, b, u]);
+    const c = await again.reserve({ owner: db, name: 'sql', protocol: 'tcp' });
+    expect([a.port, b.port]).not.toContain(c.port);
+    const taken = await again
+      .reserve({ owner: db, name: 'x', protocol: 'tcp', port: a.port })
+      .catch((e) => e);
+    expect(isDriverError(taken)).toBe(true);
+    expect(taken).toMatchObject({ code: 'port-taken' });
+
+    expect((await again.release(web)).map((r) => r.port)).toEqual([a.port]);
+    expect(await again.list(web)).toEqual([]);
+    expect(await again.release(web)).toEqual([]);
+    const saved = JSON.parse(readFileSync(join(state, 'ports.json'), 'utf8'));
+    expect(saved.reservations).toHaveLength(3);
+  });
+
+  it('never hands out a port an outsider process holds (TCP and UDP)', async () => {
+    const range = { from: 41010, to: 41011 };
+    const tcp = await outsider('tcp', 41010);
+    const udp = await outsider('udp', 41011);
+    try {
+      const ports = new PortNetworkDriver({ stateDirectory: state, range, firewall: 'none' });
+      expect((await ports.reserve({ owner: web, name: 'http', protocol: 'tcp' })).port).toBe(41011);
+      expect((await ports.reserve({ owner: web, name: 'dns', protocol: 'udp' })).port).toBe(41010);
+      await expect(
+        ports.reserve({ owner: api, name: 'http', protocol: 'tcp' }),
+      ).rejects.toMatchObject({
+        code: 'ports-exhausted',
+      });
+      await expect(
+        ports.reserve({ owner: api, name: 'x', protocol: 'tcp', port: 41010 }),
+      ).rejects.toMatchObject({
+        code: 'port-taken',
+      });
+      await expect(
+        ports.reserve({ owner: api, name: 'y', protocol: 'udp', port: 41011 }),
+      ).rejects.toMatchObject({
+        code: 'port-taken',
+      });
+    } finally {
+      await stop(tcp);
+      await stop(udp);
+    }
+  });
+
+  it('rejects exposing what is not reserved', async () => {
+    const ports = new PortNetworkDriver({ stateDirectory: state, range: RANGE, firewall: 'none' });
+    await expect(
+      ports.expose({ owner: web, name: 'http', protocol: 'tcp', port: 41000, exposed: false }),
+    ).rejects.toMatchObject({ code: 'not-found' });
+  });
+});
+
+function nftTable(table: string): string | undefined {
+  try {
+    return execFileSync('nft', ['list', 'table', 'inet', table], {
+      encoding: 'utf8',
+      stdio: 'pipe',
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+describe('PortNetworkDriver with nftables (real nft)', () => {
+  const table = `khutulun_test_${process.pid}`;
+
+  afterAll(() => {
+    if (nftTable(table) !== undefined) execFileSync('nft', ['delete', 'table', 'inet', table]);
+  });
+
+  it('exposes ports in its own table, restores them after a restart, and removes them on release', async () => {
+    const options = {
+      stateDirectory: state,
+      range: RANGE,
+      firewall: 'nftables' as const,
+      nftablesTable: table,
+    };
+    const ports = new PortNetworkDriver(options);
+    const http = await ports.reserve({ owner: web, name: 'http', protocol: 'tcp' });
+    const dns = await ports.reserve({ owner: web, name: 'dns', protocol: 'udp' });
+    expect(nftTable(table)).toContain(`tcp dport ${RANGE.from}-${RANGE.to} drop`);
+
+    expect(await ports.expose(http)).toMatchObject({ exposed: true });
+    await ports.expose(dns);
+    await ports.expose(http);
+    const listed = nftTable(table)!;
+    expect(listed).toMatch(new RegExp(`set tcp_exposed \\{[^}]*elements = \\{ ${http.port} \\}`));
+    expect(listed).toMatch(new RegExp(`set udp_exposed \\{[^}]*elements = \\{ ${dns.port} \\}`));
+    expect(await ports.describe(web)).toEqual([
+      `nft add element inet ${table} tcp_exposed '{ ${http.port} }'`,
+      `nft add element inet ${table} udp_exposed '{ ${dns.port} }'`,
+    ]);
+
+    // Loopback traffic to an exposed or unexposed reserved port is never blocked.
+    const server = spawn(
+      process.execPath,
+      [
+        '-e',
+        `require('net').createServer(s => s.end('hi')).listen(${http.port}, '127.0.0.1', () => console.log('up'))`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise((resolve) => server.stdout!.once('data', resolve));
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = connect(http.port, '127.0.0.1');
+      let data = '';
+      socket.on('data', (d) => (data += d));
+      socket.on('end', () => resolve(data));
+      socket.on('error', reject);
+    });
+    expect(reply).toBe('hi');
+    await stop(server);
+
+    // An agent restart: the table is rebuilt from the ledger, in one transaction.
+    execFileSync('nft', ['delete', 'table', 'inet', table]);
+    const restarted = new PortNetworkDriver(options);
+    expect(await restarted.list(web)).toHaveLength(2);
+    expect(nftTable(table)).toContain(`elements = { ${http.port} }`);
+
+    await restarted.unexpose(dns);
+    expect(nftTable(table)).not.toContain(`elements = { ${dns.port} }`);
+    await restarted.release(web);
+    expect(nftTable(table)).not.toContain(`elements = { ${http.port} }`);
+    await restarted.teardown();
+    expect(nftTable(table)).toBeUndefined();
+  });
+});
+
+/** Whether something answers on the system bus socket. */
+function busAnswers(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect('/run/dbus/system_bus_socket');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function firewallState(): string {
+  try {
+    return execFileSync('firewall-cmd', ['--state'], { encoding: 'utf8', stdio: 'pipe' }).trim();
+  } catch {
+    return 'not running';
+  }
+}
+
+async function until(done: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('PortNetworkDriver with Firewalld (real firewalld and D-Bus)', () => {
+  const started: ChildProcess[] = [];
+  let config: string;
+
+  beforeAll(async () => {
+    config = mkdtempSync(join(tmpdir(), 'khutulun-firewalld-'));
+    if (firewallState() === 'running') return;
+    if (!(await busAnswers())) {
+      // A socket left by a bus that is gone would make dbus-daemon refuse to start.
+      if (existsSync('/run/dbus/system_bus_socket')) rmSync('/run/dbus/system_bus_socket');
+      started.push(
+        spawn('dbus-daemon', ['--system', '--nofork', '--nopidfile'], { stdio: 'ignore' }),
+      );
+      await until(busAnswers, 20_000);
+    }
+    cpSync('/etc/firewalld', config, { recursive: true });
+    const conf = join(config, 'firewalld.conf');
+    writeFileSync(
+      conf,
+      readFileSync(conf, 'utf8').replace(/^DefaultZone=.*$/m, 'DefaultZone=trusted'),
+    );
+    started.push(
+      spawn('firewalld', ['--nofork', '--nopid', '--system-config', config], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      }),
+    );
+    await until(() => firewallState() === 'running', 60_000);
+  });
+
+  afterAll(async () => {
+    // Stop only what we started, by PID, firewalld first (it cleans up on exit), then the bus.
+    for (const child of started.reverse()) {
+      if (child.exitCode !== null) continue;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    rmSync(config, { recursive: true, force: true });
+  });
+
+  it('detects Firewalld and opens ports with firewall-cmd, runtime and permanent, until release', async () => {
+    const ports = new PortNetworkDriver({ stateDirectory: state, range: RANGE });
+    expect(await ports.firewallKind()).toBe('firewalld');
+    const http = await ports.reserve({ owner: web, name: 'http', protocol: 'tcp' });
+    const dns = await ports.reserve({ owner: web, name: 'dns', protocol: 'udp' });
+    await ports.expose(http);
+    await ports.expose(dns);
+    const runtime = () =>
+      execFileSync('firewall-cmd', ['--list-ports'], { encoding: 'utf8' }).trim().split(/\s+/);
+    const permanent = () =>
+      execFileSync('firewall-cmd', ['--permanent', '--list-ports'], { encoding: 'utf8' })
+        .trim()
+        .split(/\s+/);
+    expect(runtime()).toEqual(expect.arrayContaining([`${http.port}/tcp`, `${dns.port}/udp`]));
+    expect(permanent()).toEqual(expect.arrayContaining([`${http.port}/tcp`, `${dns.port}/udp`]));
+    expect(await ports.describe(web)).toEqual([
+      `firewall-cmd --add-port=${http.port}/tcp`,
+      `firewall-cmd --permanent --add-port=${http.port}/tcp`,
+      `firewall-cmd --add-port=${dns.port}/udp`,
+      `firewall-cmd --permanent --add-port=${dns.port}/udp`,
+    ]);
+
+    await ports.unexpose(dns);
+    expect(runtime()).not.toContain(`${dns.port}/udp`);
+    await ports.release(web);
+    expect(runtime()).not.toContain(`${http.port}/tcp`);
+    expect(permanent()).not.toContain(`${http.port}/tcp`);
+  });
+});
