@@ -1,2 +1,18 @@
 /** Plugin host: Wasm (Extism), executable and in-process plugins behind one dispatch contract. */
-export {};
+export { BUILTIN_PLUGIN, builtinPlugins } from './builtin-plugins.js';
+export { contentDigest } from './content-digest.js';
+export type { ModuleCallContext, PluginFunction, PluginModule } from './module-plugin.js';
+export {
+  isPluginError,
+  PLUGIN_ERROR,
+  PluginError,
+  type PluginErrorCode,
+  type PluginErrorDetails,
+  siteText,
+} from './plugin-error.js';
+export {
+  createPluginHost,
+  PluginHost,
+  type PluginHostOptions,
+} from './plugin-host.js';
+export type { CallEnvelope, HostRequest, HostResponse } from './protocol.js';

@@ -1,0 +1,251 @@
+/**
+ * The plugin host: one `Dispatcher` in front of Wasm, executable and in-process plugins.
+ * It registers plugins by their Floria entity, verifies content digests, loads each plugin
+ * lazily at its first call and keeps it loaded, routes calls by plugin name, narrows the
+ * host functions to each plugin's grants, and releases everything on `close()`.
+ */
+
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type {
+  Dispatcher,
+  FunctionCall,
+  HostFunctions,
+  PluginEntity,
+  Value,
+} from '@khutulun/floria';
+import { builtinPlugins } from './builtin-plugins.js';
+import { contentDigest } from './content-digest.js';
+import { executablePlugin } from './executable-plugin.js';
+import type { LoadedPlugin } from './loaded-plugin.js';
+import { modulePlugin, type PluginModule } from './module-plugin.js';
+import { isPluginError, PluginError } from './plugin-error.js';
+import { grantedHostFunctions } from './protocol.js';
+import { loadWasmPlugin } from './wasm-plugin.js';
+
+/** Limits and where to find plugin content. */
+export interface PluginHostOptions {
+  /** Time limit of every call, in milliseconds (default 5000). */
+  timeoutMs?: number;
+  /** Memory limit of every Wasm instance, in 64 KiB pages (default 1024: 64 MiB). */
+  maxMemoryPages?: number;
+  /** Wasm instances (worker threads) per plugin for concurrent calls (default 2). */
+  maxInstances?: number;
+  /** Directory that relative plugin locations are resolved against (default: the cwd). */
+  baseDir?: string;
+  /** Register the built-in plugins (`builtinPlugins()`: the `khutulun` Wasm plugin). */
+  builtins?: boolean;
+}
+
+/** A registered plugin: its entity (or in-process module) and, once loaded, the plugin. */
+interface Registration {
+  entity: PluginEntity;
+  grants: ReadonlySet<string>;
+  module?: PluginModule;
+  loading?: Promise<LoadedPlugin>;
+}
+
+/**
+ * Dispatches calls to registered plugins. Safe to call concurrently; every call has the
+ * host's time limit; `close()` terminates every worker and process the host started.
+ */
+export class PluginHost implements Dispatcher {
+  readonly #plugins = new Map<string, Registration>();
+  /** The plugins whose host function is running in the current async context. */
+  readonly #nesting = new AsyncLocalStorage<ReadonlySet<string>>();
+  readonly #timeoutMs: number;
+  readonly #maxPages: number;
+  readonly #maxInstances: number;
+  readonly #baseDir: string;
+  #tempDir: Promise<string> | undefined;
+  #closed = false;
+
+  constructor(options: PluginHostOptions = {}) {
+    this.#timeoutMs = options.timeoutMs ?? 5000;
+    this.#maxPages = options.maxMemoryPages ?? 1024;
+    this.#maxInstances = options.maxInstances ?? 2;
+    this.#baseDir = options.baseDir ?? process.cwd();
+    if (options.builtins) for (const entity of builtinPlugins()) this.register(entity);
+  }
+
+  /**
+   * Registers (or replaces) a plugin by its entity; it is loaded and its digest checked at
+   * its first call. The plugin is called by `entity.id.name`.
+   */
+  register(entity: PluginEntity): void {
+    this.#replace(entity.id.name, { entity, grants: new Set(entity.grants) });
+  }
+
+  /**
+   * Registers an in-process module object (a trusted built-in, no file behind it) under
+   * `name` with the given grants.
+   */
+  registerModule(name: string, module: PluginModule, grants: readonly string[] = []): void {
+    const entity: PluginEntity = {
+      id: { kind: 'plugin', directory: [], name },
+      metadata: {},
+      classes: [],
+      pluginKind: 'typescript',
+      digest: '',
+      location: 'in-process:',
+      grants: [...grants],
+    };
+    this.#replace(name, { entity, grants: new Set(grants), module });
+  }
+
+  /** Whether a plugin of that name is registered. */
+  has(name: string): boolean {
+    return this.#plugins.has(name);
+  }
+
+  /** The registered plugin entities. */
+  plugins(): PluginEntity[] {
+    return [...this.#plugins.values()].map((r) => r.entity);
+  }
+
+  async dispatch(call: FunctionCall, host: HostFunctions): Promise<Value> {
+    const registration = this.#plugins.get(call.plugin);
+    if (!registration || this.#closed) {
+      throw new PluginError(this.#closed ? 'the plugin host is closed' : 'no such plugin', {
+        code: this.#closed ? 'CLOSED' : 'NOT_FOUND',
+        plugin: call.plugin,
+        function: call.function,
+        site: call.site,
+      });
+    }
+    let denied: PluginError | undefined;
+    const granted = grantedHostFunctions(host, registration.grants, call, (error) => {
+      denied = error;
+    });
+    const outer = this.#nesting.getStore();
+    const inner = new Set(outer);
+    inner.add(call.plugin);
+    try {
+      registration.loading ??= this.#load(registration).catch((error: unknown) => {
+        // Retry at the next call: the content may be fixed by then.
+        registration.loading = undefined;
+        throw error;
+      });
+      const plugin = await registration.loading;
+      return await plugin.call(call, {
+        host: this.#nested(granted, inner),
+        timeoutMs: this.#timeoutMs,
+        nested: outer?.has(call.plugin) === true,
+      });
+    } catch (error) {
+      // Whatever the plugin made of a refusal, a call that fails after one is a denial.
+      if (denied) throw denied;
+      if (isPluginError(error)) throw error;
+      throw new PluginError(String((error as Error)?.message ?? error), {
+        code: 'FAILED',
+        plugin: call.plugin,
+        function: call.function,
+        site: call.site,
+        cause: error,
+      });
+    }
+  }
+
+  /** Terminates every plugin worker and process; later calls fail with `CLOSED`. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const registrations = [...this.#plugins.values()];
+    await Promise.all(registrations.map((r) => unload(r)));
+    if (this.#tempDir) await rm(await this.#tempDir, { recursive: true, force: true });
+  }
+
+  #replace(name: string, registration: Registration): void {
+    const old = this.#plugins.get(name);
+    this.#plugins.set(name, registration);
+    if (old) void unload(old);
+  }
+
+  /** Host functions that mark their async context as "inside plugins `inside`". */
+  #nested(host: HostFunctions, inside: ReadonlySet<string>): HostFunctions {
+    const run = <T>(fn: () => T): T => this.#nesting.run(inside, fn);
+    return {
+      log: (level, message) => run(() => host.log(level, message)),
+      getEntity: (id) => run(() => host.getEntity(id)),
+      evaluate: (expression, site) => run(() => host.evaluate(expression, site)),
+      query: (query) => run(() => host.query(query)),
+      traverse: (options) => run(() => host.traverse(options)),
+      put: (entity) => run(() => host.put(entity)),
+      delete: (id) => run(() => host.delete(id)),
+      emit: (event) => run(() => host.emit(event)),
+    };
+  }
+
+  async #load(registration: Registration): Promise<LoadedPlugin> {
+    const { entity } = registration;
+    const name = entity.id.name;
+    if (registration.module) return modulePlugin(name, registration.module);
+    const fail = (code: 'LOAD_FAILED' | 'DIGEST_MISMATCH', message: string, cause?: unknown) =>
+      new PluginError(message, { code, plugin: name, cause });
+    let bytes: Uint8Array;
+    let path: string | undefined;
+    try {
+      if (entity.location.startsWith('inline:')) {
+        bytes = Buffer.from(entity.content ?? '', 'base64');
+      } else {
+        path = this.#path(entity.location);
+        bytes = await readFile(path);
+      }
+    } catch (cause) {
+      throw fail(
+        'LOAD_FAILED',
+        `cannot read ${entity.location}: ${(cause as Error).message}`,
+        cause,
+      );
+    }
+    const digest = contentDigest(bytes);
+    if (entity.digest !== digest) {
+      throw fail('DIGEST_MISMATCH', `content digest is ${digest}, registered ${entity.digest}`);
+    }
+    switch (entity.pluginKind) {
+      case 'wasm':
+        return loadWasmPlugin(name, bytes, {
+          maxPages: this.#maxPages,
+          maxInstances: this.#maxInstances,
+        });
+      case 'executable':
+        return executablePlugin(name, path ?? (await this.#materialize(name, bytes, '', 0o755)));
+      case 'typescript': {
+        const file = path ?? (await this.#materialize(name, bytes, '.mjs', 0o644));
+        try {
+          return modulePlugin(name, (await import(pathToFileURL(file).href)) as PluginModule);
+        } catch (cause) {
+          throw fail('LOAD_FAILED', `cannot import the module: ${(cause as Error).message}`, cause);
+        }
+      }
+      default:
+        throw fail('LOAD_FAILED', `unknown plugin kind '${String(entity.pluginKind)}'`);
+    }
+  }
+
+  #path(location: string): string {
+    if (location.startsWith('file:')) return fileURLToPath(location);
+    return isAbsolute(location) ? location : resolve(this.#baseDir, location);
+  }
+
+  /** Writes inline content to a private temporary file (removed on close). */
+  async #materialize(name: string, bytes: Uint8Array, ext: string, mode: number): Promise<string> {
+    this.#tempDir ??= mkdtemp(join(tmpdir(), 'khutulun-plugins-'));
+    const file = join(await this.#tempDir, `${name.replace(/[^\w.-]/g, '_')}${ext}`);
+    await writeFile(file, bytes);
+    await chmod(file, mode);
+    return file;
+  }
+}
+
+async function unload(registration: Registration): Promise<void> {
+  const loaded = await registration.loading?.catch(() => undefined);
+  await loaded?.close();
+}
+
+/** Creates a plugin host; `{ builtins: true }` registers the built-in plugins. */
+export function createPluginHost(options: PluginHostOptions = {}): PluginHost {
+  return new PluginHost(options);
+}
