@@ -9,7 +9,7 @@ import {
   type Store,
   update,
 } from '@khutulun/floria';
-import { compile } from '@khutulun/tosca';
+import { compile, createToscaDispatcher } from '@khutulun/tosca';
 import type { AgentServices, Compile } from './agent-services.js';
 import { openNetwork, openPluginHost, openStore } from './backends.js';
 import { dispatchedPolicies } from './host-policies.js';
@@ -32,7 +32,11 @@ export async function openAgentServices(options: {
   const network = await openNetwork(options.stateDir);
   const plugins = await openPluginHost(store);
   const dispatcher = new RoutingDispatcher(
-    { floria: registerBuiltinFunctions(new FunctionRegistry()), ...plugins.routes },
+    {
+      floria: registerBuiltinFunctions(new FunctionRegistry()),
+      tosca: createToscaDispatcher(),
+      ...plugins.routes,
+    },
     plugins.fallback,
   );
   const log = (level: string, message: string) => {

@@ -510,8 +510,10 @@ async function showWorkload(
   const command = [v('command'), ...((v('arguments') as Value[]) ?? [])]
     .flat()
     .filter((x) => x !== null);
-  const files: Record<string, Value> = {};
-  for (const f of description?.files ?? []) files[f.purpose] = f.path;
+  const files: Value[] = (description?.files ?? []).map((f) => ({
+    path: f.path,
+    purpose: f.purpose,
+  }));
   const attributes: Record<string, Value> = {};
   const properties: Record<string, Value> = {};
   for (const [key, p] of Object.entries(vertex.properties)) {

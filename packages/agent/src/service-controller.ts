@@ -24,6 +24,7 @@ import {
   planWorkloads,
   portEnvironment,
   propertyValue,
+  restartOverrides,
 } from './workload-plan.js';
 
 /** One step of a deploy's progress, as streamed to the client. */
@@ -157,6 +158,7 @@ export class ServiceController {
     progress({ service: name, step: 'instantiated' });
     const plan = await planWorkloads(store, dirs.instances, dirs.templates);
 
+    const placed = new Map<Id, Record<string, Value | undefined>>();
     for (const w of plan) {
       const host = await this.s.policies.place({
         service: name,
@@ -171,11 +173,13 @@ export class ServiceController {
           details: { workload: w.name, host },
         });
       }
-      await writeValues(this.s, w.vertex, { host, state: 'pending' });
+      placed.set(w.vertex, { host, state: 'pending', restarts: 0 });
     }
+    await writeMany(this.s, placed);
     progress({ service: name, step: 'placed' });
 
     const reserved = new Map<string, PortBinding[]>();
+    const portValues = new Map<Id, Record<string, Value | undefined>>();
     await Promise.all(
       plan.map(async (w) => {
         const bindings: PortBinding[] = [];
@@ -188,7 +192,7 @@ export class ServiceController {
           });
           if (p.expose) await this.s.network.expose(r);
           bindings.push({ name: p.name, port: r.port, protocol: p.protocol });
-          await writeValues(this.s, p.capability, { port: r.port, address: '127.0.0.1' });
+          portValues.set(p.capability, { port: r.port, address: '127.0.0.1' });
         }
         reserved.set(w.name, bindings);
       }),
@@ -196,9 +200,10 @@ export class ServiceController {
     for (const w of plan) {
       for (const c of w.connections) {
         const b = reserved.get(c.target)?.find((x) => x.name === c.port);
-        if (b) await writeValues(this.s, c.edge, { port: b.port, address: '127.0.0.1' });
+        if (b) portValues.set(c.edge, { port: b.port, address: '127.0.0.1' });
       }
     }
+    await writeMany(this.s, portValues);
     progress({ service: name, step: 'ports-reserved' });
 
     const updated = await Promise.all([
@@ -215,6 +220,9 @@ export class ServiceController {
         details: { step: 'update', workload: p.entity.name },
       });
     }
+
+    const overrides = await restartOverrides(store, plan, dirs.instances, dirs.templates);
+    await writeMany(this.s, new Map([...overrides].map(([id, restart]) => [id, { restart }])));
 
     // Each workload starts as soon as everything it depends on is ready; independent
     // branches run in parallel. The first failure aborts the waits of the others.
@@ -352,7 +360,8 @@ export class ServiceController {
     const delayMs = await this.s.policies.restartDelay({ restarts: sup.consecutive, uptimeMs });
     sup.consecutive++;
     if (delayMs <= 0) {
-      const status = await this.s.workloads.restart(sup.ref);
+      const status = await this.restartOrFail(sup, exitData);
+      if (!status) return;
       sup.startedAt = Date.now();
       await this.s.store.transaction(async (tx) => {
         await tx.emit({ type: 'workload-exited', id: sup.vertex, data: exitData });
@@ -391,7 +400,8 @@ export class ServiceController {
       sup.timer = undefined;
       this.enqueue(sup, async () => {
         if (sup.stopping) return;
-        const status = await this.s.workloads.restart(sup.ref);
+        const status = await this.restartOrFail(sup, exitData);
+        if (!status) return;
         sup.startedAt = Date.now();
         await writeValues(
           this.s,
@@ -402,6 +412,27 @@ export class ServiceController {
         this.runHandler(sup, 'started', { pid: status.pid ?? null });
       });
     }, delayMs);
+  }
+
+  /** Restarts a workload; if the driver cannot, records it as failed (no retry loop). */
+  private async restartOrFail(
+    sup: Supervised,
+    exitData: Record<string, Value>,
+  ): Promise<WorkloadStatus | undefined> {
+    try {
+      return await this.s.workloads.restart(sup.ref);
+    } catch (error) {
+      await writeValues(
+        this.s,
+        sup.vertex,
+        { state: 'failed', pid: undefined },
+        {
+          type: 'workload-restart-failed',
+          data: { ...exitData, message: (error as Error).message },
+        },
+      );
+      return undefined;
+    }
   }
 
   private async restartCount(sup: Supervised, add: number): Promise<number> {
@@ -689,6 +720,15 @@ async function putValues(tx: Tx, id: Id, values: Record<string, Value | undefine
     changed = true;
   }
   if (changed) await tx.put({ ...entity, properties } as Entity);
+}
+
+async function writeMany(
+  s: AgentServices,
+  values: Map<Id, Record<string, Value | undefined>>,
+): Promise<void> {
+  await s.store.transaction(async (tx) => {
+    for (const [id, v] of values) await putValues(tx, id, v);
+  });
 }
 
 async function writeValues(

@@ -20,7 +20,11 @@ export interface ServiceRecord {
   workloads: string[];
 }
 
-/** The directories a service's entities live in. */
+/**
+ * The directories a service's entities live in. Templates and their instances share the
+ * service's directory (ids differ by kind and instances are named `<template>-<n>`), which is
+ * where the TOSCA run-time functions look for a node's template.
+ */
 export function serviceDirectories(name: string): {
   root: string[];
   templates: string[];
@@ -28,8 +32,8 @@ export function serviceDirectories(name: string): {
 } {
   return {
     root: ['services', name],
-    templates: ['services', name, 'templates'],
-    instances: ['services', name, 'instances'],
+    templates: ['services', name],
+    instances: ['services', name],
   };
 }
 

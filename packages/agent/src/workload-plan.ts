@@ -146,3 +146,29 @@ function checkAcyclic(workloads: PlannedWorkload[]): void {
 function key(id: Id): string {
   return `${id.kind}:${id.directory.join('/')}/${id.name}`;
 }
+
+/**
+ * The restart policies that `Restart` policies impose on their target workloads (by the
+ * node template names in `tosca:targets`): vertex id -> policy.
+ */
+export async function restartOverrides(
+  store: StoreReader,
+  plan: PlannedWorkload[],
+  instances: string[],
+  templates: string[],
+): Promise<Map<Id, string>> {
+  const cls: Id = { kind: 'class', directory: templates, name: `policy:${PROFILE}/Restart` };
+  const overrides = new Map<Id, string>();
+  for (const policy of (await store.query({ kind: 'vertex', directory: instances })) as Vertex[]) {
+    if (!(await store.isInClass(policy.id, cls))) continue;
+    const restart = propertyValue(policy, 'restart');
+    const targets = propertyValue(policy, 'tosca:targets');
+    if (typeof restart !== 'string' || !Array.isArray(targets)) continue;
+    for (const w of plan) {
+      const vertex = (await store.get(w.vertex)) as Vertex | undefined;
+      if (vertex?.template && targets.includes(vertex.template.name))
+        overrides.set(w.vertex, restart);
+    }
+  }
+  return overrides;
+}
