@@ -393,3 +393,25 @@ describe('ProcessDriver adoption after an agent restart', () => {
     await eventually(() => !alive(status.pid!));
   });
 });
+
+describe('ProcessDriver when the shim of an adopted workload is killed', () => {
+  it('stop still ends the workload and reports it lost', async () => {
+    const first = driver();
+    const status = await first.create(spec('headless', { command: 'sleep', arguments: ['300'] }));
+    await first.close();
+    const second = driver();
+    await second.adopt();
+    const run = join(state, 'workloads', 'svc', 'headless', 'run');
+    const shim = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+      .split('\n')
+      .find((line) => line.trim().endsWith(run));
+    const shimPid = Number(shim!.trim().split(' ')[0]);
+    process.kill(shimPid, 'SIGKILL');
+    await eventually(() => !alive(shimPid));
+    const exited = nextExit(second, 'headless');
+    const stopped = await second.stop(status.ref, { graceMs: 5_000 });
+    expect(stopped.state).toBe('stopped');
+    expect(await exited).toMatchObject({ requested: true, lost: true });
+    expect(alive(status.pid!)).toBe(false);
+  });
+});

@@ -135,6 +135,20 @@ function signalWorkload(pid: number, signal: NodeJS.Signals): boolean {
 }
 
 /**
+ * Waits until an unsupervised process is gone. Only for a workload whose shim was killed:
+ * nothing else can report its end, so this checks the process table every 50 ms, bounded by
+ * `timeoutMs`, and only while `stop` waits.
+ */
+async function gone(pid: number | undefined, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (pid !== undefined && isAlive(pid)) {
+    if (Date.now() > end) return false;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return true;
+}
+
+/**
  * Runs workloads as bare processes: detached, in a session of their own, surviving the agent,
  * with logs, environment, working directory and user; exits reported through inotify.
  */
@@ -276,20 +290,22 @@ export class ProcessDriver implements WorkloadDriver {
     // The marker tells a restarted agent that this exit was asked for.
     writeFileSync(join(workload.directory, 'stopped'), `${new Date().toISOString()}\n`);
     const running = () => workload.state === 'running';
-    if (workload.pid === undefined)
+    if (workload.pid === undefined) {
       await this.#waitFor(workload, () => workload.pid !== undefined, this.#startTimeoutMs);
+    }
     const pid = workload.pid;
+    // Without a shim (killed by someone), no exit status will be written and no event come.
+    const supervised = this.#findShim(workload) !== undefined;
+    const ended = (ms: number) =>
+      supervised ? this.#waitFor(workload, () => !running(), ms) : gone(pid, ms);
     if (pid !== undefined && signalWorkload(pid, 'SIGTERM')) {
-      await this.#waitFor(workload, () => !running(), options.graceMs ?? DEFAULT_GRACE_MS);
-      if (running()) signalWorkload(pid, 'SIGKILL');
+      await ended(options.graceMs ?? DEFAULT_GRACE_MS);
+      if (running() && (supervised || (pid !== undefined && isAlive(pid)))) {
+        signalWorkload(pid, 'SIGKILL');
+      }
     }
     if (running()) this.#exitWritten(workload);
-    if (
-      running() &&
-      (pid === undefined || !isAlive(pid)) &&
-      this.#findShim(workload) === undefined
-    ) {
-      // Nobody is left to record the exit status (the shim was killed too).
+    if (running() && !supervised && (await gone(pid, KILL_WAIT_MS))) {
       this.#ended(workload, { time: new Date().toISOString(), lost: true }, true);
     }
     await this.#waitFor(workload, () => !running(), KILL_WAIT_MS);
