@@ -275,7 +275,15 @@ export class DriverStore extends Reader implements BulkStore {
 
   subscribe(since: number, listener: EventListener): () => void {
     if (this.#driver.watch && this.#unwatch === undefined) {
-      this.#unwatch = this.#driver.watch(() => this.#hub.poke()).catch(() => undefined);
+      // Commits that land while the watch is being set up produce no notification: catch up
+      // once it is in place.
+      this.#unwatch = this.#driver
+        .watch(() => this.#hub.poke())
+        .then((unwatch) => {
+          this.#hub.poke();
+          return unwatch;
+        })
+        .catch(() => undefined);
     }
     return this.#hub.subscribe(since, listener);
   }
