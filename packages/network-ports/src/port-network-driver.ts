@@ -76,8 +76,9 @@ function publicView(entry: LedgerEntry): PortReservation {
 
 /**
  * The port network driver. Operations are serialised (one ledger, one firewall), and each
- * change is saved to the ledger before it resolves. The first operation loads the ledger,
- * detects the firewall and restores its rules from the ledger.
+ * change is saved to the ledger before it resolves. The first operation loads the ledger; the
+ * firewall is detected, and its rules restored from the ledger, when first needed (at once
+ * if the ledger records exposed ports).
  */
 export class PortNetworkDriver implements NetworkDriver {
   readonly kind = KIND;
@@ -87,6 +88,7 @@ export class PortNetworkDriver implements NetworkDriver {
   readonly #options: PortNetworkOptions;
   #entries: LedgerEntry[] = [];
   #firewall: Firewall | undefined;
+  #loaded = false;
   /** Every operation runs after the previous one: the ledger has one writer. */
   #queue: Promise<unknown> = Promise.resolve();
   /** Where the search for a free port continues, so a just-released port is not reused at once. */
@@ -114,7 +116,7 @@ export class PortNetworkDriver implements NetworkDriver {
 
   reserve(request: PortRequest): Promise<PortReservation> {
     return this.#serial(async () => {
-      await this.#start();
+      await this.#load();
       const existing = this.#entries.find((e) =>
         same(e, request.owner, request.name, request.protocol),
       );
@@ -146,10 +148,10 @@ export class PortNetworkDriver implements NetworkDriver {
 
   release(owner: WorkloadKey, name?: string): Promise<PortReservation[]> {
     return this.#serial(async () => {
-      const firewall = await this.#start();
+      await this.#load();
       const released = this.#entries.filter((e) => same(e, owner, name));
       const exposed = released.filter((e) => e.exposed);
-      if (exposed.length > 0) await firewall.close(exposed);
+      if (exposed.length > 0) await (await this.#start()).close(exposed);
       await this.#save(this.#entries.filter((e) => !released.includes(e)));
       return released.map((e) => ({ ...publicView(e), exposed: false }));
     });
@@ -184,14 +186,14 @@ export class PortNetworkDriver implements NetworkDriver {
 
   list(owner?: WorkloadKey): Promise<PortReservation[]> {
     return this.#serial(async () => {
-      await this.#start();
+      await this.#load();
       return this.#entries.filter((e) => !owner || same(e, owner)).map(publicView);
     });
   }
 
   describe(owner: WorkloadKey): Promise<string[]> {
     return this.#serial(async () => {
-      await this.#start();
+      await this.#load();
       return this.#entries.filter((e) => same(e, owner)).flatMap((e) => e.commands);
     });
   }
@@ -207,8 +209,9 @@ export class PortNetworkDriver implements NetworkDriver {
     return result;
   }
 
-  async #start(): Promise<Firewall> {
-    if (this.#firewall) return this.#firewall;
+  /** Loads the ledger once; re-applies exposures it records (the firewall may have lost them). */
+  async #load(): Promise<void> {
+    if (this.#loaded) return;
     try {
       this.#entries = await this.#ledger.load();
     } catch (cause) {
@@ -218,6 +221,17 @@ export class PortNetworkDriver implements NetworkDriver {
         cause,
       });
     }
+    this.#loaded = true;
+    if (this.#entries.some((e) => e.exposed)) await this.#start();
+  }
+
+  /**
+   * Detects the firewall and restores the ledger's exposures, on first need only: an agent
+   * that never exposes a port never touches the host's firewall.
+   */
+  async #start(): Promise<Firewall> {
+    await this.#load();
+    if (this.#firewall) return this.#firewall;
     const choice = this.#options.firewall ?? 'auto';
     const kind = choice === 'auto' ? await detectFirewall(this.#runner) : choice;
     const firewall =
