@@ -1,13 +1,24 @@
+import { basename, dirname, resolve } from 'node:path';
 import type { Entity, Value } from '@khutulun/floria';
-import type { Diagnostic } from './diagnostic.js';
+import { Checker } from './checker.js';
+import { type Diagnostic, DiagnosticSink } from './diagnostic.js';
+import { emit, type ServiceSummary } from './emit.js';
+import { Loader } from './loader.js';
+import { SourceReader } from './source-reader.js';
 
 /** What to compile and how; see the package README. */
 export interface CompileOptions {
+  /** A TOSCA file, a CSAR archive (zip, tar.gz) or a CSAR directory. */
   source: string;
+  /** Input values by name. */
   inputs?: Record<string, Value>;
+  /** URL prefix -> local file or directory, for offline imports. */
   mapUrls?: Record<string, string>;
+  /** Extra profile catalogs (the project's `profiles/` is always searched). */
   profilePaths?: string[];
+  /** Where the entities go (default `['services', <service name>]`). */
   directory?: string[];
+  /** Check only: a missing required input is a warning, not an error. */
   validateOnly?: boolean;
 }
 
@@ -15,22 +26,58 @@ export interface CompileOptions {
 export interface CompileResult {
   diagnostics: Diagnostic[];
   templates?: Entity[];
-  service?: unknown;
+  service?: ServiceSummary;
+  /** Set when the source itself could not be opened (the command's exit status 2). */
+  unreadable?: boolean;
 }
 
-/** Compiles a TOSCA service. Never throws for bad input. (Stub: not implemented yet.) */
+/**
+ * Compiles a TOSCA service to Floria entities. Never throws for bad input: every problem is
+ * a diagnostic, and there is no result when any diagnostic is an error.
+ */
 export async function compile(options: CompileOptions): Promise<CompileResult> {
-  return {
-    diagnostics: [
-      {
-        severity: 'error',
-        code: 'TOSCA0000',
-        message: 'the TOSCA compiler is not implemented yet',
-        file: options.source,
-        line: 1,
-        column: 1,
-        path: '',
-      },
-    ],
-  };
+  const sink = new DiagnosticSink();
+  try {
+    const reader = new SourceReader();
+    const opened = await reader.open(options.source);
+    if ('error' in opened) {
+      sink.error('TOSCA1002', { file: options.source, line: 1, column: 1 }, '', opened.error);
+      return { diagnostics: sink.items, unreadable: opened.misuse === true };
+    }
+    const entryDir = opened.entry.archive
+      ? dirname(opened.entry.archive)
+      : dirname(opened.entry.path);
+    const loader = new Loader(
+      reader,
+      sink,
+      { mapUrls: options.mapUrls ?? {}, profilePaths: options.profilePaths ?? [] },
+      entryDir,
+    );
+    const entry = loader.load(opened.entry);
+    if (!entry) return { diagnostics: sink.items, unreadable: true };
+    const checker = new Checker(
+      sink,
+      [...loader.units.values()],
+      options.inputs ?? {},
+      options.validateOnly === true,
+    );
+    const service = checker.check(entry);
+    if (sink.hasErrors) return { diagnostics: sink.items };
+    if (!service) return { diagnostics: sink.items };
+    const name =
+      (service.metadata.template_name ??
+        basename(resolve(options.source)).replace(/\.(ya?ml|csar|zip|tar\.gz|tgz)$/i, '')) ||
+      'service';
+    const directory = options.directory ?? ['services', name];
+    const { templates, summary } = emit(service, directory, reader);
+    return { diagnostics: sink.items, templates, service: summary };
+  } catch (e) {
+    sink.error(
+      'TOSCA1000',
+      { file: options.source, line: 1, column: 1 },
+      '',
+      `internal error: ${(e as Error).stack ?? String(e)}`,
+    );
+    return { diagnostics: sink.items };
+  }
 }

@@ -1,0 +1,3560 @@
+/**
+ * The TOSCA 2.0 semantic checker: grammar, types and derivation, values against data types,
+ * functions, templates, requirement fulfilment, workflows. It fills a `DiagnosticSink` and
+ * builds the resolved model that `emit` turns into Floria entities.
+ */
+import type { Expression, Value } from '@khutulun/floria';
+import {
+  evaluatePure,
+  FunctionError,
+  GRAPH_FUNCTIONS,
+  PURE_FUNCTIONS,
+} from './builtin-functions.js';
+import type { DiagnosticSink } from './diagnostic.js';
+import { GRAMMAR, type Keynames } from './grammar.js';
+import type { Unit } from './loader.js';
+import { getEntry, toPlain, type YMap, type YNode, type YScalar } from './yaml-tree.js';
+
+/** The kinds of TOSCA type. */
+export type TypeKind =
+  | 'artifact'
+  | 'data'
+  | 'capability'
+  | 'interface'
+  | 'relationship'
+  | 'node'
+  | 'group'
+  | 'policy';
+const SECTIONS: Record<TypeKind, string> = {
+  artifact: 'artifact_types',
+  data: 'data_types',
+  capability: 'capability_types',
+  interface: 'interface_types',
+  relationship: 'relationship_types',
+  node: 'node_types',
+  group: 'group_types',
+  policy: 'policy_types',
+};
+const KINDS = Object.keys(SECTIONS) as TypeKind[];
+
+/** A TOSCA type, resolved. */
+export interface ToscaType {
+  kind: TypeKind;
+  name: string;
+  /** Unique across the service: profile-qualified name. */
+  canonical: string;
+  unit?: Unit;
+  node?: YMap;
+  path: string;
+  parent?: ToscaType;
+  builtin?: string;
+  state: 'new' | 'resolving' | 'done';
+  props: Map<string, PropDef>;
+  attrs: Map<string, PropDef>;
+  capabilities: Map<string, CapDef>;
+  requirements: Map<string, ReqDef>;
+  interfaces: Map<string, IfaceDef>;
+  artifacts: Map<string, YMap>;
+  operations: Map<string, OpDef>;
+  notifications: Map<string, OpDef>;
+  inputs: Map<string, PropDef>;
+  validations: Clause[];
+  scalar?: ScalarInfo;
+  entry?: Schema;
+  key?: Schema;
+  validCapabilityTypes?: ToscaType[];
+  validTargetNodeTypes?: ToscaType[];
+  members?: string[];
+  targets?: string[];
+  metadata: Record<string, string>;
+  version?: string;
+  description?: string;
+}
+
+interface Clause {
+  node: YNode;
+  unit: Unit;
+}
+/** A data schema: a data type plus entry/key schemas and extra validation clauses. */
+export interface Schema {
+  type: ToscaType;
+  entry?: Schema;
+  key?: Schema;
+  validations: Clause[];
+}
+/** A property, attribute or parameter definition. */
+export interface PropDef {
+  name: string;
+  node: YNode;
+  schema?: Schema;
+  required: boolean;
+  default?: YNode;
+  fixed?: YNode;
+  unit: Unit;
+  isAttribute: boolean;
+  mapping?: YNode;
+}
+interface CapDef {
+  name: string;
+  type: ToscaType;
+  node: YNode;
+  props: Map<string, PropDef>;
+  attrs: Map<string, PropDef>;
+}
+interface ReqDef {
+  name: string;
+  node: YNode;
+  capability?: { type?: ToscaType; name?: string };
+  nodeType?: ToscaType;
+  nodeTemplate?: string;
+  relationship?: ToscaType;
+  countRange: [number, number];
+  nodeFilter?: YNode;
+}
+interface IfaceDef {
+  name: string;
+  type: ToscaType;
+  inputs: Map<string, PropDef>;
+  operations: Map<string, OpDef>;
+  notifications: Map<string, OpDef>;
+}
+interface OpDef {
+  name: string;
+  inputs: Map<string, PropDef>;
+  implementation?: YNode;
+  outputs?: YNode;
+}
+interface ScalarInfo {
+  units: Map<string, number>;
+  prefixes?: Map<string, number>;
+  canonical: string;
+  dataType: ToscaType;
+}
+
+/** A compiled node template. */
+export interface NodeTemplate {
+  name: string;
+  node: YMap;
+  type: ToscaType;
+  path: string;
+  properties: Map<string, { expr: Expression; def?: PropDef }>;
+  attributes: Map<string, { expr: Expression; def?: PropDef }>;
+  capabilities: Map<string, CompiledCapability>;
+  requirements: CompiledRequirement[];
+  interfaces: Value;
+  artifacts: Value;
+  directives: string[];
+  count?: number;
+  metadata: Record<string, string>;
+  nodeFilter?: Value;
+  description?: string;
+}
+interface CompiledCapability {
+  name: string;
+  type: ToscaType;
+  properties: Map<string, { expr: Expression; def?: PropDef }>;
+  attributes: Map<string, { expr: Expression; def?: PropDef }>;
+}
+/** A fulfilled requirement. */
+export interface CompiledRequirement {
+  name: string;
+  index: number;
+  node: YNode;
+  target?: { node: string; capability: string };
+  finder?: Value;
+  relationship?: ToscaType;
+  properties: Map<string, { expr: Expression; def?: PropDef }>;
+  attributes: Map<string, { expr: Expression; def?: PropDef }>;
+  interfaces: Value;
+}
+/** A custom function definition. */
+export interface FunctionDef {
+  name: string;
+  plugin: string;
+  implementation?: { file: string; unit: Unit };
+  node: YNode;
+}
+/** The checked service. */
+export interface CheckedService {
+  types: ToscaType[];
+  nodes: NodeTemplate[];
+  inputs: Map<string, { value?: Value; def: PropDef }>;
+  outputs: Map<string, Expression>;
+  groups: Array<{
+    name: string;
+    type: ToscaType;
+    members: string[];
+    properties: Map<string, { expr: Expression; def?: PropDef }>;
+  }>;
+  policies: Array<{
+    name: string;
+    type: ToscaType;
+    targets: string[];
+    triggers: Value;
+    properties: Map<string, { expr: Expression; def?: PropDef }>;
+  }>;
+  workflows: Value;
+  substitution?: Value;
+  metadata: Record<string, string>;
+  functions: FunctionDef[];
+  description?: string;
+}
+
+const PRIMITIVES = [
+  'string',
+  'integer',
+  'float',
+  'boolean',
+  'bytes',
+  'nil',
+  'timestamp',
+  'version',
+  'range',
+  'list',
+  'map',
+  'scalar',
+];
+const LEGACY_SCALARS: Record<string, Record<string, number>> = {
+  'scalar-unit.size': {
+    B: 1,
+    kB: 1e3,
+    KiB: 1024,
+    MB: 1e6,
+    MiB: 1048576,
+    GB: 1e9,
+    GiB: 1073741824,
+    TB: 1e12,
+    TiB: 1099511627776,
+  },
+  'scalar-unit.time': { d: 86400, h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6, ns: 1e-9 },
+  'scalar-unit.frequency': { Hz: 1, kHz: 1e3, MHz: 1e6, GHz: 1e9 },
+  'scalar-unit.bitrate': {
+    bps: 1,
+    Kbps: 1e3,
+    Kibps: 1024,
+    Mbps: 1e6,
+    Mibps: 1048576,
+    Gbps: 1e9,
+    Gibps: 1073741824,
+    Tbps: 1e12,
+    Tibps: 1099511627776,
+  },
+};
+
+const lit = (value: Value): Expression => ({ kind: 'literal', value });
+const q = (name: string) => `["${name}"]`;
+
+/** What a value is checked in: where `$get_input` and custom functions resolve. */
+interface ValueContext {
+  unit: Unit;
+  /** Inside a validation clause, `$value` is the value validated. */
+  value?: Value;
+  inValidation?: boolean;
+}
+
+/** Checks a loaded service and builds the resolved model. */
+export class Checker {
+  private readonly typesByUnit = new Map<Unit, Map<string, ToscaType>>();
+  private readonly visibleCache = new Map<Unit, Map<string, ToscaType>>();
+  private readonly functionsByUnit = new Map<Unit, Map<string, FunctionDef>>();
+  private readonly allTypes: ToscaType[] = [];
+  private readonly builtins = new Map<string, ToscaType>();
+  private inputs = new Map<string, { value?: Value; def: PropDef }>();
+  private readonly allFunctions: FunctionDef[] = [];
+
+  constructor(
+    private readonly sink: DiagnosticSink,
+    private readonly units: Unit[],
+    private readonly given: Record<string, Value>,
+    private readonly validateOnly: boolean,
+  ) {
+    for (const name of [...PRIMITIVES, ...Object.keys(LEGACY_SCALARS)]) {
+      const t = this.newType('data', name, name, undefined, undefined, name);
+      t.builtin = name;
+      t.state = 'done';
+      if (LEGACY_SCALARS[name]) {
+        t.scalar = {
+          units: new Map(Object.entries(LEGACY_SCALARS[name])),
+          canonical: Object.keys(LEGACY_SCALARS[name])[0] ?? '',
+          dataType: t,
+        };
+      }
+      this.builtins.set(name, t);
+    }
+    for (const t of this.builtins.values())
+      if (t.scalar) t.scalar.dataType = this.builtins.get('float') as ToscaType;
+  }
+
+  private newType(
+    kind: TypeKind,
+    name: string,
+    canonical: string,
+    unit: Unit | undefined,
+    node: YMap | undefined,
+    path: string,
+  ): ToscaType {
+    return {
+      kind,
+      name,
+      canonical,
+      unit,
+      node,
+      path,
+      state: 'new',
+      props: new Map(),
+      attrs: new Map(),
+      capabilities: new Map(),
+      requirements: new Map(),
+      interfaces: new Map(),
+      artifacts: new Map(),
+      operations: new Map(),
+      notifications: new Map(),
+      inputs: new Map(),
+      validations: [],
+      metadata: {},
+    };
+  }
+
+  // ---------------------------------------------------------------- shape helpers
+
+  private keys(node: YMap, grammar: Keynames, path: string, what: string): void {
+    for (const e of node.entries) {
+      const k = e.key.value;
+      if (typeof k !== 'string' || !(k in grammar)) {
+        this.sink.error(
+          'TOSCA1011',
+          e.key,
+          `${path}.${String(k)}`,
+          `unknown keyname "${String(k)}" in ${what}`,
+        );
+      }
+    }
+    for (const [k, req] of Object.entries(grammar)) {
+      if (req && !getEntry(node, k))
+        this.sink.error('TOSCA1012', node, path, `${what} is missing the required keyname "${k}"`);
+    }
+  }
+
+  /** A map node, or a diagnostic. `null` values get the "empty" diagnostic. */
+  private asMap(node: YNode | undefined, path: string, what: string): YMap | undefined {
+    if (!node) return undefined;
+    if (node.kind === 'map') return node;
+    if (node.kind === 'scalar' && node.value === null)
+      this.sink.error('TOSCA1013', node, path, `${what} is empty: give a map or omit the keyname`);
+    else this.sink.error('TOSCA1010', node, path, `${what} must be a map`);
+    return undefined;
+  }
+
+  private asList(node: YNode | undefined, path: string, what: string) {
+    if (!node) return undefined;
+    if (node.kind === 'seq') return node;
+    if (node.kind === 'scalar' && node.value === null)
+      this.sink.error('TOSCA1013', node, path, `${what} is empty: give a list or omit the keyname`);
+    else this.sink.error('TOSCA1010', node, path, `${what} must be a list`);
+    return undefined;
+  }
+
+  private str(
+    node: YNode | undefined,
+    path: string,
+    what: string,
+    allowEmpty = false,
+  ): string | undefined {
+    if (!node) return undefined;
+    if (
+      node.kind === 'scalar' &&
+      typeof node.value === 'string' &&
+      (allowEmpty || node.value !== '')
+    )
+      return node.value;
+    this.sink.error(
+      'TOSCA1010',
+      node,
+      path,
+      `${what} must be a ${allowEmpty ? '' : 'non-empty '}string`,
+    );
+    return undefined;
+  }
+
+  private strList(node: YNode | undefined, path: string, what: string): string[] | undefined {
+    const list = this.asList(node, path, what);
+    if (!list) return undefined;
+    const out: string[] = [];
+    list.items.forEach((item, i) => {
+      const s = this.str(item, `${path}[${i}]`, `each entry of ${what}`);
+      if (s !== undefined) out.push(s);
+    });
+    return out;
+  }
+
+  /** Iterates a map of named definitions, checking names are non-empty strings. */
+  private named(
+    map: YMap,
+    path: string,
+    what: string,
+    fn: (name: string, value: YNode, key: YScalar, path: string) => void,
+  ): void {
+    for (const e of map.entries) {
+      const k = e.key.value;
+      if (typeof k !== 'string' || k === '' || (e.key.quoted === false && typeof k !== 'string')) {
+        this.sink.error(
+          k === '' || k === null ? 'TOSCA1013' : 'TOSCA1010',
+          e.key,
+          path,
+          `${what} names must be non-empty strings`,
+        );
+        continue;
+      }
+      fn(k, e.value, e.key, `${path}${q(k)}`);
+    }
+  }
+
+  private metadata(node: YNode | undefined, path: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    const map = this.asMap(node, path, 'metadata');
+    if (!map) return out;
+    for (const e of map.entries) {
+      const k = String(e.key.value);
+      const v = e.value;
+      if (v.kind === 'scalar' && v.value === null) {
+        this.sink.error('TOSCA1013', v, `${path}${q(k)}`, `metadata "${k}" has no value`);
+        continue;
+      }
+      if (
+        (k === 'template_name' || k === 'template_author') &&
+        v.kind === 'scalar' &&
+        typeof v.value !== 'string'
+      ) {
+        this.sink.error('TOSCA1030', v, `${path}${q(k)}`, `metadata "${k}" must be a string`);
+        continue;
+      }
+      out[k] = v.kind === 'scalar' ? (v.source ?? String(v.value)) : JSON.stringify(toPlain(v));
+    }
+    return out;
+  }
+
+  private description(node: YNode | undefined, path: string): string | undefined {
+    if (!node) return undefined;
+    return this.str(node, path, 'description', true);
+  }
+
+  // ---------------------------------------------------------------- type lookup
+
+  private visible(unit: Unit, stack = new Set<Unit>()): Map<string, ToscaType> {
+    const cached = this.visibleCache.get(unit);
+    if (cached) return cached;
+    const out = new Map<string, ToscaType>();
+    for (const [k, t] of this.typesByUnit.get(unit) ?? []) out.set(k, t);
+    stack.add(unit);
+    for (const imp of unit.imports) {
+      if (stack.has(imp.unit)) {
+        for (const [k, t] of this.typesByUnit.get(imp.unit) ?? [])
+          this.addVisible(out, k, t, imp.namespace);
+        continue;
+      }
+      for (const [k, t] of this.visible(imp.unit, stack)) this.addVisible(out, k, t, imp.namespace);
+    }
+    stack.delete(unit);
+    if (stack.size === 0) this.visibleCache.set(unit, out);
+    return out;
+  }
+
+  private addVisible(out: Map<string, ToscaType>, key: string, t: ToscaType, ns?: string): void {
+    const [kind, ...rest] = key.split('|');
+    const name = rest.join('|');
+    const k = ns ? `${kind}|${ns}:${name}` : key;
+    if (!out.has(k)) out.set(k, t);
+  }
+
+  /** Finds a type by the name a file uses for it. */
+  lookup(unit: Unit, kind: TypeKind, name: string): ToscaType | undefined {
+    if (kind === 'data' && PRIMITIVES.includes(name)) return this.builtins.get(name);
+    return (
+      this.visible(unit).get(`${kind}|${name}`) ??
+      (kind === 'data' ? this.builtins.get(name) : undefined)
+    );
+  }
+
+  private typeRef(
+    unit: Unit,
+    kind: TypeKind,
+    node: YNode | undefined,
+    path: string,
+    what: string,
+  ): ToscaType | undefined {
+    const name = this.str(node, path, what);
+    if (name === undefined || !node) return undefined;
+    const t = this.lookup(unit, kind, name);
+    if (!t) this.sink.error('TOSCA1020', node, path, `unknown ${kind} type "${name}"`);
+    else this.resolveType(t);
+    return t;
+  }
+
+  private isA(t: ToscaType | undefined, ancestor: ToscaType): boolean {
+    for (let c = t; c; c = c.parent) if (c === ancestor) return true;
+    return false;
+  }
+
+  /** The primitive a data type derives from (`complex` for user structures). */
+  baseOf(t: ToscaType): string {
+    for (let c: ToscaType | undefined = t; c; c = c.parent)
+      if (c.builtin) return c.builtin.startsWith('scalar-unit') ? 'scalar' : c.builtin;
+    return 'complex';
+  }
+
+  private scalarOf(t: ToscaType): ScalarInfo | undefined {
+    for (let c: ToscaType | undefined = t; c; c = c.parent) if (c.scalar) return c.scalar;
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- files
+
+  /** Runs every check. Returns the service when the entry file has one. */
+  check(entry: Unit): CheckedService | undefined {
+    for (const unit of this.units) if (unit.root && unit.ok) this.collect(unit);
+    for (const unit of this.units) if (unit.root && unit.ok) this.checkFile(unit);
+    for (const t of this.allTypes) this.resolveType(t);
+    const st = entry.root && entry.ok ? getEntry(entry.root, 'service_template') : undefined;
+    if (!st) return undefined;
+    return this.checkService(entry, st.value);
+  }
+
+  private collect(unit: Unit): void {
+    const root = unit.root as YMap;
+    const types = new Map<string, ToscaType>();
+    this.typesByUnit.set(unit, types);
+    for (const kind of KINDS) {
+      const section = getEntry(root, SECTIONS[kind]);
+      if (!section) continue;
+      const map = this.asMap(section.value, SECTIONS[kind], SECTIONS[kind]);
+      if (!map) continue;
+      this.named(map, SECTIONS[kind], `${kind} type`, (name, value, _key, path) => {
+        if (PRIMITIVES.includes(name) && kind === 'data') {
+          this.sink.error(
+            'TOSCA1014',
+            value,
+            path,
+            `"${name}" is a built-in type and cannot be redefined`,
+          );
+          return;
+        }
+        if (value.kind !== 'map') {
+          if (value.kind === 'scalar' && value.value === null) {
+            const t = this.newType(
+              kind,
+              name,
+              canonicalName(unit, name),
+              unit,
+              { kind: 'map', entries: [], file: value.file, offset: value.offset },
+              path,
+            );
+            types.set(`${kind}|${name}`, t);
+            this.allTypes.push(t);
+            return;
+          }
+          this.sink.error('TOSCA1010', value, path, `a ${kind} type definition must be a map`);
+          return;
+        }
+        const t = this.newType(kind, name, canonicalName(unit, name), unit, value, path);
+        types.set(`${kind}|${name}`, t);
+        this.allTypes.push(t);
+      });
+    }
+    const fns = new Map<string, FunctionDef>();
+    this.functionsByUnit.set(unit, fns);
+    const functions = getEntry(root, 'functions');
+    if (functions) {
+      const map = this.asMap(functions.value, 'functions', 'functions');
+      if (map) {
+        if (map.entries.length === 0)
+          this.sink.error('TOSCA1013', map, 'functions', 'functions is empty');
+        this.named(map, 'functions', 'function', (name, value, _key, path) => {
+          const def = this.functionDef(unit, name, value, path);
+          if (def) {
+            fns.set(name, def);
+            this.allFunctions.push(def);
+          }
+        });
+      }
+    }
+  }
+
+  private functionDef(
+    unit: Unit,
+    name: string,
+    node: YNode,
+    path: string,
+  ): FunctionDef | undefined {
+    const map = this.asMap(node, path, `function "${name}"`);
+    if (!map) return undefined;
+    this.keys(map, GRAMMAR.function, path, `function "${name}"`);
+    const def: FunctionDef = { name, plugin: 'tosca-functions', node };
+    const sigs = getEntry(map, 'signatures')?.value;
+    const list =
+      sigs?.kind === 'seq'
+        ? sigs.items
+        : sigs?.kind === 'map'
+          ? sigs.entries.map((e) => e.value)
+          : undefined;
+    if (sigs && !list)
+      this.sink.error(
+        'TOSCA1010',
+        sigs,
+        `${path}.signatures`,
+        'signatures must be a list of signature definitions',
+      );
+    if (list && list.length === 0)
+      this.sink.error(
+        'TOSCA1013',
+        sigs as YNode,
+        `${path}.signatures`,
+        'a function needs at least one signature',
+      );
+    list?.forEach((sig, i) => {
+      const sp = `${path}.signatures[${i}]`;
+      const m = this.asMap(sig, sp, 'a signature');
+      if (!m) return;
+      this.keys(m, GRAMMAR.signature, sp, 'a signature');
+      for (const key of ['arguments', 'optional_arguments']) {
+        const args = this.asList(getEntry(m, key)?.value, `${sp}.${key}`, key);
+        args?.items.forEach((a, j) => {
+          this.schema(unit, a, `${sp}.${key}[${j}]`);
+        });
+      }
+      const result = getEntry(m, 'result')?.value;
+      if (result) this.schema(unit, result, `${sp}.result`);
+      const impl = getEntry(m, 'implementation')?.value;
+      if (impl) {
+        const file =
+          impl.kind === 'scalar'
+            ? impl.value
+            : impl.kind === 'map'
+              ? this.primaryFile(impl)
+              : undefined;
+        if (typeof file === 'string' && file !== '') {
+          const base = file.split('/').pop() ?? file;
+          def.plugin = base.replace(/\.[^.]*$/, '') || base;
+          def.implementation = { file, unit };
+        } else {
+          this.sink.error(
+            'TOSCA1010',
+            impl,
+            `${sp}.implementation`,
+            'implementation must name an artifact file',
+          );
+        }
+      }
+    });
+    return def;
+  }
+
+  private primaryFile(impl: YMap): string | undefined {
+    const primary = getEntry(impl, 'primary')?.value;
+    if (primary?.kind === 'scalar' && typeof primary.value === 'string') return primary.value;
+    if (primary?.kind === 'map') {
+      const f = getEntry(primary, 'file')?.value;
+      if (f?.kind === 'scalar' && typeof f.value === 'string') return f.value;
+    }
+    return undefined;
+  }
+
+  private checkFile(unit: Unit): void {
+    const root = unit.root as YMap;
+    this.keys(root, GRAMMAR.file, '', 'a TOSCA file');
+    const desc = getEntry(root, 'description');
+    if (desc) this.description(desc.value, 'description');
+    const md = getEntry(root, 'metadata');
+    if (md) this.metadata(md.value, 'metadata');
+    const profile = getEntry(root, 'profile');
+    if (profile) {
+      this.str(profile.value, 'profile', 'profile');
+      if (getEntry(root, 'service_template')) {
+        this.sink.error(
+          'TOSCA1061',
+          profile.key,
+          'profile',
+          'a TOSCA file that defines a profile must not contain a service_template',
+        );
+      }
+    }
+    const dsl = getEntry(root, 'dsl_definitions');
+    if (dsl) {
+      const map = this.asMap(dsl.value, 'dsl_definitions', 'dsl_definitions');
+      if (map) {
+        for (const e of map.entries) {
+          const v = e.value;
+          if ((v.kind === 'map' || v.kind === 'seq') && v.anchor) continue;
+          this.sink.error(
+            'TOSCA1010',
+            e.key,
+            `dsl_definitions${q(String(e.key.value))}`,
+            'a DSL definition must be an anchored map or list (&name), meant to be reused with *name',
+          );
+        }
+      }
+    }
+    const repos = getEntry(root, 'repositories');
+    if (repos) {
+      const map = this.asMap(repos.value, 'repositories', 'repositories');
+      if (map) {
+        this.named(map, 'repositories', 'repository', (name, value, _k, path) => {
+          if (value.kind === 'scalar' && typeof value.value === 'string' && value.value !== '')
+            return; // short form: the URL
+          const m = this.asMap(value, path, `repository "${name}"`);
+          if (!m) return;
+          this.keys(m, GRAMMAR.repository, path, `repository "${name}"`);
+          this.str(getEntry(m, 'url')?.value, `${path}.url`, 'url');
+        });
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- types
+
+  private resolveType(t: ToscaType): void {
+    if (t.state === 'done') return;
+    if (t.state === 'resolving') {
+      this.sink.error(
+        'TOSCA1021',
+        t.node ?? { file: '', line: 1, column: 1 },
+        t.path,
+        `type "${t.name}" derives from itself`,
+      );
+      t.state = 'done';
+      return;
+    }
+    t.state = 'resolving';
+    const node = t.node as YMap;
+    const unit = t.unit as Unit;
+    const grammarName = `${t.kind}_type` as keyof typeof GRAMMAR;
+    this.keys(node, GRAMMAR[grammarName], t.path, `${t.kind} type "${t.name}"`);
+    const derived = getEntry(node, 'derived_from');
+    if (derived) {
+      const name = this.str(derived.value, `${t.path}.derived_from`, 'derived_from');
+      if (name !== undefined) {
+        const parent = this.lookup(unit, t.kind, name);
+        if (!parent) {
+          this.sink.error(
+            'TOSCA1020',
+            derived.value,
+            `${t.path}.derived_from`,
+            `unknown ${t.kind} type "${name}" in derived_from`,
+          );
+        } else {
+          if (parent.state === 'resolving') {
+            this.sink.error(
+              'TOSCA1021',
+              derived.value,
+              `${t.path}.derived_from`,
+              `derivation cycle through "${name}"`,
+            );
+          } else {
+            this.resolveType(parent);
+            t.parent = parent;
+          }
+        }
+      }
+    }
+    const version = getEntry(node, 'version');
+    if (version) {
+      const v = version.value;
+      const s = v.kind === 'scalar' ? (v.source ?? String(v.value)) : undefined;
+      if (s === undefined || !VERSION.test(s))
+        this.sink.error(
+          'TOSCA1030',
+          v,
+          `${t.path}.version`,
+          `invalid version "${s ?? ''}" (expected major.minor[.fix[.qualifier[-build]]])`,
+        );
+      else t.version = s;
+    }
+    const desc = getEntry(node, 'description');
+    if (desc) {
+      const d = this.description(desc.value, `${t.path}.description`);
+      if (d !== undefined) t.description = d;
+    }
+    const md = getEntry(node, 'metadata');
+    if (md) t.metadata = this.metadata(md.value, `${t.path}.metadata`);
+    const p = t.parent;
+    if (p) {
+      for (const [k, v] of p.props) t.props.set(k, v);
+      for (const [k, v] of p.attrs) t.attrs.set(k, v);
+      for (const [k, v] of p.capabilities) t.capabilities.set(k, v);
+      for (const [k, v] of p.requirements) t.requirements.set(k, v);
+      for (const [k, v] of p.interfaces) t.interfaces.set(k, v);
+      for (const [k, v] of p.artifacts) t.artifacts.set(k, v);
+      for (const [k, v] of p.operations) t.operations.set(k, v);
+      for (const [k, v] of p.notifications) t.notifications.set(k, v);
+      for (const [k, v] of p.inputs) t.inputs.set(k, v);
+      if (p.entry) t.entry = p.entry;
+      if (p.key) t.key = p.key;
+      if (p.members) t.members = p.members;
+      if (p.targets) t.targets = p.targets;
+    }
+    const get = (k: string) => getEntry(node, k)?.value;
+    if (get('properties'))
+      this.propDefs(
+        unit,
+        get('properties'),
+        t.props,
+        `${t.path}.properties`,
+        false,
+        t.kind === 'data' ? 'data' : 'type',
+      );
+    if (get('attributes'))
+      this.propDefs(unit, get('attributes'), t.attrs, `${t.path}.attributes`, true, 'type');
+    switch (t.kind) {
+      case 'data':
+        this.dataType(t, node, unit);
+        break;
+      case 'capability':
+      case 'relationship':
+        for (const k of ['valid_source_node_types', 'valid_target_node_types']) {
+          const list = this.strList(get(k), `${t.path}.${k}`, k);
+          list?.forEach((n, i) => {
+            if (!this.lookup(unit, 'node', n))
+              this.sink.error(
+                'TOSCA1020',
+                itemOf(get(k), i),
+                `${t.path}.${k}[${i}]`,
+                `unknown node type "${n}"`,
+              );
+          });
+        }
+        for (const [k, kind] of [
+          ['valid_relationship_types', 'relationship'],
+          ['valid_capability_types', 'capability'],
+        ] as const) {
+          const list = this.strList(get(k), `${t.path}.${k}`, k);
+          const found: ToscaType[] = [];
+          list?.forEach((n, i) => {
+            const ft = this.lookup(unit, kind, n);
+            if (!ft)
+              this.sink.error(
+                'TOSCA1020',
+                itemOf(get(k), i),
+                `${t.path}.${k}[${i}]`,
+                `unknown ${kind} type "${n}"`,
+              );
+            else found.push(ft);
+          });
+          if (k === 'valid_capability_types' && list) t.validCapabilityTypes = found;
+        }
+        if (t.kind === 'relationship' && get('interfaces'))
+          this.interfaceDefs(unit, get('interfaces'), t.interfaces, `${t.path}.interfaces`);
+        break;
+      case 'interface':
+        if (get('inputs'))
+          this.propDefs(unit, get('inputs'), t.inputs, `${t.path}.inputs`, false, 'parameter');
+        for (const k of ['operations', 'notifications'] as const) {
+          const map = this.asMap(get(k), `${t.path}.${k}`, k);
+          if (!map) continue;
+          const target = k === 'operations' ? t.operations : t.notifications;
+          this.named(map, `${t.path}.${k}`, k.slice(0, -1), (name, value, _key, path) => {
+            const op = this.opDef(unit, name, value, path, target.get(name));
+            if (op?.implementation) {
+              this.sink.error(
+                'TOSCA1070',
+                op.implementation,
+                `${path}.implementation`,
+                'an interface type cannot give an operation implementation (implementations belong to node or relationship types and templates)',
+              );
+            }
+            if (op) target.set(name, op);
+          });
+        }
+        break;
+      case 'node':
+        this.nodeTypeParts(t, node, unit);
+        break;
+      case 'artifact': {
+        const mime = get('mime_type');
+        if (mime) this.str(mime, `${t.path}.mime_type`, 'mime_type');
+        if (get('file_ext')) this.strList(get('file_ext'), `${t.path}.file_ext`, 'file_ext');
+        break;
+      }
+      case 'group': {
+        const members = get('members');
+        if (members) {
+          const list = this.strList(members, `${t.path}.members`, 'members');
+          if (list) t.members = list;
+        }
+        break;
+      }
+      case 'policy': {
+        const targets = get('targets');
+        if (targets) {
+          const list = this.strList(targets, `${t.path}.targets`, 'targets');
+          if (list) t.targets = list;
+        }
+        const triggers = get('triggers');
+        if (triggers) this.asMap(triggers, `${t.path}.triggers`, 'triggers');
+        break;
+      }
+    }
+    t.state = 'done';
+  }
+
+  private dataType(t: ToscaType, node: YMap, unit: Unit): void {
+    const get = (k: string) => getEntry(node, k);
+    const base = this.baseOf(t);
+    const validation = get('validation');
+    if (validation) {
+      this.checkClause(validation.value, unit, `${t.path}.validation`);
+      t.validations = [...(t.parent?.validations ?? []), { node: validation.value, unit }];
+    } else if (t.parent) t.validations = [...t.parent.validations];
+    if (get('properties') && base !== 'complex') {
+      this.sink.error(
+        'TOSCA1021',
+        get('properties')?.key as YNode,
+        `${t.path}.properties`,
+        `a data type derived from "${base}" cannot define properties`,
+      );
+    }
+    for (const k of ['entry_schema', 'key_schema'] as const) {
+      const e = get(k);
+      if (!e) continue;
+      if (base !== 'list' && base !== 'map') {
+        this.sink.error(
+          'TOSCA1021',
+          e.key,
+          `${t.path}.${k}`,
+          `${k} is only allowed for types derived from list or map`,
+        );
+        continue;
+      }
+      const s = this.schema(unit, e.value, `${t.path}.${k}`);
+      if (s) {
+        if (k === 'entry_schema') t.entry = s;
+        else t.key = s;
+      }
+    }
+    const scalarKeys = ['data_type', 'units', 'canonical_unit', 'prefixes'].filter((k) => get(k));
+    if (scalarKeys.length === 0) return;
+    if (base !== 'scalar') {
+      for (const k of scalarKeys)
+        this.sink.error(
+          'TOSCA1023',
+          get(k)?.key as YNode,
+          `${t.path}.${k}`,
+          `${k} is only allowed for types derived from scalar`,
+        );
+      return;
+    }
+    const inherited = this.scalarOf(t);
+    let dataType = inherited?.dataType ?? (this.builtins.get('float') as ToscaType);
+    const dt = get('data_type');
+    if (dt) {
+      const ref = this.typeRef(unit, 'data', dt.value, `${t.path}.data_type`, 'data_type');
+      if (ref) {
+        const b = this.baseOf(ref);
+        if (b !== 'integer' && b !== 'float') {
+          this.sink.error(
+            'TOSCA1023',
+            dt.value,
+            `${t.path}.data_type`,
+            `the data_type of a scalar must derive from integer or float, not ${b}`,
+          );
+          return;
+        }
+        if (
+          inherited &&
+          inherited.dataType !== ref &&
+          !this.isA(ref, inherited.dataType) &&
+          t.parent?.builtin !== 'scalar'
+        ) {
+          this.sink.error(
+            'TOSCA1022',
+            dt.value,
+            `${t.path}.data_type`,
+            `data_type "${ref.name}" is not compatible with the inherited data_type "${inherited.dataType.name}"`,
+          );
+          return;
+        }
+        dataType = ref;
+      } else return;
+    }
+    const isInt = this.baseOf(dataType) === 'integer';
+    let units = inherited?.units;
+    const unitsNode = get('units');
+    if (unitsNode) {
+      const map = this.asMap(unitsNode.value, `${t.path}.units`, 'units');
+      if (!map) return;
+      units = new Map();
+      for (const e of map.entries) {
+        const v = e.value;
+        if (
+          v.kind !== 'scalar' ||
+          typeof v.value !== 'number' ||
+          v.value <= 0 ||
+          (isInt && !Number.isInteger(v.value))
+        ) {
+          this.sink.error(
+            'TOSCA1023',
+            v,
+            `${t.path}.units${q(String(e.key.value))}`,
+            `a unit multiplier must be a positive ${isInt ? 'integer' : 'number'}`,
+          );
+          return;
+        }
+        units.set(String(e.key.value), v.value);
+      }
+    }
+    if (!units || units.size === 0) {
+      this.sink.error('TOSCA1023', node, t.path, 'a scalar type needs units');
+      return;
+    }
+    const ones = [...units].filter(([, m]) => m === 1).map(([u]) => u);
+    if (ones.length === 0) {
+      this.sink.error(
+        'TOSCA1023',
+        unitsNode?.value ?? node,
+        `${t.path}.units`,
+        'one unit must have the multiplier 1',
+      );
+      return;
+    }
+    let prefixes = inherited?.prefixes;
+    const prefixNode = get('prefixes');
+    if (prefixNode) {
+      const map = this.asMap(prefixNode.value, `${t.path}.prefixes`, 'prefixes');
+      if (!map) return;
+      prefixes = new Map();
+      for (const e of map.entries) {
+        const v = e.value;
+        if (
+          v.kind !== 'scalar' ||
+          typeof v.value !== 'number' ||
+          v.value <= 0 ||
+          (isInt && !Number.isInteger(v.value))
+        ) {
+          this.sink.error(
+            'TOSCA1023',
+            v,
+            `${t.path}.prefixes${q(String(e.key.value))}`,
+            `a prefix multiplier must be a positive ${isInt ? 'integer' : 'number'}`,
+          );
+          return;
+        }
+        prefixes.set(String(e.key.value ?? ''), v.value);
+      }
+      if (![...prefixes.values()].includes(1)) {
+        this.sink.error(
+          'TOSCA1023',
+          prefixNode.value,
+          `${t.path}.prefixes`,
+          'one prefix (usually "") must have the multiplier 1',
+        );
+        return;
+      }
+    }
+    const expanded = new Map<string, number>();
+    for (const [u, m] of units) {
+      if (prefixes) for (const [p, pm] of prefixes) expanded.set(`${p}${u}`, m * pm);
+      else expanded.set(u, m);
+    }
+    let canonical = inherited?.canonical;
+    const cu = get('canonical_unit');
+    if (cu) {
+      const name = this.str(cu.value, `${t.path}.canonical_unit`, 'canonical_unit');
+      if (name === undefined) return;
+      const m = expanded.get(name);
+      if (m === undefined) {
+        this.sink.error(
+          'TOSCA1023',
+          cu.value,
+          `${t.path}.canonical_unit`,
+          `canonical_unit "${name}" is not one of the units`,
+        );
+        return;
+      }
+      if (m !== 1) {
+        this.sink.error(
+          'TOSCA1023',
+          cu.value,
+          `${t.path}.canonical_unit`,
+          `canonical_unit "${name}" must have the multiplier 1 (it has ${m})`,
+        );
+        return;
+      }
+      canonical = name;
+    } else if (unitsNode || prefixNode) {
+      const expandedOnes = [...expanded].filter(([, m]) => m === 1).map(([u]) => u);
+      if (expandedOnes.length > 1 && ones.length > 1) {
+        this.sink.error(
+          'TOSCA1023',
+          unitsNode?.value ?? node,
+          `${t.path}.units`,
+          `several units have the multiplier 1 (${ones.join(', ')}): set canonical_unit`,
+        );
+        return;
+      }
+      canonical = ones[0];
+    }
+    t.scalar = { units: expanded, canonical: canonical ?? ones[0] ?? '', dataType };
+    if (prefixes) t.scalar.prefixes = prefixes;
+  }
+
+  private nodeTypeParts(t: ToscaType, node: YMap, unit: Unit): void {
+    const get = (k: string) => getEntry(node, k)?.value;
+    const caps = this.asMap(get('capabilities'), `${t.path}.capabilities`, 'capabilities');
+    if (caps) {
+      this.named(caps, `${t.path}.capabilities`, 'capability', (name, value, _k, path) => {
+        const c = this.capDef(unit, name, value, path, t.capabilities.get(name));
+        if (c) t.capabilities.set(name, c);
+      });
+    }
+    const reqs = get('requirements');
+    if (reqs) {
+      const list = this.asList(
+        reqs,
+        `${t.path}.requirements`,
+        'requirements (a list of single-entry maps)',
+      );
+      list?.items.forEach((item, i) => {
+        const path = `${t.path}.requirements[${i}]`;
+        if (item.kind !== 'map' || item.entries.length !== 1) {
+          this.sink.error(
+            'TOSCA1010',
+            item,
+            path,
+            'each requirement definition must be a map with one entry (name: definition)',
+          );
+          return;
+        }
+        const e = item.entries[0] as { key: YScalar; value: YNode };
+        const name = String(e.key.value);
+        const r = this.reqDef(unit, name, e.value, `${path}${q(name)}`, t.requirements.get(name));
+        if (r) t.requirements.set(name, r);
+      });
+    }
+    if (get('interfaces'))
+      this.interfaceDefs(unit, get('interfaces'), t.interfaces, `${t.path}.interfaces`);
+    const arts = this.asMap(get('artifacts'), `${t.path}.artifacts`, 'artifacts');
+    if (arts) {
+      this.named(arts, `${t.path}.artifacts`, 'artifact', (name, value, _k, path) => {
+        const a = this.artifactDef(unit, value, path);
+        if (a) t.artifacts.set(name, a);
+      });
+    }
+  }
+
+  private capDef(
+    unit: Unit,
+    name: string,
+    node: YNode,
+    path: string,
+    inherited?: CapDef,
+  ): CapDef | undefined {
+    if (node.kind === 'scalar') {
+      const type = this.typeRef(unit, 'capability', node, path, `capability "${name}" type`);
+      if (!type) return undefined;
+      return { name, type, node, props: new Map(type.props), attrs: new Map(type.attrs) };
+    }
+    const map = this.asMap(node, path, `capability "${name}"`);
+    if (!map) return undefined;
+    this.keys(
+      map,
+      inherited ? GRAMMAR.capability_refinement : GRAMMAR.capability_definition,
+      path,
+      `capability definition "${name}"`,
+    );
+    const typeNode = getEntry(map, 'type')?.value;
+    let type = inherited?.type;
+    if (typeNode) {
+      const t = this.typeRef(unit, 'capability', typeNode, `${path}.type`, 'type');
+      if (!t) return undefined;
+      if (inherited && !this.isA(t, inherited.type)) {
+        this.sink.error(
+          'TOSCA1022',
+          typeNode,
+          `${path}.type`,
+          `capability type "${t.name}" does not derive from the inherited "${inherited.type.name}"`,
+        );
+      }
+      type = t;
+    }
+    if (!type) return undefined;
+    const props = new Map(type.props);
+    if (inherited) for (const [k, v] of inherited.props) props.set(k, v);
+    const attrs = new Map(type.attrs);
+    if (inherited) for (const [k, v] of inherited.attrs) attrs.set(k, v);
+    const pn = getEntry(map, 'properties')?.value;
+    if (pn) this.propDefs(unit, pn, props, `${path}.properties`, false, 'refinement');
+    const an = getEntry(map, 'attributes')?.value;
+    if (an) this.propDefs(unit, an, attrs, `${path}.attributes`, true, 'refinement');
+    return { name, type, node, props, attrs };
+  }
+
+  private reqDef(
+    unit: Unit,
+    name: string,
+    node: YNode,
+    path: string,
+    inherited?: ReqDef,
+  ): ReqDef | undefined {
+    const r: ReqDef = inherited
+      ? { ...inherited, name, node }
+      : { name, node, countRange: [0, Number.POSITIVE_INFINITY] };
+    if (node.kind === 'scalar') {
+      const s = this.str(node, path, `requirement "${name}"`);
+      if (s === undefined) return undefined;
+      const ct = this.lookup(unit, 'capability', s);
+      if (!ct) this.sink.error('TOSCA1020', node, path, `unknown capability type "${s}"`);
+      else r.capability = { type: ct };
+      return r;
+    }
+    const map = this.asMap(node, path, `requirement "${name}"`);
+    if (!map) return undefined;
+    this.keys(
+      map,
+      inherited ? GRAMMAR.requirement_refinement : GRAMMAR.requirement_definition,
+      path,
+      `requirement definition "${name}"`,
+    );
+    const cap = getEntry(map, 'capability')?.value;
+    if (cap) {
+      const s = this.str(cap, `${path}.capability`, 'capability');
+      if (s !== undefined) {
+        const ct = this.lookup(unit, 'capability', s);
+        if (ct) r.capability = { type: ct };
+        else
+          this.sink.error('TOSCA1020', cap, `${path}.capability`, `unknown capability type "${s}"`);
+      }
+    }
+    const n = getEntry(map, 'node')?.value;
+    if (n) {
+      const s = this.str(n, `${path}.node`, 'node');
+      if (s !== undefined) {
+        const nt = this.lookup(unit, 'node', s);
+        if (nt) r.nodeType = nt;
+        else this.sink.error('TOSCA1020', n, `${path}.node`, `unknown node type "${s}"`);
+      }
+    }
+    const rel = getEntry(map, 'relationship')?.value;
+    if (rel) {
+      if (rel.kind === 'map') {
+        this.keys(
+          rel,
+          inherited ? GRAMMAR.relationship_refinement : GRAMMAR.relationship_definition,
+          `${path}.relationship`,
+          'relationship definition',
+        );
+        const tn = getEntry(rel, 'type')?.value;
+        if (tn) {
+          const rt = this.typeRef(unit, 'relationship', tn, `${path}.relationship.type`, 'type');
+          if (rt) r.relationship = rt;
+        }
+        const ifs = getEntry(rel, 'interfaces')?.value;
+        if (ifs) this.asMap(ifs, `${path}.relationship.interfaces`, 'interfaces');
+      } else {
+        const rt = this.typeRef(unit, 'relationship', rel, `${path}.relationship`, 'relationship');
+        if (rt) r.relationship = rt;
+      }
+    }
+    const cr = getEntry(map, 'count_range')?.value;
+    if (cr) {
+      const range = this.countRange(cr, `${path}.count_range`);
+      if (range) r.countRange = range;
+    }
+    const nf = getEntry(map, 'node_filter')?.value;
+    if (nf) {
+      this.checkCondition(nf, unit, `${path}.node_filter`);
+      r.nodeFilter = nf;
+    }
+    return r;
+  }
+
+  private countRange(node: YNode, path: string): [number, number] | undefined {
+    if (node.kind === 'seq' && node.items.length === 2) {
+      const [a, b] = node.items as [YNode, YNode];
+      const lo = a.kind === 'scalar' && isIntegerScalar(a) ? (a.value as number) : undefined;
+      const hi =
+        b.kind === 'scalar' && b.value === 'UNBOUNDED'
+          ? Number.POSITIVE_INFINITY
+          : b.kind === 'scalar' && isIntegerScalar(b)
+            ? (b.value as number)
+            : undefined;
+      if (lo !== undefined && hi !== undefined && lo >= 0 && hi >= lo) return [lo, hi];
+    }
+    this.sink.error(
+      'TOSCA1030',
+      node,
+      path,
+      'count_range must be [min, max] with non-negative integers, min <= max (max may be UNBOUNDED)',
+    );
+    return undefined;
+  }
+
+  private interfaceDefs(
+    unit: Unit,
+    node: YNode | undefined,
+    out: Map<string, IfaceDef>,
+    path: string,
+  ): void {
+    const map = this.asMap(node, path, 'interfaces');
+    if (!map) return;
+    this.named(map, path, 'interface', (name, value, _k, p) => {
+      const m = this.asMap(value, p, `interface "${name}"`);
+      if (!m) return;
+      const inherited = out.get(name);
+      this.keys(
+        m,
+        inherited ? GRAMMAR.interface_refinement : GRAMMAR.interface_definition,
+        p,
+        `interface definition "${name}"`,
+      );
+      let type = inherited?.type;
+      const tn = getEntry(m, 'type')?.value;
+      if (tn) {
+        const t = this.typeRef(unit, 'interface', tn, `${p}.type`, 'type');
+        if (!t) return;
+        type = t;
+      }
+      if (!type) return;
+      const def: IfaceDef = {
+        name,
+        type,
+        inputs: new Map([...type.inputs, ...(inherited?.inputs ?? [])]),
+        operations: new Map([...type.operations, ...(inherited?.operations ?? [])]),
+        notifications: new Map([...type.notifications, ...(inherited?.notifications ?? [])]),
+      };
+      const inputs = getEntry(m, 'inputs')?.value;
+      if (inputs) this.propDefs(unit, inputs, def.inputs, `${p}.inputs`, false, 'parameter');
+      for (const k of ['operations', 'notifications'] as const) {
+        const ops = this.asMap(getEntry(m, k)?.value, `${p}.${k}`, k);
+        if (!ops) continue;
+        const target = k === 'operations' ? def.operations : def.notifications;
+        this.named(ops, `${p}.${k}`, k.slice(0, -1), (opName, opNode, key, op) => {
+          if (!target.has(opName)) {
+            this.sink.error(
+              'TOSCA1033',
+              key,
+              op,
+              `interface type "${type?.name}" has no ${k.slice(0, -1)} "${opName}"`,
+            );
+            return;
+          }
+          const d = this.opDef(unit, opName, opNode, op, target.get(opName));
+          if (d) target.set(opName, d);
+        });
+      }
+      out.set(name, def);
+    });
+  }
+
+  private opDef(
+    unit: Unit,
+    name: string,
+    node: YNode,
+    path: string,
+    inherited?: OpDef,
+  ): OpDef | undefined {
+    const op: OpDef = { name, inputs: new Map(inherited?.inputs ?? []) };
+    if (inherited?.implementation) op.implementation = inherited.implementation;
+    if (node.kind === 'scalar') {
+      if (node.value === null) return op;
+      op.implementation = node;
+      return op;
+    }
+    const map = this.asMap(node, path, `operation "${name}"`);
+    if (!map) return undefined;
+    this.keys(map, GRAMMAR.operation_definition, path, `operation "${name}"`);
+    const impl = getEntry(map, 'implementation')?.value;
+    if (impl) {
+      this.implementation(unit, impl, `${path}.implementation`);
+      op.implementation = impl;
+    }
+    const inputs = getEntry(map, 'inputs')?.value;
+    if (inputs) this.propDefs(unit, inputs, op.inputs, `${path}.inputs`, false, 'parameter');
+    const outputs = getEntry(map, 'outputs')?.value;
+    if (outputs) {
+      this.asMap(outputs, `${path}.outputs`, 'outputs');
+      op.outputs = outputs;
+    }
+    return op;
+  }
+
+  private implementation(unit: Unit, node: YNode, path: string): void {
+    if (node.kind === 'scalar') {
+      this.str(node, path, 'implementation');
+      return;
+    }
+    const m = this.asMap(node, path, 'implementation');
+    if (!m) return;
+    this.keys(m, GRAMMAR.implementation, path, 'an implementation');
+    const primary = getEntry(m, 'primary')?.value;
+    if (primary && primary.kind === 'map') this.artifactDef(unit, primary, `${path}.primary`);
+    else if (primary) this.str(primary, `${path}.primary`, 'primary');
+    const deps = this.asList(
+      getEntry(m, 'dependencies')?.value,
+      `${path}.dependencies`,
+      'dependencies',
+    );
+    deps?.items.forEach((d, i) => {
+      if (d.kind === 'map') this.artifactDef(unit, d, `${path}.dependencies[${i}]`);
+      else this.str(d, `${path}.dependencies[${i}]`, 'dependency');
+    });
+  }
+
+  private artifactDef(unit: Unit, node: YNode, path: string): YMap | undefined {
+    const m = this.asMap(node, path, 'an artifact definition');
+    if (!m) return undefined;
+    this.keys(m, GRAMMAR.artifact_definition, path, 'an artifact definition');
+    const tn = getEntry(m, 'type')?.value;
+    const type = tn ? this.typeRef(unit, 'artifact', tn, `${path}.type`, 'type') : undefined;
+    this.str(getEntry(m, 'file')?.value, `${path}.file`, 'file');
+    const props = getEntry(m, 'properties')?.value;
+    if (props && type) this.assignProps(unit, props, type.props, `${path}.properties`, false);
+    return m;
+  }
+
+  /** Reads property/attribute/parameter definitions (or refinements of inherited ones). */
+  private propDefs(
+    unit: Unit,
+    node: YNode | undefined,
+    out: Map<string, PropDef>,
+    path: string,
+    isAttribute: boolean,
+    mode: 'type' | 'data' | 'refinement' | 'parameter',
+  ): void {
+    const map = this.asMap(
+      node,
+      path,
+      isAttribute ? 'attributes (a map of attribute definitions)' : 'a map of definitions',
+    );
+    if (!map) return;
+    this.named(map, path, isAttribute ? 'attribute' : 'property', (name, value, _k, p) => {
+      const inherited = out.get(name);
+      const d = this.propDef(unit, name, value, p, isAttribute, mode, inherited);
+      if (d) out.set(name, d);
+    });
+  }
+
+  private propDef(
+    unit: Unit,
+    name: string,
+    node: YNode,
+    path: string,
+    isAttribute: boolean,
+    mode: 'type' | 'data' | 'refinement' | 'parameter',
+    inherited?: PropDef,
+  ): PropDef | undefined {
+    if (mode === 'parameter' && (node.kind !== 'map' || this.functionName(node) !== undefined)) {
+      // A parameter given as a bare value: a value assignment with an implied type.
+      return { name, node, required: false, fixed: node, unit, isAttribute };
+    }
+    if (inherited && node.kind !== 'map') {
+      // Refinement short form: a bare value replaces the inherited default.
+      const d: PropDef = { ...inherited, node, default: node };
+      if (d.schema) this.value(node, d.schema, path, { unit }, true);
+      return d;
+    }
+    const map = this.asMap(node, path, `definition of "${name}"`);
+    if (!map) return undefined;
+    const grammar =
+      mode === 'parameter'
+        ? GRAMMAR.parameter
+        : inherited
+          ? isAttribute
+            ? GRAMMAR.attribute_refinement
+            : GRAMMAR.property_refinement
+          : isAttribute
+            ? GRAMMAR.attribute
+            : GRAMMAR.property;
+    this.keys(
+      map,
+      grammar,
+      path,
+      `${isAttribute ? 'attribute' : mode === 'parameter' ? 'parameter' : 'property'} definition "${name}"`,
+    );
+    const d: PropDef = { name, node, required: inherited?.required ?? true, unit, isAttribute };
+    if (inherited?.schema) d.schema = inherited.schema;
+    if (inherited?.default) d.default = inherited.default;
+    if (inherited?.fixed) d.fixed = inherited.fixed;
+    const typeNode = getEntry(map, 'type')?.value;
+    if (
+      typeNode ||
+      getEntry(map, 'entry_schema') ||
+      getEntry(map, 'key_schema') ||
+      getEntry(map, 'validation')
+    ) {
+      const s = this.schemaFrom(unit, map, path, inherited?.schema);
+      if (!s) return undefined;
+      if (inherited?.schema && typeNode && !this.isA(s.type, inherited.schema.type)) {
+        this.sink.error(
+          'TOSCA1022',
+          typeNode,
+          `${path}.type`,
+          `type "${s.type.name}" does not derive from the inherited type "${inherited.schema.type.name}"`,
+        );
+        return undefined;
+      }
+      d.schema = s;
+    }
+    const req = getEntry(map, 'required')?.value;
+    if (req) {
+      if (req.kind === 'scalar' && typeof req.value === 'boolean') d.required = req.value;
+      else this.sink.error('TOSCA1030', req, `${path}.required`, 'required must be true or false');
+    } else if (isAttribute) d.required = false;
+    const mapping = getEntry(map, 'mapping')?.value;
+    if (mapping) d.mapping = mapping;
+    for (const k of ['default', 'value'] as const) {
+      const v = getEntry(map, k)?.value;
+      if (!v) continue;
+      if (k === 'default') d.default = v;
+      else d.fixed = v;
+      if (d.schema) this.value(v, d.schema, `${path}.${k}`, { unit }, true);
+    }
+    return d;
+  }
+
+  private schemaFrom(unit: Unit, map: YMap, path: string, inherited?: Schema): Schema | undefined {
+    const typeNode = getEntry(map, 'type')?.value;
+    let type = inherited?.type;
+    if (typeNode) {
+      const t = this.typeRef(unit, 'data', typeNode, `${path}.type`, 'type');
+      if (!t) return undefined;
+      type = t;
+    }
+    if (!type) {
+      this.sink.error('TOSCA1012', map, path, 'a definition needs a type');
+      return undefined;
+    }
+    const s: Schema = { type, validations: [...(inherited?.validations ?? [])] };
+    const base = this.baseOf(type);
+    for (const k of ['entry_schema', 'key_schema'] as const) {
+      const e = getEntry(map, k);
+      if (!e) continue;
+      if (base !== 'list' && base !== 'map') {
+        this.sink.error(
+          'TOSCA1010',
+          e.key,
+          `${path}.${k}`,
+          `${k} is only allowed for list and map types`,
+        );
+        continue;
+      }
+      if (k === 'key_schema' && base !== 'map') {
+        this.sink.error(
+          'TOSCA1010',
+          e.key,
+          `${path}.${k}`,
+          'key_schema is only allowed for map types',
+        );
+        continue;
+      }
+      const sub = this.schema(
+        unit,
+        e.value,
+        `${path}.${k}`,
+        k === 'entry_schema' ? inherited?.entry : inherited?.key,
+      );
+      if (!sub) return undefined;
+      if (k === 'entry_schema') s.entry = sub;
+      else s.key = sub;
+    }
+    if (!s.entry && inherited?.entry) s.entry = inherited.entry;
+    if (!s.key && inherited?.key) s.key = inherited.key;
+    const validation = getEntry(map, 'validation')?.value;
+    if (validation) {
+      this.checkClause(validation, unit, `${path}.validation`);
+      s.validations.push({ node: validation, unit });
+    }
+    return s;
+  }
+
+  /** A schema definition: a type name, or a map with type/entry_schema/key_schema/validation. */
+  private schema(unit: Unit, node: YNode, path: string, inherited?: Schema): Schema | undefined {
+    if (node.kind === 'scalar') {
+      const t = this.typeRef(unit, 'data', node, path, 'schema type');
+      return t ? { type: t, validations: [] } : undefined;
+    }
+    const map = this.asMap(node, path, 'a schema definition');
+    if (!map) return undefined;
+    this.keys(
+      map,
+      inherited ? { ...GRAMMAR.schema, type: false } : GRAMMAR.schema,
+      path,
+      'a schema definition',
+    );
+    return this.schemaFrom(unit, map, path, inherited);
+  }
+
+  // ---------------------------------------------------------------- values
+
+  /** Whether a node is a function call `{ $name: args }`, and which. */
+  private functionName(node: YNode): string | undefined {
+    if (node.kind !== 'map' || node.entries.length !== 1) return undefined;
+    const k = (node.entries[0] as { key: YScalar }).key.value;
+    if (typeof k === 'string' && k.startsWith('$') && !k.startsWith('$$')) return k.slice(1);
+    return undefined;
+  }
+
+  /** Compiles a function call (or any value containing calls) to an expression. */
+  private expression(node: YNode, path: string, ctx: ValueContext): Expression | undefined {
+    const fn = this.functionName(node);
+    if (fn !== undefined) return this.call(node as YMap, fn, path, ctx);
+    if (node.kind === 'scalar') {
+      if (ctx.inValidation && node.value === '$value' && !node.quoted)
+        return { kind: 'call', plugin: 'tosca', function: 'value', arguments: [] };
+      if (typeof node.value === 'string' && node.value.startsWith('$$'))
+        return lit(node.value.slice(1));
+      return lit(node.value);
+    }
+    if (node.kind === 'seq') {
+      const items: Expression[] = [];
+      let ok = true;
+      node.items.forEach((item, i) => {
+        const e = this.expression(item, `${path}[${i}]`, ctx);
+        if (e) items.push(e);
+        else ok = false;
+      });
+      if (!ok) return undefined;
+      if (items.every((i) => i.kind === 'literal'))
+        return lit(items.map((i) => (i as { value: Value }).value));
+      return { kind: 'list', items };
+    }
+    const entries: Array<{ key: Expression; value: Expression }> = [];
+    let ok = true;
+    for (const e of node.entries) {
+      let k = String(e.key.value);
+      if (k.startsWith('$$')) k = k.slice(1);
+      const v = this.expression(e.value, `${path}${q(k)}`, ctx);
+      if (v) entries.push({ key: lit(k), value: v });
+      else ok = false;
+    }
+    if (!ok) return undefined;
+    if (entries.every((e) => e.value.kind === 'literal')) {
+      const out: Record<string, Value> = {};
+      for (const e of entries)
+        out[(e.key as { value: string }).value] = (e.value as { value: Value }).value;
+      return lit(out);
+    }
+    return { kind: 'map', entries };
+  }
+
+  private call(node: YMap, fn: string, path: string, ctx: ValueContext): Expression | undefined {
+    const argNode = (node.entries[0] as { value: YNode }).value;
+    const argNodes =
+      argNode.kind === 'seq'
+        ? argNode.items
+        : argNode.kind === 'scalar' && argNode.value === null
+          ? []
+          : [argNode];
+    const custom = this.customFunction(ctx.unit, fn);
+    const known = GRAPH_FUNCTIONS.has(fn) || fn in PURE_FUNCTIONS;
+    if (!known && !custom) {
+      this.sink.error('TOSCA1040', node.entries[0]?.key ?? node, path, `unknown function $${fn}`);
+      return undefined;
+    }
+    const args: Expression[] = [];
+    for (const [i, a] of argNodes.entries()) {
+      const e = this.expression(a, `${path}.$${fn}[${i}]`, ctx);
+      if (!e) return undefined;
+      args.push(e);
+    }
+    if (custom)
+      return { kind: 'call', plugin: custom.plugin, function: custom.name, arguments: args };
+    const arity = PURE_FUNCTIONS[fn];
+    if (arity && (args.length < arity[0] || (arity[1] >= 0 && args.length > arity[1]))) {
+      this.sink.error(
+        'TOSCA1040',
+        node,
+        path,
+        `$${fn} takes ${arity[0] === arity[1] ? arity[0] : `${arity[0]} to ${arity[1] < 0 ? 'any number of' : arity[1]}`} arguments, not ${args.length}`,
+      );
+      return undefined;
+    }
+    if (fn === 'get_input') {
+      const first = args[0];
+      if (args.length < 1 || first?.kind !== 'literal' || typeof first.value !== 'string') {
+        this.sink.error(
+          'TOSCA1040',
+          node,
+          path,
+          '$get_input takes an input name (and optional indexes)',
+        );
+        return undefined;
+      }
+      if (ctx.inValidation) return { kind: 'call', plugin: 'tosca', function: fn, arguments: args };
+      const input = this.inputs.get(first.value);
+      if (!input) {
+        this.sink.error('TOSCA1041', node, path, `$get_input: no input named "${first.value}"`);
+        return undefined;
+      }
+      if (input.value === undefined)
+        return { kind: 'call', plugin: 'tosca', function: fn, arguments: args };
+      let v: Value | undefined = input.value;
+      for (const idx of args.slice(1)) {
+        if (idx.kind !== 'literal')
+          return { kind: 'call', plugin: 'tosca', function: fn, arguments: args };
+        v = index(v, idx.value);
+      }
+      if (v === undefined) {
+        this.sink.error(
+          'TOSCA1041',
+          node,
+          path,
+          `$get_input: input "${first.value}" has nothing at that index`,
+        );
+        return undefined;
+      }
+      return lit(v);
+    }
+    if (fn in PURE_FUNCTIONS && args.every((a) => a.kind === 'literal')) {
+      try {
+        return lit(
+          evaluatePure(
+            fn,
+            args.map((a) => (a as { value: Value }).value),
+          ),
+        );
+      } catch (e) {
+        if (e instanceof FunctionError) {
+          this.sink.error('TOSCA1040', node, path, e.message);
+          return undefined;
+        }
+        throw e;
+      }
+    }
+    if (fn === 'get_property' || fn === 'get_attribute') {
+      if (args.length < 2 && !(args.length === 1 && args[0]?.kind === 'literal')) {
+        this.sink.error(
+          'TOSCA1041',
+          node,
+          path,
+          `$${fn} takes a TOSCA path: [SELF|SOURCE|TARGET|node name, ...names and indexes]`,
+        );
+        return undefined;
+      }
+    }
+    return { kind: 'call', plugin: 'tosca', function: fn, arguments: args };
+  }
+
+  private customFunction(unit: Unit, fn: string): FunctionDef | undefined {
+    const own = this.functionsByUnit.get(unit)?.get(fn);
+    if (own) return own;
+    const colon = fn.indexOf(':');
+    for (const imp of unit.imports) {
+      if (imp.namespace) {
+        if (colon > 0 && fn.slice(0, colon) === imp.namespace) {
+          const f = this.customFunction(imp.unit, fn.slice(colon + 1));
+          if (f) return f;
+        }
+      } else if (imp.unit !== unit) {
+        const f = this.functionsByUnit.get(imp.unit)?.get(fn);
+        if (f) return f;
+      }
+    }
+    return undefined;
+  }
+
+  /** Checks a validation clause's functions exist (at definition time). */
+  private checkClause(node: YNode, unit: Unit, path: string): void {
+    if (this.functionName(node) === undefined) {
+      this.sink.error(
+        'TOSCA1040',
+        node,
+        path,
+        'a validation clause must be a boolean function call, e.g. { $greater_than: [ $value, 0 ] }',
+      );
+      return;
+    }
+    this.expression(node, path, { unit, inValidation: true });
+  }
+
+  private checkCondition(node: YNode, unit: Unit, path: string): void {
+    if (node.kind === 'seq') {
+      node.items.forEach((n, i) => {
+        this.checkCondition(n, unit, `${path}[${i}]`);
+      });
+      return;
+    }
+    if (this.functionName(node) !== undefined)
+      this.expression(node, path, { unit, inValidation: true });
+  }
+
+  /**
+   * Checks a value against a schema and compiles it. `definition` is set for defaults and
+   * fixed values in definitions (where `$get_input` has no service to refer to).
+   */
+  value(
+    node: YNode,
+    schema: Schema,
+    path: string,
+    ctx: ValueContext,
+    definition = false,
+  ): Expression | undefined {
+    if (this.functionName(node) !== undefined) {
+      if (definition) return this.expression(node, path, { ...ctx, inValidation: true });
+      const e = this.expression(node, path, ctx);
+      if (e?.kind === 'literal' && this.functionName(node) === 'get_input') {
+        return this.literalValue(node, e.value, schema, path, ctx.unit) ? e : undefined;
+      }
+      return e;
+    }
+    const v = this.checkLiteral(node, schema, path, ctx);
+    return v === undefined ? undefined : v;
+  }
+
+  /** Checks a plain value (recursively, functions allowed inside collections). */
+  private checkLiteral(
+    node: YNode,
+    schema: Schema,
+    path: string,
+    ctx: ValueContext,
+  ): Expression | undefined {
+    const t = schema.type;
+    const base = this.baseOf(t);
+    const fail = (msg: string) => {
+      this.sink.error('TOSCA1030', node, path, msg);
+      return undefined;
+    };
+    let out: Expression | undefined;
+    if (
+      node.kind === 'scalar' &&
+      typeof node.value === 'string' &&
+      node.value.startsWith('$') &&
+      !node.value.startsWith('$$') &&
+      !node.quoted &&
+      /^\$[a-z_]+$/.test(node.value) &&
+      node.value !== '$value'
+    ) {
+      return fail(
+        `"${node.value}" looks like a function name; write a function call as { ${node.value}: [ args ] }`,
+      );
+    }
+    switch (base) {
+      case 'list': {
+        if (node.kind !== 'seq') return fail(`expected a list for type "${t.name}"`);
+        const entry = schema.entry ?? t.entry;
+        const items: Expression[] = [];
+        let ok = true;
+        node.items.forEach((item, i) => {
+          const e = entry
+            ? this.value(item, entry, `${path}[${i}]`, ctx)
+            : this.expression(item, `${path}[${i}]`, ctx);
+          if (e) items.push(e);
+          else ok = false;
+        });
+        if (!ok) return undefined;
+        out = items.every((i) => i.kind === 'literal')
+          ? lit(items.map((i) => (i as { value: Value }).value))
+          : { kind: 'list', items };
+        break;
+      }
+      case 'map': {
+        if (node.kind !== 'map') return fail(`expected a map for type "${t.name}"`);
+        const entry = schema.entry ?? t.entry;
+        const key = schema.key ?? t.key;
+        const entries: Array<{ key: Expression; value: Expression }> = [];
+        let ok = true;
+        for (const e of node.entries) {
+          const k = String(e.key.value);
+          if (key && !this.checkLiteral(e.key, key, `${path}${q(k)}`, ctx)) ok = false;
+          const v = entry
+            ? this.value(e.value, entry, `${path}${q(k)}`, ctx)
+            : this.expression(e.value, `${path}${q(k)}`, ctx);
+          if (v) entries.push({ key: lit(k), value: v });
+          else ok = false;
+        }
+        if (!ok) return undefined;
+        if (entries.every((e) => e.value.kind === 'literal')) {
+          const o: Record<string, Value> = {};
+          for (const e of entries)
+            o[(e.key as { value: string }).value] = (e.value as { value: Value }).value;
+          out = lit(o);
+        } else out = { kind: 'map', entries };
+        break;
+      }
+      case 'complex': {
+        if (node.kind !== 'map')
+          return fail(`expected a map of properties for data type "${t.name}"`);
+        const entries: Array<{ key: Expression; value: Expression }> = [];
+        let ok = true;
+        for (const e of node.entries) {
+          const k = String(e.key.value);
+          const d = t.props.get(k);
+          if (!d) {
+            this.sink.error(
+              'TOSCA1033',
+              e.key,
+              `${path}${q(k)}`,
+              `data type "${t.name}" has no property "${k}"`,
+            );
+            ok = false;
+            continue;
+          }
+          const v = d.schema
+            ? this.value(e.value, d.schema, `${path}${q(k)}`, ctx)
+            : this.expression(e.value, `${path}${q(k)}`, ctx);
+          if (v) entries.push({ key: lit(k), value: v });
+          else ok = false;
+        }
+        for (const [k, d] of t.props) {
+          if (getEntry(node, k)) continue;
+          if (d.fixed || d.default) {
+            const v = d.fixed ?? d.default;
+            const e = v ? this.expression(v, `${path}${q(k)}`, ctx) : undefined;
+            if (e) entries.push({ key: lit(k), value: e });
+          } else if (d.required) {
+            this.sink.error(
+              'TOSCA1032',
+              node,
+              `${path}${q(k)}`,
+              `data type "${t.name}" requires property "${k}"`,
+            );
+            ok = false;
+          }
+        }
+        if (!ok) return undefined;
+        if (entries.every((e) => e.value.kind === 'literal')) {
+          const o: Record<string, Value> = {};
+          for (const e of entries)
+            o[(e.key as { value: string }).value] = (e.value as { value: Value }).value;
+          out = lit(o);
+        } else out = { kind: 'map', entries };
+        break;
+      }
+      default: {
+        if (node.kind !== 'scalar') return fail(`expected a ${base} for type "${t.name}"`);
+        const v = this.primitive(node, t, base, path);
+        if (v === undefined) return undefined;
+        out = lit(v);
+      }
+    }
+    if (out.kind === 'literal') {
+      if (!this.validate(node, out.value, schema, path, ctx.unit)) return undefined;
+    }
+    return out;
+  }
+
+  /** Checks a compile-time value (e.g. from an input) against a schema. */
+  private literalValue(node: YNode, v: Value, schema: Schema, path: string, unit: Unit): boolean {
+    const base = this.baseOf(schema.type);
+    const ok =
+      (base === 'string' && typeof v === 'string') ||
+      (base === 'integer' && typeof v === 'number' && Number.isInteger(v)) ||
+      (base === 'float' && typeof v === 'number') ||
+      (base === 'boolean' && typeof v === 'boolean') ||
+      (base === 'list' && Array.isArray(v)) ||
+      ((base === 'map' || base === 'complex') &&
+        typeof v === 'object' &&
+        v !== null &&
+        !Array.isArray(v)) ||
+      !['string', 'integer', 'float', 'boolean', 'list', 'map', 'complex'].includes(base);
+    if (!ok) {
+      this.sink.error(
+        'TOSCA1030',
+        node,
+        path,
+        `value ${JSON.stringify(v)} does not match type "${schema.type.name}"`,
+      );
+      return false;
+    }
+    return this.validate(node, v, schema, path, unit);
+  }
+
+  private primitive(node: YScalar, t: ToscaType, base: string, path: string): Value | undefined {
+    const v = node.value;
+    const src = node.source;
+    const fail = (msg: string) => {
+      this.sink.error('TOSCA1030', node, path, msg);
+      return undefined;
+    };
+    switch (base) {
+      case 'string':
+        if (typeof v !== 'string')
+          return fail(`expected a string for type "${t.name}", got ${describe(node)}`);
+        return v;
+      case 'integer':
+        if (
+          typeof v !== 'number' ||
+          !Number.isInteger(v) ||
+          (src !== undefined && !/^[-+]?(0|[1-9][0-9]*|0x[0-9a-fA-F]+|0o[0-7]+)$/.test(src))
+        ) {
+          return fail(`expected an integer for type "${t.name}", got ${describe(node)}`);
+        }
+        return v;
+      case 'float':
+        if (typeof v !== 'number')
+          return fail(`expected a float for type "${t.name}", got ${describe(node)}`);
+        return v;
+      case 'boolean':
+        if (typeof v !== 'boolean' || (src !== undefined && src !== 'true' && src !== 'false'))
+          return fail(`expected true or false for type "${t.name}", got ${describe(node)}`);
+        return v;
+      case 'bytes':
+        if (typeof v !== 'string' || node.tag || !/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(v))
+          return fail(`expected base64-encoded bytes for type "${t.name}", got ${describe(node)}`);
+        return v;
+      case 'nil':
+        if (v !== null) return fail(`expected null for type "${t.name}"`);
+        return null;
+      case 'timestamp':
+        if (
+          typeof v !== 'string' ||
+          !TIMESTAMP.test(v) ||
+          Number.isNaN(Date.parse(v.replace(' ', 'T')))
+        )
+          return fail(`expected an RFC 3339 timestamp for type "${t.name}", got ${describe(node)}`);
+        return v;
+      case 'version': {
+        const s = src ?? (typeof v === 'string' ? v : undefined);
+        if ((typeof v !== 'string' && typeof v !== 'number') || s === undefined || !VERSION.test(s))
+          return fail(
+            `expected a version (major.minor[.fix[.qualifier[-build]]]) for type "${t.name}", got ${describe(node)}`,
+          );
+        return s;
+      }
+      case 'range':
+        return fail(`expected a range [min, max] for type "${t.name}"`);
+      case 'scalar': {
+        const info = this.scalarOf(t);
+        if (!info) return fail(`type "${t.name}" has no units`);
+        if (typeof v !== 'string')
+          return fail(
+            `expected a scalar "<number> <unit>" for type "${t.name}", got ${describe(node)}`,
+          );
+        const m = /^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S.*?)\s*$/.exec(v);
+        if (!m)
+          return fail(
+            `expected a scalar "<number> <unit>" for type "${t.name}", got ${describe(node)}`,
+          );
+        const mult = info.units.get(m[2] as string) ?? ciUnit(info.units, m[2] as string, t);
+        if (mult === undefined)
+          return fail(
+            `unknown unit "${m[2]}" for type "${t.name}" (units: ${[...info.units.keys()].join(', ')})`,
+          );
+        if (this.baseOf(info.dataType) === 'integer' && !/^[-+]?\d+$/.test(m[1] as string))
+          return fail(
+            `the number in ${v} must be an integer (the data type of "${t.name}" is integer)`,
+          );
+        const n = Number(m[1]) * mult;
+        if (
+          this.baseOf(info.dataType) === 'integer' &&
+          !Number.isInteger(Math.round(n * 1e9) / 1e9)
+        ) {
+          return fail(
+            `${v} is not a whole number of ${info.canonical} (the data type of "${t.name}" is integer)`,
+          );
+        }
+        const canonical = this.baseOf(info.dataType) === 'integer' ? Math.round(n) : n;
+        if (
+          info.dataType !== this.builtins.get('float') &&
+          info.dataType !== this.builtins.get('integer')
+        ) {
+          if (
+            !this.validate(
+              node,
+              canonical,
+              { type: info.dataType, validations: [] },
+              path,
+              t.unit as Unit,
+            )
+          )
+            return undefined;
+        }
+        return canonical;
+      }
+    }
+    return v;
+  }
+
+  /** Runs validation clauses (type chain and schema) on a literal value. */
+  private validate(node: YNode, v: Value, schema: Schema, path: string, _unit: Unit): boolean {
+    if (this.baseOf(schema.type) === 'range' && node.kind === 'seq') {
+      // ranges are checked structurally below
+    }
+    const clauses = [...schema.type.validations, ...schema.validations];
+    for (const c of clauses) {
+      const r = this.evaluateClause(c, v, schema.type);
+      if (r === false) {
+        const where = c.node;
+        this.sink.error(
+          'TOSCA1031',
+          node,
+          path,
+          `value ${JSON.stringify(v)} does not satisfy the validation clause of "${schema.type.name}"`,
+          [{ where, message: 'the validation clause' }],
+        );
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private evaluateClause(c: Clause, v: Value, type: ToscaType): boolean | undefined {
+    const scalar = this.scalarOf(type);
+    const conv = (x: Value): Value => {
+      if (scalar && typeof x === 'string') {
+        const m = /^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S.*?)\s*$/.exec(x);
+        const mult = m ? scalar.units.get(m[2] as string) : undefined;
+        if (m && mult !== undefined) return Number(m[1]) * mult;
+      }
+      return x;
+    };
+    const ev = (node: YNode): Value | undefined => {
+      const fn = this.functionName(node);
+      if (fn === undefined) {
+        if (node.kind === 'scalar')
+          return node.value === '$value' && !node.quoted ? v : conv(node.value);
+        if (node.kind === 'seq') {
+          const items = node.items.map(ev);
+          return items.some((i) => i === undefined) ? undefined : (items as Value[]).map(conv);
+        }
+        return toPlain(node) as Value;
+      }
+      const argNode = (node as YMap).entries[0]?.value as YNode;
+      const argNodes = argNode.kind === 'seq' ? argNode.items : [argNode];
+      if (fn === 'value') return v;
+      if (!(fn in PURE_FUNCTIONS)) return undefined;
+      const args = argNodes.map(ev);
+      if (args.some((a) => a === undefined)) return undefined;
+      try {
+        return evaluatePure(fn, args as Value[]);
+      } catch {
+        return undefined;
+      }
+    };
+    const r = ev(c.node);
+    return typeof r === 'boolean' ? r : undefined;
+  }
+
+  /** Checks assignments against definitions; reports missing required ones. */
+  private assignProps(
+    unit: Unit,
+    node: YNode | undefined,
+    defs: Map<string, PropDef>,
+    path: string,
+    isAttribute: boolean,
+    owner = 'the type',
+  ): Map<string, { expr: Expression; def?: PropDef }> {
+    const out = new Map<string, { expr: Expression; def?: PropDef }>();
+    const map = node
+      ? this.asMap(node, path, isAttribute ? 'attributes' : 'properties')
+      : undefined;
+    const assigned = new Set<string>();
+    if (map) {
+      for (const e of map.entries) {
+        const k = String(e.key.value);
+        assigned.add(k);
+        const d = defs.get(k);
+        if (!d) {
+          this.sink.error(
+            'TOSCA1033',
+            e.key,
+            `${path}${q(k)}`,
+            `${owner} defines no ${isAttribute ? 'attribute' : 'property'} "${k}"`,
+          );
+          continue;
+        }
+        if (d.fixed && !isAttribute) {
+          this.sink.error(
+            'TOSCA1034',
+            e.value,
+            `${path}${q(k)}`,
+            `property "${k}" has a fixed value in its definition and cannot be assigned`,
+            [{ where: d.fixed, message: 'the fixed value' }],
+          );
+          continue;
+        }
+        const expr = d.schema
+          ? this.value(e.value, d.schema, `${path}${q(k)}`, { unit })
+          : this.expression(e.value, `${path}${q(k)}`, { unit });
+        if (expr) out.set(k, { expr, def: d });
+      }
+    }
+    for (const [k, d] of defs) {
+      if (assigned.has(k)) continue;
+      const v = d.fixed ?? d.default;
+      if (v) {
+        const expr = this.expression(v, `${path}${q(k)}`, { unit: d.unit });
+        if (expr) out.set(k, { expr, def: d });
+      } else if (d.required && !isAttribute) {
+        this.sink.error(
+          'TOSCA1032',
+          map ?? node ?? d.node,
+          `${path}${q(k)}`,
+          `required property "${k}" has no value (assign one, or give the definition a default)`,
+          [{ where: d.node, message: 'the definition' }],
+        );
+      } else if (isAttribute) out.set(k, { expr: lit(null), def: d });
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- service
+
+  private checkService(unit: Unit, node: YNode): CheckedService | undefined {
+    const path = 'service_template';
+    const st = this.asMap(node, path, 'service_template');
+    if (!st) return undefined;
+    this.keys(st, GRAMMAR.service_template, path, 'the service template');
+    const get = (k: string) => getEntry(st, k)?.value;
+    const service: CheckedService = {
+      types: this.allTypes,
+      nodes: [],
+      inputs: new Map(),
+      outputs: new Map(),
+      groups: [],
+      policies: [],
+      workflows: null,
+      metadata: get('metadata') ? this.metadata(get('metadata'), `${path}.metadata`) : {},
+      functions: this.allFunctions,
+    };
+    const desc = get('description');
+    if (desc) {
+      const d = this.description(desc, `${path}.description`);
+      if (d !== undefined) service.description = d;
+    }
+    // inputs
+    const inputDefs = new Map<string, PropDef>();
+    if (get('inputs'))
+      this.propDefs(unit, get('inputs'), inputDefs, `${path}.inputs`, false, 'parameter');
+    for (const [name, d] of inputDefs) {
+      const p = `${path}.inputs${q(name)}`;
+      let value: Value | undefined;
+      if (name in this.given) {
+        value = this.given[name] as Value;
+        if (d.schema && !this.checkGiven(value, d.schema, d.node, p, unit)) continue;
+      } else if (d.fixed) value = toPlain(d.fixed) as Value;
+      else if (d.default) value = toPlain(d.default) as Value;
+      else if (d.required) {
+        this.sink.report(
+          this.validateOnly ? 'warning' : 'error',
+          'TOSCA1090',
+          d.node,
+          p,
+          `input "${name}" is required and has no value (give it with -i ${name}=VALUE)`,
+        );
+      }
+      const entry: { value?: Value; def: PropDef } = { def: d };
+      if (value !== undefined) entry.value = value;
+      this.inputs.set(name, entry);
+    }
+    for (const name of Object.keys(this.given)) {
+      if (!inputDefs.has(name))
+        this.sink.error(
+          'TOSCA1091',
+          st,
+          `${path}.inputs`,
+          `the service template has no input "${name}"`,
+        );
+    }
+    service.inputs = this.inputs;
+    // node templates
+    const nts = get('node_templates');
+    const ntMap = nts ? this.asMap(nts, `${path}.node_templates`, 'node_templates') : undefined;
+    const templates = new Map<string, { node: YMap; path: string; key: YScalar }>();
+    if (ntMap) {
+      this.named(ntMap, `${path}.node_templates`, 'node template', (name, value, key, p) => {
+        const m = this.asMap(value, p, `node template "${name}"`);
+        if (m) templates.set(name, { node: m, path: p, key });
+      });
+    }
+    const resolvedTemplates = new Map<string, YMap>();
+    for (const [name, t] of templates) {
+      const copy = getEntry(t.node, 'copy')?.value;
+      if (copy) {
+        const src = this.str(copy, `${t.path}.copy`, 'copy');
+        const from = src !== undefined ? templates.get(src) : undefined;
+        if (!from) {
+          if (src !== undefined)
+            this.sink.error(
+              'TOSCA1020',
+              copy,
+              `${t.path}.copy`,
+              `no node template "${src}" to copy`,
+            );
+          continue;
+        }
+        if (getEntry(from.node, 'copy')) {
+          this.sink.error(
+            'TOSCA1021',
+            copy,
+            `${t.path}.copy`,
+            `"${src}" is itself a copy and cannot be copied`,
+          );
+          continue;
+        }
+        const entries = [...t.node.entries.filter((e) => e.key.value !== 'copy')];
+        for (const e of from.node.entries)
+          if (!getEntry(t.node, String(e.key.value))) entries.push(e);
+        resolvedTemplates.set(name, { ...t.node, entries });
+      } else resolvedTemplates.set(name, t.node);
+    }
+    for (const [name, m] of resolvedTemplates) {
+      const nt = this.nodeTemplate(unit, name, m, `${path}.node_templates${q(name)}`);
+      if (nt) service.nodes.push(nt);
+    }
+    // relationship templates (reusable relationships referenced by requirements)
+    const rts = get('relationship_templates');
+    const relTemplates = new Map<string, { type: ToscaType; node: YMap }>();
+    if (rts) {
+      const map = this.asMap(rts, `${path}.relationship_templates`, 'relationship_templates');
+      if (map) {
+        this.named(
+          map,
+          `${path}.relationship_templates`,
+          'relationship template',
+          (name, value, _k, p) => {
+            const own = this.asMap(value, p, `relationship template "${name}"`);
+            const m = own ? this.applyCopy(own, map, p) : undefined;
+            if (!m) return;
+            this.keys(m, GRAMMAR.relationship_template, p, `relationship template "${name}"`);
+            const type = this.typeRef(
+              unit,
+              'relationship',
+              getEntry(m, 'type')?.value,
+              `${p}.type`,
+              'type',
+            );
+            if (!type) return;
+            this.assignProps(
+              unit,
+              getEntry(m, 'properties')?.value,
+              type.props,
+              `${p}.properties`,
+              false,
+              `relationship type "${type.name}"`,
+            );
+            this.assignProps(
+              unit,
+              getEntry(m, 'attributes')?.value,
+              type.attrs,
+              `${p}.attributes`,
+              true,
+              `relationship type "${type.name}"`,
+            );
+            this.interfaceAssignments(
+              unit,
+              getEntry(m, 'interfaces')?.value,
+              type.interfaces,
+              `${p}.interfaces`,
+            );
+            relTemplates.set(name, { type, node: m });
+          },
+        );
+      }
+    }
+    // requirements need all node templates
+    const byName = new Map(service.nodes.map((n) => [n.name, n]));
+    const substitutionReqs = this.substitutionRequirementTargets(get('substitution_mappings'));
+    for (const nt of service.nodes) this.fulfil(unit, nt, byName, relTemplates, substitutionReqs);
+    // groups
+    const groups = get('groups');
+    if (groups) {
+      const map = this.asMap(groups, `${path}.groups`, 'groups');
+      if (map) {
+        this.named(map, `${path}.groups`, 'group', (name, value, _k, p) => {
+          const m = this.asMap(value, p, `group "${name}"`);
+          if (!m) return;
+          this.keys(m, GRAMMAR.group, p, `group "${name}"`);
+          const type = this.typeRef(unit, 'group', getEntry(m, 'type')?.value, `${p}.type`, 'type');
+          if (!type) return;
+          const members =
+            this.strList(getEntry(m, 'members')?.value, `${p}.members`, 'members') ?? [];
+          members.forEach((mem, i) => {
+            const n = byName.get(mem);
+            const where = itemOf(getEntry(m, 'members')?.value, i);
+            if (!n)
+              this.sink.error(
+                'TOSCA1020',
+                where,
+                `${p}.members[${i}]`,
+                `no node template "${mem}"`,
+              );
+            else if (
+              type.members &&
+              type.members.length > 0 &&
+              !type.members.some((tn) => this.isNodeOf(unit, n.type, tn))
+            ) {
+              this.sink.error(
+                'TOSCA1021',
+                where,
+                `${p}.members[${i}]`,
+                `node template "${mem}" is not of a member type of group type "${type.name}" (${type.members.join(', ')})`,
+              );
+            }
+          });
+          const properties = this.assignProps(
+            unit,
+            getEntry(m, 'properties')?.value,
+            type.props,
+            `${p}.properties`,
+            false,
+            `group type "${type.name}"`,
+          );
+          service.groups.push({ name, type, members, properties });
+        });
+      }
+    }
+    // policies
+    const policies = get('policies');
+    if (policies) {
+      const list = this.asList(
+        policies,
+        `${path}.policies`,
+        'policies (a list of single-entry maps)',
+      );
+      list?.items.forEach((item, i) => {
+        const p = `${path}.policies[${i}]`;
+        if (item.kind !== 'map' || item.entries.length !== 1) {
+          this.sink.error(
+            'TOSCA1010',
+            item,
+            p,
+            'each policy must be a map with one entry (name: definition)',
+          );
+          return;
+        }
+        const e = item.entries[0] as { key: YScalar; value: YNode };
+        const name = String(e.key.value);
+        const pp = `${p}${q(name)}`;
+        const m = this.asMap(e.value, pp, `policy "${name}"`);
+        if (!m) return;
+        this.keys(m, GRAMMAR.policy, pp, `policy "${name}"`);
+        const type = this.typeRef(unit, 'policy', getEntry(m, 'type')?.value, `${pp}.type`, 'type');
+        if (!type) return;
+        const targets =
+          this.strList(getEntry(m, 'targets')?.value, `${pp}.targets`, 'targets') ?? [];
+        targets.forEach((tg, j) => {
+          if (!byName.has(tg) && !service.groups.some((g) => g.name === tg)) {
+            this.sink.error(
+              'TOSCA1020',
+              itemOf(getEntry(m, 'targets')?.value, j),
+              `${pp}.targets[${j}]`,
+              `no node template or group "${tg}"`,
+            );
+          }
+        });
+        const triggersNode = getEntry(m, 'triggers')?.value;
+        let triggers: Value = {};
+        if (triggersNode) {
+          const tm = this.asMap(triggersNode, `${pp}.triggers`, 'triggers');
+          if (tm) {
+            const out: Record<string, Value> = {};
+            this.named(tm, `${pp}.triggers`, 'trigger', (tname, tv, _k, tp) => {
+              const trig = this.asMap(tv, tp, `trigger "${tname}"`);
+              if (!trig) return;
+              this.keys(trig, GRAMMAR.trigger, tp, `trigger "${tname}"`);
+              const cond = getEntry(trig, 'condition')?.value;
+              if (cond) this.checkCondition(cond, unit, `${tp}.condition`);
+              const action = this.asList(getEntry(trig, 'action')?.value, `${tp}.action`, 'action');
+              action?.items.forEach((a, j) => {
+                this.activity(unit, a, `${tp}.action[${j}]`, undefined);
+              });
+              out[tname] = this.embedded(trig, tp, unit);
+            });
+            triggers = out;
+          }
+        }
+        const properties = this.assignProps(
+          unit,
+          getEntry(m, 'properties')?.value,
+          type.props,
+          `${pp}.properties`,
+          false,
+          `policy type "${type.name}"`,
+        );
+        service.policies.push({ name, type, targets, triggers, properties });
+      });
+    }
+    // workflows
+    const workflows = get('workflows');
+    if (workflows) {
+      const map = this.asMap(workflows, `${path}.workflows`, 'workflows');
+      if (map) {
+        const out: Record<string, Value> = {};
+        this.named(map, `${path}.workflows`, 'workflow', (name, value, _k, p) => {
+          const w = this.workflow(unit, name, value, p, byName);
+          if (w !== undefined) out[name] = w;
+        });
+        service.workflows = out;
+      }
+    }
+    // outputs
+    const outputs = get('outputs');
+    if (outputs) {
+      const defs = new Map<string, PropDef>();
+      this.propDefs(unit, outputs, defs, `${path}.outputs`, false, 'parameter');
+      for (const [name, d] of defs) {
+        const v = d.fixed;
+        if (!v) {
+          if (!d.mapping) service.outputs.set(name, lit(null));
+          else
+            service.outputs.set(name, {
+              kind: 'call',
+              plugin: 'tosca',
+              function: 'get_attribute',
+              arguments: (toPlain(d.mapping) as Value[]).map((x) => lit(x)),
+            });
+          continue;
+        }
+        const e = d.schema
+          ? this.value(v, d.schema, `${path}.outputs${q(name)}.value`, { unit })
+          : this.expression(v, `${path}.outputs${q(name)}.value`, { unit });
+        if (e) service.outputs.set(name, e);
+      }
+    }
+    // substitution mappings
+    const sm = get('substitution_mappings');
+    if (sm)
+      service.substitution = this.substitution(unit, sm, `${path}.substitution_mappings`, byName);
+    return service;
+  }
+
+  /** A template with `copy`: the copied template's keynames, overridden by its own. */
+  private applyCopy(m: YMap, siblings: YMap, path: string): YMap | undefined {
+    const copy = getEntry(m, 'copy')?.value;
+    if (!copy) return m;
+    const src = this.str(copy, `${path}.copy`, 'copy');
+    if (src === undefined) return undefined;
+    const from = getEntry(siblings, src)?.value;
+    if (from?.kind !== 'map') {
+      this.sink.error('TOSCA1020', copy, `${path}.copy`, `no template "${src}" to copy`);
+      return undefined;
+    }
+    if (getEntry(from, 'copy')) {
+      this.sink.error(
+        'TOSCA1021',
+        copy,
+        `${path}.copy`,
+        `"${src}" is itself a copy and cannot be copied`,
+      );
+      return undefined;
+    }
+    const entries = m.entries.filter((e) => e.key.value !== 'copy');
+    for (const e of from.entries) if (!getEntry(m, String(e.key.value))) entries.push(e);
+    return { ...m, entries };
+  }
+
+  private checkGiven(v: Value, schema: Schema, where: YNode, path: string, unit: Unit): boolean {
+    return this.literalValue(where, v, schema, path, unit);
+  }
+
+  private isNodeOf(unit: Unit, t: ToscaType, typeName: string): boolean {
+    const want = this.lookup(unit, 'node', typeName) ?? this.lookup(unit, 'capability', typeName);
+    return want ? this.isA(t, want) : true;
+  }
+
+  private nodeTemplate(unit: Unit, name: string, m: YMap, path: string): NodeTemplate | undefined {
+    this.keys(m, GRAMMAR.node_template, path, `node template "${name}"`);
+    const get = (k: string) => getEntry(m, k)?.value;
+    const type = this.typeRef(unit, 'node', get('type'), `${path}.type`, 'type');
+    if (!type) return undefined;
+    const directives = this.strList(get('directives'), `${path}.directives`, 'directives') ?? [];
+    const selectable = directives.includes('select') || directives.includes('substitute');
+    const properties =
+      selectable && !get('properties')
+        ? new Map()
+        : this.assignProps(
+            unit,
+            get('properties'),
+            type.props,
+            `${path}.properties`,
+            false,
+            `node type "${type.name}"`,
+          );
+    const attributes = this.assignProps(
+      unit,
+      get('attributes'),
+      new Map([...type.props, ...type.attrs]),
+      `${path}.attributes`,
+      true,
+      `node type "${type.name}"`,
+    );
+    for (const k of properties.keys()) attributes.delete(k);
+    const nt: NodeTemplate = {
+      name,
+      node: m,
+      type,
+      path,
+      properties,
+      attributes,
+      capabilities: new Map(),
+      requirements: [],
+      interfaces: this.interfaceAssignments(
+        unit,
+        get('interfaces'),
+        type.interfaces,
+        `${path}.interfaces`,
+      ),
+      artifacts: {},
+      directives,
+      metadata: get('metadata') ? this.metadata(get('metadata'), `${path}.metadata`) : {},
+    };
+    const desc = get('description');
+    if (desc) {
+      const d = this.description(desc, `${path}.description`);
+      if (d !== undefined) nt.description = d;
+    }
+    const count = get('count');
+    if (count) {
+      if (count.kind === 'scalar' && isIntegerScalar(count) && (count.value as number) >= 0)
+        nt.count = count.value as number;
+      else if (this.functionName(count) !== undefined) {
+        const e = this.expression(count, `${path}.count`, { unit });
+        if (
+          e?.kind === 'literal' &&
+          typeof e.value === 'number' &&
+          Number.isInteger(e.value) &&
+          e.value >= 0
+        )
+          nt.count = e.value;
+        else if (e?.kind === 'literal')
+          this.sink.error(
+            'TOSCA1030',
+            count,
+            `${path}.count`,
+            'count must be a non-negative integer',
+          );
+      } else
+        this.sink.error(
+          'TOSCA1030',
+          count,
+          `${path}.count`,
+          'count must be a non-negative integer',
+        );
+    }
+    const nf = get('node_filter');
+    if (nf) {
+      this.checkCondition(nf, unit, `${path}.node_filter`);
+      const e = this.embedded(nf, `${path}.node_filter`, unit);
+      nt.nodeFilter = e;
+    }
+    // capabilities
+    const capsNode = get('capabilities');
+    const capAssign = capsNode
+      ? this.asMap(capsNode, `${path}.capabilities`, 'capabilities')
+      : undefined;
+    const assignedCaps = new Map<string, YMap>();
+    if (capAssign) {
+      this.named(capAssign, `${path}.capabilities`, 'capability', (cname, value, key, p) => {
+        const def = type.capabilities.get(cname);
+        if (!def) {
+          this.sink.error(
+            'TOSCA1033',
+            key,
+            p,
+            `node type "${type.name}" has no capability "${cname}"`,
+          );
+          return;
+        }
+        const cm = this.asMap(value, p, `capability "${cname}"`);
+        if (!cm) return;
+        this.keys(cm, GRAMMAR.capability_assignment, p, `capability assignment "${cname}"`);
+        const tn = getEntry(cm, 'type')?.value;
+        if (tn) {
+          const ct = this.typeRef(unit, 'capability', tn, `${p}.type`, 'type');
+          if (ct && !this.isA(ct, def.type))
+            this.sink.error(
+              'TOSCA1022',
+              tn,
+              `${p}.type`,
+              `capability type "${ct.name}" does not derive from "${def.type.name}"`,
+            );
+        }
+        assignedCaps.set(cname, cm);
+      });
+    }
+    for (const [cname, def] of type.capabilities) {
+      const cm = assignedCaps.get(cname);
+      const p = `${path}.capabilities${q(cname)}`;
+      const cprops =
+        selectable && !cm
+          ? new Map()
+          : this.assignProps(
+              unit,
+              cm ? getEntry(cm, 'properties')?.value : undefined,
+              def.props,
+              `${p}.properties`,
+              false,
+              `capability "${cname}"`,
+            );
+      const cattrs = this.assignProps(
+        unit,
+        cm ? getEntry(cm, 'attributes')?.value : undefined,
+        new Map([...def.props, ...def.attrs]),
+        `${p}.attributes`,
+        true,
+        `capability "${cname}"`,
+      );
+      for (const k of cprops.keys()) cattrs.delete(k);
+      nt.capabilities.set(cname, {
+        name: cname,
+        type: def.type,
+        properties: cprops,
+        attributes: cattrs,
+      });
+    }
+    // artifacts
+    const arts = get('artifacts');
+    const artifacts: Record<string, Value> = {};
+    for (const [aname, a] of type.artifacts)
+      artifacts[aname] = this.embedded(a, `${path}.artifacts${q(aname)}`, unit);
+    if (arts) {
+      const am = this.asMap(arts, `${path}.artifacts`, 'artifacts');
+      if (am) {
+        this.named(am, `${path}.artifacts`, 'artifact', (aname, value, _k, p) => {
+          const a = this.artifactDef(unit, value, p);
+          if (a) artifacts[aname] = this.embedded(a, p, unit);
+        });
+      }
+    }
+    nt.artifacts = artifacts;
+    return nt;
+  }
+
+  /** A TOSCA structure kept for run time, with functions as serialized expressions. */
+  private embedded(node: YNode, path: string, unit: Unit): Value {
+    if (this.functionName(node) !== undefined) {
+      const e = this.expression(node, path, { unit, inValidation: true });
+      return e ? (e.kind === 'literal' ? e.value : (e as unknown as Value)) : null;
+    }
+    if (node.kind === 'scalar') return node.value;
+    if (node.kind === 'seq')
+      return node.items.map((i, n) => this.embedded(i, `${path}[${n}]`, unit));
+    const out: Record<string, Value> = {};
+    for (const e of node.entries)
+      out[String(e.key.value)] = this.embedded(e.value, `${path}${q(String(e.key.value))}`, unit);
+    return out;
+  }
+
+  private interfaceAssignments(
+    unit: Unit,
+    node: YNode | undefined,
+    defs: Map<string, IfaceDef>,
+    path: string,
+  ): Value {
+    const out: Record<string, Value> = {};
+    const map = node ? this.asMap(node, path, 'interfaces') : undefined;
+    const assigned = new Map<string, YMap>();
+    if (map) {
+      this.named(map, path, 'interface', (name, value, key, p) => {
+        const def = defs.get(name);
+        if (!def) {
+          this.sink.error('TOSCA1033', key, p, `no interface "${name}" is defined for this entity`);
+          return;
+        }
+        const m = this.asMap(value, p, `interface "${name}"`);
+        if (!m) return;
+        this.keys(m, GRAMMAR.interface_assignment, p, `interface assignment "${name}"`);
+        for (const k of ['operations', 'notifications'] as const) {
+          const ops = this.asMap(getEntry(m, k)?.value, `${p}.${k}`, k);
+          if (!ops) continue;
+          const known = k === 'operations' ? def.operations : def.notifications;
+          this.named(ops, `${p}.${k}`, k.slice(0, -1), (opName, opNode, opKey, op) => {
+            if (!known.has(opName)) {
+              this.sink.error(
+                'TOSCA1033',
+                opKey,
+                op,
+                `interface "${name}" (type "${def.type.name}") has no ${k.slice(0, -1)} "${opName}"`,
+              );
+              return;
+            }
+            if (opNode.kind === 'map')
+              this.keys(
+                opNode,
+                GRAMMAR.operation_assignment,
+                op,
+                `${k.slice(0, -1)} assignment "${opName}"`,
+              );
+            else if (opNode.kind === 'scalar' && opNode.value !== null)
+              this.str(opNode, op, 'an operation implementation', false);
+            if (opNode.kind === 'map') {
+              const impl = getEntry(opNode, 'implementation')?.value;
+              if (impl) this.implementation(unit, impl, `${op}.implementation`);
+            }
+          });
+        }
+        assigned.set(name, m);
+      });
+    }
+    for (const [name, def] of defs) {
+      const m = assigned.get(name);
+      const p = `${path}${q(name)}`;
+      const iface: Record<string, Value> = {
+        type: def.type.canonical,
+        inputs: this.embeddedInputs(
+          unit,
+          def.inputs,
+          m ? getEntry(m, 'inputs')?.value : undefined,
+          `${p}.inputs`,
+        ),
+      };
+      for (const k of ['operations', 'notifications'] as const) {
+        const ops: Record<string, Value> = {};
+        const known = k === 'operations' ? def.operations : def.notifications;
+        const am = m ? getEntry(m, k)?.value : undefined;
+        for (const [opName, opDef] of known) {
+          const an = am?.kind === 'map' ? getEntry(am, opName)?.value : undefined;
+          const implNode =
+            an?.kind === 'scalar'
+              ? an
+              : an?.kind === 'map'
+                ? (getEntry(an, 'implementation')?.value ?? opDef.implementation)
+                : opDef.implementation;
+          const op: Record<string, Value> = {
+            inputs: this.embeddedInputs(
+              unit,
+              opDef.inputs,
+              an?.kind === 'map' ? getEntry(an, 'inputs')?.value : undefined,
+              `${p}.${k}${q(opName)}.inputs`,
+            ),
+          };
+          if (implNode && !(implNode.kind === 'scalar' && implNode.value === null))
+            op.implementation = this.implementationValue(implNode, unit);
+          const outputs = an?.kind === 'map' ? getEntry(an, 'outputs')?.value : opDef.outputs;
+          if (outputs) op.outputs = toPlain(outputs) as Value;
+          ops[opName] = op;
+        }
+        iface[k] = ops;
+      }
+      out[name] = iface;
+    }
+    return out;
+  }
+
+  private implementationValue(node: YNode, unit: Unit): Value {
+    const artifact = (a: YNode): Value =>
+      a.kind === 'scalar' ? { file: String(a.value) } : (this.embedded(a, '', unit) as Value);
+    if (node.kind === 'scalar') return { primary: artifact(node), dependencies: [] };
+    if (node.kind !== 'map') return null;
+    const out: Record<string, Value> = { dependencies: [] };
+    const primary = getEntry(node, 'primary')?.value;
+    if (primary) out.primary = artifact(primary);
+    const deps = getEntry(node, 'dependencies')?.value;
+    if (deps?.kind === 'seq') out.dependencies = deps.items.map(artifact);
+    const timeout = getEntry(node, 'timeout')?.value;
+    if (timeout?.kind === 'scalar') out.timeout = timeout.value;
+    return out;
+  }
+
+  private embeddedInputs(
+    unit: Unit,
+    defs: Map<string, PropDef>,
+    assigned: YNode | undefined,
+    path: string,
+  ): Value {
+    const out: Record<string, Value> = {};
+    for (const [k, d] of defs) {
+      const v = d.fixed ?? d.default;
+      if (v) {
+        const e = this.expression(v, `${path}${q(k)}`, { unit: d.unit });
+        if (e) out[k] = e as unknown as Value;
+      }
+    }
+    const map = assigned ? this.asMap(assigned, path, 'inputs') : undefined;
+    if (map) {
+      for (const e of map.entries) {
+        const k = String(e.key.value);
+        const d = defs.get(k);
+        const expr = d?.schema
+          ? this.value(e.value, d.schema, `${path}${q(k)}`, { unit })
+          : this.expression(e.value, `${path}${q(k)}`, { unit });
+        if (expr) out[k] = expr as unknown as Value;
+      }
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- requirements
+
+  private substitutionRequirementTargets(sm: YNode | undefined): Set<string> {
+    const out = new Set<string>();
+    if (sm?.kind !== 'map') return out;
+    const reqs = getEntry(sm, 'requirements')?.value;
+    const visit = (v: YNode) => {
+      const plain = toPlain(v);
+      if (Array.isArray(plain) && typeof plain[0] === 'string' && typeof plain[1] === 'string')
+        out.add(`${plain[0]}|${plain[1]}`);
+      if (Array.isArray(plain) && typeof plain[0] === 'string' && plain.length === 1)
+        out.add(`${plain[0]}|*`);
+    };
+    if (reqs?.kind === 'seq')
+      for (const item of reqs.items)
+        if (item.kind === 'map') for (const e of item.entries) visit(e.value);
+    if (reqs?.kind === 'map') for (const e of reqs.entries) visit(e.value);
+    return out;
+  }
+
+  private fulfil(
+    unit: Unit,
+    nt: NodeTemplate,
+    byName: Map<string, NodeTemplate>,
+    relTemplates: Map<string, { type: ToscaType; node: YMap }>,
+    mapped: Set<string>,
+  ): void {
+    const reqsNode = getEntry(nt.node, 'requirements')?.value;
+    const list = reqsNode
+      ? this.asList(
+          reqsNode,
+          `${nt.path}.requirements`,
+          'requirements (a list of single-entry maps)',
+        )
+      : undefined;
+    const counts = new Map<string, { total: number; mandatory: number; where: YNode }>();
+    const selectable = nt.directives.includes('select') || nt.directives.includes('substitute');
+    let index = 0;
+    const items: Array<{ name: string; node: YNode; path: string; implicit?: boolean }> = [];
+    list?.items.forEach((item, i) => {
+      const p = `${nt.path}.requirements[${i}]`;
+      if (item.kind !== 'map' || item.entries.length !== 1) {
+        this.sink.error(
+          'TOSCA1010',
+          item,
+          p,
+          'each requirement assignment must be a map with one entry (name: assignment)',
+        );
+        return;
+      }
+      const e = item.entries[0] as { key: YScalar; value: YNode };
+      items.push({
+        name: String(e.key.value),
+        node: e.value,
+        path: `${p}${q(String(e.key.value))}`,
+      });
+    });
+    for (const [rname, def] of nt.type.requirements) {
+      if (!items.some((i) => i.name === rname) && def.countRange[0] > 0 && !selectable) {
+        for (let i = 0; i < def.countRange[0]; i++)
+          items.push({
+            name: rname,
+            node: def.node,
+            path: `${nt.path}.requirements(implicit ${rname})`,
+            implicit: true,
+          });
+      }
+    }
+    for (const item of items) {
+      const def = nt.type.requirements.get(item.name);
+      if (!def) {
+        this.sink.error(
+          'TOSCA1033',
+          item.node,
+          item.path,
+          `node type "${nt.type.name}" has no requirement "${item.name}"`,
+        );
+        continue;
+      }
+      let targetName: string | undefined;
+      let capName: string | undefined;
+      let capType = def.capability?.type;
+      let nodeType = def.nodeType;
+      let relType = def.relationship;
+      let relNode: YNode | undefined;
+      let count = 1;
+      let optional = false;
+      let filter: YNode | undefined = def.nodeFilter;
+      const a = item.implicit ? undefined : item.node;
+      if (a?.kind === 'scalar') {
+        const s = this.str(a, item.path, 'requirement target');
+        if (s === undefined) continue;
+        targetName = s;
+      } else if (a?.kind === 'seq') {
+        // Short form [ node, index ]: a target node (the index selects among its instances).
+        const first = a.items[0];
+        if (a.items.length !== 2 || first?.kind !== 'scalar' || typeof first.value !== 'string') {
+          this.sink.error(
+            'TOSCA1010',
+            a,
+            item.path,
+            'a requirement target list is [ node template, index ]',
+          );
+          continue;
+        }
+        targetName = first.value;
+        this.expression(a.items[1] as YNode, `${item.path}[1]`, { unit, inValidation: true });
+      } else if (a) {
+        const m = this.asMap(a, item.path, `requirement "${item.name}"`);
+        if (!m) continue;
+        this.keys(
+          m,
+          GRAMMAR.requirement_assignment,
+          item.path,
+          `requirement assignment "${item.name}"`,
+        );
+        const n = getEntry(m, 'node')?.value;
+        if (n?.kind === 'seq') {
+          const first = n.items[0];
+          if (first?.kind === 'scalar' && typeof first.value === 'string') targetName = first.value;
+        } else if (n) targetName = this.str(n, `${item.path}.node`, 'node');
+        const c = getEntry(m, 'capability')?.value;
+        if (c) {
+          const s = this.str(c, `${item.path}.capability`, 'capability');
+          if (s !== undefined) {
+            const ct = this.lookup(unit, 'capability', s);
+            if (ct) {
+              if (capType && !this.isA(ct, capType))
+                this.sink.error(
+                  'TOSCA1022',
+                  c,
+                  `${item.path}.capability`,
+                  `capability type "${s}" does not derive from "${capType.name}"`,
+                );
+              capType = ct;
+            } else capName = s;
+          }
+        }
+        const r = getEntry(m, 'relationship')?.value;
+        if (r) {
+          relNode = r;
+          if (r.kind === 'scalar') {
+            const s = this.str(r, `${item.path}.relationship`, 'relationship');
+            const rt = s !== undefined ? relTemplates.get(s) : undefined;
+            if (rt) relType = rt.type;
+            else if (s !== undefined) {
+              const t = this.lookup(unit, 'relationship', s);
+              if (t) relType = t;
+              else
+                this.sink.error(
+                  'TOSCA1020',
+                  r,
+                  `${item.path}.relationship`,
+                  `unknown relationship type or template "${s}"`,
+                );
+            }
+          } else if (r.kind === 'map') {
+            this.keys(
+              r,
+              GRAMMAR.relationship_assignment,
+              `${item.path}.relationship`,
+              'relationship assignment',
+            );
+            const tn = getEntry(r, 'type')?.value;
+            if (tn) {
+              const t = this.typeRef(
+                unit,
+                'relationship',
+                tn,
+                `${item.path}.relationship.type`,
+                'type',
+              );
+              if (t) relType = t;
+            }
+          }
+        }
+        const cnt = getEntry(m, 'count')?.value;
+        if (cnt) {
+          const c = this.countValue(unit, cnt, `${item.path}.count`);
+          if (c !== undefined) count = c;
+          else if (c === undefined && this.functionName(cnt) === undefined)
+            this.sink.error(
+              'TOSCA1030',
+              cnt,
+              `${item.path}.count`,
+              'count must be a non-negative integer',
+            );
+        }
+        const opt = getEntry(m, 'optional')?.value;
+        if (opt) {
+          if (opt.kind === 'scalar' && typeof opt.value === 'boolean') optional = opt.value;
+          else
+            this.sink.error(
+              'TOSCA1030',
+              opt,
+              `${item.path}.optional`,
+              'optional must be true or false',
+            );
+        }
+        const nf = getEntry(m, 'node_filter')?.value;
+        if (nf) {
+          this.checkCondition(nf, unit, `${item.path}.node_filter`);
+          filter = nf;
+        }
+        const alloc = getEntry(m, 'allocation')?.value;
+        if (alloc) this.asMap(alloc, `${item.path}.allocation`, 'allocation');
+        const dirs = getEntry(m, 'directives')?.value;
+        if (dirs) this.strList(dirs, `${item.path}.directives`, 'directives');
+      }
+      if (!item.implicit) {
+        const c = counts.get(item.name) ?? { total: 0, mandatory: 0, where: item.node };
+        c.total += count;
+        if (!optional) c.mandatory += count;
+        counts.set(item.name, c);
+      }
+      // candidates
+      let candidates: NodeTemplate[];
+      if (targetName !== undefined) {
+        const byTemplate = byName.get(targetName);
+        if (byTemplate) candidates = [byTemplate];
+        else {
+          const t = this.lookup(unit, 'node', targetName);
+          if (!t) {
+            this.sink.error(
+              'TOSCA1050',
+              item.node,
+              item.path,
+              `requirement "${item.name}": no node template or node type "${targetName}"`,
+            );
+            continue;
+          }
+          nodeType = t;
+          candidates = [...byName.values()].filter((n) => n !== nt && this.isA(n.type, t));
+        }
+      } else
+        candidates = [...byName.values()].filter(
+          (n) => n !== nt && (!nodeType || this.isA(n.type, nodeType)),
+        );
+      const matchCap = (n: NodeTemplate): string | undefined => {
+        if (capName !== undefined) return n.capabilities.has(capName) ? capName : undefined;
+        for (const [cn, c] of n.capabilities) if (!capType || this.isA(c.type, capType)) return cn;
+        return undefined;
+      };
+      const found = candidates
+        .map((n) => ({ n, cap: matchCap(n) }))
+        .filter((x) => x.cap !== undefined);
+      const req: CompiledRequirement = {
+        name: item.name,
+        index,
+        node: item.node,
+        properties: new Map(),
+        attributes: new Map(),
+        interfaces: {},
+      };
+      if (relType) {
+        req.relationship = relType;
+        const rm = relNode?.kind === 'map' ? relNode : undefined;
+        req.properties = this.assignProps(
+          unit,
+          rm ? getEntry(rm, 'properties')?.value : undefined,
+          relType.props,
+          `${item.path}.relationship.properties`,
+          false,
+          `relationship type "${relType.name}"`,
+        );
+        req.attributes = this.assignProps(
+          unit,
+          rm ? getEntry(rm, 'attributes')?.value : undefined,
+          relType.attrs,
+          `${item.path}.relationship.attributes`,
+          true,
+          `relationship type "${relType.name}"`,
+        );
+        req.interfaces = this.interfaceAssignments(
+          unit,
+          rm ? getEntry(rm, 'interfaces')?.value : undefined,
+          relType.interfaces,
+          `${item.path}.relationship.interfaces`,
+        );
+      }
+      const chosen = found[0];
+      if (chosen && !(targetName === undefined && filter)) {
+        if (targetName !== undefined && byName.has(targetName) && !chosen.cap) continue;
+        req.target = { node: chosen.n.name, capability: chosen.cap as string };
+        if (relType?.validCapabilityTypes && relType.validCapabilityTypes.length > 0) {
+          const ct = chosen.n.capabilities.get(chosen.cap as string)?.type;
+          if (ct && !relType.validCapabilityTypes.some((v) => this.isA(ct, v))) {
+            this.sink.error(
+              'TOSCA1050',
+              item.node,
+              item.path,
+              `relationship type "${relType.name}" cannot target capability type "${ct.name}"`,
+            );
+            continue;
+          }
+        }
+      } else if (chosen || filter) {
+        const finder: Record<string, Value> = {};
+        if (nodeType) finder.node_type = nodeType.canonical;
+        if (capType) finder.capability_type = capType.canonical;
+        if (capName) finder.capability = capName;
+        if (filter) finder.node_filter = this.embedded(filter, `${item.path}.node_filter`, unit);
+        req.finder = finder;
+      } else {
+        const isMapped = mapped.has(`${nt.name}|${item.name}`) || mapped.has(`${nt.name}|*`);
+        if (targetName !== undefined && byName.has(targetName)) {
+          this.sink.error(
+            'TOSCA1050',
+            item.node,
+            item.path,
+            `requirement "${item.name}": node template "${targetName}" has no capability ${capName ? `"${capName}"` : `of type "${capType?.name ?? '?'}"`}`,
+          );
+          continue;
+        }
+        if (!optional && !selectable && !isMapped) {
+          // Not fulfillable inside this service: a dangling requirement, left to a finder
+          // that selects a target among what is deployed when the service is.
+          this.sink.report(
+            'warning',
+            'TOSCA1050',
+            item.node,
+            item.path,
+            `requirement "${item.name}" of "${nt.name}" cannot be fulfilled inside the service: no node template offers ${capName ? `capability "${capName}"` : `a capability of type "${capType?.name ?? '?'}"`}${nodeType ? ` on a node of type "${nodeType.name}"` : ''}; it will be looked for at deployment`,
+          );
+        }
+        const finder: Record<string, Value> = {};
+        if (nodeType) finder.node_type = nodeType.canonical;
+        if (capType) finder.capability_type = capType.canonical;
+        if (capName) finder.capability = capName;
+        req.finder = finder;
+        if (optional) continue;
+      }
+      for (let i = 0; i < Math.max(1, count); i++) {
+        nt.requirements.push({ ...req, index });
+        index++;
+      }
+    }
+    for (const [rname, c] of counts) {
+      const def = nt.type.requirements.get(rname);
+      if (!def) continue;
+      const [lo, hi] = def.countRange;
+      if (c.total > hi || c.mandatory > hi) {
+        this.sink.error(
+          'TOSCA1051',
+          c.where,
+          `${nt.path}.requirements`,
+          `requirement "${rname}" is assigned ${c.total} times, more than its count_range allows (${hi})`,
+        );
+      } else if (c.mandatory < lo && c.total < lo) {
+        this.sink.error(
+          'TOSCA1051',
+          c.where,
+          `${nt.path}.requirements`,
+          `requirement "${rname}" is assigned ${c.total} times, fewer than its count_range requires (${lo})`,
+        );
+      } else if (c.total < lo) {
+        this.sink.error(
+          'TOSCA1051',
+          c.where,
+          `${nt.path}.requirements`,
+          `requirement "${rname}" is assigned ${c.total} times, fewer than its count_range requires (${lo})`,
+        );
+      }
+    }
+  }
+
+  /** A non-negative integer count, literal or computed at compile time; undefined if not known. */
+  private countValue(unit: Unit, node: YNode, path: string): number | undefined {
+    if (node.kind === 'scalar' && isIntegerScalar(node) && (node.value as number) >= 0)
+      return node.value as number;
+    if (this.functionName(node) === undefined) return undefined;
+    const e = this.expression(node, path, { unit });
+    if (e?.kind !== 'literal') return undefined;
+    if (typeof e.value === 'number' && Number.isInteger(e.value) && e.value >= 0) return e.value;
+    this.sink.error(
+      'TOSCA1030',
+      node,
+      path,
+      `count must be a non-negative integer, not ${JSON.stringify(e.value)}`,
+    );
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- workflows
+
+  private workflow(
+    unit: Unit,
+    name: string,
+    node: YNode,
+    path: string,
+    byName: Map<string, NodeTemplate>,
+  ): Value | undefined {
+    const m = this.asMap(node, path, `workflow "${name}"`);
+    if (!m) return undefined;
+    this.keys(m, GRAMMAR.workflow, path, `workflow "${name}"`);
+    const inputs = new Map<string, PropDef>();
+    const inNode = getEntry(m, 'inputs')?.value;
+    if (inNode) this.propDefs(unit, inNode, inputs, `${path}.inputs`, false, 'parameter');
+    const steps = this.asMap(getEntry(m, 'steps')?.value, `${path}.steps`, 'steps');
+    if (steps) {
+      const stepNames = new Set(steps.entries.map((e) => String(e.key.value)));
+      this.named(steps, `${path}.steps`, 'step', (sname, sv, _k, sp) => {
+        const s = this.asMap(sv, sp, `step "${sname}"`);
+        if (!s) return;
+        this.keys(s, GRAMMAR.step, sp, `step "${sname}"`);
+        const target = this.str(getEntry(s, 'target')?.value, `${sp}.target`, 'target');
+        const nt = target !== undefined ? byName.get(target) : undefined;
+        if (target !== undefined && !nt)
+          this.sink.error(
+            'TOSCA1020',
+            getEntry(s, 'target')?.value as YNode,
+            `${sp}.target`,
+            `no node template "${target}"`,
+          );
+        const acts = this.asList(
+          getEntry(s, 'activities')?.value,
+          `${sp}.activities`,
+          'activities',
+        );
+        acts?.items.forEach((a, i) => {
+          this.activity(unit, a, `${sp}.activities[${i}]`, nt, inputs);
+        });
+        for (const k of ['on_success', 'on_failure']) {
+          const v = getEntry(s, k)?.value;
+          if (!v) continue;
+          const list = v.kind === 'scalar' ? [String(v.value)] : this.strList(v, `${sp}.${k}`, k);
+          for (const n of list ?? [])
+            if (!stepNames.has(n))
+              this.sink.error('TOSCA1020', v, `${sp}.${k}`, `no step "${n}" in workflow "${name}"`);
+        }
+      });
+    }
+    return this.embedded(m, path, unit);
+  }
+
+  private activity(
+    unit: Unit,
+    node: YNode,
+    path: string,
+    target: NodeTemplate | undefined,
+    wfInputs?: Map<string, PropDef>,
+  ): void {
+    if (node.kind !== 'map' || node.entries.length !== 1) {
+      this.sink.error(
+        'TOSCA1070',
+        node,
+        path,
+        'an activity is a map with one entry: delegate, set_state, call_operation or inline',
+      );
+      return;
+    }
+    const e = node.entries[0] as { key: YScalar; value: YNode };
+    const kind = String(e.key.value);
+    if (!['delegate', 'set_state', 'call_operation', 'inline'].includes(kind)) {
+      this.sink.error(
+        'TOSCA1070',
+        e.key,
+        path,
+        `unknown activity "${kind}" (delegate, set_state, call_operation, inline)`,
+      );
+      return;
+    }
+    if (kind !== 'call_operation') return;
+    let opName: string | undefined;
+    let inputs: YMap | undefined;
+    if (e.value.kind === 'scalar')
+      opName = this.str(e.value, `${path}.call_operation`, 'operation');
+    else if (e.value.kind === 'map') {
+      opName = this.str(
+        getEntry(e.value, 'operation')?.value,
+        `${path}.call_operation.operation`,
+        'operation',
+      );
+      const inNode = getEntry(e.value, 'inputs')?.value;
+      if (inNode) inputs = this.asMap(inNode, `${path}.call_operation.inputs`, 'inputs');
+    }
+    if (opName === undefined || !target) return;
+    const [ifName, op] = opName.split('.', 2);
+    const iface = target.type.interfaces.get(ifName ?? '');
+    const opDef = iface?.operations.get(op ?? '');
+    if (!iface || !opDef) {
+      this.sink.error(
+        'TOSCA1070',
+        e.value,
+        `${path}.call_operation`,
+        `node template "${target.name}" has no operation "${opName}"`,
+      );
+      return;
+    }
+    const defs = new Map([...iface.inputs, ...opDef.inputs]);
+    const given = new Set<string>();
+    for (const ie of inputs?.entries ?? []) {
+      const k = String(ie.key.value);
+      given.add(k);
+      const d = defs.get(k);
+      const p = `${path}.call_operation.inputs${q(k)}`;
+      if (!d) {
+        this.sink.error('TOSCA1033', ie.key, p, `operation "${opName}" has no input "${k}"`);
+        continue;
+      }
+      const fn = this.functionName(ie.value);
+      if (fn === 'get_input' && wfInputs) {
+        const arg = (ie.value as YMap).entries[0]?.value;
+        const inName = arg?.kind === 'seq' ? arg.items[0] : arg;
+        const wn = inName?.kind === 'scalar' ? String(inName.value) : undefined;
+        const wd = wn !== undefined ? wfInputs.get(wn) : undefined;
+        if (wd) {
+          if (
+            wd.schema &&
+            d.schema &&
+            !this.isA(wd.schema.type, d.schema.type) &&
+            !this.isA(d.schema.type, wd.schema.type)
+          ) {
+            this.sink.error(
+              'TOSCA1030',
+              ie.value,
+              p,
+              `workflow input "${wn}" has type "${wd.schema.type.name}", but operation input "${k}" needs "${d.schema.type.name}"`,
+            );
+          }
+          if (d.required && !d.default && !wd.required && !wd.default) {
+            this.sink.error(
+              'TOSCA1032',
+              ie.value,
+              p,
+              `operation input "${k}" is required but workflow input "${wn}" is optional`,
+            );
+          }
+          continue;
+        }
+        // Inputs not declared by the workflow are given when it is run.
+        continue;
+      }
+      if (d.schema) this.value(ie.value, d.schema, p, { unit });
+    }
+    const assigned = target.interfaces as Record<
+      string,
+      {
+        inputs?: Record<string, Value>;
+        operations?: Record<string, { inputs?: Record<string, Value> }>;
+      }
+    >;
+    const preset = {
+      ...(assigned[ifName ?? '']?.inputs ?? {}),
+      ...(assigned[ifName ?? '']?.operations?.[op ?? '']?.inputs ?? {}),
+    };
+    for (const [k, d] of defs) {
+      if (given.has(k) || k in preset || d.default || d.fixed || !d.required) continue;
+      this.sink.error(
+        'TOSCA1032',
+        e.value,
+        `${path}.call_operation.inputs`,
+        `operation "${opName}" requires input "${k}", which is not given`,
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- substitution
+
+  private substitution(
+    unit: Unit,
+    node: YNode,
+    path: string,
+    byName: Map<string, NodeTemplate>,
+  ): Value | undefined {
+    const m = this.asMap(node, path, 'substitution_mappings');
+    if (!m) return undefined;
+    this.keys(m, GRAMMAR.substitution_mappings, path, 'substitution_mappings');
+    const type = this.typeRef(
+      unit,
+      'node',
+      getEntry(m, 'node_type')?.value,
+      `${path}.node_type`,
+      'node_type',
+    );
+    const caps = getEntry(m, 'capabilities')?.value;
+    if (caps) {
+      const cm = this.asMap(caps, `${path}.capabilities`, 'capabilities');
+      for (const e of cm?.entries ?? []) {
+        const k = String(e.key.value);
+        if (type && !type.capabilities.has(k))
+          this.sink.error(
+            'TOSCA1080',
+            e.key,
+            `${path}.capabilities${q(k)}`,
+            `node type "${type.name}" has no capability "${k}"`,
+          );
+        const v = toPlain(e.value);
+        if (Array.isArray(v) && typeof v[0] === 'string' && !byName.has(v[0]))
+          this.sink.error(
+            'TOSCA1080',
+            e.value,
+            `${path}.capabilities${q(k)}`,
+            `no node template "${v[0]}"`,
+          );
+      }
+    }
+    const reqs = getEntry(m, 'requirements')?.value;
+    if (reqs) {
+      const entries =
+        reqs.kind === 'seq'
+          ? reqs.items.flatMap((i) => (i.kind === 'map' ? i.entries : []))
+          : reqs.kind === 'map'
+            ? reqs.entries
+            : [];
+      if (reqs.kind !== 'seq' && reqs.kind !== 'map')
+        this.sink.error(
+          'TOSCA1010',
+          reqs,
+          `${path}.requirements`,
+          'requirements must be a list of mappings',
+        );
+      for (const e of entries) {
+        // A complex key [ name, count ] maps a requirement a number of times.
+        const complex = e.key.complex ? toPlain(e.key.complex) : undefined;
+        const k = Array.isArray(complex) ? String(complex[0]) : String(e.key.value);
+        if (type && !type.requirements.has(k))
+          this.sink.error(
+            'TOSCA1080',
+            e.key,
+            `${path}.requirements${q(k)}`,
+            `node type "${type.name}" has no requirement "${k}"`,
+          );
+        const v = toPlain(e.value);
+        if (Array.isArray(v) && typeof v[0] === 'string' && !byName.has(v[0]))
+          this.sink.error(
+            'TOSCA1080',
+            e.value,
+            `${path}.requirements${q(k)}`,
+            `no node template "${v[0]}"`,
+          );
+      }
+    }
+    const props = getEntry(m, 'properties')?.value;
+    if (props) {
+      const pm = this.asMap(props, `${path}.properties`, 'properties');
+      for (const e of pm?.entries ?? []) {
+        const k = String(e.key.value);
+        if (type && !type.props.has(k))
+          this.sink.error(
+            'TOSCA1080',
+            e.key,
+            `${path}.properties${q(k)}`,
+            `node type "${type.name}" has no property "${k}"`,
+          );
+      }
+    }
+    const out = this.embedded(m, path, unit) as Record<string, Value>;
+    if (type) out.node_type = type.canonical;
+    return out;
+  }
+}
+
+const VERSION = /^\d+\.\d+(\.\d+(\.[A-Za-z0-9_]+(-\d+)?)?)?$/;
+const TIMESTAMP = /^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$/;
+
+function isIntegerScalar(n: YScalar): boolean {
+  return (
+    typeof n.value === 'number' &&
+    Number.isInteger(n.value) &&
+    (n.source === undefined || /^[-+]?\d+$/.test(n.source))
+  );
+}
+
+function describe(n: YScalar): string {
+  if (n.value === null) return 'null (no value)';
+  if (typeof n.value === 'string') return JSON.stringify(n.value);
+  return n.source ?? String(n.value);
+}
+
+function ciUnit(units: Map<string, number>, u: string, t: ToscaType): number | undefined {
+  // The legacy scalar-unit types match units case-insensitively (TOSCA 1.x rule).
+  let root: ToscaType | undefined = t;
+  while (root?.parent) root = root.parent;
+  if (!root?.builtin?.startsWith('scalar-unit')) return undefined;
+  for (const [k, v] of units) if (k.toLowerCase() === u.toLowerCase()) return v;
+  return undefined;
+}
+
+function index(v: Value | undefined, i: Value): Value | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (Array.isArray(v) && typeof i === 'number') return v[i];
+  if (typeof v === 'object' && !Array.isArray(v) && typeof i === 'string') return v[i];
+  return undefined;
+}
+
+/** The profile-qualified name of a type defined in a unit. */
+function canonicalName(unit: Unit, name: string): string {
+  return unit.inProfile ? `${unit.inProfile}/${name}` : name;
+}
+
+/** The i-th item of a list node (or the node itself, to point somewhere sensible). */
+function itemOf(node: YNode | undefined, i: number): YNode {
+  if (node?.kind === 'seq') return node.items[i] ?? node;
+  return node as YNode;
+}

@@ -1,0 +1,202 @@
+/**
+ * Reading TOSCA sources: plain files, CSAR directories, and CSAR archives (zip, tar.gz)
+ * read into memory (never unpacked to disk), behind one location scheme so imports resolve
+ * the same way inside and outside archives.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, posix, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
+import { unzipSync } from 'fflate';
+import { extract } from 'tar-stream';
+
+/**
+ * A location: either a file system path, or an entry of an in-memory archive
+ * (`archive` is the archive's path, `entry` a normalized posix path inside it).
+ */
+export interface Location {
+  archive?: string;
+  path: string;
+}
+
+/** The display name of a location, as diagnostics print it. */
+export function locationName(loc: Location): string {
+  return loc.archive ? `${loc.archive}!${loc.path}` : loc.path;
+}
+
+/** Resolves `ref` relative to the file `base` (same archive, or the file system). */
+export function resolveRelative(base: Location, ref: string): Location {
+  if (base.archive) {
+    const p = posix.normalize(posix.join(posix.dirname(base.path), ref));
+    return { archive: base.archive, path: p.replace(/^\/+/, '') };
+  }
+  return { path: isAbsolute(ref) ? ref : resolve(dirname(base.path), ref) };
+}
+
+/** Reads files and archive entries; archives are loaded once and kept in memory. */
+export class SourceReader {
+  private readonly archives = new Map<string, Map<string, Uint8Array>>();
+
+  /** The text at a location, or an error message. */
+  read(loc: Location): { text: string } | { error: string } {
+    try {
+      if (loc.archive) {
+        const entries = this.archives.get(loc.archive);
+        const data = entries?.get(loc.path);
+        if (!data) return { error: `no entry ${loc.path} in archive ${loc.archive}` };
+        return { text: new TextDecoder().decode(data) };
+      }
+      return { text: readFileSync(loc.path, 'utf8') };
+    } catch (e) {
+      return { error: (e as Error).message };
+    }
+  }
+
+  /** The raw bytes at a location (artifacts, plugins), if readable. */
+  bytes(loc: Location): Uint8Array | undefined {
+    try {
+      if (loc.archive) return this.archives.get(loc.archive)?.get(loc.path);
+      return readFileSync(loc.path);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Whether a location names a readable file. */
+  exists(loc: Location): boolean {
+    if (loc.archive) return this.archives.get(loc.archive)?.has(loc.path) ?? false;
+    try {
+      return statSync(loc.path).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Opens a source given on the command line: a TOSCA file, a CSAR directory or a CSAR
+   * archive, and finds its entry definitions (TOSCA.meta, or the single root YAML file).
+   */
+  async open(source: string): Promise<{ entry: Location } | { error: string; misuse?: boolean }> {
+    const path = resolve(source);
+    let stat: ReturnType<typeof statSync>;
+    try {
+      stat = statSync(path);
+    } catch (e) {
+      return { error: `cannot read ${source}: ${(e as Error).message}`, misuse: true };
+    }
+    if (stat.isDirectory()) {
+      const files = new Map<string, Uint8Array | null>();
+      for (const name of listDir(path, '', 0)) files.set(name, null);
+      const entry = findEntry(files, (name) => readFileSync(join(path, name)));
+      if ('error' in entry) return entry;
+      return { entry: { path: join(path, entry.name) } };
+    }
+    let data: Buffer;
+    try {
+      data = readFileSync(path);
+    } catch (e) {
+      return { error: `cannot read ${source}: ${(e as Error).message}`, misuse: true };
+    }
+    let entries: Map<string, Uint8Array> | undefined;
+    if (data[0] === 0x50 && data[1] === 0x4b) {
+      try {
+        entries = new Map();
+        for (const [name, bytes] of Object.entries(unzipSync(new Uint8Array(data)))) {
+          if (!name.endsWith('/')) entries.set(normalizeEntry(name), bytes);
+        }
+      } catch (e) {
+        return { error: `cannot read zip archive ${source}: ${(e as Error).message}` };
+      }
+    } else if (data[0] === 0x1f && data[1] === 0x8b) {
+      try {
+        entries = await untar(gunzipSync(data));
+      } catch (e) {
+        return { error: `cannot read tar.gz archive ${source}: ${(e as Error).message}` };
+      }
+    }
+    if (!entries) return { entry: { path } };
+    this.archives.set(path, entries);
+    const found = findEntry(entries, (name) => entries.get(name) ?? new Uint8Array());
+    if ('error' in found) return found;
+    return { entry: { archive: path, path: found.name } };
+  }
+}
+
+function normalizeEntry(name: string): string {
+  return posix
+    .normalize(name)
+    .replace(/^(\.\/)+/, '')
+    .replace(/^\/+/, '');
+}
+
+function listDir(root: string, prefix: string, depth: number): string[] {
+  if (depth > 8) return [];
+  const out: string[] = [];
+  for (const d of readdirSync(join(root, prefix), { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${d.name}` : d.name;
+    if (d.isDirectory()) out.push(...listDir(root, rel, depth + 1));
+    else out.push(rel);
+  }
+  return out;
+}
+
+/** TOSCA.meta's Entry-Definitions, or the single YAML file at the root. */
+function findEntry(
+  files: Map<string, unknown>,
+  read: (name: string) => Uint8Array,
+): { name: string } | { error: string } {
+  const meta = files.has('TOSCA-Metadata/TOSCA.meta')
+    ? 'TOSCA-Metadata/TOSCA.meta'
+    : files.has('TOSCA.meta')
+      ? 'TOSCA.meta'
+      : undefined;
+  if (meta) {
+    const text = new TextDecoder().decode(read(meta));
+    const m = /^Entry-Definitions:\s*(.+?)\s*$/m.exec(text);
+    if (!m?.[1]) return { error: `${meta} has no Entry-Definitions` };
+    const name = normalizeEntry(m[1]);
+    if (!files.has(name))
+      return { error: `${meta} names Entry-Definitions ${name}, which is not in the CSAR` };
+    return { name };
+  }
+  const roots = [...files.keys()].filter((n) => !n.includes('/') && /\.ya?ml$/i.test(n));
+  if (roots.length === 1 && roots[0]) return { name: roots[0] };
+  return {
+    error:
+      roots.length === 0
+        ? 'the CSAR has no TOSCA.meta and no YAML file at its root'
+        : `the CSAR has no TOSCA.meta and several YAML files at its root (${roots.join(', ')})`,
+  };
+}
+
+async function untar(data: Buffer): Promise<Map<string, Uint8Array>> {
+  const entries = new Map<string, Uint8Array>();
+  const ex = extract();
+  const done = new Promise<void>((ok, fail) => {
+    ex.on('entry', (header, stream, next) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: unknown) => chunks.push(c as Buffer));
+      stream.on('end', () => {
+        if (header.type === 'file') entries.set(normalizeEntry(header.name), Buffer.concat(chunks));
+        next();
+      });
+      stream.on('error', fail);
+    });
+    ex.on('finish', () => ok());
+    ex.on('error', fail);
+  });
+  Readable.from([data]).pipe(ex);
+  await done;
+  return entries;
+}
+
+/** Lists the YAML files under a directory (for profile catalogs), recursively. */
+export function yamlFilesUnder(dir: string): string[] {
+  try {
+    return listDir(dir, '', 0)
+      .filter((n) => !/\.(json|md|txt|sh|py|js|ts|wasm|zip|gz|tgz|csar|meta|png|jpg|svg)$/i.test(n))
+      .map((n) => join(dir, n));
+  } catch {
+    return [];
+  }
+}
