@@ -1,5 +1,8 @@
 // Floria values (JSON) for AssemblyScript: build, read, parse and print them.
 
+const NO_ITEMS: Array<Value> = [];
+const NO_NAMES: Array<string> = [];
+
 /** What a `Value` holds. */
 export enum ValueKind {
   Null,
@@ -20,8 +23,10 @@ export class Value {
   private b: bool = false;
   private n: f64 = 0;
   private s: string = '';
-  private items: Array<Value> = [];
-  private names: Array<string> = [];
+  // Scalars share these empty arrays (never mutated: writers check `kind`), so only lists
+  // and maps pay for allocating their own.
+  private items: Array<Value> = NO_ITEMS;
+  private names: Array<string> = NO_NAMES;
 
   static ofNull(): Value {
     return new Value();
@@ -51,12 +56,15 @@ export class Value {
   static newList(): Value {
     const v = new Value();
     v.kind = ValueKind.List;
+    v.items = [];
     return v;
   }
 
   static newMap(): Value {
     const v = new Value();
     v.kind = ValueKind.Map;
+    v.items = [];
+    v.names = [];
     return v;
   }
 
@@ -203,8 +211,12 @@ class Parser {
   }
 
   literal(word: string): bool {
-    if (this.text.substr(this.pos, word.length) !== word) return false;
-    this.pos += word.length;
+    const n = word.length;
+    if (this.pos + n > this.text.length) return false;
+    for (let i = 0; i < n; i++) {
+      if (this.text.charCodeAt(this.pos + i) !== word.charCodeAt(i)) return false;
+    }
+    this.pos += n;
     return true;
   }
 
@@ -244,6 +256,16 @@ class Parser {
 
   string(): string | null {
     this.pos++;
+    // Fast path: no escapes before the closing quote, so one substring is the whole string.
+    for (let i = this.pos; i < this.text.length; i++) {
+      const c = this.text.charCodeAt(i);
+      if (c === 0x5c) break;
+      if (c === 0x22) {
+        const whole = this.text.substring(this.pos, i);
+        this.pos = i + 1;
+        return whole;
+      }
+    }
     let out = '';
     let start = this.pos;
     while (this.pos < this.text.length) {

@@ -30,11 +30,11 @@ import { limitWasmMemory } from './wasm-memory-limit.js';
 const WORKER_URL = new URL('../lib/wasm-worker.js', import.meta.url);
 
 /**
- * How long the host busy-waits for a reply before yielding to the event loop. A trivial
- * call answers in a few microseconds, far sooner than an `Atomics.waitAsync` wake-up
+ * How long (ms) the host busy-waits for a reply before yielding to the event loop. A small
+ * call answers within tens of microseconds, sooner than an `Atomics.waitAsync` wake-up adds
  * (~50 µs); the spin is bounded so a slow call costs the event loop at most this much.
  */
-const SPIN_ITERATIONS = 4000;
+const SPIN_MS = 0.1;
 
 /** Limits for Wasm plugins. */
 export interface WasmLimits {
@@ -220,8 +220,11 @@ class WasmInstance {
       Atomics.notify(flag, 0);
       for (;;) {
         let state = Atomics.load(flag, 0);
-        for (let i = 0; i < SPIN_ITERATIONS && (state === CALL || state === HOST_DONE); i++) {
-          state = Atomics.load(flag, 0);
+        const spinUntil = performance.now() + SPIN_MS;
+        while ((state === CALL || state === HOST_DONE) && performance.now() < spinUntil) {
+          for (let i = 0; i < 64 && (state === CALL || state === HOST_DONE); i++) {
+            state = Atomics.load(flag, 0);
+          }
         }
         if (state === CALL || state === HOST_DONE) {
           const wait = Atomics.waitAsync(flag, 0, state);
