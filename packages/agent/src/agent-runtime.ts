@@ -30,14 +30,13 @@ export async function openAgentServices(options: {
   const store: Store = await openStore(options.store ?? join(options.stateDir, 'state.db'));
   const workloads = new ProcessDriver({ stateDirectory: options.stateDir });
   const network = await openNetwork(options.stateDir);
-  const plugins = await openPluginHost(store);
+  const plugins = await openPluginHost(store, options.stateDir);
   const dispatcher = new RoutingDispatcher(
     {
       floria: registerBuiltinFunctions(new FunctionRegistry()),
       tosca: createToscaDispatcher(),
-      ...plugins.routes,
     },
-    plugins.fallback,
+    plugins,
   );
   const log = (level: string, message: string) => {
     if (level !== 'debug')
@@ -50,6 +49,7 @@ export async function openAgentServices(options: {
     workloads,
     network,
     dispatcher,
+    plugins,
     floria: { instantiate, update },
     compile: compile as unknown as Compile,
     policies: dispatchedPolicies(dispatcher, hostFunctions({ reader: store, dispatcher })),

@@ -1,5 +1,5 @@
 import type { NetworkDriver, WorkloadDriver } from '@khutulun/driver';
-import type { Dispatcher, Entity, Id, Query, Store, Value } from '@khutulun/floria';
+import type { Dispatcher, Entity, Id, PluginEntity, Query, Store, Value } from '@khutulun/floria';
 
 /** A compile diagnostic, as the TOSCA compiler returns it. */
 export interface CompileDiagnostic {
@@ -58,6 +58,8 @@ export interface AgentServices {
   workloads: WorkloadDriver;
   network: NetworkDriver;
   dispatcher: Dispatcher;
+  /** Registers plugins (by entity) so the dispatcher can call them. */
+  plugins: { register(entity: PluginEntity): void };
   floria: FloriaCore;
   compile: Compile;
   policies: HostPolicies;

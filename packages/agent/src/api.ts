@@ -2,11 +2,20 @@ import { createReadStream, watch } from 'node:fs';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, isAbsolute, join } from 'node:path';
-import type { Entity, Id, Query, TraverseOptions, Value, Vertex } from '@khutulun/floria';
+import type {
+  Entity,
+  Id,
+  PluginEntity,
+  Query,
+  TraverseOptions,
+  Value,
+  Vertex,
+} from '@khutulun/floria';
 import { Hono } from 'hono';
 import { stream as streamBody, streamSSE } from 'hono/streaming';
 import { isAgentError, requestErrors } from './agent-error.js';
 import type { AgentServices } from './agent-services.js';
+import { PLUGIN_DIRECTORY } from './backends.js';
 import { isAboutService, type ServiceController } from './service-controller.js';
 import {
   readRecord,
@@ -247,7 +256,7 @@ export function createApi(context: ApiContext): Hono {
   });
 
   app.get('/v1/plugins', async (c) => {
-    const plugins = await s.store.query({ kind: 'plugin', directory: ['plugins'] });
+    const plugins = await s.store.query({ kind: 'plugin', directory: PLUGIN_DIRECTORY });
     return c.json(plugins.map(pluginSummary));
   });
   app.post('/v1/plugins', async (c) => {
@@ -600,8 +609,8 @@ async function registerPlugin(
     throw requestErrors.badRequest('a plugin needs a path or a base64 content');
   }
   const grants = Array.isArray(body.grants) ? body.grants.map(String) : [];
-  const entity = {
-    id: { kind: 'plugin' as const, directory: ['plugins'], name },
+  const entity: PluginEntity = {
+    id: { kind: 'plugin' as const, directory: PLUGIN_DIRECTORY, name },
     metadata: {},
     classes: [],
     pluginKind: kind,
@@ -611,5 +620,6 @@ async function registerPlugin(
     grants,
   };
   await s.store.put(entity);
+  s.plugins.register(entity);
   return entity;
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { basename, extname } from 'node:path';
+import { basename, dirname, extname, isAbsolute, join } from 'node:path';
 import {
   isDriverError,
   type PortBinding,
@@ -8,7 +8,14 @@ import {
   type WorkloadSpec,
   type WorkloadStatus,
 } from '@khutulun/driver';
-import type { Entity, FloriaEvent, Id, Value, Vertex } from '@khutulun/floria';
+import {
+  type Entity,
+  type FloriaEvent,
+  hostFunctions,
+  type Id,
+  type Value,
+  type Vertex,
+} from '@khutulun/floria';
 import { DeployError, requestErrors } from './agent-error.js';
 import type { AgentServices } from './agent-services.js';
 import {
@@ -74,6 +81,7 @@ const ROLLBACK_GRACE_MS = 2_000;
 export class ServiceController {
   private readonly supervised = new Map<string, Supervised>();
   private readonly busy = new Set<string>();
+  private readonly handlerPlugins = new Set<string>();
 
   constructor(private readonly s: AgentServices) {
     s.workloads.on('exit', (exit) => this.onExit(exit));
@@ -127,7 +135,7 @@ export class ServiceController {
       });
       progress({ service: name, step: 'stored' });
       try {
-        await this.runDeploy(name, progress);
+        await this.runDeploy(name, dirname(request.source), progress);
       } catch (error) {
         progress({ service: name, step: 'rollback', message: (error as Error).message });
         await this.rollback(name);
@@ -147,7 +155,11 @@ export class ServiceController {
     }
   }
 
-  private async runDeploy(name: string, progress: (p: DeployProgress) => void): Promise<void> {
+  private async runDeploy(
+    name: string,
+    baseDir: string,
+    progress: (p: DeployProgress) => void,
+  ): Promise<void> {
     const { store, floria, dispatcher } = this.s;
     const dirs = serviceDirectories(name);
     await floria.instantiate(store, {
@@ -235,7 +247,7 @@ export class ServiceController {
         p = (async () => {
           await Promise.all(w.after.map((d) => start(byName.get(d)!)));
           if (abort.signal.aborted) throw abort.signal.reason;
-          await this.startWorkload(name, w, reserved, abort.signal, progress);
+          await this.startWorkload(name, baseDir, w, reserved, abort.signal, progress);
         })();
         p.catch((error) => abort.abort(error));
         done.set(w.name, p);
@@ -260,6 +272,7 @@ export class ServiceController {
 
   private async startWorkload(
     service: string,
+    baseDir: string,
     w: PlannedWorkload,
     reserved: Map<string, PortBinding[]>,
     signal: AbortSignal,
@@ -269,7 +282,7 @@ export class ServiceController {
     const spec = specOf(service, vertex, reserved.get(w.name) ?? [], portEnvironment(w, reserved));
     progress({ service, step: 'start', workload: w.name, state: 'starting' });
     const status = await this.s.workloads.create(spec);
-    const sup = this.supervise(service, vertex, status);
+    const sup = this.supervise(service, vertex, status, baseDir);
     sup.stopping = true; // no restarts until the deploy has succeeded
     await writeValues(this.s, w.vertex, statusValues(status, 'starting'), {
       type: 'workload-started',
@@ -290,7 +303,12 @@ export class ServiceController {
     this.runHandler(sup, 'ready', {});
   }
 
-  private supervise(service: string, vertex: Vertex, status: WorkloadStatus): Supervised {
+  private supervise(
+    service: string,
+    vertex: Vertex,
+    status: WorkloadStatus,
+    baseDir: string,
+  ): Supervised {
     const key = `${service}/${vertex.id.name}`;
     const existing = this.supervised.get(key);
     if (existing) {
@@ -308,7 +326,7 @@ export class ServiceController {
       consecutive: 0,
       startedAt: status.startedAt ? Date.parse(status.startedAt) : Date.now(),
       stopping: false,
-      handlers: handlersOf(vertex),
+      handlers: handlersOf(vertex, baseDir),
       queue: Promise.resolve(),
     };
     this.supervised.set(key, sup);
@@ -441,11 +459,32 @@ export class ServiceController {
     return (typeof current === 'number' ? current : 0) + add;
   }
 
-  /** Runs a user event handler (a Script notification of the Events interface), detached. */
+  /**
+   * Runs a user event handler (a notification of the Events interface), detached from the
+   * supervision: a Wasm or JavaScript plugin is called through the dispatcher (function = the
+   * event's name, argument = the event), anything else runs as a script with the event as
+   * JSON on stdin. A failure becomes a `handler-failed` event.
+   */
   private runHandler(sup: Supervised, event: string, data: Record<string, Value>): void {
     const path = sup.handlers[event];
     if (!path) return;
-    const payload = JSON.stringify({ event, service: sup.service, workload: sup.name, data });
+    const payload = { event, service: sup.service, workload: sup.name, data };
+    const failed = (message: string) =>
+      void this.s.store
+        .transaction((tx) =>
+          tx.emit({
+            type: 'handler-failed',
+            id: sup.vertex,
+            data: { event, handler: path, message },
+          }),
+        )
+        .catch(() => {});
+    if (/\.(wasm|m?js)$/.test(path)) {
+      void this.callPluginHandler(path, event, payload, sup.vertex).catch((error) =>
+        failed((error as Error).message),
+      );
+      return;
+    }
     const child = spawn(path, [], {
       stdio: ['pipe', 'ignore', 'ignore'],
       env: {
@@ -455,24 +494,42 @@ export class ServiceController {
         KHUTULUN_WORKLOAD: sup.name,
       },
     });
-    child.on('error', (error) =>
-      this.s.log('warn', `handler ${event} of ${sup.service}/${sup.name}: ${error.message}`),
-    );
+    child.on('error', (error) => failed(error.message));
     child.on('exit', (code) => {
-      if (code !== 0) {
-        void this.s.store
-          .transaction((tx) =>
-            tx.emit({
-              type: 'handler-failed',
-              id: sup.vertex,
-              data: { event, handler: path, code },
-            }),
-          )
-          .catch(() => {});
-      }
+      if (code !== 0) failed(`exited with ${code}`);
     });
     child.stdin?.on('error', () => {});
-    child.stdin?.end(payload);
+    child.stdin?.end(JSON.stringify(payload));
+  }
+
+  private async callPluginHandler(
+    path: string,
+    event: string,
+    payload: Value,
+    vertex: Id,
+  ): Promise<void> {
+    const name = `handler:${path}`;
+    if (!this.handlerPlugins.has(name)) await this.registerHandlerPlugin(name, path);
+    await this.s.dispatcher.dispatch(
+      { plugin: name, function: event, arguments: [payload], site: { entity: vertex } },
+      hostFunctions({ reader: this.s.store, dispatcher: this.s.dispatcher }),
+    );
+  }
+
+  private async registerHandlerPlugin(name: string, path: string): Promise<void> {
+    const { readFile } = await import('node:fs/promises');
+    const { createHash } = await import('node:crypto');
+    const content = await readFile(path);
+    this.handlerPlugins.add(name);
+    this.s.plugins.register({
+      id: { kind: 'plugin', directory: ['handlers'], name },
+      metadata: {},
+      classes: [],
+      pluginKind: path.endsWith('.wasm') ? 'wasm' : 'typescript',
+      digest: `sha256:${createHash('sha256').update(content).digest('hex')}`,
+      location: path,
+      grants: ['log', 'get-entity', 'query'],
+    });
   }
 
   /** Deletes a service: stops its workloads, releases its ports, removes its entities. */
@@ -594,7 +651,7 @@ export class ServiceController {
           (st) => st.ref.key.service === record.name && st.ref.key.name === name,
         );
         if (!vertex || !status) continue;
-        const sup = this.supervise(record.name, vertex, status);
+        const sup = this.supervise(record.name, vertex, status, dirname(record.source));
         if (status.state === 'running') {
           await writeValues(this.s, vertex.id, statusValues(status, 'running'));
         } else {
@@ -674,7 +731,7 @@ function readinessTimeout(vertex: Vertex): number | undefined {
     : undefined;
 }
 
-function handlersOf(vertex: Vertex): Record<string, string> {
+function handlersOf(vertex: Vertex, baseDir: string): Record<string, string> {
   const interfaces = propertyValue(vertex, 'tosca:interfaces');
   const events = isMap(interfaces) ? interfaces.events : undefined;
   const notifications = isMap(events) ? events.notifications : undefined;
@@ -683,8 +740,8 @@ function handlersOf(vertex: Vertex): Record<string, string> {
   for (const [event, n] of Object.entries(notifications)) {
     const impl = isMap(n) ? n.implementation : undefined;
     const primary = isMap(impl) ? impl.primary : undefined;
-    const path = isMap(primary) ? (primary.path ?? primary.file) : undefined;
-    if (typeof path === 'string') handlers[event] = path;
+    const file = isMap(primary) ? (primary.path ?? primary.file) : undefined;
+    if (typeof file === 'string') handlers[event] = isAbsolute(file) ? file : join(baseDir, file);
   }
   return handlers;
 }

@@ -1,0 +1,346 @@
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runToscaCommand } from '@khutulun/tosca';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type AgentProcess,
+  eventStream,
+  isAlive,
+  startAgentProcess,
+} from './testing/agent-process.js';
+
+const PROFILE = join(import.meta.dirname, '..', '..', '..', 'profiles', 'khutulun', 'profile.yaml');
+const HELLO = join(
+  import.meta.dirname,
+  '..',
+  '..',
+  '..',
+  'profiles',
+  'khutulun',
+  'test',
+  'hello.yaml',
+);
+
+const cleanup: Array<() => Promise<unknown> | unknown> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+function stateDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'khutulun-deploy-test-'));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Starts an agent; at the end of the test, deletes what it runs and stops it. */
+async function agentOn(dir: string): Promise<AgentProcess> {
+  const agent = await startAgentProcess(dir);
+  cleanup.push(async () => {
+    if (agent.child.exitCode === null && agent.child.signalCode === null) {
+      for (const s of (await agent.api('GET', '/v1/services')).body) {
+        await agent.api('DELETE', `/v1/services/${s.name}`);
+      }
+    }
+    await agent.kill();
+  });
+  return agent;
+}
+
+/** Kills every workload process left in a state directory (after a test that killed its agent). */
+function killLeftovers(dir: string): void {
+  const root = join(dir, 'workloads');
+  if (!existsSync(root)) return;
+  for (const service of readdirSync(root)) {
+    for (const name of readdirSync(join(root, service))) {
+      try {
+        const pid = Number(readFileSync(join(root, service, name, 'pid'), 'utf8'));
+        if (pid > 0) process.kill(-pid, 'SIGKILL');
+      } catch {
+        // Not running.
+      }
+    }
+  }
+}
+
+/** The port reservations persisted in a state directory. */
+function reservedPorts(dir: string): unknown[] {
+  const file = join(dir, 'ports.json');
+  return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : [];
+}
+
+const LISTENER =
+  'import os,socket,time\\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\\n' +
+  's.bind((\\"127.0.0.1\\", int(os.environ[\\"PORT\\"]))); s.listen(); time.sleep(1e6)';
+
+function service(nodes: string): string {
+  return `tosca_definitions_version: tosca_2_0
+imports:
+  - profile: io.khutulun.core
+    namespace: k
+service_template:
+  node_templates:
+${nodes}`;
+}
+
+describe("Khutulun's TOSCA profile", () => {
+  it('validates with the TOSCA compiler, and so does a service that uses it', async () => {
+    let err = '';
+    const io = {
+      stdout: { write: () => true },
+      stderr: {
+        write: (text: string) => {
+          err += text;
+          return true;
+        },
+      },
+    };
+    expect(await runToscaCommand(['validate', PROFILE], io as never)).toBe(0);
+    expect(await runToscaCommand(['validate', HELLO], io as never)).toBe(0);
+    expect(err).toBe('');
+  });
+});
+
+describe('deploying through a real agent', () => {
+  it('deploys hello: the client gets the server address, outputs see the reserved port, exits restart', async () => {
+    const dir = stateDir();
+    const agent = await agentOn(dir);
+    const res = await agent.api('POST', '/v1/services', { source: { path: HELLO }, wait: true });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({
+      name: 'hello',
+      state: 'running',
+      workloads: expect.any(Array),
+    });
+    const list = (await agent.api('GET', '/v1/workloads?service=hello')).body;
+    expect(list.map((w: { name: string }) => w.name).sort()).toEqual(['client-1', 'server-1']);
+    for (const w of list) {
+      expect(w).toMatchObject({
+        service: 'hello',
+        host: expect.any(String),
+        state: 'running',
+        pid: expect.any(Number),
+      });
+      expect(isAlive(w.pid)).toBe(true);
+    }
+    const server = list.find((w: { name: string }) => w.name === 'server-1');
+    const port = server.ports.port;
+    expect((await agent.api('GET', '/v1/services/hello/outputs')).body).toEqual({
+      server_port: port,
+    });
+    const logs = await agent.api('GET', '/v1/workloads/hello/client-1/logs');
+    expect(logs.body).toContain(`server at 127.0.0.1:${port}`);
+
+    const events = eventStream(
+      join(dir, 'api.sock'),
+      (await agent.api('GET', '/v1/health')).body.lastSeq,
+    );
+    cleanup.push(() => events.close());
+    process.kill(server.pid, 'SIGKILL');
+    const restarted = await events.next(
+      (e) => e.type === 'workload-restarted' && e.id.name === 'server-1',
+    );
+    expect(restarted.data.pid).not.toBe(server.pid);
+    expect(isAlive(restarted.data.pid)).toBe(true);
+    const after = (await agent.api('GET', '/v1/workloads/hello/server-1')).body;
+    expect(after).toMatchObject({ state: 'running', pid: restarted.data.pid, restarts: 1 });
+  });
+
+  it('deletes a service leaving nothing behind: processes, files, ports, entities', async () => {
+    const dir = stateDir();
+    const agent = await agentOn(dir);
+    expect((await agent.api('POST', '/v1/services', { source: { path: HELLO } })).status).toBe(201);
+    const pids = (await agent.api('GET', '/v1/workloads')).body.map((w: { pid: number }) => w.pid);
+    const del = await agent.api('DELETE', '/v1/services/hello');
+    expect(del).toMatchObject({ status: 200, body: { deleted: true } });
+    for (const pid of pids) expect(isAlive(pid)).toBe(false);
+    expect(existsSync(join(dir, 'workloads', 'hello'))).toBe(false);
+    expect(reservedPorts(dir)).toEqual([]);
+    const left = await agent.api('POST', '/v1/graph/query', {
+      directory: ['services'],
+      recursive: true,
+    });
+    expect(left.body).toEqual([]);
+    expect((await agent.api('GET', '/v1/services')).body).toEqual([]);
+  });
+
+  it('fails a deploy whose fixed port an outsider holds, and rolls everything back', async () => {
+    const dir = stateDir();
+    const agent = await agentOn(dir);
+    const outsider: Server = createServer();
+    await new Promise<void>((r) => outsider.listen(0, '127.0.0.1', r));
+    cleanup.push(() => outsider.close());
+    const taken = (outsider.address() as { port: number }).port;
+    const file = join(dir, 'taken.yaml');
+    writeFileSync(
+      file,
+      service(`    first:
+      type: k:Process
+      properties:
+        command: /bin/sleep
+        arguments: ['1000']
+    web:
+      type: k:Server
+      properties:
+        command: /usr/bin/python3
+        arguments: ['-c', "${LISTENER}"]
+      capabilities:
+        port:
+          properties:
+            fixed_port: ${taken}
+`),
+    );
+    const res = await agent.api('POST', '/v1/services', { source: { path: file } });
+    expect(res.status).toBe(500);
+    expect(res.body.error).toMatchObject({
+      code: 'deploy-failed',
+      details: { driverCode: 'port-taken' },
+    });
+    expect((await agent.api('GET', '/v1/services')).body).toEqual([]);
+    expect(existsSync(join(dir, 'workloads', 'taken'))).toBe(false);
+    expect(reservedPorts(dir)).toEqual([]);
+    expect(outsider.listening).toBe(true);
+  });
+
+  it('calls a script event handler declared in the Events interface', async () => {
+    const dir = stateDir();
+    const agent = await agentOn(dir);
+    const handler = join(dir, 'on-exit.sh');
+    writeFileSync(
+      handler,
+      `#!/bin/sh\ncat > ${join(dir, 'exited.json')}.tmp && mv ${join(dir, 'exited.json')}.tmp ${join(dir, 'exited.json')}\n`,
+    );
+    chmodSync(handler, 0o755);
+    const file = join(dir, 'handled.yaml');
+    writeFileSync(
+      file,
+      service(`    worker:
+      type: k:Process
+      properties:
+        command: /bin/sleep
+        arguments: ['1000']
+        restart: never
+      interfaces:
+        events:
+          notifications:
+            exited:
+              implementation: on-exit.sh
+`),
+    );
+    expect((await agent.api('POST', '/v1/services', { source: { path: file } })).status).toBe(201);
+    const [worker] = (await agent.api('GET', '/v1/workloads')).body;
+    const events = eventStream(join(dir, 'api.sock'), 0);
+    cleanup.push(() => events.close());
+    process.kill(worker.pid, 'SIGTERM');
+    await events.next((e) => e.type === 'workload-exited');
+    const deadline = Date.now() + 30_000;
+    while (!existsSync(join(dir, 'exited.json')) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const payload = JSON.parse(readFileSync(join(dir, 'exited.json'), 'utf8'));
+    expect(payload).toMatchObject({
+      event: 'exited',
+      service: 'handled',
+      workload: 'worker-1',
+      data: { signal: 'SIGTERM' },
+    });
+    expect((await agent.api('GET', '/v1/workloads/handled/worker-1')).body.state).toBe('failed');
+  });
+});
+
+describe('crash safety with real agent processes', () => {
+  it('re-adopts running workloads after kill -9 (same PIDs, no duplicates) and restarts one that died meanwhile', async () => {
+    const dir = stateDir();
+    cleanup.push(() => killLeftovers(dir));
+    const first = await agentOn(dir);
+    expect((await first.api('POST', '/v1/services', { source: { path: HELLO } })).status).toBe(201);
+    const before = (await first.api('GET', '/v1/workloads')).body;
+    await first.kill();
+    const client = before.find((w: { name: string }) => w.name === 'client-1');
+    const server = before.find((w: { name: string }) => w.name === 'server-1');
+    process.kill(client.pid, 'SIGKILL');
+
+    const second = await agentOn(dir);
+    const events = eventStream(join(dir, 'api.sock'), 0);
+    cleanup.push(() => events.close());
+    const restarted = await events.next(
+      (e) => e.type === 'workload-restarted' && e.id.name === 'client-1',
+    );
+    const after = (await second.api('GET', '/v1/workloads')).body;
+    expect(after).toHaveLength(2);
+    expect(after.find((w: { name: string }) => w.name === 'server-1')).toMatchObject({
+      pid: server.pid,
+      state: 'running',
+    });
+    expect(after.find((w: { name: string }) => w.name === 'client-1').pid).toBe(restarted.data.pid);
+    expect(isAlive(server.pid)).toBe(true);
+    expect(isAlive(restarted.data.pid)).toBe(true);
+  });
+
+  it('rolls back a deploy interrupted by kill -9: no service, no processes, no ports', async () => {
+    const dir = stateDir();
+    cleanup.push(() => killLeftovers(dir));
+    const file = join(dir, 'slow.yaml');
+    writeFileSync(
+      file,
+      service(`    fast:
+      type: k:Server
+      properties:
+        command: /usr/bin/python3
+        arguments: ['-c', "${LISTENER}"]
+    slow:
+      type: k:Process
+      properties:
+        command: /bin/sleep
+        arguments: ['1000']
+        readiness:
+          command: [/bin/false]
+          timeout: 120
+    last:
+      type: k:Process
+      properties:
+        command: /bin/sleep
+        arguments: ['1000']
+      requirements:
+        - dependency: slow
+`),
+    );
+    const first = await agentOn(dir);
+    const events = eventStream(join(dir, 'api.sock'), 0);
+    const accepted = await first.api('POST', '/v1/services', {
+      source: { path: file },
+      wait: false,
+    });
+    expect(accepted.status).toBe(202);
+    const started = [
+      await events.next((e) => e.type === 'workload-started' && e.id.name === 'slow-1'),
+      await events.next((e) => e.type === 'workload-ready' && e.id.name === 'fast-1'),
+    ];
+    events.close();
+    const pids = (await first.api('GET', '/v1/workloads?service=slow')).body;
+    expect(pids).toEqual([]); // not listed until deployed
+    const slowPid = started[0].data.pid;
+    expect(isAlive(slowPid)).toBe(true);
+    await first.kill();
+
+    const second = await agentOn(dir);
+    expect((await second.api('GET', '/v1/services')).body).toEqual([]);
+    expect(isAlive(slowPid)).toBe(false);
+    expect(existsSync(join(dir, 'workloads', 'slow'))).toBe(false);
+    expect(reservedPorts(dir)).toEqual([]);
+    const left = await second.api('POST', '/v1/graph/query', {
+      directory: ['services'],
+      recursive: true,
+    });
+    expect(left.body).toEqual([]);
+  });
+});
