@@ -213,7 +213,15 @@ export function evaluatePure(fn: string, args: Value[]): Value {
       if (isMapValue(a0)) return Object.keys(a0).length;
       throw new FunctionError(fn, 'expects a string, list or map');
     case 'concat':
-      if (args.every((a) => typeof a === 'string')) return args.join('');
+      // Numbers and booleans join strings as their text (the specification's own example
+      // concatenates a port attribute into a URL).
+      if (
+        args.every(
+          (a) => typeof a === 'string' || typeof a === 'number' || typeof a === 'boolean',
+        ) &&
+        args.some((a) => typeof a === 'string')
+      )
+        return args.map(String).join('');
       if (args.every((a) => Array.isArray(a))) return (args as Value[][]).flat(1);
       throw new FunctionError(fn, 'expects all strings or all lists');
     case 'join': {

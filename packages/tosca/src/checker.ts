@@ -261,6 +261,8 @@ export class Checker {
   private readonly builtins = new Map<string, ToscaType>();
   private inputs = new Map<string, { value?: Value; def: PropDef }>();
   private readonly allFunctions: FunctionDef[] = [];
+  /** The template being checked: where a missing assignment is reported. */
+  private owner: YNode | undefined;
 
   constructor(
     private readonly sink: DiagnosticSink,
@@ -2076,7 +2078,7 @@ export class Checker {
           'TOSCA1031',
           node,
           path,
-          `value ${JSON.stringify(v)} does not satisfy the validation clause of "${schema.type.name}"`,
+          `value ${JSON.stringify(v)} does not satisfy the validation clause ${compact(toPlain(c.node))}`,
           [{ where, message: 'the validation clause' }],
         );
         return false;
@@ -2175,7 +2177,7 @@ export class Checker {
       } else if (d.required && !isAttribute) {
         this.sink.error(
           'TOSCA1032',
-          map ?? node ?? d.node,
+          map ?? node ?? this.owner ?? d.node,
           `${path}${q(k)}`,
           `required property "${k}" has no value (assign one, or give the definition a default)`,
           [{ where: d.node, message: 'the definition' }],
@@ -2542,6 +2544,7 @@ export class Checker {
 
   private nodeTemplate(unit: Unit, name: string, m: YMap, path: string): NodeTemplate | undefined {
     this.keys(m, GRAMMAR.node_template, path, `node template "${name}"`);
+    this.owner = m;
     const get = (k: string) => getEntry(m, k)?.value;
     const type = this.typeRef(unit, 'node', get('type'), `${path}.type`, 'type');
     if (!type) return undefined;
@@ -3557,4 +3560,10 @@ function canonicalName(unit: Unit, name: string): string {
 function itemOf(node: YNode | undefined, i: number): YNode {
   if (node?.kind === 'seq') return node.items[i] ?? node;
   return node as YNode;
+}
+
+/** A short, readable rendering of a YAML value for messages. */
+function compact(v: unknown): string {
+  const text = JSON.stringify(v)?.replace(/"(\$?[A-Za-z_][\w.-]*)"/g, '$1') ?? 'null';
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }

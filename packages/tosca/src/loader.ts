@@ -49,14 +49,23 @@ export class Loader {
   ) {}
 
   /** Loads a file and, recursively, its imports. Returns undefined when it cannot be read. */
-  load(loc: Location, from?: { where: Where; path: string }, inProfile?: string): Unit | undefined {
+  load(
+    loc: Location,
+    from?: { where: Where; path: string; ref?: string },
+    inProfile?: string,
+  ): Unit | undefined {
     const key = locationName(loc);
     const existing = this.units.get(key);
     if (existing) return existing;
     const read = this.reader.read(loc);
     if ('error' in read) {
       if (from)
-        this.sink.error('TOSCA1002', from.where, from.path, `cannot import ${key}: ${read.error}`);
+        this.sink.error(
+          'TOSCA1002',
+          from.where,
+          from.path,
+          `cannot import ${from.ref ?? key}: ${read.error.startsWith('ENOENT') ? 'no such file' : read.error}`,
+        );
       else
         this.sink.error(
           'TOSCA1002',
@@ -246,7 +255,7 @@ export class Loader {
         }
         const loc = this.resolveUrl(unit.loc, ref, url, `${path}.url`);
         if (!loc) return;
-        target = this.load(loc, { where: url, path: `${path}.url` }, unit.inProfile);
+        target = this.load(loc, { where: url, path: `${path}.url`, ref }, unit.inProfile);
       }
       if (target) {
         const imp: Unit['imports'][number] = { unit: target };

@@ -92,11 +92,11 @@ export function parseYaml(name: string, text: string): ParsedYaml {
     problems.push({ message: `cannot parse YAML: ${(e as Error).message}`, offset: 0 });
     return { file, problems };
   }
-  for (const e of doc.errors)
-    problems.push({ message: e.message.split('\n')[0] ?? e.message, offset: e.pos[0] });
+  const brief = (m: string) => (m.split('\n')[0] ?? m).replace(/ at line \d+, column \d+:?$/, '');
+  for (const e of doc.errors) problems.push({ message: brief(e.message), offset: e.pos[0] });
   for (const w of doc.warnings) {
     if (w.code === 'TAG_RESOLVE_FAILED')
-      problems.push({ message: w.message.split('\n')[0] ?? w.message, offset: w.pos[0] });
+      problems.push({ message: brief(w.message), offset: w.pos[0] });
   }
   if (problems.length > 0) return { file, problems };
   if (!doc.contents)

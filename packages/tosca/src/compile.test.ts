@@ -1,0 +1,349 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import type { EdgeTemplate, Entity, PluginEntity, VertexTemplate } from '@khutulun/floria';
+import { zipSync } from 'fflate';
+import { pack } from 'tar-stream';
+import { describe, expect, it } from 'vitest';
+import { compile } from './compile.js';
+import { runToscaCommand } from './tosca-command.js';
+
+const files: Record<string, string> = {
+  'TOSCA-Metadata/TOSCA.meta':
+    'CSAR-Version: 2.0\nCreated-By: test\nEntry-Definitions: definitions/service.yaml\n',
+  'definitions/service.yaml': `tosca_definitions_version: tosca_2_0
+imports:
+  - url: ../types/types.yaml
+    namespace: t
+functions:
+  double:
+    signatures:
+      - arguments: [ { type: integer } ]
+        result: { type: integer }
+        implementation: ../plugins/arith.wasm
+service_template:
+  inputs:
+    port:
+      type: integer
+      default: 8080
+  node_templates:
+    machine:
+      type: t:Machine
+      count: 2
+    app:
+      type: t:App
+      properties:
+        port: { $get_input: port }
+        twice: { $double: [ { $get_input: port } ] }
+        url: { $concat: [ "http://", { $get_attribute: [ machine, address ] }, ":", { $get_input: port } ] }
+      requirements:
+        - host: machine
+  outputs:
+    url:
+      value: { $get_property: [ app, url ] }
+`,
+  'types/types.yaml': `tosca_definitions_version: tosca_2_0
+capability_types:
+  Host: {}
+relationship_types:
+  HostedOn: {}
+interface_types:
+  Standard:
+    operations:
+      start: {}
+node_types:
+  Machine:
+    attributes:
+      address: { type: string }
+    capabilities:
+      host: Host
+  App:
+    properties:
+      port: { type: integer }
+      twice: { type: integer }
+      url: { type: string }
+    requirements:
+      - host: { capability: Host, relationship: HostedOn, count_range: [ 1, 1 ] }
+    interfaces:
+      lifecycle:
+        type: Standard
+        operations:
+          start:
+            implementation: ../scripts/start.sh
+            inputs:
+              where: { type: string, default: { $get_attribute: [ SELF, host, address ] } }
+`,
+  'plugins/arith.wasm': '\0asm-not-really',
+  'scripts/start.sh': '#!/bin/sh\n',
+};
+
+function tmp(): string {
+  return mkdtempSync(join(tmpdir(), 'tosca-test-'));
+}
+
+function writeTree(root: string, tree: Record<string, string>): void {
+  for (const [name, text] of Object.entries(tree)) {
+    mkdirSync(dirname(join(root, name)), { recursive: true });
+    writeFileSync(join(root, name), text);
+  }
+}
+
+async function tarGz(tree: Record<string, string>): Promise<Buffer> {
+  const p = pack();
+  for (const [name, text] of Object.entries(tree)) p.entry({ name }, text);
+  p.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of p) chunks.push(c as Buffer);
+  return gzipSync(Buffer.concat(chunks));
+}
+
+function byName<T extends Entity>(templates: Entity[] | undefined, kind: string, name: string): T {
+  const found = templates?.find((t) => t.id.kind === kind && t.id.name === name);
+  if (!found) throw new Error(`no ${kind} ${name}`);
+  return found as T;
+}
+
+function checkCompiled(result: Awaited<ReturnType<typeof compile>>): void {
+  expect(result.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+  const t = result.templates;
+  const app = byName<VertexTemplate>(t, 'vertex-template', 'app');
+  expect(app.properties.port?.value).toBe(8080);
+  // A custom function compiles to a call of the plugin its implementation names.
+  expect(app.properties.twice?.updater).toMatchObject({
+    kind: 'call',
+    plugin: 'arith',
+    function: 'double',
+  });
+  expect(app.properties.url?.updater).toMatchObject({
+    kind: 'call',
+    plugin: 'tosca',
+    function: 'concat',
+  });
+  expect(app.classes.map((c) => c.name)).toEqual(['node:App', 'tosca:node']);
+  const machine = byName<VertexTemplate>(t, 'vertex-template', 'machine');
+  expect(machine.count).toEqual({ initial: 2 });
+  const host = byName<VertexTemplate>(t, 'vertex-template', 'machine/capabilities/host');
+  expect(host.parent?.name).toBe('machine');
+  const edge = byName<EdgeTemplate>(t, 'edge-template', 'app/requirements/0/host');
+  expect(edge.source.name).toBe('app');
+  expect(edge.selector).toMatchObject({ kind: 'id', id: { name: 'machine/capabilities/host' } });
+  expect(edge.metadata).toMatchObject({
+    'tosca.requirement': 'host',
+    'tosca.target': 'machine',
+    'tosca.capability': 'host',
+  });
+  const plugin = byName<PluginEntity>(t, 'plugin', 'arith');
+  expect(plugin.pluginKind).toBe('wasm');
+  expect(plugin.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+  const ifaces = app.properties['tosca:interfaces']?.value as Record<
+    string,
+    { operations: Record<string, { implementation: unknown; inputs: Record<string, unknown> }> }
+  >;
+  expect(ifaces.lifecycle?.operations.start?.implementation).toMatchObject({
+    primary: { file: '../scripts/start.sh' },
+  });
+  expect(ifaces.lifecycle?.operations.start?.inputs.where).toMatchObject({
+    kind: 'call',
+    function: 'get_attribute',
+  });
+  const service = byName<VertexTemplate>(t, 'vertex-template', 'tosca:service');
+  expect(service.properties['input:port']?.value).toBe(8080);
+  expect(service.properties['output:url']?.updater).toMatchObject({ function: 'get_property' });
+  expect(result.service?.nodeTemplates).toEqual(['machine', 'app']);
+}
+
+describe('compile', () => {
+  it('reads a CSAR directory with TOSCA.meta, relative imports, namespaces and custom functions', async () => {
+    const dir = tmp();
+    writeTree(dir, files);
+    const result = await compile({ source: dir, directory: ['services', 'test'] });
+    checkCompiled(result);
+    expect(byName<PluginEntity>(result.templates, 'plugin', 'arith').location).toBe(
+      join(dir, 'plugins/arith.wasm'),
+    );
+    expect(result.templates?.every((e) => e.id.directory.join('/') === 'services/test')).toBe(true);
+  });
+
+  it('reads a zip CSAR in memory, shipping plugins inline', async () => {
+    const dir = tmp();
+    const zip = zipSync(
+      Object.fromEntries(Object.entries(files).map(([k, v]) => [k, new TextEncoder().encode(v)])),
+    );
+    writeFileSync(join(dir, 'service.csar'), zip);
+    const result = await compile({ source: join(dir, 'service.csar') });
+    checkCompiled(result);
+    const plugin = byName<PluginEntity>(result.templates, 'plugin', 'arith');
+    expect(plugin.location).toBe('inline:');
+    expect(Buffer.from(plugin.content ?? '', 'base64').toString()).toBe('\0asm-not-really');
+  });
+
+  it('reads a tar.gz CSAR', async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'service.tar.gz'), await tarGz(files));
+    checkCompiled(await compile({ source: join(dir, 'service.tar.gz') }));
+  });
+
+  it('finds the single root YAML file of a CSAR without TOSCA.meta, and refuses two', async () => {
+    const dir = tmp();
+    const { 'TOSCA-Metadata/TOSCA.meta': _meta, 'definitions/service.yaml': main, ...rest } = files;
+    const tree = {
+      ...rest,
+      'service.yaml': (main ?? '')
+        .replace('../types/', 'types/')
+        .replace('../plugins/', 'plugins/'),
+    };
+    writeFileSync(
+      join(dir, 'a.zip'),
+      zipSync(
+        Object.fromEntries(Object.entries(tree).map(([k, v]) => [k, new TextEncoder().encode(v)])),
+      ),
+    );
+    const ok = await compile({ source: join(dir, 'a.zip') });
+    expect(ok.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    tree['other.yaml'] = 'tosca_definitions_version: tosca_2_0\n';
+    writeFileSync(
+      join(dir, 'b.zip'),
+      zipSync(
+        Object.fromEntries(Object.entries(tree).map(([k, v]) => [k, new TextEncoder().encode(v)])),
+      ),
+    );
+    const bad = await compile({ source: join(dir, 'b.zip') });
+    expect(bad.templates).toBeUndefined();
+    expect(bad.diagnostics[0]?.message).toMatch(/several YAML files/);
+  });
+
+  it('maps URLs to local files, finds profiles by name in --profile-path catalogs', async () => {
+    const dir = tmp();
+    writeTree(dir, {
+      'vendor/remote-types.yaml':
+        'tosca_definitions_version: tosca_2_0\nnode_types:\n  Remote: {}\n',
+      'catalog/acme/profile.yaml':
+        'tosca_definitions_version: tosca_2_0\nprofile: com.acme:1.0\nimports: [ nodes.yaml ]\n',
+      'catalog/acme/nodes.yaml':
+        'tosca_definitions_version: tosca_2_0\nnode_types:\n  Widget: {}\n',
+      'main/service.yaml': `tosca_definitions_version: tosca_2_0
+imports:
+  - url: https://types.example.com/v1/remote-types.yaml
+  - profile: com.acme:1.0
+    namespace: acme
+service_template:
+  node_templates:
+    r: { type: Remote }
+    w: { type: acme:Widget }
+`,
+    });
+    const result = await compile({
+      source: join(dir, 'main/service.yaml'),
+      mapUrls: { 'https://types.example.com/v1/': join(dir, 'vendor') },
+      profilePaths: [join(dir, 'catalog')],
+    });
+    expect(result.diagnostics).toEqual([]);
+    const w = byName<VertexTemplate>(result.templates, 'vertex-template', 'w');
+    // Profile types have profile-qualified classes, whatever namespace imports them.
+    expect(w.classes[0]?.name).toBe('node:com.acme:1.0/Widget');
+    const cls = result.templates?.find(
+      (e) => e.id.kind === 'class' && e.id.name === 'node:com.acme:1.0/Widget',
+    );
+    expect(cls?.metadata['tosca.profile']).toBe('com.acme:1.0');
+  });
+
+  it('compiles the OASIS simple profile from the project catalog', async () => {
+    const dir = tmp();
+    writeTree(dir, {
+      'svc.yaml': `tosca_definitions_version: tosca_2_0
+imports:
+  - profile: org.oasis-open.simple:2.0
+service_template:
+  node_templates:
+    server:
+      type: Compute
+      capabilities:
+        host: { properties: { num_cpus: 2, mem_size: 4 GB } }
+    web:
+      type: WebServer
+      requirements: [ host: server ]
+`,
+    });
+    const result = await compile({ source: join(dir, 'svc.yaml') });
+    expect(result.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    const host = byName<VertexTemplate>(
+      result.templates,
+      'vertex-template',
+      'server/capabilities/host',
+    );
+    expect(host.properties.mem_size?.value).toBe(4e9);
+    const cls = result.templates?.find(
+      (e) => e.id.name === 'node:org.oasis-open.simple:2.0/WebServer',
+    );
+    expect((cls as { parents: Array<{ name: string }> }).parents.map((p) => p.name)).toEqual([
+      'node:org.oasis-open.simple:2.0/SoftwareComponent',
+    ]);
+  });
+
+  it('requires inputs when compiling, only warns when validating', async () => {
+    const dir = tmp();
+    writeTree(dir, {
+      's.yaml':
+        'tosca_definitions_version: tosca_2_0\nservice_template:\n  inputs:\n    n: { type: integer }\n  node_templates: {}\n',
+    });
+    const compiled = await compile({ source: join(dir, 's.yaml') });
+    expect(compiled.diagnostics.map((d) => [d.severity, d.code])).toEqual([['error', 'TOSCA1090']]);
+    const validated = await compile({ source: join(dir, 's.yaml'), validateOnly: true });
+    expect(validated.diagnostics.map((d) => [d.severity, d.code])).toEqual([
+      ['warning', 'TOSCA1090'],
+    ]);
+    const given = await compile({ source: join(dir, 's.yaml'), inputs: { n: 'three' } });
+    expect(given.diagnostics.map((d) => d.code)).toEqual(['TOSCA1030']);
+  });
+});
+
+describe('tosca command', () => {
+  const run = async (argv: string[]) => {
+    let stdout = '';
+    let stderr = '';
+    const code = await runToscaCommand(argv, {
+      stdout: (s) => (stdout += s),
+      stderr: (s) => (stderr += s),
+    });
+    return { code, stdout, stderr };
+  };
+
+  it('exits 2 on misuse and unreadable files, 1 with diagnostics, 0 when valid', async () => {
+    expect((await run([])).code).toBe(2);
+    expect((await run(['frobnicate'])).code).toBe(2);
+    expect((await run(['validate'])).code).toBe(2);
+    expect((await run(['validate', 'x.yaml', '--format', 'xml'])).code).toBe(2);
+    expect((await run(['validate', '/nonexistent/file.yaml'])).code).toBe(2);
+    const dir = tmp();
+    writeTree(dir, {
+      'bad.yaml': 'tosca_definitions_version: tosca_2_0\nnode_types:\n  A:\n    derived_from: B\n',
+    });
+    const bad = await run(['validate', join(dir, 'bad.yaml')]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe(
+      `${join(dir, 'bad.yaml')}:4:19: error TOSCA1020: unknown node type "B" in derived_from (at node_types["A"].derived_from)\n`,
+    );
+    const json = await run(['validate', join(dir, 'bad.yaml'), '--format', 'json']);
+    expect(JSON.parse(json.stderr)).toMatchObject([
+      { code: 'TOSCA1020', line: 4, column: 19, path: 'node_types["A"].derived_from' },
+    ]);
+  });
+
+  it('compiles to JSON or YAML, with inputs and an instantiation preview', async () => {
+    const dir = tmp();
+    writeTree(dir, files);
+    const out = await run(['compile', dir, '-i', 'port=9090', '-o', 'json', '--instantiate']);
+    expect(out.stderr).toBe('');
+    expect(out.code).toBe(0);
+    const doc = JSON.parse(out.stdout) as {
+      service: { inputs: Record<string, unknown> };
+      instances: Array<{ kind: string; name: string; target?: string }>;
+    };
+    expect(doc.service.inputs.port).toBe(9090);
+    expect(doc.instances.filter((i) => i.name.startsWith('machine#'))).toHaveLength(2);
+    expect(doc.instances.find((i) => i.kind === 'edge')?.target).toBe('machine/capabilities/host');
+    const yaml = await run(['compile', dir]);
+    expect(yaml.stdout).toMatch(/^service:\n/);
+  });
+});

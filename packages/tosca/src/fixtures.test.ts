@@ -1,0 +1,31 @@
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { compile } from './compile.js';
+import { formatDiagnostic } from './diagnostic.js';
+
+/**
+ * Diagnostic baselines: each `fixtures/diagnostics/NAME.yaml` sits beside
+ * `NAME.diagnostics`, the exact diagnostics it must produce (file paths relative to the
+ * fixture folder). `UPDATE_BASELINES=1` rewrites the baselines from the current output.
+ */
+const folder = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/diagnostics');
+const fixtures = readdirSync(folder).filter((f) => f.endsWith('.yaml'));
+
+describe('diagnostic baselines', () => {
+  for (const fixture of fixtures) {
+    it(fixture, async () => {
+      const result = await compile({ source: join(folder, fixture), validateOnly: true });
+      const actual = `${result.diagnostics
+        .map((d) => formatDiagnostic({ ...d, file: d.file.replace(`${folder}/`, '') }))
+        .join('\n')}\n`;
+      const baseline = join(folder, fixture.replace(/\.yaml$/, '.diagnostics'));
+      if (process.env.UPDATE_BASELINES || !existsSync(baseline)) writeFileSync(baseline, actual);
+      expect(actual).toBe(readFileSync(baseline, 'utf8'));
+      // No result alongside errors; a result without them.
+      const errors = result.diagnostics.some((d) => d.severity === 'error');
+      expect(result.templates === undefined).toBe(errors);
+    });
+  }
+});
