@@ -227,7 +227,7 @@ export function agentErrorFromBody(body: string, status: number, where: string):
     if (typeof error.message === 'string') message = error.message;
     else if (typeof parsed.error === 'string') message = parsed.error;
     if (typeof error.code === 'string') code = error.code;
-    lines = [...(diagnosticLines(error.diagnostics) ?? []), ...causeLines(error)];
+    lines = [...(diagnosticLines(error.diagnostics) ?? []), ...causeLines(error, status >= 500)];
   } catch {
     // Not JSON: keep the text as the message.
   }
@@ -239,11 +239,15 @@ export function agentErrorFromBody(body: string, status: number, where: string):
   });
 }
 
-/** The `details` and `cause` of an agent error body, as indented lines. */
-export function causeLines(error: Record<string, unknown>): string[] {
+/**
+ * The `cause` (and with `withDetails` the `details`) of an agent error body, as indented
+ * lines. Details say where a failure happened (step, workload); for a request error such as
+ * a 404 they only repeat the message.
+ */
+export function causeLines(error: Record<string, unknown>, withDetails: boolean): string[] {
   const lines: string[] = [];
   const details = error.details;
-  if (typeof details === 'object' && details !== null) {
+  if (withDetails && typeof details === 'object' && details !== null) {
     for (const [key, value] of Object.entries(details)) {
       lines.push(`  ${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
     }

@@ -3,12 +3,12 @@
  * to (started in the background on first need when none answers at the state directory).
  */
 import { isAbsolute, resolve } from 'node:path';
-import { apiSocketPath, defaultStateDir } from '@khutulun/agent';
 import { AgentClient, type AgentEndpoint, describeEndpoint } from './agent-client.js';
 import { usageError } from './cli-error.js';
 import type { CliIo } from './cli-io.js';
 import { startEmbeddedAgent } from './embedded-agent.js';
 import type { OutputFormat } from './output.js';
+import { apiSocketPath, defaultStateDir } from './state-dir.js';
 
 /** The global options, as parsed. */
 export interface GlobalOptions {
@@ -35,7 +35,7 @@ export class CommandContext {
 
   /** The state directory in use (for the Unix socket and the embedded agent). */
   get stateDir(): string {
-    const dir = this.options.stateDir ?? defaultStateDir(this.io.env as NodeJS.ProcessEnv);
+    const dir = this.options.stateDir ?? defaultStateDir(this.io.env);
     return isAbsolute(dir) ? dir : resolve(this.io.cwd, dir);
   }
 

@@ -89,9 +89,12 @@ export function cellText(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** A list of scalars fits on one line. */
+/** A list of one-line scalars fits on one line. */
 function isFlat(value: object): boolean {
-  return Array.isArray(value) && value.every((v) => v === null || typeof v !== 'object');
+  return (
+    Array.isArray(value) &&
+    value.every((v) => v === null || (typeof v !== 'object' && !String(v).includes('\n')))
+  );
 }
 
 function isEmpty(value: object): boolean {

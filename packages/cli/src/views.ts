@@ -125,3 +125,61 @@ export function eventLine(event: EventItem): string {
   const data = event.data === undefined ? '' : ` ${JSON.stringify(event.data)}`;
   return `${event.seq}  ${event.time}  ${event.type}  ${idText(event.id)}${data}\n`;
 }
+
+/**
+ * A workload's detail view for people: its state, then what a sysadmin needs to inspect it
+ * by hand (the exact command line, working directory, environment, files). The agent's
+ * full record (attributes, properties, driver details) is in `-o json|yaml`.
+ */
+export function renderWorkload(workload: Record<string, unknown>, format: OutputFormat): string {
+  if (format !== 'table') return renderObject(workload, format);
+  const { commandLine, files, environment } = workload;
+  const head: Record<string, unknown> = {};
+  for (const key of [
+    'service',
+    'name',
+    'host',
+    'kind',
+    'state',
+    'pid',
+    'ports',
+    'restarts',
+    'restartPolicy',
+    'startedAt',
+    'exitCode',
+    'signal',
+    'user',
+    'workingDirectory',
+  ]) {
+    if (workload[key] !== undefined && workload[key] !== null) head[key] = workload[key];
+  }
+  if (head.ports !== undefined) head.ports = portsText(head.ports) ?? '-';
+  let out = renderObject(head, format);
+  if (environment && typeof environment === 'object' && Object.keys(environment).length > 0) {
+    out += 'environment:\n';
+    for (const [name, value] of Object.entries(environment)) out += `  ${name}=${String(value)}\n`;
+  }
+  if (typeof commandLine === 'string' && commandLine !== '') {
+    out += `command line:\n${indent(commandLine)}`;
+  }
+  if (Array.isArray(files) && files.length > 0) {
+    out += 'files:\n';
+    const rows = (files as Array<{ path?: string; purpose?: string }>).map((f) => [
+      String(f.path ?? ''),
+      String(f.purpose ?? ''),
+    ]);
+    const width = Math.max(...rows.map(([path]) => (path ?? '').length));
+    for (const [path, purpose] of rows)
+      out += `  ${(path ?? '').padEnd(width)}  ${purpose}\n`.replace(/ +\n$/, '\n');
+  }
+  return out;
+}
+
+function indent(text: string): string {
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((line) => `  ${line}`)
+    .join('\n')
+    .concat('\n');
+}

@@ -1,9 +1,9 @@
 /** `khutulun workload ...`: list, show, logs. */
 import { Command, Option } from 'commander';
 import { parseCount, parseWorkloadRef } from './arguments.js';
-import { renderList, renderObject } from './output.js';
+import { renderList } from './output.js';
 import { enc, type Run } from './service-commands.js';
-import { WORKLOAD_COLUMNS, type WorkloadItem } from './views.js';
+import { renderWorkload, WORKLOAD_COLUMNS, type WorkloadItem } from './views.js';
 
 /** The `workload` command tree. */
 export function workloadCommand(run: Run): Command {
@@ -36,7 +36,7 @@ export function workloadCommand(run: Run): Command {
           'GET',
           `/v1/workloads/${enc(ref.service)}/${enc(ref.name)}`,
         );
-        ctx.out(renderObject(item, ctx.format));
+        ctx.out(renderWorkload(item, ctx.format));
       }),
     );
 

@@ -1,0 +1,291 @@
+/**
+ * The end-to-end harness: real agents in temporary state directories, driven through the
+ * `khutulun` binary and the agent's HTTP API over its Unix socket. Every process a test
+ * starts is stopped by PID at the end (agents, workloads, outsiders).
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  watch,
+} from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root. */
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** The `khutulun` executable script. */
+export const KHUTULUN = join(ROOT, 'packages/cli/bin/khutulun.js');
+
+/** What a CLI run produced. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A temporary state directory with the agent and processes a test started in it. */
+export class TestHost {
+  readonly stateDir: string;
+  private agentProcess: ChildProcess | undefined;
+
+  constructor(prefix = 'khutulun-e2e-') {
+    this.stateDir = mkdtempSync(join(tmpdir(), prefix));
+  }
+
+  /** `khutulun --state-dir DIR ARGS...` as a child process. */
+  cli(args: string[], options: { timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+    return new Promise((resolvePromise) => {
+      execFile(
+        process.execPath,
+        [KHUTULUN, '--state-dir', this.stateDir, ...args],
+        {
+          cwd: options.cwd ?? ROOT,
+          timeout: options.timeoutMs ?? 120_000,
+          env: { ...process.env, KHUTULUN_AGENT: '', KHUTULUN_STATE_DIR: '' },
+          maxBuffer: 16 * 1024 * 1024,
+        },
+        (error, stdout, stderr) => {
+          const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+          resolvePromise({ code, stdout, stderr });
+        },
+      );
+    });
+  }
+
+  /** Runs the CLI and parses its `-o json` output, failing with its stderr on a non-zero exit. */
+  async json<T = unknown>(args: string[]): Promise<T> {
+    const result = await this.cli([...args, '-o', 'json']);
+    if (result.code !== 0)
+      throw new Error(`khutulun ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
+    return JSON.parse(result.stdout) as T;
+  }
+
+  /** Starts `khutulun agent --state-dir DIR` as this test's child and waits for its socket. */
+  async startAgent(): Promise<number> {
+    const child = spawn(process.execPath, [KHUTULUN, 'agent', '--state-dir', this.stateDir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, KHUTULUN_STATE_DIR: '' },
+    });
+    let output = '';
+    child.stdout?.on('data', (d) => (output += d));
+    child.stderr?.on('data', (d) => (output += d));
+    this.agentProcess = child;
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code, signal) =>
+        reject(new Error(`agent exited (${signal ?? code}): ${output}`)),
+      ),
+    );
+    await Promise.race([waitForSocket(this.socketPath), exited]);
+    return child.pid ?? 0;
+  }
+
+  /** The PID of the agent answering on the socket (from `/v1/health`). */
+  async agentPid(): Promise<number> {
+    return ((await this.api<{ pid: number }>('GET', '/v1/health')) as { pid: number }).pid;
+  }
+
+  /** Kills the agent with `signal` (SIGKILL by default) and waits until it is gone. */
+  async killAgent(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const pid = await this.agentPid().catch(() => this.agentProcess?.pid);
+    if (pid === undefined) return;
+    process.kill(pid, signal);
+    await waitUntil(() => !isAlive(pid), 30_000, `agent ${pid} to exit`);
+    this.agentProcess = undefined;
+  }
+
+  /** The API socket. */
+  get socketPath(): string {
+    return join(this.stateDir, 'api.sock');
+  }
+
+  /** A JSON request to the agent's API. */
+  api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    return apiRequest<T>(this.socketPath, method, path, body);
+  }
+
+  /** Processes whose working directory or command line is under this host's workloads. */
+  workloadProcesses(): ProcessInfo[] {
+    return processesUnder(join(this.stateDir, 'workloads'));
+  }
+
+  /**
+   * Stops everything this test started: the agent (SIGTERM, then SIGKILL), then every
+   * process still under the workloads directory (SIGKILL), then removes the directory.
+   */
+  async cleanup(): Promise<void> {
+    try {
+      const pid = await this.agentPid().catch(() => undefined);
+      for (const p of [pid, this.agentProcess?.pid]) {
+        if (p && isAlive(p)) process.kill(p, 'SIGTERM');
+      }
+      for (const p of [pid, this.agentProcess?.pid]) {
+        if (p)
+          await waitUntil(() => !isAlive(p), 15_000, 'agent to stop').catch(() =>
+            process.kill(p, 'SIGKILL'),
+          );
+      }
+    } finally {
+      for (const p of this.workloadProcesses()) {
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+      rmSync(this.stateDir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** A process found in /proc. */
+export interface ProcessInfo {
+  pid: number;
+  cwd: string;
+  cmdline: string;
+}
+
+/** Live (non-zombie) processes whose cwd or command line mentions `dir`. */
+export function processesUnder(dir: string): ProcessInfo[] {
+  const found: ProcessInfo[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      let cwd = '';
+      try {
+        cwd = readlinkSync(`/proc/${pid}/cwd`);
+      } catch {
+        // Not ours to read.
+      }
+      if (cwd.startsWith(dir) || cmdline.includes(dir)) found.push({ pid, cwd, cmdline });
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}
+
+/** Whether a process exists and is not a zombie. */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Waits until `condition` holds, checking it again with a growing delay (tests only: the
+ * product itself never polls). Fails with `what` after `timeoutMs`.
+ */
+export async function waitUntil(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 20;
+  for (;;) {
+    if (await condition()) return;
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 500);
+  }
+}
+
+/** Resolves once a Unix socket answers HTTP. */
+export async function waitForSocket(socketPath: string, timeoutMs = 60_000): Promise<void> {
+  const dir = dirname(socketPath);
+  const watcher = existsSync(dir) ? watch(dir, () => {}) : undefined;
+  try {
+    await waitUntil(
+      () =>
+        apiRequest(socketPath, 'GET', '/v1/health').then(
+          () => true,
+          () => false,
+        ),
+      timeoutMs,
+      `${socketPath} to answer`,
+    );
+  } finally {
+    watcher?.close();
+  }
+}
+
+/** An HTTP error answer of the API. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: string,
+  ) {
+    super(`HTTP ${status}: ${body}`);
+  }
+}
+
+/** A JSON request over a Unix socket. */
+export function apiRequest<T = unknown>(
+  socketPath: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<T> {
+  return new Promise((resolvePromise, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request(
+      {
+        socketPath,
+        path,
+        method,
+        headers: payload
+          ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+          : {},
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (text += c));
+        res.on('end', () => {
+          if ((res.statusCode ?? 500) >= 300)
+            return reject(new ApiError(res.statusCode ?? 500, text));
+          try {
+            resolvePromise((text ? JSON.parse(text) : undefined) as T);
+          } catch (error) {
+            reject(error);
+          }
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** A workload item of `workload list -o json`. */
+export interface WorkloadItem {
+  service: string;
+  name: string;
+  host: string;
+  state: string;
+  pid?: number;
+  ports?: Record<string, number>;
+  restarts?: number;
+  [key: string]: unknown;
+}
+
+/** The node template a workload was made from (instances are named TEMPLATE-N). */
+export function templateOf(name: string): string {
+  return name.replace(/-\d+$/, '');
+}
