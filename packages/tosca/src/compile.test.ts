@@ -187,7 +187,7 @@ describe('compile', () => {
   it('finds the single root YAML file of a CSAR without TOSCA.meta, and refuses two', async () => {
     const dir = tmp();
     const { 'TOSCA-Metadata/TOSCA.meta': _meta, 'definitions/service.yaml': main, ...rest } = files;
-    const tree = {
+    const tree: Record<string, string> = {
       ...rest,
       'service.yaml': (main ?? '')
         .replace('../types/', 'types/')

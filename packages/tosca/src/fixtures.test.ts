@@ -7,11 +7,11 @@ import { formatDiagnostic } from './diagnostic.js';
 
 /**
  * Diagnostic baselines: each `fixtures/diagnostics/NAME.yaml` sits beside
- * `NAME.diagnostics`, the exact diagnostics it must produce (file paths relative to the
+ * `NAME.diagnostics` (`.tosca` for inputs that are not even YAML, which the formatter skips), the exact diagnostics it must produce (file paths relative to the
  * fixture folder). `UPDATE_BASELINES=1` rewrites the baselines from the current output.
  */
 const folder = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/diagnostics');
-const fixtures = readdirSync(folder).filter((f) => f.endsWith('.yaml'));
+const fixtures = readdirSync(folder).filter((f) => /\.(yaml|tosca)$/.test(f));
 
 describe('diagnostic baselines', () => {
   for (const fixture of fixtures) {
@@ -20,7 +20,7 @@ describe('diagnostic baselines', () => {
       const actual = `${result.diagnostics
         .map((d) => formatDiagnostic({ ...d, file: d.file.replace(`${folder}/`, '') }))
         .join('\n')}\n`;
-      const baseline = join(folder, fixture.replace(/\.yaml$/, '.diagnostics'));
+      const baseline = join(folder, `${fixture.replace(/\.yaml$/, '')}.diagnostics`);
       if (process.env.UPDATE_BASELINES || !existsSync(baseline)) writeFileSync(baseline, actual);
       expect(actual).toBe(readFileSync(baseline, 'utf8'));
       // No result alongside errors; a result without them.
