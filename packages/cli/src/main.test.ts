@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CliIo } from './cli-io.js';
 import { main } from './main.js';
@@ -102,6 +103,31 @@ describe('exit codes and messages', () => {
         'khutulun: no agent answers at /nonexistent/khutulun-test/api.sock (ENOENT)\n',
       );
     }
+  });
+
+  it('hands `tosca` to the TOSCA package: exit 0 valid, 1 invalid with file:line:col, 2 misuse', async () => {
+    const example = fileURLToPath(new URL('../../../examples/hello-world', import.meta.url));
+    const valid = await khutulun('tosca', 'validate', example);
+    expect(valid.code, valid.stderr).toBe(0);
+    const bad = join(tmp, 'bad.yaml');
+    writeFileSync(
+      bad,
+      'tosca_definitions_version: tosca_2_0\nservice_template:\n  node_templates:\n    x:\n      type: Nope\n',
+    );
+    const invalid = await khutulun('tosca', 'validate', bad);
+    expect(invalid.code).toBe(1);
+    expect(invalid.stderr).toMatch(new RegExp(`^${bad}:5:\\d+: error TOSCA\\d+: `, 'm'));
+    expect((await khutulun('tosca', 'frobnicate')).code).toBe(2);
+    const compiled = await khutulun('-o', 'json', 'tosca', 'compile', example);
+    expect(compiled.code, compiled.stderr).toBe(0);
+    expect(JSON.parse(compiled.stdout)).toBeTypeOf('object');
+  });
+
+  it('hands `agent` to the agent package (its own help and misuse exit codes)', async () => {
+    const help = await khutulun('agent', '--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/khutulun agent/);
+    expect((await khutulun('agent', '--no-such-flag')).code).toBe(2);
   });
 
   it('prints completion scripts and candidates', async () => {

@@ -73,39 +73,44 @@ async function delegate(
     if (candidates.length > 0) io.stdout.write(`${candidates.join('\n')}\n`);
     return 0;
   }
-  const streams = io as unknown as { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
   if (word === 'agent') {
+    // The agent writes to streams; a CliIo's writers are enough for what it writes.
+    const streams = io as unknown as {
+      stdout: NodeJS.WritableStream;
+      stderr: NodeJS.WritableStream;
+    };
     const { runAgentCommand } = await import('@khutulun/agent');
     // `khutulun --state-dir DIR agent` means the same as `khutulun agent --state-dir DIR`.
-    const stateDir = stateDirOf(globals);
+    const stateDir = optionOf(globals, '--state-dir');
     const passed =
       stateDir !== undefined && !args.some((a) => a.startsWith('--state-dir'))
         ? ['--state-dir', stateDir, ...args]
         : args;
     return runAgentCommand(passed, { stdout: streams.stdout, stderr: streams.stderr });
   }
-  const tosca = (await import('@khutulun/tosca')) as unknown as {
-    runToscaCommand?: (
-      argv: string[],
-      io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
-    ) => Promise<number>;
-  };
-  if (typeof tosca.runToscaCommand !== 'function') {
-    io.stderr.write(
-      'khutulun: the tosca command is not available in this build of @khutulun/tosca\n',
-    );
-    return 1;
-  }
-  return tosca.runToscaCommand(args, streams);
+  const { runToscaCommand } = await import('@khutulun/tosca');
+  // A global `-o json|yaml` before `tosca compile` means the same as after it.
+  const format = optionOf(globals, '-o', '--output');
+  const passed =
+    args[0] === 'compile' && format && format !== 'table' && !args.includes('-o')
+      ? [...args, '-o', format]
+      : args;
+  return runToscaCommand(passed, {
+    stdout: (s) => io.stdout.write(s),
+    stderr: (s) => io.stderr.write(s),
+  });
 }
 
-function stateDirOf(globals: string[]): string | undefined {
-  let dir: string | undefined;
+/** The value of a global option among the leading words (`--name V`, `--name=V`, `-n V`). */
+function optionOf(globals: string[], ...names: string[]): string | undefined {
+  let value: string | undefined;
   globals.forEach((word, i) => {
-    if (word === '--state-dir') dir = globals[i + 1];
-    else if (word.startsWith('--state-dir=')) dir = word.slice('--state-dir='.length);
+    for (const name of names) {
+      if (word === name) value = globals[i + 1];
+      else if (word.startsWith(`${name}=`)) value = word.slice(name.length + 1);
+    }
   });
-  return dir;
+  return value;
 }
 
 /** Prints an error as `khutulun: message` (plus its detail lines) and returns its exit code. */
