@@ -77,6 +77,10 @@ export class PortLedger implements NetworkDriver {
         });
       }
     }
+    // Another reserve may have taken the port while this one checked the OS.
+    if (this.#reservations.some((r) => r.port === port && r.protocol === request.protocol)) {
+      return this.reserve(request);
+    }
     const reservation: PortReservation = { ...request, port, exposed: false };
     this.#reservations.push(reservation);
     this.#save();

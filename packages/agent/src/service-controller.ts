@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { setMaxListeners } from 'node:events';
 import { basename, dirname, extname, isAbsolute, join } from 'node:path';
 import {
   isDriverError,
@@ -18,6 +19,7 @@ import {
 } from '@khutulun/floria';
 import { DeployError, requestErrors } from './agent-error.js';
 import type { AgentServices } from './agent-services.js';
+import { AttributeWriter } from './attribute-writer.js';
 import {
   readRecord,
   readRecords,
@@ -61,6 +63,8 @@ interface Supervised {
   restart: string;
   graceMs: number;
   consecutive: number;
+  /** Restarts so far (the `restarts` attribute). */
+  restarts: number;
   startedAt: number;
   stopping: boolean;
   timer?: NodeJS.Timeout;
@@ -83,7 +87,10 @@ export class ServiceController {
   private readonly busy = new Set<string>();
   private readonly handlerPlugins = new Set<string>();
 
+  private readonly attributes: AttributeWriter;
+
   constructor(private readonly s: AgentServices) {
+    this.attributes = new AttributeWriter(s.store);
     s.workloads.on('exit', (exit) => this.onExit(exit));
   }
 
@@ -171,23 +178,25 @@ export class ServiceController {
     const plan = await planWorkloads(store, dirs.instances, dirs.templates);
 
     const placed = new Map<Id, Record<string, Value | undefined>>();
-    for (const w of plan) {
-      const host = await this.s.policies.place({
-        service: name,
-        workload: w.name,
-        hosts: [this.s.host],
-      });
-      if (host !== this.s.host) {
-        throw new DeployError({
-          code: 'placement-failed',
-          status: 500,
-          message: `workload ${w.name} was placed on unknown host ${host}`,
-          details: { workload: w.name, host },
+    await Promise.all(
+      plan.map(async (w) => {
+        const host = await this.s.policies.place({
+          service: name,
+          workload: w.name,
+          hosts: [this.s.host],
         });
-      }
-      placed.set(w.vertex, { host, state: 'pending', restarts: 0 });
-    }
-    await writeMany(this.s, placed);
+        if (host !== this.s.host) {
+          throw new DeployError({
+            code: 'placement-failed',
+            status: 500,
+            message: `workload ${w.name} was placed on unknown host ${JSON.stringify(host)}`,
+            details: { workload: w.name, host },
+          });
+        }
+        placed.set(w.vertex, { host, state: 'pending', restarts: 0 });
+      }),
+    );
+    await this.attributes.writeMany(placed);
     progress({ service: name, step: 'placed' });
 
     const reserved = new Map<string, PortBinding[]>();
@@ -215,7 +224,7 @@ export class ServiceController {
         if (b) portValues.set(c.edge, { port: b.port, address: '127.0.0.1' });
       }
     }
-    await writeMany(this.s, portValues);
+    await this.attributes.writeMany(portValues);
     progress({ service: name, step: 'ports-reserved' });
 
     const updated = await Promise.all([
@@ -234,11 +243,14 @@ export class ServiceController {
     }
 
     const overrides = await restartOverrides(store, plan, dirs.instances, dirs.templates);
-    await writeMany(this.s, new Map([...overrides].map(([id, restart]) => [id, { restart }])));
+    await this.attributes.writeMany(
+      new Map([...overrides].map(([id, restart]) => [id, { restart }])),
+    );
 
     // Each workload starts as soon as everything it depends on is ready; independent
     // branches run in parallel. The first failure aborts the waits of the others.
     const abort = new AbortController();
+    setMaxListeners(0, abort.signal); // one readiness wait per workload listens to it
     const done = new Map<string, Promise<void>>();
     const byName = new Map(plan.map((w) => [w.name, w]));
     const start = (w: PlannedWorkload): Promise<void> => {
@@ -284,14 +296,14 @@ export class ServiceController {
     const status = await this.s.workloads.create(spec);
     const sup = this.supervise(service, vertex, status, baseDir);
     sup.stopping = true; // no restarts until the deploy has succeeded
-    await writeValues(this.s, w.vertex, statusValues(status, 'starting'), {
+    await this.attributes.write(w.vertex, statusValues(status, 'starting'), {
       type: 'workload-started',
       data: { pid: status.pid ?? null },
     });
     const timeout = readinessTimeout(vertex);
     await this.s.workloads.ready(spec, { signal, ...(timeout ? { timeoutMs: timeout } : {}) });
     sup.stopping = false;
-    await writeValues(this.s, w.vertex, { state: 'running' }, { type: 'workload-ready' });
+    await this.attributes.write(w.vertex, { state: 'running' }, { type: 'workload-ready' });
     progress({
       service,
       step: 'ready',
@@ -324,6 +336,7 @@ export class ServiceController {
       restart: String(propertyValue(vertex, 'restart') ?? 'on-failure'),
       graceMs: Math.round(Number(propertyValue(vertex, 'stop_grace_period') ?? 10) * 1000),
       consecutive: 0,
+      restarts: Number(propertyValue(vertex, 'restarts') ?? 0) || 0,
       startedAt: status.startedAt ? Date.parse(status.startedAt) : Date.now(),
       stopping: false,
       handlers: handlersOf(vertex, baseDir),
@@ -362,8 +375,7 @@ export class ServiceController {
     const exitValues = { exit_code: exit.exitCode, signal: exit.signal, pid: undefined };
     this.runHandler(sup, 'exited', exitData);
     if (!restart) {
-      await writeValues(
-        this.s,
+      await this.attributes.write(
         sup.vertex,
         { ...exitValues, state: failed ? 'failed' : 'exited' },
         {
@@ -381,37 +393,21 @@ export class ServiceController {
       const status = await this.restartOrFail(sup, exitData);
       if (!status) return;
       sup.startedAt = Date.now();
-      await this.s.store.transaction(async (tx) => {
-        await tx.emit({ type: 'workload-exited', id: sup.vertex, data: exitData });
-        await putValues(tx, sup.vertex, {
-          ...exitValues,
-          ...statusValues(status, 'running'),
-          restarts: await this.restartCount(sup, 1),
-        });
-        await tx.emit({
-          type: 'workload-restarted',
-          id: sup.vertex,
-          data: { pid: status.pid ?? null },
-        });
-      });
+      sup.restarts++;
+      await this.attributes.write(
+        sup.vertex,
+        { ...exitValues, ...statusValues(status, 'running'), restarts: sup.restarts },
+        { type: 'workload-exited', data: exitData },
+        { type: 'workload-restarted', data: { pid: status.pid ?? null } },
+      );
       this.runHandler(sup, 'started', { pid: status.pid ?? null });
       return;
     }
-    await writeValues(
-      this.s,
+    await this.attributes.write(
       sup.vertex,
       { ...exitValues, state: 'restarting' },
-      {
-        type: 'workload-exited',
-        data: exitData,
-      },
-    );
-    await this.s.store.transaction((tx) =>
-      tx.emit({
-        type: 'workload-restarting',
-        id: sup.vertex,
-        data: { delayMs, restarts: sup.consecutive },
-      }),
+      { type: 'workload-exited', data: exitData },
+      { type: 'workload-restarting', data: { delayMs, restarts: sup.consecutive } },
     );
     this.runHandler(sup, 'restarting', { delayMs, restarts: sup.consecutive });
     sup.timer = setTimeout(() => {
@@ -421,10 +417,9 @@ export class ServiceController {
         const status = await this.restartOrFail(sup, exitData);
         if (!status) return;
         sup.startedAt = Date.now();
-        await writeValues(
-          this.s,
+        await this.attributes.write(
           sup.vertex,
-          { ...statusValues(status, 'running'), restarts: await this.restartCount(sup, 1) },
+          { ...statusValues(status, 'running'), restarts: ++sup.restarts },
           { type: 'workload-restarted', data: { pid: status.pid ?? null } },
         );
         this.runHandler(sup, 'started', { pid: status.pid ?? null });
@@ -440,8 +435,7 @@ export class ServiceController {
     try {
       return await this.s.workloads.restart(sup.ref);
     } catch (error) {
-      await writeValues(
-        this.s,
+      await this.attributes.write(
         sup.vertex,
         { state: 'failed', pid: undefined },
         {
@@ -451,12 +445,6 @@ export class ServiceController {
       );
       return undefined;
     }
-  }
-
-  private async restartCount(sup: Supervised, add: number): Promise<number> {
-    const vertex = await this.s.store.get(sup.vertex);
-    const current = vertex ? propertyValue(vertex, 'restarts') : 0;
-    return (typeof current === 'number' ? current : 0) + add;
   }
 
   /**
@@ -653,7 +641,7 @@ export class ServiceController {
         if (!vertex || !status) continue;
         const sup = this.supervise(record.name, vertex, status, dirname(record.source));
         if (status.state === 'running') {
-          await writeValues(this.s, vertex.id, statusValues(status, 'running'));
+          await this.attributes.write(vertex.id, statusValues(status, 'running'));
         } else {
           this.enqueue(sup, () =>
             this.handleExit(sup, {
@@ -759,50 +747,6 @@ function statusValues(status: WorkloadStatus, state: string): Record<string, Val
     ...(a.ports === undefined ? {} : { ports: a.ports }),
     ...(a.directory === undefined ? {} : { directory: a.directory }),
   };
-}
-
-type Tx = Parameters<Parameters<AgentServices['store']['transaction']>[0]>[0];
-
-async function putValues(tx: Tx, id: Id, values: Record<string, Value | undefined>): Promise<void> {
-  const entity = await tx.get(id);
-  if (!entity || !('properties' in entity)) return;
-  const properties = { ...entity.properties };
-  let changed = false;
-  for (const [name, value] of Object.entries(values)) {
-    const old = properties[name];
-    const next = value === undefined ? null : value;
-    if (old === undefined && next === null) continue;
-    if (old && JSON.stringify(old.value ?? null) === JSON.stringify(next)) continue;
-    properties[name] = { ...(old ?? {}), value: next };
-    changed = true;
-  }
-  if (changed) await tx.put({ ...entity, properties } as Entity);
-}
-
-async function writeMany(
-  s: AgentServices,
-  values: Map<Id, Record<string, Value | undefined>>,
-): Promise<void> {
-  await s.store.transaction(async (tx) => {
-    for (const [id, v] of values) await putValues(tx, id, v);
-  });
-}
-
-async function writeValues(
-  s: AgentServices,
-  id: Id,
-  values: Record<string, Value | undefined>,
-  event?: { type: string; data?: Value },
-): Promise<void> {
-  await s.store.transaction(async (tx) => {
-    await putValues(tx, id, values);
-    if (event)
-      await tx.emit({
-        type: event.type,
-        id,
-        ...(event.data === undefined ? {} : { data: event.data }),
-      });
-  });
 }
 
 function asDeployError(service: string, error: unknown): unknown {

@@ -1,0 +1,87 @@
+import type { Entity, Id, Store, StoreTransaction, Value } from '@khutulun/floria';
+
+/** A custom event to record with a write. */
+export interface WriteEvent {
+  type: string;
+  data?: Value;
+}
+
+interface Pending {
+  id: Id;
+  values: Record<string, Value | undefined>;
+  events: WriteEvent[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Writes attribute values (and the custom events that go with them) back into the graph.
+ * Writes that arrive while a transaction is committing are coalesced into the next one, so
+ * 200 workloads becoming ready cost a few durable commits, not 200; a lone write commits at
+ * once. Each write resolves when its transaction has committed.
+ */
+export class AttributeWriter {
+  #pending: Pending[] = [];
+  #running = false;
+
+  constructor(private readonly store: Store) {}
+
+  /** Sets `values` (undefined clears) on the entity, then records `events` about it. */
+  write(id: Id, values: Record<string, Value | undefined>, ...events: WriteEvent[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ id, values, events, resolve, reject });
+      if (!this.#running) void this.#drain();
+    });
+  }
+
+  /** Sets values on many entities in one transaction. */
+  writeMany(values: Map<Id, Record<string, Value | undefined>>): Promise<void> {
+    return Promise.all([...values].map(([id, v]) => this.write(id, v))).then(() => undefined);
+  }
+
+  async #drain(): Promise<void> {
+    this.#running = true;
+    while (this.#pending.length) {
+      const batch = this.#pending.splice(0);
+      try {
+        await this.store.transaction(async (tx) => {
+          for (const p of batch) {
+            await putValues(tx, p.id, p.values);
+            for (const e of p.events) {
+              await tx.emit({
+                type: e.type,
+                id: p.id,
+                ...(e.data === undefined ? {} : { data: e.data }),
+              });
+            }
+          }
+        });
+        for (const p of batch) p.resolve();
+      } catch (error) {
+        for (const p of batch) p.reject(error);
+      }
+    }
+    this.#running = false;
+  }
+}
+
+/** Sets property values of an entity inside a transaction; unchanged values are not rewritten. */
+export async function putValues(
+  tx: StoreTransaction,
+  id: Id,
+  values: Record<string, Value | undefined>,
+): Promise<void> {
+  const entity = await tx.get(id);
+  if (!entity || !('properties' in entity)) return;
+  const properties = { ...entity.properties };
+  let changed = false;
+  for (const [name, value] of Object.entries(values)) {
+    const old = properties[name];
+    const next = value === undefined ? null : value;
+    if (old === undefined && next === null) continue;
+    if (old && JSON.stringify(old.value ?? null) === JSON.stringify(next)) continue;
+    properties[name] = { ...(old ?? {}), value: next };
+    changed = true;
+  }
+  if (changed) await tx.put({ ...entity, properties } as Entity);
+}
