@@ -21,7 +21,7 @@ import { builtinPlugins } from './builtin-plugins.js';
 import { contentDigest } from './content-digest.js';
 import { executablePlugin } from './executable-plugin.js';
 import type { LoadedPlugin } from './loaded-plugin.js';
-import { modulePlugin, type PluginModule } from './module-plugin.js';
+import { type ModuleCallContext, modulePlugin, type PluginModule } from './module-plugin.js';
 import { isPluginError, PluginError } from './plugin-error.js';
 import { grantedHostFunctions } from './protocol.js';
 import { loadWasmPlugin } from './wasm-plugin.js';
@@ -94,6 +94,15 @@ export class PluginHost implements Dispatcher {
       grants: [...grants],
     };
     this.#replace(name, { entity, grants: new Set(grants), module });
+  }
+
+  /**
+   * Registers another `Dispatcher` as an in-process plugin under `name` (e.g. the TOSCA
+   * run-time functions, `@khutulun/tosca`'s `createToscaDispatcher()` as `tosca`), with the
+   * given grants and the host's time limit.
+   */
+  registerDispatcher(name: string, dispatcher: Dispatcher, grants: readonly string[] = []): void {
+    this.registerModule(name, dispatcherModule(dispatcher), grants);
   }
 
   /** Whether a plugin of that name is registered. */
@@ -238,6 +247,29 @@ export class PluginHost implements Dispatcher {
     await chmod(file, mode);
     return file;
   }
+}
+
+/** A module whose every function forwards the call to `dispatcher`. */
+function dispatcherModule(dispatcher: Dispatcher): PluginModule {
+  return new Proxy(
+    {},
+    {
+      get: (_, fn) =>
+        typeof fn !== 'string'
+          ? undefined
+          : (args: FunctionCall['arguments'], context: ModuleCallContext) => {
+              const call: FunctionCall = {
+                plugin: context.plugin,
+                function: fn,
+                arguments: args,
+                site: context.site,
+              };
+              if (context.lazy) call.lazy = true;
+              if (context.event) call.event = context.event;
+              return dispatcher.dispatch(call, context.host);
+            },
+    },
+  );
 }
 
 async function unload(registration: Registration): Promise<void> {
