@@ -1,28 +1,25 @@
 import type { NetworkDriver } from '@khutulun/driver';
 import type { PluginEntity, Store } from '@khutulun/floria';
+import { PortNetworkDriver } from '@khutulun/network-ports';
 import { createPluginHost, type PluginHost } from '@khutulun/plugins';
+import { openPostgresStore } from '@khutulun/store-postgres';
 import { openSqliteStore } from '@khutulun/store-sqlite';
-import { AgentStartError } from './agent-error.js';
-import { PortLedger } from './port-ledger.js';
 
 /** Where registered plugins' entities live in the graph. */
 export const PLUGIN_DIRECTORY: string[] = ['plugins'];
 
 /** Opens the store: PostgreSQL for a `postgres://` URL, else SQLite in that file. */
 export async function openStore(location: string): Promise<Store> {
-  if (/^postgres(ql)?:\/\//.test(location)) {
-    throw new AgentStartError({
-      code: 'store-unavailable',
-      status: 500,
-      message: 'the PostgreSQL store is not available in this build',
-    });
-  }
+  if (/^postgres(ql)?:\/\//.test(location)) return openPostgresStore(location);
   return openSqliteStore(location);
 }
 
-/** Opens port networking for this host. */
+/**
+ * Port networking for this host: reservations in `DIR/ports.json`, exposure through
+ * Firewalld when it runs, else nftables.
+ */
 export async function openNetwork(stateDir: string): Promise<NetworkDriver> {
-  return new PortLedger(stateDir);
+  return new PortNetworkDriver({ stateDirectory: stateDir });
 }
 
 /**

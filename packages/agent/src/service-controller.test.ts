@@ -10,6 +10,7 @@ import {
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startPostgresServer } from '@khutulun/store-postgres';
 import { runToscaCommand } from '@khutulun/tosca';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -43,8 +44,8 @@ function stateDir(): string {
 }
 
 /** Starts an agent; at the end of the test, deletes what it runs and stops it. */
-async function agentOn(dir: string): Promise<AgentProcess> {
-  const agent = await startAgentProcess(dir);
+async function agentOn(dir: string, args: string[] = []): Promise<AgentProcess> {
+  const agent = await startAgentProcess(dir, args);
   cleanup.push(async () => {
     if (agent.child.exitCode === null && agent.child.signalCode === null) {
       for (const s of (await agent.api('GET', '/v1/services')).body) {
@@ -75,7 +76,7 @@ function killLeftovers(dir: string): void {
 /** The port reservations persisted in a state directory. */
 function reservedPorts(dir: string): unknown[] {
   const file = join(dir, 'ports.json');
-  return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : [];
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')).reservations ?? []) : [];
 }
 
 const LISTENER =
@@ -254,6 +255,23 @@ describe('deploying through a real agent', () => {
       data: { signal: 'SIGTERM' },
     });
     expect((await agent.api('GET', '/v1/workloads/handled/worker-1')).body.state).toBe('failed');
+  });
+});
+
+describe('the agent on PostgreSQL (--store postgres://...)', () => {
+  it('deploys, lists and deletes with its state in a real PostgreSQL server', async () => {
+    const server = await startPostgresServer({ fast: true });
+    cleanup.push(() => server.stop());
+    const dir = stateDir();
+    const agent = await agentOn(dir, ['--store', server.url]);
+    expect((await agent.api('GET', '/v1/health')).body.store).toBe('postgres');
+    expect((await agent.api('POST', '/v1/services', { source: { path: HELLO } })).status).toBe(201);
+    expect((await agent.api('GET', '/v1/services')).body).toMatchObject([
+      { name: 'hello', state: 'running' },
+    ]);
+    expect(existsSync(join(dir, 'state.db'))).toBe(false);
+    expect((await agent.api('DELETE', '/v1/services/hello')).status).toBe(200);
+    expect((await agent.api('GET', '/v1/workloads')).body).toEqual([]);
   });
 });
 
