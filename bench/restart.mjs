@@ -2,8 +2,8 @@
 // Kills a workload with SIGKILL 50 times and measures kill -> running again, where "running
 // again" is the new PID recorded: the agent's `workload-restarted` event (carrying the new
 // PID, written to the graph in the same transaction) as received on the API's SSE stream.
-// Each kill comes after the workload has run for 1.5 s, so every restart is a "first"
-// restart (no back-off), which the restart policy promises to do immediately.
+// Each kill comes after the workload has run for 5.5 s (a run over 5 s resets the back-off),
+// so every restart is a "first" restart, which the policy promises to do immediately.
 import { request } from 'node:http';
 import { deployThroughAgent, startAgentProcess } from './deploy.mjs';
 
@@ -47,7 +47,7 @@ try {
   });
   await new Promise((r) => setTimeout(r, 300));
   for (let i = 0; i < SAMPLES; i++) {
-    await new Promise((r) => setTimeout(r, 1_500));
+    await new Promise((r) => setTimeout(r, 5_500));
     const [w] = await agent.api('GET', '/v1/workloads?service=bench');
     const restarted = new Promise((resolve) => {
       waiting = resolve;

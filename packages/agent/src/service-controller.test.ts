@@ -212,6 +212,48 @@ describe('deploying through a real agent', () => {
     expect(outsider.listening).toBe(true);
   });
 
+  it('restarts a crash loop at once the first time, then after a back-off; a clean exit stays down', async () => {
+    const dir = stateDir();
+    const agent = await agentOn(dir);
+    const file = join(dir, 'loop.yaml');
+    writeFileSync(
+      file,
+      service(`    crasher:
+      type: k:Process
+      properties:
+        command: /bin/sh
+        arguments: ['-c', 'sleep 0.3; exit 3']
+        restart: on-failure
+    done:
+      type: k:Process
+      properties:
+        command: /bin/sh
+        arguments: ['-c', 'sleep 0.3; exit 0']
+        restart: on-failure
+`),
+    );
+    const events = eventStream(join(dir, 'api.sock'), 0);
+    cleanup.push(() => events.close());
+    expect((await agent.api('POST', '/v1/services', { source: { path: file } })).status).toBe(201);
+    const first = await events.next(
+      (e) => e.type === 'workload-restarted' && e.id.name === 'crasher-1',
+    );
+    const backoff = await events.next(
+      (e) => e.type === 'workload-restarting' && e.id.name === 'crasher-1',
+    );
+    expect(backoff.data.delayMs).toBeGreaterThan(0);
+    expect(backoff.seq).toBeGreaterThan(first.seq);
+    await events.next((e) => e.type === 'workload-exited' && e.id.name === 'done-1');
+    await events.next(
+      (e) => e.type === 'workload-restarted' && e.id.name === 'crasher-1' && e.seq > backoff.seq,
+    );
+    const done = (await agent.api('GET', '/v1/workloads/loop/done-1')).body;
+    expect(done).toMatchObject({ state: 'exited', exitCode: 0, restarts: 0 });
+    expect(events.seen.some((e) => e.type === 'workload-restarted' && e.id.name === 'done-1')).toBe(
+      false,
+    );
+  });
+
   it('calls a script event handler declared in the Events interface', async () => {
     const dir = stateDir();
     const agent = await agentOn(dir);

@@ -63,6 +63,8 @@ interface Supervised {
   restart: string;
   graceMs: number;
   consecutive: number;
+  /** The PID of the current run; an exit of another PID is stale. */
+  pid: number | undefined;
   /** Restarts so far (the `restarts` attribute). */
   restarts: number;
   startedAt: number;
@@ -75,7 +77,7 @@ interface Supervised {
 
 const SERVICE_NAME = /^[a-z0-9]([a-z0-9._-]{0,62})$/;
 /** A run that lasted this long resets the restart back-off. */
-const STABLE_MS = 1_000;
+const STABLE_MS = 5_000;
 const ROLLBACK_GRACE_MS = 2_000;
 
 /**
@@ -304,6 +306,17 @@ export class ServiceController {
     await this.s.workloads.ready(spec, { signal, ...(timeout ? { timeoutMs: timeout } : {}) });
     sup.stopping = false;
     await this.attributes.write(w.vertex, { state: 'running' }, { type: 'workload-ready' });
+    // An exit while the deploy held supervision back is handled now, by the policy.
+    const now = await this.s.workloads.read(status.ref);
+    if (now && now.state !== 'running') {
+      this.enqueue(sup, () =>
+        this.handleExit(sup, {
+          ...(now.exitCode === undefined ? {} : { exitCode: now.exitCode }),
+          ...(now.signal === undefined ? {} : { signal: now.signal }),
+          ...(status.pid === undefined ? {} : { pid: status.pid }),
+        }),
+      );
+    }
     progress({
       service,
       step: 'ready',
@@ -325,6 +338,7 @@ export class ServiceController {
     const existing = this.supervised.get(key);
     if (existing) {
       existing.ref = status.ref;
+      existing.pid = status.pid;
       existing.startedAt = Date.now();
       return existing;
     }
@@ -336,6 +350,7 @@ export class ServiceController {
       restart: String(propertyValue(vertex, 'restart') ?? 'on-failure'),
       graceMs: Math.round(Number(propertyValue(vertex, 'stop_grace_period') ?? 10) * 1000),
       consecutive: 0,
+      pid: status.pid,
       restarts: Number(propertyValue(vertex, 'restarts') ?? 0) || 0,
       startedAt: status.startedAt ? Date.parse(status.startedAt) : Date.now(),
       stopping: false,
@@ -365,6 +380,8 @@ export class ServiceController {
     exit: { exitCode?: number; signal?: string; pid?: number },
   ): Promise<void> {
     if (sup.stopping) return;
+    if (exit.pid !== undefined && exit.pid !== sup.pid) return; // an earlier run, or handled
+    sup.pid = undefined;
     const failed = exit.signal !== undefined || (exit.exitCode ?? 1) !== 0;
     const restart = sup.restart === 'always' || (sup.restart === 'on-failure' && failed);
     const exitData = {
@@ -433,7 +450,9 @@ export class ServiceController {
     exitData: Record<string, Value>,
   ): Promise<WorkloadStatus | undefined> {
     try {
-      return await this.s.workloads.restart(sup.ref);
+      const status = await this.s.workloads.restart(sup.ref);
+      sup.pid = status.pid;
+      return status;
     } catch (error) {
       await this.attributes.write(
         sup.vertex,
