@@ -1,0 +1,176 @@
+// PluginHost behaviour beyond the per-kind conformance suite: inline content, load failures
+// and retries, the start-memory check, replacement, forwarding to dispatchers, and the
+// executable process lifecycle (restart, kill on close, protocol violations).
+
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type {
+  Dispatcher,
+  FunctionCall,
+  HostFunctions,
+  PluginEntity,
+  Value,
+} from '@khutulun/floria';
+import { afterAll, describe, expect, it } from 'vitest';
+import { contentDigest } from './content-digest.js';
+import { isPluginError, type PluginError } from './plugin-error.js';
+import { PluginHost } from './plugin-host.js';
+
+const fixture = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
+const wasmPath = fixture('build/fixtures/conformance.wasm');
+const executablePath = fixture('fixtures/conformance-executable.mjs');
+const modulePath = fixture('fixtures/conformance-module.mjs');
+const site = { entity: { kind: 'vertex' as const, directory: ['t'], name: 'v' } };
+const host = {} as HostFunctions;
+const hosts: PluginHost[] = [];
+const scratch = mkdtempSync(join(tmpdir(), 'khutulun-plugin-host-'));
+
+afterAll(async () => {
+  await Promise.all(hosts.map((h) => h.close()));
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+function newHost(): PluginHost {
+  const h = new PluginHost({ timeoutMs: 5000 });
+  hosts.push(h);
+  return h;
+}
+
+function entity(
+  name: string,
+  pluginKind: PluginEntity['pluginKind'],
+  content: { path: string } | { inline: Uint8Array },
+): PluginEntity {
+  const bytes = 'path' in content ? readFileSync(content.path) : content.inline;
+  const e: PluginEntity = {
+    id: { kind: 'plugin', directory: ['t'], name },
+    metadata: {},
+    classes: [],
+    pluginKind,
+    digest: contentDigest(bytes),
+    location: 'path' in content ? content.path : 'inline:',
+    grants: [],
+  };
+  if ('inline' in content) e.content = Buffer.from(content.inline).toString('base64');
+  return e;
+}
+
+const call = (h: PluginHost, plugin: string, fn: string, args: Value[] = []) =>
+  h.dispatch({ plugin, function: fn, arguments: args, site }, host);
+
+async function failure(promise: Promise<unknown>): Promise<PluginError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(isPluginError(error), `expected a PluginError, got ${String(error)}`).toBe(true);
+  return error as PluginError;
+}
+
+describe('PluginHost', () => {
+  it('loads every kind from inline content (as shipped in a CSAR)', async () => {
+    const h = newHost();
+    h.register(entity('w', 'wasm', { inline: readFileSync(wasmPath) }));
+    h.register(entity('x', 'executable', { inline: readFileSync(executablePath) }));
+    h.register(entity('m', 'typescript', { inline: readFileSync(modulePath) }));
+    expect(await call(h, 'w', 'add', [1, 2])).toBe(3);
+    expect(await call(h, 'x', 'add', [3, 4])).toBe(7);
+    expect(await call(h, 'm', 'add', [5, 6])).toBe(11);
+  });
+
+  it('reports a missing file or a bad module as LOAD_FAILED, and retries at the next call', async () => {
+    const h = newHost();
+    const later = join(scratch, 'later.wasm');
+    h.register({ ...entity('later', 'wasm', { path: wasmPath }), location: later });
+    expect((await failure(call(h, 'later', 'add', [1, 1]))).code).toBe('LOAD_FAILED');
+    copyFileSync(wasmPath, later);
+    expect(await call(h, 'later', 'add', [1, 1])).toBe(2);
+
+    h.register(entity('garbage', 'wasm', { inline: new TextEncoder().encode('not wasm') }));
+    const error = await failure(call(h, 'garbage', 'add'));
+    expect(error.code).toBe('LOAD_FAILED');
+    expect(error.message).toContain('not a WebAssembly module');
+  });
+
+  it('refuses a module that needs more memory at start than the limit', async () => {
+    const h = new PluginHost({ maxMemoryPages: 0 });
+    hosts.push(h);
+    h.register(entity('big', 'wasm', { path: wasmPath }));
+    const error = await failure(call(h, 'big', 'add', [1, 1]));
+    expect(error.code).toBe('LOAD_FAILED');
+    expect(error.message).toMatch(/needs \d+ memory pages at start; the limit is 0/);
+  });
+
+  it('replaces a plugin registered again under the same name', async () => {
+    const h = newHost();
+    h.register(entity('p', 'typescript', { path: modulePath }));
+    expect(await call(h, 'p', 'add', [1, 2])).toBe(3);
+    h.registerModule('p', { add: ([a, b]: Value[]) => (a as number) * (b as number) });
+    expect(await call(h, 'p', 'add', [2, 5])).toBe(10);
+    expect(h.plugins().map((p) => p.id.name)).toEqual(['p']);
+  });
+
+  it('forwards calls, lazy flag and event to a registered dispatcher', async () => {
+    const h = newHost();
+    const seen: FunctionCall[] = [];
+    const dispatcher: Dispatcher = {
+      dispatch: async (c) => {
+        seen.push(c);
+        return c.function;
+      },
+    };
+    h.registerDispatcher('d', dispatcher);
+    const event = { seq: 1, type: 'added', id: site.entity, time: 't' };
+    const lazyArgs = [{ kind: 'literal' as const, value: 1 }];
+    expect(
+      await h.dispatch(
+        { plugin: 'd', function: 'f', arguments: lazyArgs, lazy: true, site, event },
+        host,
+      ),
+    ).toBe('f');
+    expect(seen).toEqual([
+      { plugin: 'd', function: 'f', arguments: lazyArgs, lazy: true, site, event },
+    ]);
+  });
+});
+
+describe('executable plugin processes', () => {
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const waitFor = async (condition: () => boolean) => {
+    for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 50));
+    return condition();
+  };
+
+  it('keeps one process across calls, restarts it after it dies, kills it on close', async () => {
+    const h = new PluginHost();
+    h.register(entity('x', 'executable', { path: executablePath }));
+    const first = (await call(h, 'x', 'pid')) as number;
+    expect(await call(h, 'x', 'pid')).toBe(first);
+    const crash = await failure(call(h, 'x', 'crash'));
+    expect(crash.code).toBe('CRASHED');
+    expect(crash.message).toContain('exited with code 70');
+    const second = (await call(h, 'x', 'pid')) as number;
+    expect(second).not.toBe(first);
+    expect(await waitFor(() => !alive(first))).toBe(true);
+    await h.close();
+    expect(await waitFor(() => !alive(second))).toBe(true);
+  });
+
+  it('kills a process that writes something other than the protocol to stdout', async () => {
+    const h = newHost();
+    h.register(entity('x', 'executable', { path: executablePath }));
+    const pid = (await call(h, 'x', 'pid')) as number;
+    expect((await failure(call(h, 'x', 'garbage'))).code).toBe('CRASHED');
+    expect(await waitFor(() => !alive(pid))).toBe(true);
+    expect(await call(h, 'x', 'add', [1, 2])).toBe(3);
+  });
+});
