@@ -16,8 +16,6 @@ export class ToscaFunctionError extends Error {
   }
 }
 
-type Current = { entity: Entity } | { list: Entity[] };
-
 /**
  * The run-time side of the `tosca` plugin: evaluates the calls the compiler leaves in the
  * graph (`get_attribute`, `get_property`, `get_input`, `concat`, `find_target`...) over the
@@ -156,134 +154,128 @@ async function nodeOf(e: Entity | undefined, host: HostFunctions): Promise<Entit
   return e;
 }
 
+/** Picks instance(s) by a TOSCA path index: a number, ALL, or absent (the first). */
+function pick<T>(items: T[], idx: Value | undefined): T[] {
+  if (idx === 'ALL') return items;
+  const i = typeof idx === 'number' ? idx : 0;
+  return items[i] === undefined ? [] : [items[i] as T];
+}
+
+const isIdx = (v: Value | undefined) =>
+  v === 'ALL' || (typeof v === 'number' && Number.isInteger(v));
+
+/**
+ * Follows a TOSCA path (specification 10.3) to the entities it ends in: node, capability or
+ * relationship contexts, fanning out at ALL, then reads the named property and its indexes.
+ */
 async function getValue(
   fn: string,
   args: Value[],
   call: FunctionCall,
   host: HostFunctions,
 ): Promise<Value> {
+  const fail = (message: string) => new ToscaFunctionError(fn, message, call.site.entity);
   const [first, ...rest] = args;
-  const origin = await start(first, call, host);
-  if (!origin) throw new ToscaFunctionError(fn, `${String(first)} not found`, call.site.entity);
-  let cur: Current = { entity: origin };
   let i = 0;
-  const fanOut = async (step: (e: Entity) => Promise<Entity[]>): Promise<Current> => {
-    const from = 'entity' in cur ? [cur.entity] : cur.list;
+  let all = false;
+  let current: Entity[];
+  const self = await host.getEntity(call.site.entity);
+  const site = call.site.entity;
+  const instanceKind =
+    site.kind === 'vertex' || site.kind === 'edge' ? 'vertex' : 'vertex-template';
+  const edgeKind = instanceKind === 'vertex' ? 'edge' : 'edge-template';
+  if (first === 'SELF') current = self ? [self] : [];
+  else if (first === 'SOURCE' || first === 'TARGET') {
+    // TOSCA 1.3 form, same as SELF, SOURCE|TARGET.
+    current = self ? [self] : [];
+    i = -1;
+  } else if (typeof first === 'string') {
+    const template = { kind: 'vertex-template' as const, directory: site.directory, name: first };
+    const instances =
+      instanceKind === 'vertex'
+        ? await host.query({ kind: 'vertex', template })
+        : [await host.getEntity(template)].filter((e): e is Entity => e !== undefined);
+    instances.sort((a, b) => a.id.name.localeCompare(b.id.name, 'en', { numeric: true }));
+    if (isIdx(rest[0])) {
+      all ||= rest[0] === 'ALL';
+      current = pick(instances, rest[0]);
+      i = 1;
+    } else current = pick(instances, undefined);
+  } else throw fail('a TOSCA path starts with SELF, SOURCE, TARGET or a node template name');
+  if (current.length === 0) throw fail(`${String(first)} not found`);
+  const tokens = i === -1 ? [first, ...rest] : rest;
+  if (i === -1) i = 0;
+  const step = async (f: (e: Entity) => Promise<Entity[]>) => {
     const next: Entity[] = [];
-    for (const e of from) next.push(...(await step(e)));
-    return { list: next };
+    for (const e of current) next.push(...(await f(e)));
+    current = next;
   };
-  const one = (c: Current): Current =>
-    'list' in c && c.list.length === 1 && c.list[0] ? { entity: c.list[0] } : c;
+  const targetOf = (e: Entity) =>
+    'target' in e
+      ? e.target
+      : 'selector' in e && e.selector.kind === 'id'
+        ? e.selector.id
+        : undefined;
   for (;;) {
-    const tok = rest[i];
-    if (tok === 'CAPABILITY') {
-      const name = rest[i + 1];
-      cur = one(
-        await fanOut(async (e) => {
-          if ('target' in e && name === undefined) {
-            const t = await host.getEntity(e.target);
-            return t ? [t] : [];
-          }
-          const children = await host.query({
-            kind: e.id.kind === 'vertex' ? 'vertex' : 'vertex-template',
-            parent: e.id,
-            metadata: { 'tosca.name': String(name) },
-          });
-          return children;
-        }),
-      );
-      i += name === undefined ? 1 : 2;
-      continue;
-    }
-    if (
-      tok === 'RELATIONSHIP' ||
-      (typeof tok === 'string' &&
-        i + 1 < rest.length &&
-        (typeof rest[i + 1] === 'number' || rest[i + 1] === 'ALL') &&
-        tok !== 'TARGET' &&
-        tok !== 'SOURCE')
-    ) {
-      const req = tok === 'RELATIONSHIP' ? rest[i + 1] : tok;
-      const sel = tok === 'RELATIONSHIP' ? rest[i + 2] : rest[i + 1];
-      const relOnly = tok === 'RELATIONSHIP';
-      cur = await fanOut(async (e) => {
+    const tok = tokens[i];
+    const isEdge = current[0] !== undefined && 'source' in current[0];
+    if (!isEdge && tok === 'RELATIONSHIP') {
+      const req = tokens[i + 1];
+      const idx = isIdx(tokens[i + 2]) ? tokens[i + 2] : undefined;
+      all ||= idx === 'ALL';
+      await step(async (e) => {
         const edges = await host.query({
-          kind: e.id.kind === 'vertex' ? 'edge' : 'edge-template',
+          kind: edgeKind,
           source: e.id,
           metadata: { 'tosca.requirement': String(req) },
         });
         edges.sort(
-          (a, b) => Number(a.metadata['tosca.index'] ?? 0) - Number(b.metadata['tosca.index'] ?? 0),
+          (a, b) =>
+            Number(a.metadata['tosca.index'] ?? 0) - Number(b.metadata['tosca.index'] ?? 0) ||
+            a.id.name.localeCompare(b.id.name, 'en', { numeric: true }),
         );
-        const picked =
-          sel === 'ALL'
-            ? edges
-            : typeof sel === 'number'
-              ? edges[sel]
-                ? [edges[sel] as Entity]
-                : []
-              : edges.slice(0, 1);
-        if (relOnly) return picked;
-        const targets: Entity[] = [];
-        for (const edge of picked) {
-          const t =
-            'target' in edge
-              ? edge.target
-              : 'selector' in edge && edge.selector.kind === 'id'
-                ? edge.selector.id
-                : undefined;
-          const te = t ? await nodeOf(await host.getEntity(t), host) : undefined;
-          if (te) targets.push(te);
-        }
-        return targets;
+        return pick(edges, idx);
       });
-      if (sel !== 'ALL') cur = one(cur);
-      i += tok === 'RELATIONSHIP' ? (typeof sel === 'number' || sel === 'ALL' ? 3 : 2) : 2;
-      continue;
-    }
-    if (tok === 'TARGET' || tok === 'SOURCE') {
-      cur = one(
-        await fanOut(async (e) => {
-          if (!('source' in e)) return [];
-          if (tok === 'SOURCE') {
-            const s = await host.getEntity(e.source);
-            return s ? [s] : [];
-          }
-          const t =
-            'target' in e
-              ? e.target
-              : 'selector' in e && e.selector.kind === 'id'
-                ? e.selector.id
-                : undefined;
-          const te = t ? await nodeOf(await host.getEntity(t), host) : undefined;
-          return te ? [te] : [];
-        }),
+      i += idx === undefined ? 2 : 3;
+    } else if (!isEdge && tok === 'CAPABILITY') {
+      const name = tokens[i + 1];
+      await step((e) =>
+        host.query({ kind: instanceKind, parent: e.id, metadata: { 'tosca.name': String(name) } }),
       );
+      i += 2;
+      if (tokens[i] === 'RELATIONSHIP') {
+        const idx = isIdx(tokens[i + 1]) ? tokens[i + 1] : undefined;
+        all ||= idx === 'ALL';
+        await step(async (c) => pick(await host.query({ kind: edgeKind, target: c.id }), idx));
+        i += idx === undefined ? 1 : 2;
+      }
+    } else if (isEdge && (tok === 'SOURCE' || tok === 'TARGET')) {
+      await step(async (e) => {
+        const id = tok === 'SOURCE' ? (e as { source: Id }).source : targetOf(e);
+        const found = id ? await nodeOf(await host.getEntity(id), host) : undefined;
+        return found ? [found] : [];
+      });
       i += 1;
-      continue;
-    }
-    break;
+    } else if (isEdge && tok === 'CAPABILITY') {
+      await step(async (e) => {
+        const id = targetOf(e);
+        const found = id ? await host.getEntity(id) : undefined;
+        return found ? [found] : [];
+      });
+      i += 1;
+    } else break;
+    if (current.length === 0) throw fail(`the path ${JSON.stringify(args)} leads nowhere`);
   }
-  const name = rest[i];
-  if (typeof name !== 'string')
-    throw new ToscaFunctionError(
-      fn,
-      'the path does not name a property or attribute',
-      call.site.entity,
-    );
-  const indexes = rest.slice(i + 1);
+  const name = tokens[i];
+  if (typeof name !== 'string') throw fail('the path does not name a property or attribute');
+  const indexes = tokens.slice(i + 1);
   const read = (e: Entity): Value => {
     const p = 'properties' in e ? e.properties[name] : undefined;
     if (!p)
-      throw new ToscaFunctionError(
-        fn,
-        `${e.id.name} has no ${fn === 'get_property' ? 'property' : 'attribute'} ${name}`,
-        call.site.entity,
-      );
+      throw fail(`${e.id.name} has no ${fn === 'get_property' ? 'property' : 'attribute'} ${name}`);
     return walk(p.value ?? null, indexes, fn, call);
   };
-  return 'entity' in cur ? read(cur.entity) : cur.list.map(read);
+  return all ? current.map(read) : read(current[0] as Entity);
 }
 
 function walk(v: Value, indexes: Value[], fn: string, call: FunctionCall): Value {

@@ -1,0 +1,151 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { instantiate, RoutingDispatcher, update, type Vertex } from '@khutulun/floria';
+import { openMemoryStore } from '@khutulun/store-memory';
+import { compile, createToscaDispatcher } from '@khutulun/tosca';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * The compiler's output in a real Floria store: instantiated by Floria, with the calls left
+ * for run time evaluated by the `tosca` plugin over the graph (TOSCA paths included).
+ */
+const SERVICE = `tosca_definitions_version: tosca_2_0
+capability_types:
+  Host:
+    properties:
+      slots: { type: integer, default: 4 }
+relationship_types:
+  HostedOn:
+    properties:
+      weight: { type: integer, default: 7 }
+node_types:
+  Machine:
+    attributes:
+      address: { type: string }
+      disks: { type: list, entry_schema: string }
+    capabilities:
+      host: Host
+  App:
+    properties:
+      port: { type: integer }
+    attributes:
+      url: { type: string }
+      host_address: { type: string }
+      host_slots: { type: integer }
+      weight: { type: integer }
+      second_disk: { type: string }
+      all_addresses: { type: list, entry_schema: string }
+    requirements:
+      - host: { capability: Host, relationship: HostedOn }
+service_template:
+  inputs:
+    port: { type: integer, default: 8080 }
+  node_templates:
+    machine:
+      type: Machine
+      capabilities:
+        host:
+          properties: { slots: 16 }
+    app:
+      type: App
+      properties:
+        port: { $get_input: port }
+      attributes:
+        url: { $concat: [ "http://", { $get_attribute: [ machine, address ] }, ":", { $get_property: [ SELF, port ] } ] }
+        host_address: { $get_attribute: [ SELF, RELATIONSHIP, host, TARGET, address ] }
+        host_slots: { $get_property: [ SELF, RELATIONSHIP, host, CAPABILITY, slots ] }
+        weight: { $get_property: [ SELF, RELATIONSHIP, host, weight ] }
+        second_disk: { $get_attribute: [ machine, disks, 1 ] }
+        all_addresses: { $get_attribute: [ machine, ALL, address ] }
+      requirements:
+        - host: machine
+  outputs:
+    url:
+      value: { $get_attribute: [ app, url ] }
+`;
+
+describe('compiled TOSCA in a Floria store', () => {
+  it('instantiates, then evaluates run-time TOSCA functions over the graph', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tosca-runtime-'));
+    writeFileSync(join(dir, 'service.yaml'), SERVICE);
+    const directory = ['services', 'shop'];
+    const result = await compile({ source: join(dir, 'service.yaml'), directory });
+    expect(result.diagnostics).toEqual([]);
+    const store = openMemoryStore();
+    await store.transaction(async (tx) => {
+      for (const entity of result.templates ?? []) await tx.put(entity);
+    });
+    const dispatcher = new RoutingDispatcher({ tosca: createToscaDispatcher() });
+    const made = await instantiate(store, {
+      templates: { directory },
+      into: directory,
+      dispatcher,
+    });
+    const machine = made.vertexes.find((v) => v.template?.name === 'machine') as Vertex;
+    const app = made.vertexes.find((v) => v.template?.name === 'app') as Vertex;
+    expect(made.edges).toHaveLength(1);
+    // What a driver would write back: the machine's address and disks.
+    machine.properties.address = { value: '10.0.0.5', metadata: { 'tosca.kind': 'attribute' } };
+    machine.properties.disks = { value: ['sda', 'sdb'], metadata: { 'tosca.kind': 'attribute' } };
+    await store.put(machine);
+    const updated = await update(store, { ids: [app.id], dispatcher });
+    expect(updated.problems).toEqual([]);
+    const after = (await store.get(app.id)) as Vertex;
+    const value = (name: string) => after.properties[name]?.value;
+    expect(value('port')).toBe(8080);
+    expect(value('url')).toBe('http://10.0.0.5:8080');
+    expect(value('host_address')).toBe('10.0.0.5');
+    expect(value('host_slots')).toBe(16);
+    expect(value('weight')).toBe(7);
+    expect(value('second_disk')).toBe('sdb');
+    expect(value('all_addresses')).toEqual(['10.0.0.5']);
+    // Outputs live on the service vertex and evaluate there.
+    const service = made.vertexes.find((v) => v.metadata['tosca.entity'] === 'service') as Vertex;
+    await update(store, { ids: [service.id], dispatcher });
+    expect(((await store.get(service.id)) as Vertex).properties['output:url']?.value).toBe(
+      'http://10.0.0.5:8080',
+    );
+  });
+
+  it('reports a path that leads nowhere as a problem, not a crash', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tosca-runtime-'));
+    writeFileSync(
+      join(dir, 'service.yaml'),
+      `tosca_definitions_version: tosca_2_0
+node_types:
+  N:
+    attributes:
+      a: { type: string }
+service_template:
+  node_templates:
+    n:
+      type: N
+      attributes:
+        a: { $get_attribute: [ SELF, RELATIONSHIP, missing, TARGET, a ] }
+`,
+    );
+    const directory = ['services', 'broken'];
+    const result = await compile({ source: join(dir, 'service.yaml'), directory });
+    expect(result.diagnostics).toEqual([]);
+    const store = openMemoryStore();
+    await store.transaction(async (tx) => {
+      for (const entity of result.templates ?? []) await tx.put(entity);
+    });
+    const dispatcher = new RoutingDispatcher({ tosca: createToscaDispatcher() });
+    const made = await instantiate(store, {
+      templates: { directory },
+      into: directory,
+      dispatcher,
+    });
+    const n = made.vertexes.find((v) => v.template?.name === 'n') as Vertex;
+    const updated = await update(store, { ids: [n.id], dispatcher });
+    expect(updated.problems).toHaveLength(1);
+    expect(updated.problems[0]).toMatchObject({
+      path: ['a'],
+      stage: 'updater',
+      plugin: 'tosca',
+      function: 'get_attribute',
+    });
+  });
+});
