@@ -4,6 +4,7 @@
 import { Encoder as CborEncoder } from 'cbor-x';
 import { Packr } from 'msgpackr';
 import YAML from 'yaml';
+import { writeCbor, writeMessagePack } from './binary-writer.js';
 import { SerializationError } from './errors.js';
 
 /** The formats `serialize` and `deserialize` speak. */
@@ -17,9 +18,12 @@ export const SERIALIZATION_FORMATS: readonly SerializationFormat[] = [
   'messagepack',
 ];
 
-// Maps decode as `Map`s and are turned into objects here: the libraries' own object
-// decoding renames a `__proto__` key, which would break the round trip.
-const cbor = new CborEncoder({ useRecords: false, mapsAsObjects: false });
+// The libraries read; `binary-writer` writes (keeping -0). Maps decode as `Map`s and are
+// turned into objects here: the libraries' own object decoding renames a `__proto__` key.
+// `int64AsNumber` (a real option that cbor-x's typings lack): 64-bit integers as numbers,
+// not BigInts; what Floria writes there is always within the safe range.
+const cborOptions = { useRecords: false, mapsAsObjects: false, int64AsNumber: true };
+const cbor = new CborEncoder(cborOptions);
 const messagepack = new Packr({ useRecords: false, mapsAsObjects: false, int64AsType: 'number' });
 
 /**
@@ -39,9 +43,9 @@ export function serialize(data: unknown, format: SerializationFormat): string | 
       case 'yaml':
         return YAML.stringify(plain, { lineWidth: 0, aliasDuplicateObjects: false });
       case 'cbor':
-        return cbor.encode(plain);
+        return writeCbor(plain);
       case 'messagepack':
-        return messagepack.pack(plain);
+        return writeMessagePack(plain);
       default:
         throw new Error(`unknown format ${JSON.stringify(format)}`);
     }

@@ -1,0 +1,261 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { isFloriaError } from './errors.js';
+import { call, literal, map } from './expression.js';
+import { makeId } from './id.js';
+import type { Edge, Entity, Value, Vertex, VertexTemplate } from './model.js';
+import {
+  deserialize,
+  SERIALIZATION_FORMATS,
+  type SerializationFormat,
+  serialize,
+} from './serialize.js';
+
+const roundTrip = (data: unknown, format: SerializationFormat) =>
+  deserialize(serialize(data, format), format);
+
+/** Deep equality that tells -0 from 0 and requires plain prototypes; names the first difference. */
+function difference(actual: unknown, expected: unknown, path: string): string | undefined {
+  if (typeof expected === 'number' || typeof expected !== 'object' || expected === null) {
+    return Object.is(actual, expected)
+      ? undefined
+      : `${path}: ${String(actual)} is not ${String(expected)}`;
+  }
+  if (Array.isArray(expected)) {
+    if (!Array.isArray(actual) || actual.length !== expected.length) return `${path}: not the list`;
+    for (const [index, item] of expected.entries()) {
+      const found = difference(actual[index], item, `${path}[${index}]`);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (
+    typeof actual !== 'object' ||
+    actual === null ||
+    Object.getPrototypeOf(actual) !== Object.prototype
+  ) {
+    return `${path}: not a plain map`;
+  }
+  const keys = Object.keys(expected);
+  if (Object.keys(actual).length !== keys.length) return `${path}: different keys`;
+  for (const key of keys) {
+    if (!Object.hasOwn(actual, key)) return `${path}: no key ${key}`;
+    const found = difference(
+      Object.getOwnPropertyDescriptor(actual, key)?.value,
+      Object.getOwnPropertyDescriptor(expected, key)?.value,
+      `${path}.${key}`,
+    );
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function expectExact(actual: unknown, expected: unknown): void {
+  expect(difference(actual, expected, '$')).toBeUndefined();
+}
+
+const tricky: Record<string, Value> = {
+  unicode: 'ünïcødé 😀 \u0000 \u2028 עברית 中文',
+  float: 1.5,
+  huge: 1e300,
+  tiny: 5e-324,
+  tenth: 0.1,
+  negativeZero: -0,
+  maxSafe: Number.MAX_SAFE_INTEGER,
+  minSafe: Number.MIN_SAFE_INTEGER,
+  beyond32: 12345678901,
+  negative: -42,
+  looksNumeric: '1e3',
+  looksOctal: '0o17',
+  looksHex: '0x10',
+  looksNull: 'null',
+  looksTilde: '~',
+  looksTrue: 'true',
+  looksYes: 'yes',
+  looksDate: '2001-12-14',
+  looksInfinity: '.inf',
+  looksNegativeZero: '-0',
+  underscores: '1_000',
+  empty: '',
+  spaces: '  leading and trailing  ',
+  multiline: 'a\nb\n',
+  quotes: `'"\\`,
+  emptyMap: {},
+  emptyList: [],
+  nested: [[[[[[[[[[{ deep: [[[]]] }]]]]]]]]]],
+  mixed: [null, true, false, 0, 'x', { a: null }],
+};
+
+const vertexTemplate: VertexTemplate = {
+  id: makeId('vertex-template', ['services', 'hello'], 'web'),
+  metadata: { 'tosca.type': 'tosca.nodes.Compute' },
+  classes: [makeId('class', ['types'], 'compute')],
+  properties: {
+    port: {
+      value: 8080,
+      updater: call('floria:sum', [literal(8000), literal(80)]),
+      validator: call('floria:in_range', [call('floria:value'), literal([1, 65535])], {
+        lazy: true,
+      }),
+      readOnly: true,
+      metadata: { unit: 'port' },
+    },
+    settings: { value: { tls: { on: true } }, updater: map({ a: literal('x') }) },
+  },
+  count: { initial: 2, min: 1, max: 5 },
+  eventHandlers: [{ events: ['added'], plugin: 'p', function: 'f', arguments: [literal(1)] }],
+  instantiator: { plugin: 'site', function: 'adapt' },
+};
+const vertex: Vertex = {
+  id: makeId('vertex', ['services', 'hello'], 'web-1'),
+  metadata: {},
+  classes: [],
+  template: vertexTemplate.id,
+  properties: { port: { value: 8080 } },
+};
+const edge: Edge = {
+  id: makeId('edge', ['services', 'hello'], 'uses-1'),
+  metadata: {},
+  classes: [],
+  source: vertex.id,
+  target: makeId('vertex', ['services', 'hello'], 'db-1'),
+  properties: { weight: { value: -0.25 } },
+};
+const entities: Entity[] = [vertexTemplate, vertex, edge];
+
+describe.each(SERIALIZATION_FORMATS)('%s', (format) => {
+  it.each(Object.entries(tricky))('round-trips %s exactly', (_name, value) => {
+    expectExact(roundTrip({ value }, format), { value });
+    expectExact(roundTrip(value, format), value);
+  });
+
+  it('round-trips integers at every encoding boundary', () => {
+    const boundaries = [
+      0,
+      23,
+      24,
+      127,
+      128,
+      255,
+      256,
+      65535,
+      65536,
+      2 ** 32 - 1,
+      2 ** 32,
+      2 ** 53 - 1,
+    ];
+    const integers = boundaries.flatMap((n) => [n, -n, -n - 1]).filter((n) => !Object.is(n, -0));
+    expectExact(roundTrip(integers, format), integers);
+  });
+
+  it('round-trips entities exactly', () => {
+    for (const entity of entities) expectExact(roundTrip(entity, format), entity);
+    expectExact(roundTrip(entities, format), entities);
+  });
+
+  it('keeps __proto__ and constructor keys as data', () => {
+    const data = JSON.parse('{"__proto__": {"polluted": 1}, "constructor": {"prototype": 2}}');
+    const back = roundTrip(data, format) as Record<string, unknown>;
+    expectExact(back, data);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+
+  it('drops undefined fields', () => {
+    expectExact(roundTrip({ a: 1, b: undefined, c: { d: undefined } }, format), { a: 1, c: {} });
+  });
+
+  it.each<[string, unknown]>([
+    ['NaN', { n: Number.NaN }],
+    ['Infinity', [Number.POSITIVE_INFINITY]],
+    ['a function', { f: () => 1 }],
+    ['a class instance', { d: new Date() }],
+    ['a bigint', { b: 1n }],
+    ['undefined in a list', [undefined]],
+  ])('refuses %s with SerializationError', (_name, data) => {
+    let caught: unknown;
+    try {
+      serialize(data, format);
+    } catch (error) {
+      caught = error;
+    }
+    expect(isFloriaError(caught, 'serialization-failed')).toBe(true);
+  });
+
+  it('refuses a cycle', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic['self'] = cyclic;
+    expect(() => serialize(cyclic, format)).toThrow(/cycle/);
+  });
+
+  it('rejects malformed input with SerializationError', () => {
+    const bad =
+      format === 'json'
+        ? '{"a":'
+        : format === 'yaml'
+          ? 'a: [1, 2'
+          : new Uint8Array([0xff, 0xff, 0xff]);
+    let caught: unknown;
+    try {
+      deserialize(bad, format);
+    } catch (error) {
+      caught = error;
+    }
+    expect(isFloriaError(caught, 'serialization-failed')).toBe(true);
+  });
+
+  it('round-trips generated values exactly (property-based)', () => {
+    const value = fc.letrec<{ value: Value }>((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        fc.constant(null),
+        fc.boolean(),
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }),
+        fc.string({ unit: 'grapheme' }),
+        fc.constantFrom('null', 'true', '1.5', '-0', '~', 'yes', '0x1F', ''),
+        fc.array(tie('value'), { maxLength: 4 }),
+        fc.dictionary(fc.string(), tie('value'), { maxKeys: 4 }),
+      ),
+    })).value;
+    fc.assert(
+      fc.property(value, (generated) => {
+        expectExact(roundTrip(generated, format), generated);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+// Length encodings change at these sizes in the binary formats (text formats have none).
+describe.each(['cbor', 'messagepack'] as const)('%s lengths', (format) => {
+  it.each([0, 15, 16, 23, 24, 31, 32, 255, 256, 65535, 65536])('round-trips size %i', (size) => {
+    const text = 'x'.repeat(size);
+    const items = Array.from({ length: size }, (_, index) => index % 3);
+    const entries = Object.fromEntries(items.map((_, index) => [`k${index}`, index]));
+    expectExact(roundTrip({ text, items, entries }, format), { text, items, entries });
+  });
+});
+
+describe('output types', () => {
+  it('reads CBOR and MessagePack from other writers (the libraries themselves)', async () => {
+    const { encode } = await import('cbor-x');
+    const { pack } = await import('msgpackr');
+    const data = { a: [1, 1.5, -2, 'x', null, true], b: { c: 2 ** 40 } };
+    expect(deserialize(encode(data), 'cbor')).toEqual(data);
+    expect(deserialize(pack(data), 'messagepack')).toEqual(data);
+  });
+
+  it('text formats give strings, binary formats bytes; bytes of text are accepted', () => {
+    expect(typeof serialize({ a: 1 }, 'json')).toBe('string');
+    expect(typeof serialize({ a: 1 }, 'yaml')).toBe('string');
+    expect(serialize({ a: 1 }, 'cbor')).toBeInstanceOf(Uint8Array);
+    expect(serialize({ a: 1 }, 'messagepack')).toBeInstanceOf(Uint8Array);
+    expect(deserialize(new TextEncoder().encode('{"a":1}'), 'json')).toEqual({ a: 1 });
+  });
+
+  it('JSON keeps -0 as valid JSON that JSON.parse reads back', () => {
+    const text = serialize([-0, 0], 'json');
+    expect(text).toBe('[-0,0]');
+    expect(Object.is(JSON.parse(text)[0], -0)).toBe(true);
+  });
+});
