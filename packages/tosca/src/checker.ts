@@ -13,6 +13,11 @@ import {
 import type { DiagnosticSink } from './diagnostic.js';
 import { GRAMMAR, type Keynames } from './grammar.js';
 import type { Unit } from './loader.js';
+import { locationName, resolveRelative, type SourceReader } from './source-reader.js';
+
+/** Archive entries up to this size travel inside the compiled templates. */
+const MAX_INLINE_ARTIFACT = 1024 * 1024;
+
 import { getEntry, toPlain, type YMap, type YNode, type YScalar } from './yaml-tree.js';
 
 /** The kinds of TOSCA type. */
@@ -54,7 +59,7 @@ export interface ToscaType {
   capabilities: Map<string, CapDef>;
   requirements: Map<string, ReqDef>;
   interfaces: Map<string, IfaceDef>;
-  artifacts: Map<string, YMap>;
+  artifacts: Map<string, { node: YMap; unit: Unit }>;
   operations: Map<string, OpDef>;
   notifications: Map<string, OpDef>;
   inputs: Map<string, PropDef>;
@@ -142,7 +147,7 @@ export interface NodeTemplate {
   capabilities: Map<string, CompiledCapability>;
   requirements: CompiledRequirement[];
   interfaces: Value;
-  artifacts: Value;
+  artifacts: Record<string, Value>;
   directives: string[];
   count?: number;
   metadata: Record<string, string>;
@@ -261,6 +266,7 @@ export class Checker {
   private readonly builtins = new Map<string, ToscaType>();
   private inputs = new Map<string, { value?: Value; def: PropDef }>();
   private readonly allFunctions: FunctionDef[] = [];
+  private readonly unitByName = new Map<string, Unit>();
   /** The template being checked: where a missing assignment is reported. */
   private owner: YNode | undefined;
 
@@ -269,7 +275,9 @@ export class Checker {
     private readonly units: Unit[],
     private readonly given: Record<string, Value>,
     private readonly validateOnly: boolean,
+    private readonly reader?: SourceReader,
   ) {
+    for (const u of units) this.unitByName.set(u.name, u);
     for (const name of [...PRIMITIVES, ...Object.keys(LEGACY_SCALARS)]) {
       const t = this.newType('data', name, name, undefined, undefined, name);
       t.builtin = name;
@@ -1136,7 +1144,7 @@ export class Checker {
     if (arts) {
       this.named(arts, `${t.path}.artifacts`, 'artifact', (name, value, _k, path) => {
         const a = this.artifactDef(unit, value, path);
-        if (a) t.artifacts.set(name, a);
+        if (a) t.artifacts.set(name, { node: a, unit });
       });
     }
   }
@@ -2697,13 +2705,13 @@ export class Checker {
     const arts = get('artifacts');
     const artifacts: Record<string, Value> = {};
     for (const [aname, a] of type.artifacts)
-      artifacts[aname] = this.embedded(a, `${path}.artifacts${q(aname)}`, unit);
+      artifacts[aname] = this.artifactValue(a.node, a.unit, `${path}.artifacts${q(aname)}`);
     if (arts) {
       const am = this.asMap(arts, `${path}.artifacts`, 'artifacts');
       if (am) {
         this.named(am, `${path}.artifacts`, 'artifact', (aname, value, _k, p) => {
           const a = this.artifactDef(unit, value, p);
-          if (a) artifacts[aname] = this.embedded(a, p, unit);
+          if (a) artifacts[aname] = this.artifactValue(a, unit, p);
         });
       }
     }
@@ -2711,11 +2719,42 @@ export class Checker {
     return nt;
   }
 
-  /** A TOSCA structure kept for run time, with functions as serialized expressions. */
+  /**
+   * An artifact definition as kept for run time: `path` is where its file is (a path, or
+   * `archive!entry`), and `content` its base64 bytes when it is inside an archive (which may
+   * be gone by the time it runs) and not larger than 1 MiB.
+   */
+  private artifactValue(a: YMap, unit: Unit, path: string): Record<string, Value> {
+    const value = this.embedded(a, path, unit) as Record<string, Value>;
+    const tn = getEntry(a, 'type')?.value;
+    const type =
+      tn?.kind === 'scalar' ? this.lookup(unit, 'artifact', String(tn.value)) : undefined;
+    if (type) value.type = type.canonical;
+    if (typeof value.file === 'string' && !getEntry(a, 'repository'))
+      Object.assign(value, this.fileInfo(value.file, unit));
+    return value;
+  }
+
+  private fileInfo(file: string, unit: Unit): Record<string, Value> {
+    if (/^[a-z][a-z0-9+.-]*:/i.test(file)) return {};
+    const loc = resolveRelative(unit.loc, file);
+    const out: Record<string, Value> = { path: locationName(loc) };
+    if (loc.archive && this.reader) {
+      const bytes = this.reader.bytes(loc);
+      if (bytes && bytes.length <= MAX_INLINE_ARTIFACT)
+        out.content = Buffer.from(bytes).toString('base64');
+    }
+    return out;
+  }
+
+  /**
+   * A TOSCA structure kept for run time. Function calls in it become `{ $expression: E }`
+   * (a Floria Expression), so they can never be mistaken for data.
+   */
   private embedded(node: YNode, path: string, unit: Unit): Value {
     if (this.functionName(node) !== undefined) {
       const e = this.expression(node, path, { unit, inValidation: true });
-      return e ? (e.kind === 'literal' ? e.value : (e as unknown as Value)) : null;
+      return e ? (e.kind === 'literal' ? e.value : { $expression: e as unknown as Value }) : null;
     }
     if (node.kind === 'scalar') return node.value;
     if (node.kind === 'seq')
@@ -2822,9 +2861,15 @@ export class Checker {
     return out;
   }
 
-  private implementationValue(node: YNode, unit: Unit): Value {
-    const artifact = (a: YNode): Value =>
-      a.kind === 'scalar' ? { file: String(a.value) } : (this.embedded(a, '', unit) as Value);
+  private implementationValue(node: YNode, templateUnit: Unit): Value {
+    // Relative files are relative to the file that wrote the implementation.
+    const unit = this.unitByName.get(node.file.name) ?? templateUnit;
+    const artifact = (a: YNode): Value => {
+      if (a.kind !== 'scalar') return this.artifactValue(a as YMap, unit, '');
+      const out: Record<string, Value> = { file: String(a.value) };
+      Object.assign(out, this.fileInfo(String(a.value), unit));
+      return out;
+    };
     if (node.kind === 'scalar') return { primary: artifact(node), dependencies: [] };
     if (node.kind !== 'map') return null;
     const out: Record<string, Value> = { dependencies: [] };

@@ -104,6 +104,15 @@ function byName<T extends Entity>(templates: Entity[] | undefined, kind: string,
   return found as T;
 }
 
+function startImplementation(result: Awaited<ReturnType<typeof compile>>): unknown {
+  const app = byName<VertexTemplate>(result.templates, 'vertex-template', 'app');
+  const ifaces = app.properties['tosca:interfaces']?.value as Record<
+    string,
+    { operations: Record<string, { implementation: { primary: unknown } }> }
+  >;
+  return ifaces.lifecycle?.operations.start?.implementation.primary;
+}
+
 function checkCompiled(result: Awaited<ReturnType<typeof compile>>): void {
   expect(result.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
   const t = result.templates;
@@ -162,6 +171,11 @@ describe('compile', () => {
     expect(byName<PluginEntity>(result.templates, 'plugin', 'arith').location).toBe(
       join(dir, 'plugins/arith.wasm'),
     );
+    // Relative to the file that defines the operation (types/types.yaml), not the service.
+    expect(startImplementation(result)).toEqual({
+      file: '../scripts/start.sh',
+      path: join(dir, 'scripts/start.sh'),
+    });
     expect(result.templates?.every((e) => e.id.directory.join('/') === 'services/test')).toBe(true);
   });
 
@@ -175,6 +189,11 @@ describe('compile', () => {
     checkCompiled(result);
     const plugin = byName<PluginEntity>(result.templates, 'plugin', 'arith');
     expect(plugin.location).toBe('inline:');
+    // Implementation artifacts inside an archive travel with the templates.
+    expect(startImplementation(result)).toMatchObject({
+      path: `${join(dir, 'service.csar')}!scripts/start.sh`,
+      content: Buffer.from('#!/bin/sh\n').toString('base64'),
+    });
     expect(Buffer.from(plugin.content ?? '', 'base64').toString()).toBe('\0asm-not-really');
   });
 

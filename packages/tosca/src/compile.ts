@@ -60,6 +60,7 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
       [...loader.units.values()],
       options.inputs ?? {},
       options.validateOnly === true,
+      reader,
     );
     const service = checker.check(entry);
     if (sink.hasErrors) return { diagnostics: sink.items };

@@ -90,7 +90,7 @@ export function emit(
     props(n.properties, 'property', properties);
     props(n.attributes, 'attribute', properties);
     properties['tosca:interfaces'] = value(n.interfaces);
-    properties['tosca:artifacts'] = value(resolveArtifacts(n.artifacts, n.type, reader));
+    properties['tosca:artifacts'] = value(n.artifacts);
     properties['tosca:metadata'] = value(n.metadata);
     if (n.nodeFilter !== undefined) properties['tosca:node_filter'] = value(n.nodeFilter);
     const md: Record<string, string> = { 'tosca.entity': 'node', 'tosca.type': n.type.canonical };
@@ -220,7 +220,7 @@ export function emit(
     const ext = f.implementation.file.split('.').pop() ?? '';
     const p: PluginEntity = {
       id: { kind: 'plugin', directory, name: f.plugin },
-      metadata: { 'tosca.entity': 'function', 'tosca.function': f.name },
+      metadata: { 'tosca.entity': 'plugin', 'tosca.function': f.name },
       classes: [],
       pluginKind:
         ext === 'wasm' ? 'wasm' : ['js', 'mjs', 'ts'].includes(ext) ? 'typescript' : 'executable',
@@ -247,8 +247,4 @@ export function emit(
   };
   if (service.description !== undefined) summary.description = service.description;
   return { templates: out, summary };
-}
-
-function resolveArtifacts(artifacts: Value, _type: ToscaType, _reader: SourceReader): Value {
-  return artifacts;
 }
