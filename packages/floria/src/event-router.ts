@@ -42,6 +42,7 @@ export class EventRouter {
   #unsubscribe: (() => void) | undefined;
   #pumping = false;
   #waiters: Array<() => void> = [];
+  #seqWaiters: Array<{ seq: number; resolve: () => void }> = [];
 
   constructor(options: EventRouterOptions) {
     this.#options = options;
@@ -79,6 +80,23 @@ export class EventRouter {
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
+  /**
+   * Resolves once the event with sequence number `seq` (and every one before it) has been
+   * handled, e.g. `router.whenHandled(await store.lastSeq())` after a change.
+   */
+  whenHandled(seq: number): Promise<void> {
+    if (this.#lastHandled >= seq) return Promise.resolve();
+    return new Promise((resolve) => this.#seqWaiters.push({ seq, resolve }));
+  }
+
+  #advance(seq: number): void {
+    this.#lastHandled = seq;
+    const ready = this.#seqWaiters.filter((waiter) => waiter.seq <= seq);
+    if (ready.length === 0) return;
+    this.#seqWaiters = this.#seqWaiters.filter((waiter) => waiter.seq > seq);
+    for (const waiter of ready) waiter.resolve();
+  }
+
   #wake(): void {
     const waiters = this.#waiters;
     this.#waiters = [];
@@ -92,12 +110,12 @@ export class EventRouter {
       for (let event = this.#queue.shift(); event; event = this.#queue.shift()) {
         if (event.seq <= this.#lastHandled) continue;
         await this.#handle(event);
-        this.#lastHandled = event.seq;
         try {
           await this.#options.onHandled?.(event.seq);
         } catch (error) {
           this.#report(error, event);
         }
+        this.#advance(event.seq);
       }
     } finally {
       this.#pumping = false;

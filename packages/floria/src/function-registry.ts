@@ -11,12 +11,13 @@ export interface FunctionContext {
 
 /**
  * A TypeScript plugin function. It gets argument values, or argument expressions when the
- * call is lazy (`context.call.lazy`); returning `undefined` means `null`.
+ * call is lazy (`context.call.lazy`); returning nothing means `null`.
  */
 export type PluginFunction = (
   args: Value[] | Expression[],
   context: FunctionContext,
-) => Value | undefined | Promise<Value | undefined>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: handlers that return nothing are functions too
+) => Value | void | Promise<Value | void>;
 
 /**
  * A `Dispatcher` for TypeScript functions registered as `plugin:function`. Unknown functions
