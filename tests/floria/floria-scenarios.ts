@@ -1,6 +1,6 @@
 /**
  * Floria's core (instantiate, update, events, access scopes) against a real store, written
- * once and run against every backend that exists (see the `*.test.ts` files beside it).
+ * once and run against the memory, SQLite and PostgreSQL stores (the `*.test.ts` beside it).
  */
 import {
   call,
