@@ -73,7 +73,15 @@ async function snapshot(store: Store) {
   };
 }
 
-export function describeFloriaScenarios(backend: string, open: () => Promise<Store>): void {
+/** How to get stores of one backend. */
+export interface ScenarioBackend {
+  /** A new, empty store. */
+  open(): Promise<Store>;
+  /** Another store instance on the same data (as a restarted process would open it), if persistent. */
+  reopen?(store: Store): Promise<Store>;
+}
+
+export function describeFloriaScenarios(backend: string, { open, reopen }: ScenarioBackend): void {
   describe(`Floria core on the ${backend} store`, () => {
     let store: Store;
     let registry: FunctionRegistry;
@@ -604,6 +612,49 @@ export function describeFloriaScenarios(backend: string, open: () => Promise<Sto
         expect(seen).toEqual([...seen].sort((a, b) => a - b));
       });
 
+      // Only persistent backends can be reopened (the memory store dies with its process).
+      if (reopen) {
+        it('a router of a restarted process resumes from the saved sequence number (persistent stores)', async () => {
+          const seen: string[] = [];
+          registry.register('test:count', (args) => {
+            const event = args[0] as unknown as FloriaEvent;
+            seen.push(`${event.type}:${event.id.name}`);
+          });
+          const counted = (name: string): Vertex => ({
+            id: makeId('vertex', INTO, name),
+            metadata: {},
+            classes: [],
+            properties: {},
+            eventHandlers: [{ events: ['added'], plugin: 'test', function: 'count' }],
+          });
+          let saved = 0;
+          const first = new EventRouter({
+            store,
+            dispatcher: registry,
+            onHandled: (seq) => {
+              saved = seq;
+            },
+          });
+          first.start();
+          await store.put(counted('before'));
+          await first.whenHandled(await store.lastSeq());
+          first.stop();
+          await store.put(counted('while-down'));
+
+          const again = await reopen(store);
+          try {
+            const second = new EventRouter({ store: again, dispatcher: registry, since: saved });
+            second.start();
+            await again.put(counted('after'));
+            await second.whenHandled(await again.lastSeq());
+            second.stop();
+          } finally {
+            await again.close();
+          }
+          expect(seen).toEqual(['added:before', 'added:while-down', 'added:after']);
+        });
+      }
+
       it('a failing handler becomes a handler-failed event; its writes are dropped; the router goes on', async () => {
         registry.register('test:fail', async (_args, { host }) => {
           await host.put({
@@ -651,6 +702,21 @@ export function describeFloriaScenarios(backend: string, open: () => Promise<Sto
         });
         expect(errors.length).toBeGreaterThanOrEqual(1);
       });
+    });
+
+    it('instances need not keep matching their templates', async () => {
+      await shop();
+      const web = makeId('vertex-template', TEMPLATES, 'web');
+      await instantiate(store, { templates: [web], into: INTO, dispatcher: registry });
+      const template = (await store.get(web)) as VertexTemplate;
+      await store.put({ ...template, properties: { port: { value: 1 } }, classes: [] });
+      const vertex = (await store.get(instance('web-1'))) as Vertex;
+      expect(vertex.properties['port']?.value).toBe(8080);
+      await store.put({ ...vertex, properties: { other: { value: 'mine' } }, classes: [] });
+      expect(((await store.get(instance('web-1'))) as Vertex).properties).toEqual({
+        other: { value: 'mine' },
+      });
+      expect(((await store.get(instance('web-2'))) as Vertex).properties['port']?.value).toBe(8080);
     });
 
     describe('access scopes', () => {

@@ -1,4 +1,4 @@
 import { openMemoryStore } from '@khutulun/store-memory';
 import { describeFloriaScenarios } from './floria-scenarios.js';
 
-describeFloriaScenarios('memory', async () => openMemoryStore());
+describeFloriaScenarios('memory', { open: async () => openMemoryStore() });

@@ -1,3 +1,4 @@
+import type { Store } from '@khutulun/floria';
 import {
   openPostgresStore,
   type PostgresServer,
@@ -24,10 +25,17 @@ afterAll(async () => {
   await server?.stop();
 });
 
-describeFloriaScenarios('postgres', async () => {
-  const name = `floria_${process.pid}_${++databases}`;
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(server.url);
-  url.pathname = `/${name}`;
-  return openPostgresStore(url.toString());
+const urlOf = new WeakMap<Store, string>();
+
+describeFloriaScenarios('postgres', {
+  async open() {
+    const name = `floria_${process.pid}_${++databases}`;
+    await admin.query(`CREATE DATABASE ${name}`);
+    const url = new URL(server.url);
+    url.pathname = `/${name}`;
+    const store = await openPostgresStore(url.toString());
+    urlOf.set(store, url.toString());
+    return store;
+  },
+  reopen: (store) => openPostgresStore(urlOf.get(store) as string),
 });

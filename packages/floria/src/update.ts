@@ -63,8 +63,12 @@ async function updateIn(tx: StoreTransaction, options: UpdateOptions): Promise<U
       result.problems.push({ entity: id, path: [], stage: 'missing', message: 'no such entity' });
   }
   if (options.query) entities.push(...(await tx.query(options.query)));
+  const seen = new Set<string>();
   for (const entity of entities) {
-    if (!('properties' in entity)) continue;
+    // An entity named twice (in `ids` and by the query) is updated once.
+    const key = idKey(entity.id);
+    if (seen.has(key) || !('properties' in entity)) continue;
+    seen.add(key);
     const working = structuredClone(entity);
     if (await updateEntity(tx, working, working.properties, options, result.problems)) {
       await tx.put(working);
