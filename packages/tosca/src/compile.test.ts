@@ -300,6 +300,58 @@ service_template:
     ]);
   });
 
+  it('evaluates static get_property paths and pure functions at compile time', async () => {
+    const dir = tmp();
+    writeTree(dir, {
+      's.yaml': `tosca_definitions_version: tosca_2_0
+capability_types:
+  Endpoint:
+    properties:
+      port: { type: integer, default: 80 }
+node_types:
+  Server:
+    properties:
+      host: { type: string }
+      url: { type: string }
+      mirror: { type: string }
+      live: { type: string, required: false }
+    attributes:
+      address: { type: string }
+    capabilities:
+      api: Endpoint
+service_template:
+  node_templates:
+    web:
+      type: Server
+      properties:
+        host: web.example
+        url: { $concat: [ "http://", { $get_property: [ SELF, host ] }, ":", { $get_property: [ SELF, CAPABILITY, api, port ] } ] }
+        mirror: { $get_property: [ db, url ] }
+        live: { $get_attribute: [ SELF, address ] }
+    db:
+      type: Server
+      properties:
+        host: db.example
+        url: { $join: [ [ { $get_property: [ SELF, host ] }, "5432" ], ":" ] }
+        mirror: { $get_property: [ web, mirror ] }
+  outputs:
+    web_url:
+      value: { $get_property: [ web, url ] }
+`,
+    });
+    const result = await compile({ source: join(dir, 's.yaml') });
+    expect(result.diagnostics).toEqual([]);
+    const web = byName<VertexTemplate>(result.templates, 'vertex-template', 'web');
+    const db = byName<VertexTemplate>(result.templates, 'vertex-template', 'db');
+    expect(web.properties.url?.value).toBe('http://web.example:80');
+    expect(web.properties.mirror?.value).toBe('db.example:5432');
+    expect(db.properties.mirror?.value).toBe('db.example:5432');
+    // Attributes change at run time: never folded.
+    expect(web.properties.live?.updater).toMatchObject({ function: 'get_attribute' });
+    const service = byName<VertexTemplate>(result.templates, 'vertex-template', 'tosca:service');
+    expect(service.properties['output:web_url']?.value).toBe('http://web.example:80');
+  });
+
   it('requires inputs when compiling, only warns when validating', async () => {
     const dir = tmp();
     writeTree(dir, {
