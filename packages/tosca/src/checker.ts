@@ -462,22 +462,40 @@ export class Checker {
     stack.add(unit);
     for (const imp of unit.imports) {
       if (stack.has(imp.unit)) {
-        for (const [k, t] of this.typesByUnit.get(imp.unit) ?? [])
-          this.addVisible(out, k, t, imp.namespace);
+        for (const [k, t] of this.typesByUnit.get(imp.unit) ?? []) this.addVisible(out, k, t, imp);
         continue;
       }
-      for (const [k, t] of this.visible(imp.unit, stack)) this.addVisible(out, k, t, imp.namespace);
+      for (const [k, t] of this.visible(imp.unit, stack)) this.addVisible(out, k, t, imp);
     }
     stack.delete(unit);
     if (stack.size === 0) this.visibleCache.set(unit, out);
     return out;
   }
 
-  private addVisible(out: Map<string, ToscaType>, key: string, t: ToscaType, ns?: string): void {
+  private addVisible(
+    out: Map<string, ToscaType>,
+    key: string,
+    t: ToscaType,
+    imp: Unit['imports'][number],
+  ): void {
     const [kind, ...rest] = key.split('|');
     const name = rest.join('|');
-    const k = ns ? `${kind}|${ns}:${name}` : key;
-    if (!out.has(k)) out.set(k, t);
+    const k = imp.namespace ? `${kind}|${imp.namespace}:${name}` : key;
+    const existing = out.get(k);
+    if (!existing) out.set(k, t);
+    // A file's own definitions shadow imported ones of the same name (the corpus relies on
+    // it); two different imported types under one name are a conflict.
+    else if (existing !== t && existing.unit !== imp.from) {
+      // Two different types answer to the same name here (specification 6.8.4).
+      const visibleName = k.slice(k.indexOf('|') + 1);
+      this.sink.error(
+        'TOSCA1014',
+        imp.where,
+        imp.path,
+        `this import brings ${kind} type "${visibleName}" (from ${t.unit?.name ?? 'built-in'}), which conflicts with "${visibleName}" from ${existing.unit?.name ?? 'built-in'}: import one of them into a namespace`,
+        [...(existing.node ? [{ where: existing.node, message: 'the other definition' }] : [])],
+      );
+    }
   }
 
   /** Finds a type by the name a file uses for it. */

@@ -23,7 +23,7 @@ export interface Unit {
   profile?: string;
   /** The profile this file belongs to (its own, or that of the profile file importing it). */
   inProfile?: string;
-  imports: Array<{ unit: Unit; namespace?: string }>;
+  imports: Array<{ unit: Unit; namespace?: string; where: YNode; path: string; from: Unit }>;
   /** Problems already reported for this file's structure (so checks are not repeated). */
   ok: boolean;
 }
@@ -258,7 +258,7 @@ export class Loader {
         target = this.load(loc, { where: url, path: `${path}.url`, ref }, unit.inProfile);
       }
       if (target) {
-        const imp: Unit['imports'][number] = { unit: target };
+        const imp: Unit['imports'][number] = { unit: target, where: item, path, from: unit };
         if (namespace) imp.namespace = namespace;
         unit.imports.push(imp);
       }
