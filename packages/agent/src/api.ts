@@ -2,21 +2,23 @@ import { createReadStream, watch } from 'node:fs';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, isAbsolute, join } from 'node:path';
-import type {
-  Entity,
-  Id,
-  PluginEntity,
-  Query,
-  TraverseOptions,
-  Value,
-  Vertex,
+import {
+  type Entity,
+  evaluate,
+  hostFunctions,
+  type Id,
+  type PluginEntity,
+  type Query,
+  type TraverseOptions,
+  type Value,
+  type Vertex,
 } from '@khutulun/floria';
 import { Hono } from 'hono';
 import { stream as streamBody, streamSSE } from 'hono/streaming';
 import { isAgentError, requestErrors } from './agent-error.js';
 import type { AgentServices } from './agent-services.js';
 import { PLUGIN_DIRECTORY } from './backends.js';
-import { isAboutService, type ServiceController } from './service-controller.js';
+import { isAboutService, type ServiceController, serviceNameOf } from './service-controller.js';
 import {
   readRecord,
   readRecords,
@@ -89,18 +91,19 @@ export function createApi(context: ApiContext): Hono {
       }
       if (!wait) {
         cleanupLater();
-        const started = controller.deploy(request);
-        started.catch(() => {}).finally(() => void cleanupLater.run());
-        // Answer after compile errors could have surfaced, so a bad file is still a 422.
-        const early = await Promise.race([
-          started.then(
-            () => undefined,
-            (e) => e,
-          ),
-          delay(50),
-        ]);
-        if (early !== undefined && early !== 'timeout') throw early;
-        return c.json({ service: name ?? null, state: 'deploying', sinceSeq }, 202);
+        // Answer once the service is stored: a file that does not compile is still a 422.
+        let stored: () => void = () => {};
+        const storedOnce = new Promise<void>((resolve) => {
+          stored = resolve;
+        });
+        const started = controller.deploy(request, (p) => {
+          if (p.step === 'stored') stored();
+        });
+        started
+          .finally(() => cleanupLater.run())
+          .catch((e) => s.log('warn', `deploy: ${(e as Error).message}`));
+        await Promise.race([storedOnce, started]);
+        return c.json({ service: serviceNameOf(request), state: 'deploying', sinceSeq }, 202);
       }
       const deployed = await controller.deploy(request);
       return c.json(await showService(context, deployed), 201);
@@ -401,10 +404,6 @@ function flag(v: string | undefined, fallback: boolean): boolean {
   return v === '1' || v === 'true';
 }
 
-function delay(ms: number): Promise<'timeout'> {
-  return new Promise((resolve) => setTimeout(() => resolve('timeout'), ms));
-}
-
 function serviceNotFound(name: string) {
   return requestErrors.notFound('service-not-found', `no service named "${name}"`, {
     service: name,
@@ -446,14 +445,29 @@ async function showService(context: ApiContext, name: string): Promise<Record<st
   };
 }
 
+/** A service's outputs, evaluated now (so `$get_attribute` outputs see current PIDs, ports). */
 async function outputsOf(context: ApiContext, name: string): Promise<Record<string, Value>> {
-  const { store } = context.services;
-  const { instances } = serviceDirectories(name);
-  const vertexes = (await store.query({ kind: 'vertex', directory: instances })) as Vertex[];
-  const service = vertexes.find((v) => v.metadata['tosca.entity'] === 'service');
+  const { store, dispatcher } = context.services;
+  const vertexes = (await store.query({
+    kind: 'vertex',
+    directory: serviceDirectories(name).instances,
+    metadata: { 'tosca.entity': 'service' },
+  })) as Vertex[];
+  const service = vertexes[0];
   const outputs: Record<string, Value> = {};
-  for (const [key, property] of Object.entries(service?.properties ?? {})) {
-    if (key.startsWith('output:')) outputs[key.slice('output:'.length)] = property.value ?? null;
+  if (!service) return outputs;
+  const host = hostFunctions({ reader: store, dispatcher });
+  for (const [key, property] of Object.entries(service.properties)) {
+    if (!key.startsWith('output:')) continue;
+    let value = property.value ?? null;
+    if (property.updater) {
+      value = await evaluate(property.updater, {
+        site: { entity: service.id, path: [key] },
+        dispatcher,
+        host,
+      }).catch(() => value);
+    }
+    outputs[key.slice('output:'.length)] = value;
   }
   return outputs;
 }

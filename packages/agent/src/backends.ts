@@ -8,10 +8,15 @@ import { openSqliteStore } from '@khutulun/store-sqlite';
 /** Where registered plugins' entities live in the graph. */
 export const PLUGIN_DIRECTORY: string[] = ['plugins'];
 
-/** Opens the store: PostgreSQL for a `postgres://` URL, else SQLite in that file. */
+/**
+ * Opens the store: PostgreSQL for a `postgres://` URL, else SQLite in that file. SQLite runs
+ * with `synchronous = NORMAL`: a commit survives the agent being killed at any moment (the
+ * crash safety the agent promises); only a power loss may drop the newest commits, which the
+ * agent then re-learns from the driver's own state at start.
+ */
 export async function openStore(location: string): Promise<Store> {
   if (/^postgres(ql)?:\/\//.test(location)) return openPostgresStore(location);
-  return openSqliteStore(location);
+  return openSqliteStore(location, { synchronous: 'NORMAL' });
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { request } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,6 +138,7 @@ describe('deploying through a real agent', () => {
     const port = server.ports.port;
     expect((await agent.api('GET', '/v1/services/hello/outputs')).body).toEqual({
       server_port: port,
+      server_pid: server.pid,
     });
     const logs = await agent.api('GET', '/v1/workloads/hello/client-1/logs');
     expect(logs.body).toContain(`server at 127.0.0.1:${port}`);
@@ -154,6 +156,52 @@ describe('deploying through a real agent', () => {
     expect(isAlive(restarted.data.pid)).toBe(true);
     const after = (await agent.api('GET', '/v1/workloads/hello/server-1')).body;
     expect(after).toMatchObject({ state: 'running', pid: restarted.data.pid, restarts: 1 });
+    const outputs = (await agent.api('GET', '/v1/services/hello/outputs')).body;
+    expect(outputs.server_pid).toBe(restarted.data.pid);
+  });
+
+  it('streams the progress of a deploy as SSE, ending with the result', async () => {
+    const dir = stateDir();
+    const agent = await agentOn(dir);
+    const messages = await new Promise<Array<{ event: string; data: any }>>((resolve, reject) => {
+      const req = request(
+        {
+          socketPath: join(dir, 'api.sock'),
+          method: 'POST',
+          path: '/v1/services',
+          headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => {
+            text += d;
+          });
+          res.on('end', () =>
+            resolve(
+              text
+                .split('\n\n')
+                .filter((b) => b.trim())
+                .map((b) => ({
+                  event: /^event: (.*)$/m.exec(b)?.[1] ?? '',
+                  data: JSON.parse(/^data: (.*)$/m.exec(b)?.[1] ?? 'null'),
+                })),
+            ),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.end(JSON.stringify({ source: { path: HELLO }, wait: true }));
+    });
+    const steps = messages.filter((m) => m.event === 'progress').map((m) => m.data.step);
+    expect(steps.slice(0, 3)).toEqual(['compiled', 'stored', 'instantiated']);
+    expect(steps).toContain('ready');
+    expect(steps.at(-1)).toBe('done');
+    expect(messages.at(-1)).toMatchObject({
+      event: 'result',
+      data: { name: 'hello', state: 'running' },
+    });
+    expect(agent.pid).toBeGreaterThan(0);
   });
 
   it('deletes a service leaving nothing behind: processes, files, ports, entities', async () => {

@@ -101,7 +101,7 @@ export class ServiceController {
     request: DeployRequest,
     progress: (p: DeployProgress) => void = () => {},
   ): Promise<string> {
-    const name = request.name ?? defaultName(request.source);
+    const name = serviceNameOf(request);
     if (!SERVICE_NAME.test(name)) {
       throw requestErrors.badRequest(`invalid service name ${JSON.stringify(name)}`, { name });
     }
@@ -233,7 +233,11 @@ export class ServiceController {
       floria.update(store, { query: { kind: 'vertex', directory: dirs.instances }, dispatcher }),
       floria.update(store, { query: { kind: 'edge', directory: dirs.instances }, dispatcher }),
     ]);
-    const problems = updated.flatMap((u) => u.problems);
+    // Outputs are evaluated again whenever they are read: one that cannot be computed yet
+    // (e.g. it needs a PID) does not fail the deploy.
+    const problems = updated
+      .flatMap((u) => u.problems)
+      .filter((p) => !p.path[0]?.startsWith('output:'));
     if (problems.length) {
       const p = problems[0]!;
       throw new DeployError({
@@ -694,6 +698,11 @@ export function isAboutService(event: FloriaEvent, service: string): boolean {
   const d = event.id.directory;
   if (d[0] === 'services' && d[1] === service) return true;
   return d[0] === 'khutulun' && d[1] === 'services' && event.id.name === service;
+}
+
+/** The name a deploy request gives its service: `name`, else the source file's base name. */
+export function serviceNameOf(request: DeployRequest): string {
+  return request.name ?? defaultName(request.source);
 }
 
 function defaultName(source: string): string {
