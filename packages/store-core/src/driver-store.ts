@@ -135,7 +135,8 @@ class CoreTransaction extends Reader<DriverTransaction> implements BulkStoreTran
         this.events.push(...events);
         // A key already written in this batch replaces that row, so it "exists" already.
         writes.set(row.key, { ...row, replace: old !== undefined });
-        existing.set(row.key, JSON.parse(row.body) as Entity);
+        // Only compared against within this synchronous loop, so the caller's object will do.
+        existing.set(row.key, entity);
       });
       if (writes.size > 0) await tx.write([...writes.values()]);
     });

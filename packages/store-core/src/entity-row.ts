@@ -5,6 +5,7 @@ import { StoreError } from './store-error.js';
 // A segment may contain any character; escaping `%` and `/` keeps paths and keys unambiguous
 // and keeps "subtree of D" a plain prefix match on the path string.
 function encodeSegment(segment: string): string {
+  if (!segment.includes('%') && !segment.includes('/')) return segment;
   return segment.replaceAll('%', '%25').replaceAll('/', '%2F');
 }
 

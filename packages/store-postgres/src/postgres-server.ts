@@ -126,6 +126,8 @@ export async function startPostgresServer(
     url: `postgresql://postgres@${encodeURIComponent(socket)}:${port}/postgres`,
     async stop() {
       // SIGINT: "fast" shutdown, which disconnects clients instead of waiting for them.
+      // Waiting for the exit must keep this process alive, however the server was unref'd.
+      server.ref();
       try {
         process.kill(pid, 'SIGINT');
       } catch {

@@ -27,8 +27,14 @@ export function querySql(query: Query): Sql {
   let with_ = '';
   if (query.class) {
     with_ = `WITH RECURSIVE ${descendants('cls', p, entityKey(query.class))} `;
+    // With a narrower criterion, test each candidate's memberships; otherwise start from the
+    // class's members.
+    const narrower =
+      query.parent ?? query.source ?? query.target ?? query.template ?? query.directory;
     where.push(
-      'key IN (SELECT m.entity_key FROM memberships m WHERE m.class_key IN (SELECT k FROM cls))',
+      narrower
+        ? 'EXISTS (SELECT 1 FROM memberships m WHERE m.entity_key = entities.key AND m.class_key IN (SELECT k FROM cls))'
+        : 'key IN (SELECT m.entity_key FROM memberships m WHERE m.class_key IN (SELECT k FROM cls))',
     );
   }
   if (query.kind) where.push(`kind = ${p.add(query.kind)}`);

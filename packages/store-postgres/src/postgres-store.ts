@@ -81,23 +81,31 @@ class PostgresReader implements DriverReader {
 
 class PostgresTransaction extends PostgresReader implements DriverTransaction {
   readonly #client: pg.PoolClient;
+  readonly #committed: (rowsWritten: number) => Promise<void>;
   #done = false;
+  #written = 0;
 
-  constructor(client: pg.PoolClient) {
+  constructor(client: pg.PoolClient, committed: (rowsWritten: number) => Promise<void>) {
     super(client);
     this.#client = client;
+    this.#committed = committed;
   }
 
   async write(rows: readonly WriteRow[]): Promise<void> {
+    this.#written += rows.length;
     const c = this.#client;
     for (const chunk of chunks(rows, ROWS_PER_STATEMENT)) {
       const column = (f: (r: WriteRow) => string | null) => chunk.map(f);
+      // Existence is known (and stable under the write lock): new rows need no conflict check.
+      const upsert = chunk.some((r) => r.replace)
+        ? `ON CONFLICT (key) DO UPDATE SET kind = excluded.kind, directory = excluded.directory,
+           name = excluded.name, parent = excluded.parent, source = excluded.source,
+           target = excluded.target, template = excluded.template, body = excluded.body`
+        : '';
       await c.query(
         `INSERT INTO entities (key, kind, directory, name, parent, source, target, template, body)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
-         ON CONFLICT (key) DO UPDATE SET kind = excluded.kind, directory = excluded.directory,
-           name = excluded.name, parent = excluded.parent, source = excluded.source,
-           target = excluded.target, template = excluded.template, body = excluded.body`,
+         ${upsert}`,
         [
           column((r) => r.key),
           column((r) => r.kind),
@@ -135,7 +143,8 @@ class PostgresTransaction extends PostgresReader implements DriverTransaction {
     }
     if (left.length === 0) return;
     await this.#client.query(
-      `INSERT INTO ${table} SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`,
+      // Classes are deduplicated per row and a replaced row's pairs were deleted: no conflicts.
+      `INSERT INTO ${table} SELECT * FROM unnest($1::text[], $2::text[])`,
       [left, right],
     );
   }
@@ -155,17 +164,19 @@ class PostgresTransaction extends PostgresReader implements DriverTransaction {
   async append(events: readonly PendingEvent[]): Promise<FloriaEvent[]> {
     const numbered: FloriaEvent[] = [];
     for (const chunk of chunks(events, ROWS_PER_STATEMENT)) {
-      const result = await this.#client.query<{ seq: string; body: string }>(
+      const bodies = chunk.map((e) => JSON.stringify(e));
+      // Identity values are drawn in the order rows are inserted, which ORDER BY i fixes: the
+      // returned numbers, sorted, belong to the events in their order.
+      const result = await this.#client.query<{ seq: string }>(
         `INSERT INTO events (body)
          SELECT b FROM unnest($1::text[]) WITH ORDINALITY AS t(b, i) ORDER BY i
-         RETURNING seq, body`,
-        [chunk.map((e) => JSON.stringify(e))],
+         RETURNING seq`,
+        [bodies],
       );
-      const rows = result.rows.map((r) => ({
-        seq: Number(r.seq),
-        ...(JSON.parse(r.body) as PendingEvent),
-      }));
-      numbered.push(...rows.sort((a, b) => a.seq - b.seq));
+      const seqs = result.rows.map((r) => Number(r.seq)).sort((a, b) => a - b);
+      bodies.forEach((body, i) => {
+        numbered.push({ seq: seqs[i]!, ...(JSON.parse(body) as PendingEvent) });
+      });
     }
     if (numbered.length > 0) {
       // Delivered to listeners only if and when this transaction commits.
@@ -183,6 +194,7 @@ class PostgresTransaction extends PostgresReader implements DriverTransaction {
     } finally {
       this.#release();
     }
+    await this.#committed(this.#written);
   }
 
   async rollback(): Promise<void> {
@@ -222,7 +234,26 @@ class PostgresDriver implements StoreDriver {
       client.release(true);
       throw error;
     }
-    return new PostgresTransaction(client);
+    return new PostgresTransaction(client, (rows) => this.#analyzeAfterBulk(rows));
+  }
+
+  #rowsSinceAnalyze = 0;
+  #rowsAtAnalyze = 0;
+
+  /**
+   * Right after a bulk load the planner has no statistics for index plans, and every fresh
+   * row still costs a commit-status lookup on read; autovacuum fixes both, but only within a
+   * minute or so. Once the entities grew by half since the last time (and by at least 10,000
+   * rows), vacuum and analyze now.
+   */
+  async #analyzeAfterBulk(rows: number): Promise<void> {
+    this.#rowsSinceAnalyze += rows;
+    if (this.#rowsSinceAnalyze < Math.max(10_000, this.#rowsAtAnalyze / 2)) return;
+    this.#rowsAtAnalyze += this.#rowsSinceAnalyze;
+    this.#rowsSinceAnalyze = 0;
+    await this.#pool
+      .query('VACUUM (ANALYZE) entities, memberships, class_parents, events')
+      .catch(() => undefined);
   }
 
   async readEvents(since: number, limit: number): Promise<FloriaEvent[]> {
