@@ -37,6 +37,8 @@ interface Session {
   child: ChildProcessWithoutNullStreams;
   pending: Map<number, Pending>;
   exited: Promise<void>;
+  /** Set once the process broke the protocol: nothing more it says is believed. */
+  broken: boolean;
 }
 
 class ExecutablePlugin implements LoadedPlugin {
@@ -82,7 +84,12 @@ class ExecutablePlugin implements LoadedPlugin {
 
   #start(): Session {
     const child = spawn(this.command, [], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const session: Session = { child, pending: new Map(), exited: Promise.resolve() };
+    const session: Session = {
+      child,
+      pending: new Map(),
+      exited: Promise.resolve(),
+      broken: false,
+    };
     this.#session = session;
     let buffered = '';
     let stderr = '';
@@ -92,7 +99,7 @@ class ExecutablePlugin implements LoadedPlugin {
       for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
-        if (line.trim()) this.#receive(session, line);
+        if (line.trim() && !session.broken) this.#receive(session, line);
       }
     });
     child.stderr.setEncoding('utf8');
@@ -129,6 +136,19 @@ class ExecutablePlugin implements LoadedPlugin {
       message = JSON.parse(line) as PluginMessage;
     } catch {
       // Not the protocol: stdout is reserved for it, so the process cannot be trusted further.
+      session.broken = true;
+      if (this.#session === session) this.#session = undefined;
+      for (const [id, pending] of inFlight) {
+        inFlight.delete(id);
+        clearTimeout(pending.timer);
+        pending.reject(
+          this.#error(
+            pending.call,
+            'PROTOCOL',
+            `the plugin wrote a line that is not JSON: ${line.slice(0, 200)}`,
+          ),
+        );
+      }
       child.kill('SIGKILL');
       return;
     }

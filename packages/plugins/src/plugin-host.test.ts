@@ -169,7 +169,9 @@ describe('executable plugin processes', () => {
     const h = newHost();
     h.register(entity('x', 'executable', { path: executablePath }));
     const pid = (await call(h, 'x', 'pid')) as number;
-    expect((await failure(call(h, 'x', 'garbage'))).code).toBe('CRASHED');
+    const error = await failure(call(h, 'x', 'garbage'));
+    expect(error.code).toBe('PROTOCOL');
+    expect(error.message).toContain('this is not JSON');
     expect(await waitFor(() => !alive(pid))).toBe(true);
     expect(await call(h, 'x', 'add', [1, 2])).toBe(3);
   });

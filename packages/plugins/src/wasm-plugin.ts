@@ -67,6 +67,7 @@ class WasmPlugin implements LoadedPlugin {
   readonly #idle: WasmInstance[] = [];
   readonly #all = new Set<WasmInstance>();
   readonly #waiting: Array<() => void> = [];
+  readonly #terminating = new Set<Promise<void>>();
   #closed = false;
 
   constructor(
@@ -97,8 +98,8 @@ class WasmPlugin implements LoadedPlugin {
     const all = [...this.#all];
     this.#all.clear();
     this.#idle.length = 0;
-    await Promise.all(all.map((i) => i.terminate()));
     for (const wake of this.#waiting.splice(0)) wake();
+    await Promise.all([...all.map((i) => i.terminate()), ...this.#terminating]);
   }
 
   async #acquire(call: FunctionCall, nested: boolean): Promise<WasmInstance> {
@@ -145,7 +146,8 @@ class WasmPlugin implements LoadedPlugin {
 
   #discard(instance: WasmInstance): void {
     this.#all.delete(instance);
-    void instance.terminate();
+    const terminated = instance.terminate().finally(() => this.#terminating.delete(terminated));
+    this.#terminating.add(terminated);
     this.#waiting.shift()?.();
   }
 }
