@@ -346,6 +346,27 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
         expect(await snapshot(store)).toEqual(before);
       });
 
+      it('plugins get the host function overrides the caller passes', async () => {
+        await shop();
+        const logged: string[] = [];
+        registry.register('site:adapt', (_args, { host }) => {
+          host.log('info', 'adapting');
+          return null;
+        });
+        const db = makeId('vertex-template', TEMPLATES, 'db');
+        await store.put({
+          ...((await store.get(db)) as VertexTemplate),
+          instantiator: { plugin: 'site', function: 'adapt' },
+        });
+        await instantiate(store, {
+          templates: [db],
+          into: INTO,
+          dispatcher: registry,
+          host: { log: (level, message) => logged.push(`${level}: ${message}`) },
+        });
+        expect(logged).toEqual(['info: adapting']);
+      });
+
       it('refuses bad counts, and allows zero', async () => {
         await store.put(vt('none', { count: { initial: 0 } }));
         const made = await instantiate(store, {
@@ -702,6 +723,37 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
         });
         expect(errors.length).toBeGreaterThanOrEqual(1);
       });
+
+      it('a handler whose arguments fail to evaluate fails like a handler', async () => {
+        let called = false;
+        registry.register('test:never', () => {
+          called = true;
+        });
+        const router = startRouter(0, []);
+        await store.put({
+          id: makeId('vertex', INTO, 'bad-args'),
+          metadata: {},
+          classes: [],
+          properties: {},
+          eventHandlers: [
+            {
+              events: ['added'],
+              plugin: 'test',
+              function: 'never',
+              arguments: [call('nowhere:x')],
+            },
+          ],
+        });
+        await router.whenHandled(await store.lastSeq());
+        await router.whenHandled(await store.lastSeq());
+        expect(called).toBe(false);
+        const failures = (await store.changes(0)).filter(
+          (event) => event.type === 'handler-failed',
+        );
+        expect(failures.map((event) => event.data)).toMatchObject([
+          { function: 'never', message: expect.stringMatching(/nowhere:x/) },
+        ]);
+      });
     });
 
     it('instances need not keep matching their templates', async () => {
@@ -772,6 +824,41 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
         const feed = await scoped.changes(0);
         expect(feed.map((event) => event.id.name)).toEqual(['web']);
         expect((await scoped.changes(0, 1)).map((event) => event.id.name)).toEqual(['web']);
+      });
+
+      it('a ScopedStore leaves outside vertexes out of graph reads', async () => {
+        const a = makeId('vertex', ['tenants', 'a'], 'app');
+        const b = makeId('vertex', ['tenants', 'a'], 'cache');
+        const foreign = makeId('vertex', ['tenants', 'b'], 'db');
+        for (const id of [a, b, foreign])
+          await store.put({ id, metadata: {}, classes: [], properties: {} });
+        await store.put({
+          id: makeId('vertex', ['tenants', 'a'], 'child'),
+          metadata: {},
+          classes: [],
+          parent: a,
+          properties: {},
+        });
+        const link = (name: string, directory: string[], source: Id, target: Id): Edge => ({
+          id: makeId('edge', directory, name),
+          metadata: {},
+          classes: [],
+          source,
+          target,
+          properties: {},
+        });
+        await store.put(link('to-cache', ['tenants', 'a'], a, b));
+        await store.put(link('to-foreign', ['tenants', 'b'], a, foreign));
+        await store.put(link('from-foreign', ['tenants', 'b'], foreign, a));
+        const scoped = new ScopedStore(store, ['tenants', 'a']);
+        expect(names(await scoped.edgesOut(a))).toEqual(['to-cache']);
+        expect(await scoped.edgesIn(a)).toEqual([]);
+        expect(await scoped.edgesOut(foreign)).toEqual([]);
+        expect(names(await scoped.children(a))).toEqual(['child']);
+        const steps = await scoped.traverse({ from: a, depth: 2, direction: 'both' });
+        expect(steps.map((step) => step.vertex.id.name)).toEqual(['cache']);
+        expect(await scoped.traverse({ from: foreign, depth: 1 })).toEqual([]);
+        expect(await scoped.isInClass(foreign, makeId('class', [], 'any'))).toBe(false);
       });
 
       it('a ScopedStore delivers only its subtree from the change feed, and close stops it', async () => {

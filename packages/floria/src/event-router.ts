@@ -41,7 +41,6 @@ export class EventRouter {
   #lastHandled: number;
   #unsubscribe: (() => void) | undefined;
   #pumping = false;
-  #waiters: Array<() => void> = [];
   #seqWaiters: Array<{ seq: number; resolve: () => void }> = [];
 
   constructor(options: EventRouterOptions) {
@@ -71,13 +70,6 @@ export class EventRouter {
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
     this.#queue.length = 0;
-    if (!this.#pumping) this.#wake();
-  }
-
-  /** Resolves once every event delivered so far has been handled. */
-  settled(): Promise<void> {
-    if (!this.#pumping && this.#queue.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
   /**
@@ -97,12 +89,6 @@ export class EventRouter {
     for (const waiter of ready) waiter.resolve();
   }
 
-  #wake(): void {
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const resolve of waiters) resolve();
-  }
-
   async #pump(): Promise<void> {
     if (this.#pumping) return;
     this.#pumping = true;
@@ -119,7 +105,6 @@ export class EventRouter {
       }
     } finally {
       this.#pumping = false;
-      this.#wake();
     }
   }
 
