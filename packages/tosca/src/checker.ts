@@ -2355,12 +2355,16 @@ export class Checker {
     for (const [name, d] of inputDefs) {
       const p = `${path}.inputs${q(name)}`;
       let value: Value | undefined;
-      if (name in this.given) {
-        value = this.given[name] as Value;
-        if (d.schema && !this.checkGiven(value, d.schema, d.node, p, unit)) continue;
-      } else if (d.fixed) value = toPlain(d.fixed) as Value;
-      else if (d.default) value = toPlain(d.default) as Value;
-      else if (d.required) {
+      // A given value is checked like one written in the file (at the input's definition).
+      const source =
+        name in this.given ? valueNode(this.given[name] as Value, d.node) : (d.fixed ?? d.default);
+      if (source) {
+        const e = d.schema
+          ? this.value(source, d.schema, p, { unit })
+          : this.expression(source, p, { unit });
+        if (!e) continue;
+        if (e.kind === 'literal') value = e.value;
+      } else if (d.required) {
         this.sink.report(
           this.validateOnly ? 'warning' : 'error',
           'TOSCA1090',
@@ -2677,10 +2681,6 @@ export class Checker {
     const entries = m.entries.filter((e) => e.key.value !== 'copy');
     for (const e of from.entries) if (!getEntry(m, String(e.key.value))) entries.push(e);
     return { ...m, entries };
-  }
-
-  private checkGiven(v: Value, schema: Schema, where: YNode, path: string, unit: Unit): boolean {
-    return this.literalValue(where, v, schema, path, unit);
   }
 
   private isNodeOf(unit: Unit, t: ToscaType, typeName: string): boolean {
@@ -3835,4 +3835,23 @@ function foldStaticProperties(
     }
     for (const [k, e] of outputs) if (e.kind !== 'literal') outputs.set(k, rewrite(e, undefined));
   }
+}
+
+/** A value given from outside (e.g. `-i`), as a tree positioned at `at`, to check it like YAML. */
+function valueNode(v: Value, at: YNode): YNode {
+  const base = { file: at.file, offset: at.offset };
+  if (Array.isArray(v)) return { kind: 'seq', items: v.map((x) => valueNode(x, at)), ...base };
+  if (v !== null && typeof v === 'object') {
+    return {
+      kind: 'map',
+      entries: Object.entries(v).map(([k, x]) => ({
+        key: { kind: 'scalar', value: k, quoted: true, ...base },
+        value: valueNode(x, at),
+      })),
+      ...base,
+    };
+  }
+  const s: YScalar = { kind: 'scalar', value: v, quoted: typeof v === 'string', ...base };
+  if (typeof v === 'number' || typeof v === 'boolean') s.source = String(v);
+  return s;
 }

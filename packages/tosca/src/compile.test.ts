@@ -366,6 +366,15 @@ service_template:
     ]);
     const given = await compile({ source: join(dir, 's.yaml'), inputs: { n: 'three' } });
     expect(given.diagnostics.map((d) => d.code)).toEqual(['TOSCA1030']);
+    expect(given.diagnostics[0]?.line).toBe(4);
+    writeTree(dir, {
+      'm.yaml':
+        'tosca_definitions_version: tosca_2_0\nservice_template:\n  inputs:\n    mem: { type: scalar-unit.size }\n  node_templates: {}\n',
+    });
+    const scalar = await compile({ source: join(dir, 'm.yaml'), inputs: { mem: '2 GiB' } });
+    expect(scalar.service?.inputs.mem).toBe(2 ** 31);
+    const badUnit = await compile({ source: join(dir, 'm.yaml'), inputs: { mem: '2 parsecs' } });
+    expect(badUnit.diagnostics.map((d) => d.code)).toEqual(['TOSCA1030']);
   });
 });
 
