@@ -53,5 +53,11 @@ export {
   serialize,
 } from './serialize.js';
 export type * from './store.js';
-export { type Problem, type UpdateOptions, type UpdateResult, update } from './update.js';
+export {
+  type Problem,
+  readOnlyChanges,
+  type UpdateOptions,
+  type UpdateResult,
+  update,
+} from './update.js';
 export { isValue, valuesEqual } from './value.js';

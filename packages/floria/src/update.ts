@@ -170,3 +170,19 @@ function verdict(result: Value): string[] {
     `the validator returned ${JSON.stringify(result)}, not true, false, a string or a list of strings`,
   ];
 }
+
+/**
+ * The names of the read-only properties whose value `next` would change (a read-only
+ * property may go from unset to set once, never after): for an API or a plugin host to
+ * refuse direct writes the way `update` refuses updater results.
+ */
+export function readOnlyChanges(previous: Entity | undefined, next: Entity): string[] {
+  if (!previous || !('properties' in previous) || !('properties' in next)) return [];
+  const changed: string[] = [];
+  for (const [name, before] of Object.entries(previous.properties)) {
+    if (!before.readOnly || before.value === undefined) continue;
+    const after = next.properties[name]?.value;
+    if (after === undefined || !valuesEqual(before.value, after)) changed.push(name);
+  }
+  return changed.sort();
+}
