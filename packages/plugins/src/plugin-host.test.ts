@@ -103,13 +103,42 @@ describe('PluginHost', () => {
     expect(error.message).toMatch(/needs \d+ memory pages at start; the limit is 0/);
   });
 
-  it('replaces a plugin registered again under the same name', async () => {
+  it('replaces a plugin registered again under the same name and directory', async () => {
     const h = newHost();
     h.register(entity('p', 'typescript', { path: modulePath }));
     expect(await call(h, 'p', 'add', [1, 2])).toBe(3);
-    h.registerModule('p', { add: ([a, b]: Value[]) => (a as number) * (b as number) });
-    expect(await call(h, 'p', 'add', [2, 5])).toBe(10);
-    expect(h.plugins().map((p) => p.id.name)).toEqual(['p']);
+    h.register(entity('p', 'executable', { path: executablePath }));
+    expect(await call(h, 'p', 'pid')).toEqual(expect.any(Number));
+    expect(h.plugins().map((p) => p.pluginKind)).toEqual(['executable']);
+  });
+
+  it('routes a name shared by several directories to the innermost one enclosing the site', async () => {
+    const h = newHost();
+    const at = (directory: string[]) => ({
+      ...entity('f', 'typescript', { path: modulePath }),
+      id: { kind: 'plugin' as const, directory, name: 'f' },
+    });
+    h.register(at(['services', 'a']));
+    h.registerModule('f', { add: () => 'root' });
+    h.register({ ...at(['services', 'b']), pluginKind: 'typescript' });
+    h.registerModule('f', { add: () => 'b' });
+    const from = (directory: string[]) =>
+      h.dispatch(
+        {
+          plugin: 'f',
+          function: 'add',
+          arguments: [1, 2],
+          site: { entity: { kind: 'vertex', directory, name: 'v' } },
+        },
+        host,
+      );
+    expect(await from(['services', 'a', 'deeper'])).toBe(3);
+    expect(await from(['elsewhere'])).toBe('b');
+    expect(await h.unregister({ kind: 'plugin', directory: [], name: 'f' })).toBe(true);
+    expect(await h.unregister({ kind: 'plugin', directory: [], name: 'f' })).toBe(false);
+    const error = await failure(from(['elsewhere']));
+    expect(error.code).toBe('NOT_FOUND');
+    expect(error.message).toContain('several plugins have this name');
   });
 
   it('forwards calls, lazy flag and event to a registered dispatcher', async () => {

@@ -14,6 +14,7 @@ import type {
   Dispatcher,
   FunctionCall,
   HostFunctions,
+  Id,
   PluginEntity,
   Value,
 } from '@khutulun/floria';
@@ -53,7 +54,8 @@ interface Registration {
  * host's time limit; `close()` terminates every worker and process the host started.
  */
 export class PluginHost implements Dispatcher {
-  readonly #plugins = new Map<string, Registration>();
+  /** Registrations by plugin name, then by directory (`a/b`). */
+  readonly #plugins = new Map<string, Map<string, Registration>>();
   /** The plugins whose host function is running in the current async context. */
   readonly #nesting = new AsyncLocalStorage<ReadonlySet<string>>();
   readonly #timeoutMs: number;
@@ -72,11 +74,26 @@ export class PluginHost implements Dispatcher {
   }
 
   /**
-   * Registers (or replaces) a plugin by its entity; it is loaded and its digest checked at
-   * its first call. The plugin is called by `entity.id.name`.
+   * Registers (or replaces: same name and directory) a plugin by its entity; it is loaded
+   * and its digest checked at its first call. Calls name the plugin by `entity.id.name`; when
+   * plugins of the same name sit in several directories (two services shipping their own
+   * `functions.wasm`), a call goes to the one in the innermost directory enclosing the call
+   * site's entity.
    */
   register(entity: PluginEntity): void {
-    this.#replace(entity.id.name, { entity, grants: new Set(entity.grants) });
+    this.#replace({ entity, grants: new Set(entity.grants) });
+  }
+
+  /** Removes (and unloads) the plugin with this entity ID; whether there was one. */
+  async unregister(id: Id): Promise<boolean> {
+    const byDirectory = this.#plugins.get(id.name);
+    const key = id.directory.join('/');
+    const old = byDirectory?.get(key);
+    if (!old) return false;
+    byDirectory?.delete(key);
+    if (byDirectory?.size === 0) this.#plugins.delete(id.name);
+    await unload(old);
+    return true;
   }
 
   /**
@@ -93,7 +110,7 @@ export class PluginHost implements Dispatcher {
       location: 'in-process:',
       grants: [...grants],
     };
-    this.#replace(name, { entity, grants: new Set(grants), module });
+    this.#replace({ entity, grants: new Set(grants), module });
   }
 
   /**
@@ -112,13 +129,20 @@ export class PluginHost implements Dispatcher {
 
   /** The registered plugin entities. */
   plugins(): PluginEntity[] {
-    return [...this.#plugins.values()].map((r) => r.entity);
+    return [...this.#plugins.values()].flatMap((byDirectory) =>
+      [...byDirectory.values()].map((r) => r.entity),
+    );
   }
 
   async dispatch(call: FunctionCall, host: HostFunctions): Promise<Value> {
-    const registration = this.#plugins.get(call.plugin);
+    const registration = this.#route(call);
     if (!registration || this.#closed) {
-      throw new PluginError(this.#closed ? 'the plugin host is closed' : 'no such plugin', {
+      const why = this.#closed
+        ? 'the plugin host is closed'
+        : this.#plugins.has(call.plugin)
+          ? 'several plugins have this name and none is in a directory enclosing the call site'
+          : 'no such plugin';
+      throw new PluginError(why, {
         code: this.#closed ? 'CLOSED' : 'NOT_FOUND',
         plugin: call.plugin,
         function: call.function,
@@ -161,15 +185,37 @@ export class PluginHost implements Dispatcher {
   /** Terminates every plugin worker and process; later calls fail with `CLOSED`. */
   async close(): Promise<void> {
     this.#closed = true;
-    const registrations = [...this.#plugins.values()];
+    const registrations = [...this.#plugins.values()].flatMap((m) => [...m.values()]);
     await Promise.all(registrations.map((r) => unload(r)));
     if (this.#tempDir) await rm(await this.#tempDir, { recursive: true, force: true });
   }
 
-  #replace(name: string, registration: Registration): void {
-    const old = this.#plugins.get(name);
-    this.#plugins.set(name, registration);
+  #replace(registration: Registration): void {
+    const { name, directory } = registration.entity.id;
+    let byDirectory = this.#plugins.get(name);
+    if (!byDirectory) {
+      byDirectory = new Map();
+      this.#plugins.set(name, byDirectory);
+    }
+    const key = directory.join('/');
+    const old = byDirectory.get(key);
+    byDirectory.set(key, registration);
     if (old) void unload(old);
+  }
+
+  /** The plugin a call goes to: the only one of its name, or the innermost enclosing one. */
+  #route(call: FunctionCall): Registration | undefined {
+    const byDirectory = this.#plugins.get(call.plugin);
+    if (!byDirectory) return undefined;
+    if (byDirectory.size === 1) return byDirectory.values().next().value;
+    const site = call.site.entity.directory;
+    let best: Registration | undefined;
+    for (const registration of byDirectory.values()) {
+      const dir = registration.entity.id.directory;
+      const encloses = dir.length <= site.length && dir.every((segment, i) => segment === site[i]);
+      if (encloses && (!best || dir.length > best.entity.id.directory.length)) best = registration;
+    }
+    return best;
   }
 
   /** Host functions that mark their async context as "inside plugins `inside`". */
