@@ -367,6 +367,59 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
         expect(logged).toEqual(['info: adapting']);
       });
 
+      it('an id selector picks the nearest instances: those in the same container as the source', async () => {
+        const web = makeId('vertex-template', TEMPLATES, 'web');
+        const port = makeId('vertex-template', TEMPLATES, 'web/capabilities/port');
+        await store.put(vt('web', { count: { initial: 2 } }));
+        await store.put(vt('web/capabilities/port', { parent: web }));
+        await store.put(vt('sidecar', { parent: web }));
+        await store.put(vt('monitor'));
+        await store.put(et('sidecar/requirements/0/proxy', 'sidecar', { kind: 'id', id: port }));
+        await store.put(et('monitor/requirements/0/watch', 'monitor', { kind: 'id', id: port }));
+        const made = await instantiate(store, {
+          templates: { directory: TEMPLATES },
+          into: INTO,
+          dispatcher: registry,
+        });
+        const parentOf = new Map(
+          made.vertexes.map((vertex) => [
+            idKey(vertex.id),
+            vertex.parent ? idKey(vertex.parent) : '',
+          ]),
+        );
+        const proxies = made.edges.filter((edge) => edge.id.name.includes('proxy'));
+        expect(proxies).toHaveLength(2);
+        for (const edge of proxies) {
+          expect(parentOf.get(idKey(edge.target))).toBe(parentOf.get(idKey(edge.source)));
+        }
+        const watches = made.edges.filter((edge) => edge.id.name.includes('watch'));
+        expect(watches.map((edge) => edge.target.name).sort()).toEqual([
+          'web/capabilities/port-1',
+          'web/capabilities/port-2',
+        ]);
+      });
+
+      it('a nested template whose parent is instantiated zero times makes nothing', async () => {
+        await store.put(vt('web', { count: { initial: 0 } }));
+        await store.put(vt('sidecar', { parent: makeId('vertex-template', TEMPLATES, 'web') }));
+        const made = await instantiate(store, {
+          templates: { directory: TEMPLATES },
+          into: INTO,
+          dispatcher: registry,
+        });
+        expect(made.vertexes).toEqual([]);
+        await expect(
+          instantiate(store, {
+            templates: [makeId('vertex-template', TEMPLATES, 'sidecar')],
+            into: INTO,
+            dispatcher: registry,
+          }),
+        ).rejects.toMatchObject({
+          code: 'instantiation-failed',
+          message: expect.stringMatching(/no instances/),
+        });
+      });
+
       it('refuses bad counts, and allows zero', async () => {
         await store.put(vt('none', { count: { initial: 0 } }));
         const made = await instantiate(store, {

@@ -47,6 +47,8 @@ class Instantiation {
   /** Where the search for a free `<base>-<n>` resumes, by kind and base. */
   private readonly nextIndex = new Map<string, number>();
   private readonly result: InstantiationResult = { vertexes: [], edges: [] };
+  /** Vertexes made by this run, by key (for containment). */
+  private readonly madeVertexes = new Map<string, Vertex>();
 
   constructor(
     private readonly tx: StoreTransaction,
@@ -154,7 +156,8 @@ class Instantiation {
     let parents: Array<Vertex | undefined> = [undefined];
     if (template.parent) {
       parents = await this.instancesOf(template.parent);
-      if (parents.length === 0) {
+      // A parent instantiated now with count 0 simply has no children.
+      if (parents.length === 0 && !this.made.has(idKey(template.parent))) {
         throw new InstantiationError(
           `its parent template ${idKey(template.parent)} has no instances`,
           template.id,
@@ -175,6 +178,7 @@ class Instantiation {
         if (template.eventHandlers) vertex.eventHandlers = structuredClone(template.eventHandlers);
         await this.tx.put(vertex);
         instances.push(vertex);
+        this.madeVertexes.set(idKey(vertex.id), vertex);
         this.result.vertexes.push(vertex);
       }
     }
@@ -232,7 +236,7 @@ class Instantiation {
       if (candidate.kind === 'vertex-template') {
         const instances = await this.instancesOf(candidate);
         if (instances.length === 0) throw missing(`template ${idKey(candidate)} has no instances`);
-        targets.push(...instances.map((instance) => instance.id));
+        targets.push(...this.nearest(source, instances).map((instance) => instance.id));
       } else if (candidate.kind === 'vertex') {
         if (!(await this.tx.get(candidate))) throw missing(`no vertex ${idKey(candidate)}`);
         targets.push(candidate);
@@ -242,6 +246,38 @@ class Instantiation {
     }
     if (targets.length === 0) throw missing('the finder found nothing');
     return targets;
+  }
+
+  /**
+   * The instances among `candidates` that share the nearest containing vertex with `source`
+   * (the source itself first, then its parent, and so on up): a sidecar's edge to "the web
+   * server's port" reaches its own web server's port, not every web server's. Candidates
+   * sharing no container with the source are all taken.
+   */
+  private nearest(source: Vertex, candidates: Vertex[]): Vertex[] {
+    const chains = candidates.map((candidate) => ({
+      candidate,
+      ancestors: this.ancestors(candidate),
+    }));
+    for (const container of [idKey(source.id), ...this.ancestors(source)]) {
+      const near = chains.filter(({ ancestors }) => ancestors.includes(container));
+      if (near.length > 0) return near.map(({ candidate }) => candidate);
+    }
+    return candidates;
+  }
+
+  /** Keys of the containing vertexes of a vertex made now, nearest first. */
+  private ancestors(vertex: Vertex): string[] {
+    const keys: string[] = [];
+    const seen = new Set<string>();
+    for (let parent = vertex.parent; parent; ) {
+      const key = idKey(parent);
+      if (seen.has(key)) break;
+      seen.add(key);
+      keys.push(key);
+      parent = this.madeVertexes.get(key)?.parent;
+    }
+    return keys;
   }
 
   /** `<base>-<n>` with the smallest n >= 1 not yet used in the target directory. */
