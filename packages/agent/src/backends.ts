@@ -32,7 +32,9 @@ export async function openNetwork(stateDir: string): Promise<NetworkDriver> {
  * every plugin registered through the API (kept as entities in the store).
  */
 export async function openPluginHost(store: Store, stateDir: string): Promise<PluginHost> {
-  const host = createPluginHost({ builtins: true, baseDir: stateDir });
+  // One Wasm instance per plugin: the agent's calls are short, and each instance is a worker
+  // thread with a heap of its own (an idle agent's memory matters more than call overlap).
+  const host = createPluginHost({ builtins: true, baseDir: stateDir, maxInstances: 1 });
   for (const entity of await store.query({ kind: 'plugin', directory: PLUGIN_DIRECTORY })) {
     host.register(entity as PluginEntity);
   }

@@ -1,5 +1,6 @@
 import {
   chmodSync,
+  copyFileSync,
   existsSync,
   mkdtempSync,
   readdirSync,
@@ -22,6 +23,16 @@ import {
 } from './testing/agent-process.js';
 
 const PROFILE = join(import.meta.dirname, '..', '..', '..', 'profiles', 'khutulun', 'profile.yaml');
+const RESTART_COUNTER = join(
+  import.meta.dirname,
+  '..',
+  '..',
+  '..',
+  'examples',
+  'plugins',
+  'build',
+  'restart-counter.wasm',
+);
 const HELLO = join(
   import.meta.dirname,
   '..',
@@ -300,6 +311,45 @@ describe('deploying through a real agent', () => {
     expect(events.seen.some((e) => e.type === 'workload-restarted' && e.id.name === 'done-1')).toBe(
       false,
     );
+  });
+
+  it('calls a Wasm plugin event handler that changes the graph (examples/plugins restart-counter)', async () => {
+    const dir = stateDir();
+    const agent = await agentOn(dir);
+    copyFileSync(RESTART_COUNTER, join(dir, 'restart-counter.wasm'));
+    const file = join(dir, 'counted.yaml');
+    writeFileSync(
+      file,
+      service(`    worker:
+      type: k:Process
+      properties:
+        command: /bin/sleep
+        arguments: ['1000']
+        restart: never
+      interfaces:
+        events:
+          notifications:
+            exited:
+              implementation: restart-counter.wasm
+              inputs:
+                function: on_exit
+`),
+    );
+    expect((await agent.api('POST', '/v1/services', { source: { path: file } })).status).toBe(201);
+    const [worker] = (await agent.api('GET', '/v1/workloads')).body;
+    expect(worker.restarts).toBe(0);
+    process.kill(worker.pid, 'SIGTERM');
+    const deadline = Date.now() + 30_000;
+    let restarts = 0;
+    while (restarts === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      restarts = (await agent.api('GET', '/v1/workloads/counted/worker-1')).body.restarts;
+    }
+    expect(restarts).toBe(1);
+    const failures = (await agent.api('GET', '/v1/events')).body.filter(
+      (e: { type: string }) => e.type === 'handler-failed',
+    );
+    expect(failures).toEqual([]);
   });
 
   it('calls a script event handler declared in the Events interface', async () => {

@@ -54,6 +54,12 @@ export interface DeployRequest {
   inputs?: Record<string, Value>;
 }
 
+/** A user event handler: the file that implements it and, for plugins, the function. */
+interface Handler {
+  path: string;
+  function: string;
+}
+
 /** A workload the agent supervises: what it needs to apply the restart policy and handlers. */
 interface Supervised {
   service: string;
@@ -70,7 +76,7 @@ interface Supervised {
   startedAt: number;
   stopping: boolean;
   timer?: NodeJS.Timeout;
-  handlers: Record<string, string>;
+  handlers: Record<string, Handler>;
   /** Serialises the operations on this workload. */
   queue: Promise<void>;
 }
@@ -394,16 +400,14 @@ export class ServiceController {
       pid: exit.pid ?? null,
     };
     const exitValues = { exit_code: exit.exitCode, signal: exit.signal, pid: undefined };
-    this.runHandler(sup, 'exited', exitData);
+    // Handlers run after the write, so that what they read is the state after the exit.
     if (!restart) {
       await this.attributes.write(
         sup.vertex,
         { ...exitValues, state: failed ? 'failed' : 'exited' },
-        {
-          type: 'workload-exited',
-          data: exitData,
-        },
+        { type: 'workload-exited', data: exitData },
       );
+      this.runHandler(sup, 'exited', exitData);
       return;
     }
     const uptimeMs = Date.now() - sup.startedAt;
@@ -421,6 +425,7 @@ export class ServiceController {
         { type: 'workload-exited', data: exitData },
         { type: 'workload-restarted', data: { pid: status.pid ?? null } },
       );
+      this.runHandler(sup, 'exited', exitData);
       this.runHandler(sup, 'started', { pid: status.pid ?? null });
       return;
     }
@@ -430,6 +435,7 @@ export class ServiceController {
       { type: 'workload-exited', data: exitData },
       { type: 'workload-restarting', data: { delayMs, restarts: sup.consecutive } },
     );
+    this.runHandler(sup, 'exited', exitData);
     this.runHandler(sup, 'restarting', { delayMs, restarts: sup.consecutive });
     sup.timer = setTimeout(() => {
       sup.timer = undefined;
@@ -477,9 +483,9 @@ export class ServiceController {
    * JSON on stdin. A failure becomes a `handler-failed` event.
    */
   private runHandler(sup: Supervised, event: string, data: Record<string, Value>): void {
-    const path = sup.handlers[event];
-    if (!path) return;
-    const payload = { event, service: sup.service, workload: sup.name, data };
+    const handler = sup.handlers[event];
+    if (!handler) return;
+    const { path } = handler;
     const failed = (message: string) =>
       void this.s.store
         .transaction((tx) =>
@@ -491,11 +497,12 @@ export class ServiceController {
         )
         .catch(() => {});
     if (/\.(wasm|m?js)$/.test(path)) {
-      void this.callPluginHandler(path, event, payload, sup.vertex).catch((error) =>
+      void this.callPluginHandler(sup, handler, event, data).catch((error) =>
         failed((error as Error).message),
       );
       return;
     }
+    const payload = { event, service: sup.service, workload: sup.name, data };
     const child = spawn(path, [], {
       stdio: ['pipe', 'ignore', 'ignore'],
       env: {
@@ -513,17 +520,41 @@ export class ServiceController {
     child.stdin?.end(JSON.stringify(payload));
   }
 
+  /**
+   * Calls a plugin handler as Floria's event router would: the event (`workload-<name>`, on
+   * the workload's vertex) as `call.event` and first argument, with the host functions to
+   * read and change the graph.
+   */
   private async callPluginHandler(
-    path: string,
+    sup: Supervised,
+    handler: Handler,
     event: string,
-    payload: Value,
-    vertex: Id,
+    data: Record<string, Value>,
   ): Promise<void> {
-    const name = `handler:${path}`;
-    if (!this.handlerPlugins.has(name)) await this.registerHandlerPlugin(name, path);
-    await this.s.dispatcher.dispatch(
-      { plugin: name, function: event, arguments: [payload], site: { entity: vertex } },
-      hostFunctions({ reader: this.s.store, dispatcher: this.s.dispatcher }),
+    const name = `handler:${handler.path}`;
+    if (!this.handlerPlugins.has(name)) await this.registerHandlerPlugin(name, handler.path);
+    const { store, dispatcher } = this.s;
+    const floriaEvent: FloriaEvent = {
+      seq: await store.lastSeq(),
+      type: `workload-${event}`,
+      id: sup.vertex,
+      time: new Date().toISOString(),
+      data,
+    };
+    const writer = {
+      put: (entity: Entity) => store.put(entity),
+      delete: (id: Id) => store.delete(id),
+      emit: (e: { type: string; id: Id; data?: Value }) => store.transaction((tx) => tx.emit(e)),
+    };
+    await dispatcher.dispatch(
+      {
+        plugin: name,
+        function: handler.function,
+        arguments: [floriaEvent as unknown as Value],
+        site: { entity: sup.vertex },
+        event: floriaEvent,
+      },
+      hostFunctions({ reader: store, dispatcher, writer }),
     );
   }
 
@@ -539,7 +570,7 @@ export class ServiceController {
       pluginKind: path.endsWith('.wasm') ? 'wasm' : 'typescript',
       digest: `sha256:${createHash('sha256').update(content).digest('hex')}`,
       location: path,
-      grants: ['log', 'get-entity', 'query'],
+      grants: ['log', 'get-entity', 'query', 'change-graph'],
     });
   }
 
@@ -747,19 +778,33 @@ function readinessTimeout(vertex: Vertex): number | undefined {
     : undefined;
 }
 
-function handlersOf(vertex: Vertex, baseDir: string): Record<string, string> {
+function handlersOf(vertex: Vertex, baseDir: string): Record<string, Handler> {
   const interfaces = propertyValue(vertex, 'tosca:interfaces');
   const events = isMap(interfaces) ? interfaces.events : undefined;
   const notifications = isMap(events) ? events.notifications : undefined;
-  const handlers: Record<string, string> = {};
+  const handlers: Record<string, Handler> = {};
   if (!isMap(notifications)) return handlers;
   for (const [event, n] of Object.entries(notifications)) {
-    const impl = isMap(n) ? n.implementation : undefined;
+    if (!isMap(n)) continue;
+    const impl = n.implementation;
     const primary = isMap(impl) ? impl.primary : undefined;
     const file = isMap(primary) ? (primary.path ?? primary.file) : undefined;
-    if (typeof file === 'string') handlers[event] = isAbsolute(file) ? file : join(baseDir, file);
+    if (typeof file !== 'string') continue;
+    // A plugin's function is the notification's name, or its `function` input.
+    const fn = isMap(n.inputs) ? literalString(n.inputs.function) : undefined;
+    handlers[event] = {
+      path: isAbsolute(file) ? file : join(baseDir, file),
+      function: fn ?? event,
+    };
   }
   return handlers;
+}
+
+/** A string input, whether stored as a value or as a literal expression. */
+function literalString(v: Value | undefined): string | undefined {
+  if (typeof v === 'string') return v;
+  if (isMap(v) && v.kind === 'literal' && typeof v.value === 'string') return v.value;
+  return undefined;
 }
 
 function isMap(v: Value | undefined): v is Record<string, Value> {
