@@ -39,12 +39,18 @@ export class TestHost {
     this.stateDir = mkdtempSync(join(tmpdir(), prefix));
   }
 
-  /** `khutulun --state-dir DIR ARGS...` as a child process. */
-  cli(args: string[], options: { timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+  /**
+   * `khutulun --state-dir DIR ARGS...` as a child process (`remote: true` leaves out
+   * `--state-dir`, for `--agent URL`).
+   */
+  cli(
+    args: string[],
+    options: { timeoutMs?: number; cwd?: string; remote?: boolean } = {},
+  ): Promise<CliResult> {
     return new Promise((resolvePromise) => {
       execFile(
         process.execPath,
-        [KHUTULUN, '--state-dir', this.stateDir, ...args],
+        [KHUTULUN, ...(options.remote ? [] : ['--state-dir', this.stateDir]), ...args],
         {
           cwd: options.cwd ?? ROOT,
           timeout: options.timeoutMs ?? 120_000,
@@ -67,19 +73,29 @@ export class TestHost {
     return JSON.parse(result.stdout) as T;
   }
 
-  /** Starts `khutulun agent --state-dir DIR` as this test's child and waits for its socket. */
-  async startAgent(): Promise<number> {
-    const child = spawn(process.execPath, [KHUTULUN, 'agent', '--state-dir', this.stateDir], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, KHUTULUN_STATE_DIR: '' },
-    });
-    let output = '';
-    child.stdout?.on('data', (d) => (output += d));
-    child.stderr?.on('data', (d) => (output += d));
+  /** What the agent this test started printed so far. */
+  agentOutput = '';
+
+  /**
+   * Starts `khutulun agent --state-dir DIR [ARGS...]` as this test's child and waits for its
+   * socket.
+   */
+  async startAgent(args: string[] = []): Promise<number> {
+    const child = spawn(
+      process.execPath,
+      [KHUTULUN, 'agent', '--state-dir', this.stateDir, ...args],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, KHUTULUN_STATE_DIR: '' },
+      },
+    );
+    this.agentOutput = '';
+    child.stdout?.on('data', (d) => (this.agentOutput += d));
+    child.stderr?.on('data', (d) => (this.agentOutput += d));
     this.agentProcess = child;
     const exited = new Promise<never>((_, reject) =>
       child.once('exit', (code, signal) =>
-        reject(new Error(`agent exited (${signal ?? code}): ${output}`)),
+        reject(new Error(`agent exited (${signal ?? code}): ${this.agentOutput}`)),
       ),
     );
     await Promise.race([waitForSocket(this.socketPath), exited]);
