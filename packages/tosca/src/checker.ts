@@ -69,6 +69,7 @@ export interface ToscaType {
   key?: Schema;
   validCapabilityTypes?: ToscaType[];
   validTargetNodeTypes?: ToscaType[];
+  validSourceNodeTypes?: ToscaType[];
   members?: string[];
   targets?: string[];
   metadata: Record<string, string>;
@@ -105,6 +106,8 @@ interface CapDef {
   node: YNode;
   props: Map<string, PropDef>;
   attrs: Map<string, PropDef>;
+  /** Node types whose requirements may target it (none given: any). */
+  validSources?: ToscaType[];
 }
 interface ReqDef {
   name: string;
@@ -159,6 +162,7 @@ interface CompiledCapability {
   type: ToscaType;
   properties: Map<string, { expr: Expression; def?: PropDef }>;
   attributes: Map<string, { expr: Expression; def?: PropDef }>;
+  validSources?: ToscaType[];
 }
 /** A fulfilled requirement. */
 export interface CompiledRequirement {
@@ -178,6 +182,8 @@ export interface FunctionDef {
   plugin: string;
   implementation?: { file: string; unit: Unit };
   node: YNode;
+  /** Argument counts each signature accepts: [min, max] (max infinite when variadic). */
+  arities: Array<[number, number]>;
 }
 /** The checked service. */
 export interface CheckedService {
@@ -620,7 +626,7 @@ export class Checker {
     const map = this.asMap(node, path, `function "${name}"`);
     if (!map) return undefined;
     this.keys(map, GRAMMAR.function, path, `function "${name}"`);
-    const def: FunctionDef = { name, plugin: 'tosca-functions', node };
+    const def: FunctionDef = { name, plugin: 'tosca-functions', node, arities: [] };
     const sigs = getEntry(map, 'signatures')?.value;
     const list =
       sigs?.kind === 'seq'
@@ -647,6 +653,18 @@ export class Checker {
       const m = this.asMap(sig, sp, 'a signature');
       if (!m) return;
       this.keys(m, GRAMMAR.signature, sp, 'a signature');
+      const count = (k: string) => {
+        const v = getEntry(m, k)?.value;
+        return v?.kind === 'seq' ? v.items.length : 0;
+      };
+      const variadic = getEntry(m, 'variadic')?.value;
+      const required = count('arguments');
+      def.arities.push([
+        variadic?.kind === 'scalar' && variadic.value === true ? Math.min(required, 1) : required,
+        variadic?.kind === 'scalar' && variadic.value === true
+          ? Number.POSITIVE_INFINITY
+          : required + count('optional_arguments'),
+      ]);
       for (const key of ['arguments', 'optional_arguments']) {
         const args = this.asList(getEntry(m, key)?.value, `${sp}.${key}`, key);
         args?.items.forEach((a, j) => {
@@ -843,8 +861,11 @@ export class Checker {
       case 'relationship':
         for (const k of ['valid_source_node_types', 'valid_target_node_types']) {
           const list = this.strList(get(k), `${t.path}.${k}`, k);
+          const found: ToscaType[] = [];
           list?.forEach((n, i) => {
-            if (!this.lookup(unit, 'node', n))
+            const nt = this.lookup(unit, 'node', n);
+            if (nt) found.push(nt);
+            else
               this.sink.error(
                 'TOSCA1020',
                 itemOf(get(k), i),
@@ -852,6 +873,7 @@ export class Checker {
                 `unknown node type "${n}"`,
               );
           });
+          if (k === 'valid_source_node_types' && found.length > 0) t.validSourceNodeTypes = found;
         }
         for (const [k, kind] of [
           ['valid_relationship_types', 'relationship'],
@@ -1181,7 +1203,15 @@ export class Checker {
     if (node.kind === 'scalar') {
       const type = this.typeRef(unit, 'capability', node, path, `capability "${name}" type`);
       if (!type) return undefined;
-      return { name, type, node, props: new Map(type.props), attrs: new Map(type.attrs) };
+      const def: CapDef = {
+        name,
+        type,
+        node,
+        props: new Map(type.props),
+        attrs: new Map(type.attrs),
+      };
+      if (type.validSourceNodeTypes) def.validSources = type.validSourceNodeTypes;
+      return def;
     }
     const map = this.asMap(node, path, `capability "${name}"`);
     if (!map) return undefined;
@@ -1215,7 +1245,29 @@ export class Checker {
     if (pn) this.propDefs(unit, pn, props, `${path}.properties`, false, 'refinement');
     const an = getEntry(map, 'attributes')?.value;
     if (an) this.propDefs(unit, an, attrs, `${path}.attributes`, true, 'refinement');
-    return { name, type, node, props, attrs };
+    const def: CapDef = { name, type, node, props, attrs };
+    const sources = inherited?.validSources ?? type.validSourceNodeTypes;
+    if (sources) def.validSources = sources;
+    const vs = getEntry(map, 'valid_source_node_types')?.value;
+    const names = vs
+      ? this.strList(vs, `${path}.valid_source_node_types`, 'valid_source_node_types')
+      : undefined;
+    if (names && names.length > 0) {
+      const found: ToscaType[] = [];
+      names.forEach((n, i) => {
+        const nt = this.lookup(unit, 'node', n);
+        if (nt) found.push(nt);
+        else
+          this.sink.error(
+            'TOSCA1020',
+            itemOf(vs, i),
+            `${path}.valid_source_node_types[${i}]`,
+            `unknown node type "${n}"`,
+          );
+      });
+      def.validSources = found;
+    }
+    return def;
   }
 
   private reqDef(
@@ -1287,7 +1339,18 @@ export class Checker {
     const cr = getEntry(map, 'count_range')?.value;
     if (cr) {
       const range = this.countRange(cr, `${path}.count_range`);
-      if (range) r.countRange = range;
+      if (
+        range &&
+        inherited &&
+        (range[0] < inherited.countRange[0] || range[1] > inherited.countRange[1])
+      ) {
+        this.sink.error(
+          'TOSCA1022',
+          cr,
+          `${path}.count_range`,
+          `count_range must stay within the inherited [${inherited.countRange[0]}, ${rangeMax(inherited.countRange[1])}]`,
+        );
+      } else if (range) r.countRange = range;
     }
     const nf = getEntry(map, 'node_filter')?.value;
     if (nf) {
@@ -1629,6 +1692,15 @@ export class Checker {
         k === 'entry_schema' ? inherited?.entry : inherited?.key,
       );
       if (!sub) return undefined;
+      if (k === 'key_schema' && this.baseOf(sub.type) !== 'string') {
+        this.sink.error(
+          'TOSCA1010',
+          e.value,
+          `${path}.key_schema`,
+          `map keys are strings: key_schema must be string or derive from it, not "${sub.type.name}"`,
+        );
+        return undefined;
+      }
       if (k === 'entry_schema') s.entry = sub;
       else s.key = sub;
     }
@@ -1732,8 +1804,21 @@ export class Checker {
       if (!e) return undefined;
       args.push(e);
     }
-    if (custom)
+    if (custom) {
+      if (
+        custom.arities.length > 0 &&
+        !custom.arities.some(([lo, hi]) => args.length >= lo && args.length <= hi)
+      ) {
+        this.sink.error(
+          'TOSCA1040',
+          node,
+          path,
+          `$${fn}: no signature of "${custom.name}" takes ${args.length} argument${args.length === 1 ? '' : 's'}`,
+        );
+        return undefined;
+      }
       return { kind: 'call', plugin: custom.plugin, function: custom.name, arguments: args };
+    }
     const arity = PURE_FUNCTIONS[fn];
     if (arity && (args.length < arity[0] || (arity[1] >= 0 && args.length > arity[1]))) {
       this.sink.error(
@@ -2834,12 +2919,14 @@ export class Checker {
         `capability "${cname}"`,
       );
       for (const k of cprops.keys()) cattrs.delete(k);
-      nt.capabilities.set(cname, {
+      const compiled: CompiledCapability = {
         name: cname,
         type: def.type,
         properties: cprops,
         attributes: cattrs,
-      });
+      };
+      if (def.validSources) compiled.validSources = def.validSources;
+      nt.capabilities.set(cname, compiled);
     }
     // artifacts
     const arts = get('artifacts');
@@ -3288,9 +3375,16 @@ export class Checker {
         candidates = [...byName.values()].filter(
           (n) => n !== nt && (!nodeType || this.isA(n.type, nodeType)),
         );
+      // A capability may restrict which node types can target it (valid_source_node_types).
+      const accepts = (c: CompiledCapability) =>
+        !c.validSources || c.validSources.some((v) => this.isA(nt.type, v));
       const matchCap = (n: NodeTemplate): string | undefined => {
-        if (capName !== undefined) return n.capabilities.has(capName) ? capName : undefined;
-        for (const [cn, c] of n.capabilities) if (!capType || this.isA(c.type, capType)) return cn;
+        if (capName !== undefined) {
+          const c = n.capabilities.get(capName);
+          return c && (!capType || this.isA(c.type, capType)) && accepts(c) ? capName : undefined;
+        }
+        for (const [cn, c] of n.capabilities)
+          if ((!capType || this.isA(c.type, capType)) && accepts(c)) return cn;
         return undefined;
       };
       const found = candidates
@@ -3360,7 +3454,7 @@ export class Checker {
             'TOSCA1050',
             item.node,
             item.path,
-            `requirement "${item.name}": node template "${targetName}" has no capability ${capName ? `"${capName}"` : `of type "${capType?.name ?? '?'}"`}`,
+            `requirement "${item.name}": ${this.whyNoCapability(byName.get(targetName) as NodeTemplate, nt, capName, capType)}`,
           );
           continue;
         }
@@ -3431,6 +3525,29 @@ export class Checker {
       `count must be a non-negative integer, not ${JSON.stringify(e.value)}`,
     );
     return undefined;
+  }
+
+  /** Why a node template offers no capability a requirement of `source` can target. */
+  private whyNoCapability(
+    target: NodeTemplate,
+    source: NodeTemplate,
+    capName: string | undefined,
+    capType: ToscaType | undefined,
+  ): string {
+    const candidates =
+      capName !== undefined
+        ? [target.capabilities.get(capName)].filter((c) => c !== undefined)
+        : [...target.capabilities.values()];
+    if (candidates.length === 0)
+      return `node template "${target.name}" has no capability ${capName ? `"${capName}"` : 'at all'}`;
+    const typed = candidates.filter((c) => !capType || this.isA(c.type, capType));
+    if (typed.length === 0) {
+      return capName !== undefined
+        ? `capability "${capName}" of "${target.name}" is of type "${candidates[0]?.type.name}", not "${capType?.name}"`
+        : `node template "${target.name}" has no capability of type "${capType?.name}"`;
+    }
+    const c = typed[0] as CompiledCapability;
+    return `capability "${c.name}" of "${target.name}" accepts requirements only from nodes of type ${(c.validSources ?? []).map((t) => `"${t.name}"`).join(', ')} (valid_source_node_types), not "${source.type.name}"`;
   }
 
   // ---------------------------------------------------------------- workflows
@@ -3854,4 +3971,8 @@ function valueNode(v: Value, at: YNode): YNode {
   const s: YScalar = { kind: 'scalar', value: v, quoted: typeof v === 'string', ...base };
   if (typeof v === 'number' || typeof v === 'boolean') s.source = String(v);
   return s;
+}
+
+function rangeMax(n: number): string {
+  return n === Number.POSITIVE_INFINITY ? 'UNBOUNDED' : String(n);
 }
