@@ -27,6 +27,18 @@ for (const [name, grants] of [
     grants: [...grants],
   });
 }
+const python = fileURLToPath(
+  new URL('../../examples/plugins/python-executable/plugin.py', import.meta.url),
+);
+host.register({
+  id: { kind: 'plugin', directory: ['examples'], name: 'python' },
+  metadata: {},
+  classes: [],
+  pluginKind: 'executable',
+  digest: contentDigest(readFileSync(python)),
+  location: python,
+  grants: ['get-entity'],
+});
 afterAll(() => host.close());
 
 const webId: Id = { kind: 'vertex', directory: ['services', 'hello'], name: 'web' };
@@ -147,5 +159,19 @@ describe('example: the template project', () => {
         g.functions,
       ),
     ).toEqual({ name: 'web', property: ['greeting'] });
+  });
+});
+
+describe('example: an executable plugin in Python', () => {
+  const site = { entity: webId, path: ['slug'] };
+  it('answers calls, including one that calls a host function back', async () => {
+    const g = graph([web]);
+    const dispatch = (fn: string, args: Value[]) =>
+      host.dispatch({ plugin: 'python', function: fn, arguments: args, site }, g.functions);
+    expect(await dispatch('slug', ['Hello, World!'])).toBe('hello-world');
+    expect(await dispatch('describe', [])).toEqual({ name: 'web', path: ['slug'] });
+    const error = await dispatch('slug', [42]).catch((e: unknown) => e);
+    expect(isPluginError(error) && error.code).toBe('FAILED');
+    expect(String((error as Error).message)).toContain('slug needs a string');
   });
 });
