@@ -236,6 +236,32 @@ describe.each(['cbor', 'messagepack'] as const)('%s lengths', (format) => {
   });
 });
 
+describe('what Floria cannot hold', () => {
+  it.each<[SerializationFormat, Uint8Array]>([
+    // 2^53 + 1 as a 64-bit unsigned integer: a number would round it.
+    ['cbor', new Uint8Array([0x1b, 0x00, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01])],
+    ['messagepack', new Uint8Array([0xcf, 0x00, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01])],
+    // A byte string, and a map with an integer key.
+    ['cbor', new Uint8Array([0x42, 0x01, 0x02])],
+    ['cbor', new Uint8Array([0xa1, 0x01, 0x02])],
+    ['messagepack', new Uint8Array([0xc4, 0x02, 0x01, 0x02])],
+    ['messagepack', new Uint8Array([0x81, 0x01, 0x02])],
+  ])('%s refuses %o', (format, bytes) => {
+    let caught: unknown;
+    try {
+      deserialize(bytes, format);
+    } catch (error) {
+      caught = error;
+    }
+    expect(isFloriaError(caught, 'serialization-failed')).toBe(true);
+  });
+
+  it('JSON and YAML refuse what they cannot read exactly', () => {
+    expect(() => deserialize('a: 1\na: 2\n', 'yaml')).toThrow(/serialization|yaml/i);
+    expect(() => deserialize('{1: 2}', 'json')).toThrow();
+  });
+});
+
 describe('output types', () => {
   it('reads CBOR and MessagePack from other writers (the libraries themselves)', async () => {
     const { encode } = await import('cbor-x');

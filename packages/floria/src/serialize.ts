@@ -20,11 +20,10 @@ export const SERIALIZATION_FORMATS: readonly SerializationFormat[] = [
 
 // The libraries read; `binary-writer` writes (keeping -0). Maps decode as `Map`s and are
 // turned into objects here: the libraries' own object decoding renames a `__proto__` key.
-// `int64AsNumber` (a real option that cbor-x's typings lack): 64-bit integers as numbers,
-// not BigInts; what Floria writes there is always within the safe range.
-const cborOptions = { useRecords: false, mapsAsObjects: false, int64AsNumber: true };
-const cbor = new CborEncoder(cborOptions);
-const messagepack = new Packr({ useRecords: false, mapsAsObjects: false, int64AsType: 'number' });
+// 64-bit integers decode as BigInts, so that `fromDecoded` can take the safe ones exactly and
+// refuse the others instead of rounding them.
+const cbor = new CborEncoder({ useRecords: false, mapsAsObjects: false });
+const messagepack = new Packr({ useRecords: false, mapsAsObjects: false, int64AsType: 'bigint' });
 
 /**
  * Serializes plain data (entities, values, lists and maps of them): `json` and `yaml` give a
@@ -157,6 +156,9 @@ function fromDecoded(data: unknown, format: string, path: string): unknown {
   if (data === null || typeof data === 'string' || typeof data === 'boolean') return data;
   if (typeof data === 'number') return data;
   if (typeof data === 'bigint') {
+    if (data >= BigInt(Number.MIN_SAFE_INTEGER) && data <= BigInt(Number.MAX_SAFE_INTEGER)) {
+      return Number(data);
+    }
     throw new SerializationError(`${path}: integer ${data} is beyond the safe range`, format);
   }
   if (Array.isArray(data))
