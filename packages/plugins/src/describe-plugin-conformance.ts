@@ -98,7 +98,8 @@ export function describePluginConformance(subject: ConformanceKind): void {
     };
 
     beforeAll(() => {
-      host = new PluginHost({ timeoutMs: 3000, maxMemoryPages: 64 });
+      // Generous: the first call to an executable includes starting it, on a loaded machine.
+      host = new PluginHost({ timeoutMs: 5000, maxMemoryPages: 64 });
       graph = new TestGraph(host);
       graph.entities.set('vertex:services/hello:web', {
         id: { ...vertexId, kind: 'vertex' },
