@@ -169,8 +169,9 @@ export class PluginHost implements Dispatcher {
         nested: outer?.has(call.plugin) === true,
       });
     } catch (error) {
-      // Whatever the plugin made of a refusal, a call that fails after one is a denial.
-      if (denied) throw denied;
+      // A plugin that reports failure after a refusal failed because of it, whatever it said;
+      // a timeout, trap or crash stays what it is.
+      if (denied && (!isPluginError(error) || error.code === 'FAILED')) throw denied;
       if (isPluginError(error)) throw error;
       throw new PluginError(String((error as Error)?.message ?? error), {
         code: 'FAILED',

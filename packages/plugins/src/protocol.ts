@@ -65,8 +65,8 @@ export function envelopeOf(call: FunctionCall): CallEnvelope {
 /**
  * The host functions a plugin may use during one call: `host`, narrowed to what `grants`
  * allow. A refused function throws a `DENIED` {@link PluginError} naming it, and `onDenied`
- * learns of it (so a call that then fails is reported as denied, whatever the plugin did
- * with the refusal).
+ * learns of it (so a call the plugin then fails is reported as denied, whatever message the
+ * plugin gave).
  */
 export function grantedHostFunctions(
   host: HostFunctions,
