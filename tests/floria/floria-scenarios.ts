@@ -420,6 +420,64 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
         });
       });
 
+      // Each case prepares templates; they are instantiated by directory, or by the ids given.
+      it.each<[string, (ids: { web: Id }) => Promise<void>, RegExp, Id[]?]>([
+        [
+          'a nesting cycle',
+          async ({ web }) => {
+            await store.put(vt('web', { parent: makeId('vertex-template', TEMPLATES, 'sidecar') }));
+            await store.put(vt('sidecar', { parent: web }));
+          },
+          /nesting cycle/,
+        ],
+        [
+          'an instantiator returning something else',
+          async () => {
+            registry.register('site:adapt', () => 'not a template');
+            await store.put(vt('web', { instantiator: { plugin: 'site', function: 'adapt' } }));
+          },
+          /not a vertex template/,
+        ],
+        [
+          'a finder returning something else',
+          async () => {
+            registry.register('test:find', () => [42]);
+            await store.put(vt('web'));
+            await store.put(et('uses', 'web', { kind: 'finder', call: call('test:find') }));
+          },
+          /42, which is not an id/,
+        ],
+        [
+          'a selector naming a class',
+          async () => {
+            await store.put(vt('web'));
+            await store.put(et('uses', 'web', { kind: 'id', id: makeId('class', [], 'x') }));
+          },
+          /neither a vertex nor a vertex template/,
+        ],
+        [
+          'a template id that is not a template',
+          async () => {
+            await store.put({
+              id: makeId('vertex', TEMPLATES, 'web'),
+              metadata: {},
+              classes: [],
+              properties: {},
+            });
+          },
+          /a vertex is not a template/,
+          [makeId('vertex', TEMPLATES, 'web')],
+        ],
+      ])('refuses %s and writes nothing', async (_name, prepare, message, ids) => {
+        await prepare({ web: makeId('vertex-template', TEMPLATES, 'web') });
+        const templates = ids ?? { directory: TEMPLATES };
+        const before = await snapshot(store);
+        await expect(
+          instantiate(store, { templates, into: INTO, dispatcher: registry }),
+        ).rejects.toThrow(message);
+        expect(await snapshot(store)).toEqual(before);
+      });
+
       it('refuses bad counts, and allows zero', async () => {
         await store.put(vt('none', { count: { initial: 0 } }));
         const made = await instantiate(store, {
@@ -775,6 +833,38 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
           event: { type: 'added' },
         });
         expect(errors.length).toBeGreaterThanOrEqual(1);
+      });
+
+      it('routes events about edges to the edge handlers and those of its template', async () => {
+        const seen: string[] = [];
+        registry.register('test:edge', (args) => {
+          const event = args[0] as unknown as FloriaEvent;
+          seen.push(`${event.type}:${event.id.name}`);
+        });
+        await store.put(vt('web'));
+        await store.put(vt('db'));
+        await store.put(
+          et(
+            'uses',
+            'web',
+            { kind: 'id', id: makeId('vertex-template', TEMPLATES, 'db') },
+            {
+              eventHandlers: [{ events: ['added', 'custom'], plugin: 'test', function: 'edge' }],
+            },
+          ),
+        );
+        const router = startRouter(await store.lastSeq(), []);
+        const made = await instantiate(store, {
+          templates: { directory: TEMPLATES },
+          into: INTO,
+          dispatcher: registry,
+        });
+        const edge = made.edges[0] as Edge;
+        await store.transaction((tx) =>
+          tx.emit({ type: 'custom', id: edge.id, data: { why: 'test' } }),
+        );
+        await router.whenHandled(await store.lastSeq());
+        expect(seen).toEqual(['added:uses-1', 'custom:uses-1']);
       });
 
       it('a handler whose arguments fail to evaluate fails like a handler', async () => {
