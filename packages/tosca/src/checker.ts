@@ -2657,12 +2657,35 @@ export class Checker {
         const targets =
           this.strList(getEntry(m, 'targets')?.value, `${pp}.targets`, 'targets') ?? [];
         targets.forEach((tg, j) => {
-          if (!byName.has(tg) && !service.groups.some((g) => g.name === tg)) {
+          const where = itemOf(getEntry(m, 'targets')?.value, j);
+          const node = byName.get(tg);
+          const group = service.groups.find((g) => g.name === tg);
+          if (!node && !group) {
             this.sink.error(
               'TOSCA1020',
-              itemOf(getEntry(m, 'targets')?.value, j),
+              where,
               `${pp}.targets[${j}]`,
               `no node template or group "${tg}"`,
+            );
+            return;
+          }
+          // The policy type may restrict its targets to some node or group types.
+          const allowed = (type.targets ?? [])
+            .map((n) =>
+              node
+                ? this.lookup(type.unit as Unit, 'node', n)
+                : this.lookup(type.unit as Unit, 'group', n),
+            )
+            .filter((t) => t !== undefined);
+          if (
+            (type.targets ?? []).length > 0 &&
+            !allowed.some((t) => this.isA(node ? node.type : group?.type, t))
+          ) {
+            this.sink.error(
+              'TOSCA1021',
+              where,
+              `${pp}.targets[${j}]`,
+              `policy type "${type.name}" applies only to ${(type.targets ?? []).join(', ')}; "${tg}" is a ${(node ? node.type : group?.type)?.name}`,
             );
           }
         });
@@ -2738,7 +2761,13 @@ export class Checker {
     // substitution mappings
     const sm = get('substitution_mappings');
     if (sm)
-      service.substitution = this.substitution(unit, sm, `${path}.substitution_mappings`, byName);
+      service.substitution = this.substitution(
+        unit,
+        sm,
+        `${path}.substitution_mappings`,
+        byName,
+        service.outputs,
+      );
     foldStaticProperties(service.nodes, byName, service.outputs);
     return service;
   }
@@ -3143,8 +3172,17 @@ export class Checker {
     const out = new Set<string>();
     if (sm?.kind !== 'map') return out;
     const reqs = getEntry(sm, 'requirements')?.value;
-    const visit = (v: YNode) => {
+    const visit = (v: YNode): void => {
       const plain = toPlain(v);
+      if (typeof plain === 'string') out.add(`${plain}|*`);
+      if (
+        Array.isArray(plain) &&
+        plain.every((x) => Array.isArray(x) || typeof x === 'string') &&
+        plain.some((x) => Array.isArray(x))
+      ) {
+        for (const item of (v as { items: YNode[] }).items) visit(item);
+        return;
+      }
       if (Array.isArray(plain) && typeof plain[0] === 'string' && typeof plain[1] === 'string')
         out.add(`${plain[0]}|${plain[1]}`);
       if (Array.isArray(plain) && typeof plain[0] === 'string' && plain.length === 1)
@@ -3731,6 +3769,7 @@ export class Checker {
     node: YNode,
     path: string,
     byName: Map<string, NodeTemplate>,
+    outputs: Map<string, Expression>,
   ): Value | undefined {
     const m = this.asMap(node, path, 'substitution_mappings');
     if (!m) return undefined;
@@ -3742,77 +3781,139 @@ export class Checker {
       `${path}.node_type`,
       'node_type',
     );
-    const caps = getEntry(m, 'capabilities')?.value;
-    if (caps) {
-      const cm = this.asMap(caps, `${path}.capabilities`, 'capabilities');
-      for (const e of cm?.entries ?? []) {
-        const k = String(e.key.value);
-        if (type && !type.capabilities.has(k))
-          this.sink.error(
-            'TOSCA1080',
-            e.key,
-            `${path}.capabilities${q(k)}`,
-            `node type "${type.name}" has no capability "${k}"`,
-          );
-        const v = toPlain(e.value);
-        if (Array.isArray(v) && typeof v[0] === 'string' && !byName.has(v[0]))
-          this.sink.error(
-            'TOSCA1080',
-            e.value,
-            `${path}.capabilities${q(k)}`,
-            `no node template "${v[0]}"`,
-          );
+    const err = (where: YNode, p: string, message: string) =>
+      this.sink.error('TOSCA1080', where, p, message);
+    const filter = getEntry(m, 'substitution_filter')?.value;
+    if (filter) this.checkCondition(filter, unit, `${path}.substitution_filter`);
+    // [ node_template, name ] pointing into this service.
+    const target = (v: YNode, p: string, kind: 'capability' | 'requirement'): void => {
+      const plain = toPlain(v);
+      if (kind === 'requirement') {
+        // A selectable node's name, [ node, requirement ], or a list of those (15.5).
+        if (typeof plain === 'string') {
+          if (!byName.has(plain)) err(v, p, `no node template "${plain}"`);
+          return;
+        }
+        if (
+          v.kind === 'seq' &&
+          v.items.length > 0 &&
+          v.items.every((i) => i.kind === 'seq' || i.kind === 'scalar') &&
+          !(v.items.length === 2 && v.items.every((i) => i.kind === 'scalar'))
+        ) {
+          v.items.forEach((i, n) => target(i, `${p}[${n}]`, kind));
+          return;
+        }
       }
+      if (
+        !Array.isArray(plain) ||
+        plain.length !== 2 ||
+        typeof plain[0] !== 'string' ||
+        typeof plain[1] !== 'string'
+      ) {
+        err(v, p, `a ${kind} mapping is [ node_template, ${kind}_name ]`);
+        return;
+      }
+      const nt = byName.get(plain[0]);
+      if (!nt) return err(v, p, `no node template "${plain[0]}"`);
+      const has =
+        kind === 'capability' ? nt.capabilities.has(plain[1]) : nt.type.requirements.has(plain[1]);
+      if (!has) err(v, p, `node template "${plain[0]}" has no ${kind} "${plain[1]}"`);
+    };
+    const caps = this.asMap(
+      getEntry(m, 'capabilities')?.value,
+      `${path}.capabilities`,
+      'capabilities',
+    );
+    for (const e of caps?.entries ?? []) {
+      const k = String(e.key.value);
+      const p = `${path}.capabilities${q(k)}`;
+      if (type && !type.capabilities.has(k))
+        err(e.key, p, `node type "${type.name}" has no capability "${k}"`);
+      target(e.value, p, 'capability');
     }
     const reqs = getEntry(m, 'requirements')?.value;
     if (reqs) {
+      if (reqs.kind !== 'seq' && reqs.kind !== 'map') {
+        this.sink.error(
+          'TOSCA1010',
+          reqs,
+          `${path}.requirements`,
+          'requirements must be a list of requirement mappings',
+        );
+      }
       const entries =
         reqs.kind === 'seq'
           ? reqs.items.flatMap((i) => (i.kind === 'map' ? i.entries : []))
           : reqs.kind === 'map'
             ? reqs.entries
             : [];
-      if (reqs.kind !== 'seq' && reqs.kind !== 'map')
-        this.sink.error(
-          'TOSCA1010',
-          reqs,
-          `${path}.requirements`,
-          'requirements must be a list of mappings',
-        );
       for (const e of entries) {
         // A complex key [ name, count ] maps a requirement a number of times.
         const complex = e.key.complex ? toPlain(e.key.complex) : undefined;
         const k = Array.isArray(complex) ? String(complex[0]) : String(e.key.value);
+        const p = `${path}.requirements${q(k)}`;
         if (type && !type.requirements.has(k))
-          this.sink.error(
-            'TOSCA1080',
-            e.key,
-            `${path}.requirements${q(k)}`,
-            `node type "${type.name}" has no requirement "${k}"`,
-          );
-        const v = toPlain(e.value);
-        if (Array.isArray(v) && typeof v[0] === 'string' && !byName.has(v[0]))
-          this.sink.error(
-            'TOSCA1080',
-            e.value,
-            `${path}.requirements${q(k)}`,
-            `no node template "${v[0]}"`,
-          );
+          err(e.key, p, `node type "${type.name}" has no requirement "${k}"`);
+        target(e.value, p, 'requirement');
       }
     }
-    const props = getEntry(m, 'properties')?.value;
-    if (props) {
-      const pm = this.asMap(props, `${path}.properties`, 'properties');
-      for (const e of pm?.entries ?? []) {
-        const k = String(e.key.value);
-        if (type && !type.props.has(k))
-          this.sink.error(
-            'TOSCA1080',
-            e.key,
-            `${path}.properties${q(k)}`,
-            `node type "${type.name}" has no property "${k}"`,
-          );
+    // Property mappings: node properties to service inputs; every input without a value
+    // must be fed by one.
+    const props = this.asMap(getEntry(m, 'properties')?.value, `${path}.properties`, 'properties');
+    const fed = new Set<string>();
+    for (const e of props?.entries ?? []) {
+      const complex = e.key.complex ? toPlain(e.key.complex) : undefined;
+      const k = String(e.key.value);
+      const p = `${path}.properties${q(k)}`;
+      if (type && !complex && !type.props.has(k))
+        err(e.key, p, `node type "${type.name}" has no property "${k}"`);
+      const v = e.value;
+      const input =
+        v.kind === 'scalar' && typeof v.value === 'string'
+          ? v.value
+          : Array.isArray(toPlain(v))
+            ? String((toPlain(v) as Value[])[0])
+            : undefined;
+      if (input === undefined) {
+        err(v, p, 'a property mapping names a service input');
+        continue;
       }
+      if (!this.inputs.has(input)) err(v, p, `the service template has no input "${input}"`);
+      fed.add(input);
+    }
+    if (props) {
+      for (const [name, i] of this.inputs) {
+        if (!fed.has(name) && i.def.required && !i.def.default && !i.def.fixed) {
+          err(
+            props,
+            `${path}.properties`,
+            `input "${name}" is required, has no default, and no property maps to it`,
+          );
+        }
+      }
+    }
+    const attrs = this.asMap(getEntry(m, 'attributes')?.value, `${path}.attributes`, 'attributes');
+    for (const e of attrs?.entries ?? []) {
+      const complex = e.key.complex ? toPlain(e.key.complex) : undefined;
+      const k = String(e.key.value);
+      const p = `${path}.attributes${q(k)}`;
+      if (type && !complex && !type.attrs.has(k) && !type.props.has(k))
+        err(e.key, p, `node type "${type.name}" has no attribute "${k}"`);
+      const v = e.value;
+      const output =
+        v.kind === 'scalar' && typeof v.value === 'string'
+          ? v.value
+          : Array.isArray(toPlain(v))
+            ? String((toPlain(v) as Value[])[0])
+            : undefined;
+      if (output === undefined) err(v, p, 'an attribute mapping names a service output');
+      else if (!outputs.has(output)) err(v, p, `the service template has no output "${output}"`);
+    }
+    const ifaces = this.asMap(getEntry(m, 'interfaces')?.value, `${path}.interfaces`, 'interfaces');
+    for (const e of ifaces?.entries ?? []) {
+      const k = String(e.key.value);
+      if (type && !type.interfaces.has(k))
+        err(e.key, `${path}.interfaces${q(k)}`, `node type "${type.name}" has no interface "${k}"`);
     }
     const out = this.embedded(m, path, unit) as Record<string, Value>;
     if (type) out.node_type = type.canonical;

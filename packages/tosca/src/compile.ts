@@ -63,15 +63,14 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
       reader,
     );
     const service = checker.check(entry);
-    if (sink.hasErrors) return { diagnostics: sink.items };
-    if (!service) return { diagnostics: sink.items };
+    if (sink.hasErrors || !service) return { diagnostics: sorted(sink.items) };
     const name =
       (service.metadata.template_name ??
         basename(resolve(options.source)).replace(/\.(ya?ml|csar|zip|tar\.gz|tgz)$/i, '')) ||
       'service';
     const directory = options.directory ?? ['services', name];
     const { templates, summary } = emit(service, directory, reader);
-    return { diagnostics: sink.items, templates, service: summary };
+    return { diagnostics: sorted(sink.items), templates, service: summary };
   } catch (e) {
     sink.error(
       'TOSCA1000',
@@ -81,4 +80,11 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
     );
     return { diagnostics: sink.items };
   }
+}
+
+/** Diagnostics in reading order: by file, then line and column (stable otherwise). */
+function sorted(items: Diagnostic[]): Diagnostic[] {
+  return [...items].sort((a, b) =>
+    a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.column - b.column,
+  );
 }
