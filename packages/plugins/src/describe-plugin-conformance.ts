@@ -1,7 +1,7 @@
 /**
  * The plugin conformance suite, written once and run against every plugin kind (see
  * `plugin-conformance.test.ts`). Each kind provides the same fixture functions (echo, add,
- * refuse, entity_name, log, put, evaluate, count, spin, crash, exhaust) and says how its
+ * refuse, entity_name, log, put, evaluate, query_count, count, spin, crash, exhaust) and says how its
  * failures are classified. Test-only; not part of the public API.
  */
 
@@ -56,7 +56,8 @@ class TestGraph {
           this.functions(),
         );
       },
-      query: async () => [...this.entities.values()],
+      query: async (query) =>
+        [...this.entities.values()].filter((e) => !query.kind || e.id.kind === query.kind),
       traverse: async () => [],
       put: async (entity) => {
         this.entities.set(key(entity.id), entity);
@@ -161,6 +162,22 @@ export function describePluginConformance(subject: ConformanceKind): void {
       expect(await call('entity_name')).toBe('web-1');
       await call('log', ['hello from the plugin']);
       expect(graph.logs).toContain('info: hello from the plugin');
+    });
+
+    it('serves the query host function', async () => {
+      const vertexes = [...graph.entities.values()].filter((e) => e.id.kind === 'vertex').length;
+      expect(await call('query_count', ['vertex'])).toBe(vertexes);
+      expect(await call('query_count', ['edge'])).toBe(0);
+    });
+
+    it('passes a lazy call its argument expressions unevaluated', async () => {
+      const args = [{ kind: 'call', plugin: 'x', function: 'y', arguments: [] }];
+      const result = (await host.dispatch(
+        { plugin: 'full', function: 'echo', arguments: args, lazy: true, site },
+        graph.functions(),
+      )) as { arguments: Value; lazy: boolean };
+      expect(result.lazy).toBe(true);
+      expect(result.arguments).toEqual(args);
     });
 
     it('lets a plugin granted change-graph change the graph', async () => {
