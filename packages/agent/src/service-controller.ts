@@ -18,7 +18,7 @@ import {
   type Vertex,
 } from '@khutulun/floria';
 import { DeployError, requestErrors } from './agent-error.js';
-import type { AgentServices } from './agent-services.js';
+import type { AgentServices, UpdateProblem } from './agent-services.js';
 import { AttributeWriter } from './attribute-writer.js';
 import {
   readRecord,
@@ -207,60 +207,29 @@ export class ServiceController {
     await this.attributes.writeMany(placed);
     progress({ service: name, step: 'placed' });
 
-    const reserved = new Map<string, PortBinding[]>();
-    const portValues = new Map<Id, Record<string, Value | undefined>>();
-    await Promise.all(
-      plan.map(async (w) => {
-        const bindings: PortBinding[] = [];
-        for (const p of w.ports) {
-          const r = await this.s.network.reserve({
-            owner: { service: name, name: w.name },
-            name: p.name,
-            protocol: p.protocol,
-            ...(p.fixedPort === undefined ? {} : { port: p.fixedPort }),
-          });
-          if (p.expose) await this.s.network.expose(r);
-          bindings.push({ name: p.name, port: r.port, protocol: p.protocol });
-          portValues.set(p.capability, { port: r.port, address: '127.0.0.1' });
-        }
-        reserved.set(w.name, bindings);
-      }),
-    );
-    for (const w of plan) {
-      for (const c of w.connections) {
-        const b = reserved.get(c.target)?.find((x) => x.name === c.port);
-        if (b) portValues.set(c.edge, { port: b.port, address: '127.0.0.1' });
-      }
-    }
-    await this.attributes.writeMany(portValues);
-    progress({ service: name, step: 'ports-reserved' });
-
-    const updated = await Promise.all([
-      floria.update(store, { query: { kind: 'vertex', directory: dirs.instances }, dispatcher }),
-      floria.update(store, { query: { kind: 'edge', directory: dirs.instances }, dispatcher }),
-    ]);
-    // Outputs are evaluated again whenever they are read: one that cannot be computed yet
-    // (e.g. it needs a PID) does not fail the deploy.
-    const problems = updated
-      .flatMap((u) => u.problems)
-      .filter((p) => !p.path[0]?.startsWith('output:'));
-    if (problems.length) {
-      const p = problems[0]!;
-      throw new DeployError({
-        code: 'deploy-failed',
-        status: 500,
-        message: `property ${p.path.join('.')} of ${p.entity.name}: ${p.message}`,
-        details: { step: 'update', workload: p.entity.name },
-      });
-    }
-
     const overrides = await restartOverrides(store, plan, dirs.instances, dirs.templates);
     await this.attributes.writeMany(
       new Map([...overrides].map(([id, restart]) => [id, { restart }])),
     );
 
+    // Ports first, for every workload (the network driver serves them one by one, and each
+    // check is cheapest before the service's own processes and probes fill the socket
+    // tables), then properties are evaluated with the ports in place.
+    const reserved = new Map<string, PortBinding[]>();
+    const reservations = await Promise.allSettled(
+      plan.map(async (w) => reserved.set(w.name, await this.reservePorts(name, w))),
+    );
+    const refused = reservations.find((r) => r.status === 'rejected');
+    if (refused) throw (refused as PromiseRejectedResult).reason;
+    await this.writePorts(plan, reserved);
+    const updated = await Promise.all([
+      floria.update(store, { query: { kind: 'vertex', directory: dirs.instances }, dispatcher }),
+      floria.update(store, { query: { kind: 'edge', directory: dirs.instances }, dispatcher }),
+    ]);
+    throwProblems(updated.flatMap((u) => u.problems));
+
     // Each workload starts as soon as everything it depends on is ready; independent
-    // branches run in parallel. The first failure aborts the waits of the others.
+    // branches run in parallel. The first failure aborts the others' waits.
     const abort = new AbortController();
     setMaxListeners(0, abort.signal); // one readiness wait per workload listens to it
     const done = new Map<string, Promise<void>>();
@@ -278,7 +247,11 @@ export class ServiceController {
       }
       return p;
     };
-    await Promise.all(plan.map(start));
+    // Wait for every branch to settle, not only for the first failure: a rollback must see
+    // every process the deploy started.
+    const results = await Promise.allSettled(plan.map(start));
+    const failure = results.find((r) => r.status === 'rejected');
+    if (failure) throw (failure as PromiseRejectedResult).reason;
 
     await store.transaction(async (tx) => {
       const vertex = (await tx.get(recordId(name))) as Vertex;
@@ -292,6 +265,41 @@ export class ServiceController {
       });
       await tx.emit({ type: 'service-deployed', id: recordId(name) });
     });
+  }
+
+  /** Reserves a workload's ports (exposing those that ask for it). */
+  private async reservePorts(service: string, w: PlannedWorkload): Promise<PortBinding[]> {
+    const bindings: PortBinding[] = [];
+    for (const p of w.ports) {
+      const r = await this.s.network.reserve({
+        owner: { service, name: w.name },
+        name: p.name,
+        protocol: p.protocol,
+        ...(p.fixedPort === undefined ? {} : { port: p.fixedPort }),
+      });
+      if (p.expose) await this.s.network.expose(r);
+      bindings.push({ name: p.name, port: r.port, protocol: p.protocol });
+    }
+    return bindings;
+  }
+
+  /** Writes the reserved ports into the capabilities, and into the connections' relationships. */
+  private async writePorts(
+    plan: PlannedWorkload[],
+    reserved: Map<string, PortBinding[]>,
+  ): Promise<void> {
+    const values = new Map<Id, Record<string, Value | undefined>>();
+    for (const w of plan) {
+      for (const p of w.ports) {
+        const b = reserved.get(w.name)?.find((x) => x.name === p.name);
+        if (b) values.set(p.capability, { port: b.port, address: '127.0.0.1' });
+      }
+      for (const c of w.connections) {
+        const b = reserved.get(c.target)?.find((x) => x.name === c.port);
+        if (b) values.set(c.edge, { port: b.port, address: '127.0.0.1' });
+      }
+    }
+    await this.attributes.writeMany(values);
   }
 
   private async startWorkload(
@@ -722,6 +730,18 @@ export class ServiceController {
   isBusy(name: string): boolean {
     return this.busy.has(name);
   }
+}
+
+/** Fails the deploy with the first property problem (outputs aside: they are evaluated when read). */
+function throwProblems(problems: UpdateProblem[]): void {
+  const p = problems.find((x) => !x.path[0]?.startsWith('output:'));
+  if (!p) return;
+  throw new DeployError({
+    code: 'deploy-failed',
+    status: 500,
+    message: `property ${p.path.join('.')} of ${p.entity.name}: ${p.message}`,
+    details: { step: 'update', workload: p.entity.name },
+  });
 }
 
 /** The event stream's filter for one service: its record and everything in its directory. */
