@@ -3800,7 +3800,7 @@ export class Checker {
           v.items.every((i) => i.kind === 'seq' || i.kind === 'scalar') &&
           !(v.items.length === 2 && v.items.every((i) => i.kind === 'scalar'))
         ) {
-          v.items.forEach((i, n) => target(i, `${p}[${n}]`, kind));
+          for (const [n, i] of v.items.entries()) target(i, `${p}[${n}]`, kind);
           return;
         }
       }
@@ -3814,7 +3814,10 @@ export class Checker {
         return;
       }
       const nt = byName.get(plain[0]);
-      if (!nt) return err(v, p, `no node template "${plain[0]}"`);
+      if (!nt) {
+        err(v, p, `no node template "${plain[0]}"`);
+        return;
+      }
       const has =
         kind === 'capability' ? nt.capabilities.has(plain[1]) : nt.type.requirements.has(plain[1]);
       if (!has) err(v, p, `node template "${plain[0]}" has no ${kind} "${plain[1]}"`);
