@@ -1,8 +1,8 @@
 /**
  * The plugin conformance suite, written once and run against every plugin kind (see
  * `plugin-conformance.test.ts`). Each kind provides the same fixture functions (echo, add,
- * refuse, entity_name, log, put, evaluate, query_count, count, spin, crash, exhaust) and says how its
- * failures are classified. Test-only; not part of the public API.
+ * refuse, entity_name, log, put, evaluate, query_count, count, spin, crash, exhaust) and
+ * says how its failures are classified. Test-only; not part of the public API.
  */
 
 import { readFileSync } from 'node:fs';
