@@ -867,6 +867,47 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
         expect(seen).toEqual(['added:uses-1', 'custom:uses-1']);
       });
 
+      it('each router handles only the entities it accepts (one router per host)', async () => {
+        const seen: string[] = [];
+        registry.register('test:where', (args, { call: c }) => {
+          seen.push(`${String(args[1])}:${c.site.entity.name}`);
+        });
+        const onHost = (host: string) =>
+          new EventRouter({
+            store,
+            dispatcher: registry,
+            since: 0,
+            accepts: (entity) => entity.metadata['host'] === host,
+          });
+        const routers = [onHost('alpha'), onHost('beta')];
+        for (const router of routers) router.start();
+        const placed: Array<[string, string]> = [
+          ['a1', 'alpha'],
+          ['b1', 'beta'],
+          ['a2', 'alpha'],
+        ];
+        for (const [name, host] of placed) {
+          await store.put({
+            id: makeId('vertex', INTO, name),
+            metadata: { host: host },
+            classes: [],
+            properties: {},
+            eventHandlers: [
+              {
+                events: ['added'],
+                plugin: 'test',
+                function: 'where',
+                arguments: [literal(host)],
+              },
+            ],
+          });
+        }
+        const last = await store.lastSeq();
+        await Promise.all(routers.map((router) => router.whenHandled(last)));
+        for (const router of routers) router.stop();
+        expect(seen.sort()).toEqual(['alpha:a1', 'alpha:a2', 'beta:b1']);
+      });
+
       it('a handler whose arguments fail to evaluate fails like a handler', async () => {
         let called = false;
         registry.register('test:never', () => {

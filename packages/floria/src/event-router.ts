@@ -21,6 +21,11 @@ export interface EventRouterOptions {
   onError?: (error: unknown, event: FloriaEvent) => void;
   /** Overrides of the host functions handlers get. */
   host?: Partial<HostFunctions>;
+  /**
+   * Which entities' events this router handles (default: all). In a cluster every agent runs
+   * a router and handles the events of what it hosts, e.g. by the entity's placement metadata.
+   */
+  accepts?: (entity: Entity, event: FloriaEvent) => boolean;
 }
 
 type GraphChange =
@@ -139,7 +144,7 @@ export class EventRouter {
   async #handlersFor(event: FloriaEvent): Promise<EventHandler[]> {
     const { store } = this.#options;
     const entity = (await store.get(event.id)) ?? removedEntity(event);
-    if (!entity) return [];
+    if (!entity || (this.#options.accepts && !this.#options.accepts(entity, event))) return [];
     const declared = [...handlersOf(entity)];
     const template = 'template' in entity ? entity.template : undefined;
     if (template) {
