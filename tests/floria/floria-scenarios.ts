@@ -889,7 +889,7 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
         for (const [name, host] of placed) {
           await store.put({
             id: makeId('vertex', INTO, name),
-            metadata: { host: host },
+            metadata: { host },
             classes: [],
             properties: {},
             eventHandlers: [
