@@ -22,8 +22,23 @@ interface Event {
 
 describe('examples/three-tier', () => {
   it('starts db, api, web and probe in dependency order, and the probe gets a page through all of them', async () => {
-    const deployed = await host.cli(['service', 'deploy', 'examples/three-tier', '--wait']);
+    // Without --wait the command answers at once; the event stream tells when it is done.
+    const deployed = await host.cli(['service', 'deploy', 'examples/three-tier']);
     expect(deployed.code, deployed.stderr).toBe(0);
+    expect(deployed.stdout).toMatch(/deploying/);
+    const followed = await host.follow(
+      ['events', '-f', '--since', '0', '--service', 'three-tier', '-o', 'json'],
+      (out) => /"type":"service-deploy(ed|-failed)"/.test(out),
+    );
+    expect(followed.code, followed.stderr).toBe(0);
+    const streamed = followed.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Event);
+    expect(streamed.map((e) => e.type)).toContain('service-deployed');
+    expect(streamed.map((e) => e.seq)).toEqual(
+      [...streamed.map((e) => e.seq)].sort((a, b) => a - b),
+    );
     const events = await host.api<Event[]>(
       'GET',
       '/v1/events?since=0&limit=10000&service=three-tier',
@@ -42,6 +57,11 @@ describe('examples/three-tier', () => {
       60_000,
       'the probe to get a page',
     );
+    const tail = await host.follow(
+      ['workload', 'logs', `three-tier/${probe.name}`, '-f', '--tail', '1'],
+      (out) => /(probe: users: .*\n){2}/.test(out),
+    );
+    expect(tail.code, tail.stderr).toBe(0);
     const outputs = await host.json<{ url: string }>(['service', 'outputs', 'three-tier']);
     const web = items.find((w) => templateOf(w.name) === 'web')!;
     expect(outputs.url).toBe(`http://127.0.0.1:${web.ports?.port}/`);

@@ -65,6 +65,42 @@ export class TestHost {
     });
   }
 
+  /**
+   * Runs a following CLI command (`-f`) until its stdout satisfies `until`, then stops it
+   * with SIGTERM (as a user's Ctrl-C would) and returns what it printed and its exit code.
+   */
+  follow(
+    args: string[],
+    until: (stdout: string) => boolean,
+    timeoutMs = 60_000,
+  ): Promise<CliResult> {
+    return new Promise((resolvePromise, reject) => {
+      const child = spawn(process.execPath, [KHUTULUN, '--state-dir', this.stateDir, ...args], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(
+          new Error(
+            `khutulun ${args.join(' ')}: not satisfied in ${timeoutMs} ms; got ${stdout}${stderr}`,
+          ),
+        );
+      }, timeoutMs);
+      child.stdout.on('data', (d) => {
+        stdout += d;
+        if (until(stdout)) child.kill('SIGTERM');
+      });
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        resolvePromise({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+      });
+    });
+  }
+
   /** Runs the CLI and parses its `-o json` output, failing with its stderr on a non-zero exit. */
   async json<T = unknown>(args: string[]): Promise<T> {
     const result = await this.cli([...args, '-o', 'json']);

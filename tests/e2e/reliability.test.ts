@@ -85,65 +85,71 @@ async function workloads(host: TestHost, service?: string): Promise<WorkloadItem
 }
 
 describe('an agent killed with SIGKILL mid-deploy', () => {
-  it('comes back consistent: every process it started is adopted or gone, none twice', async () => {
-    const host = await newHost();
-    const markers = [nextMarker++, nextMarker++, nextMarker++, nextMarker++];
-    const ready = `        readiness: { command: [/bin/sleep, '1'] }\n`;
-    const path = serviceFile(
-      'chain.yaml',
-      sleeper('a', markers[0]!, ready) +
-        sleeper('b', markers[1]!, ready) +
-        '      requirements:\n        - dependency: a\n' +
-        sleeper('c', markers[2]!, ready) +
-        '      requirements:\n        - dependency: b\n' +
-        sleeper('d', markers[3]!, ready) +
-        '      requirements:\n        - dependency: c\n',
-    );
-    await host.api('POST', '/v1/services', { name: 'chain', source: { path }, wait: false });
-    await waitUntil(
-      () => sleepers(markers[0]!).length > 0,
-      60_000,
-      'the first process of the chain to start',
-    );
-    await host.killAgent('SIGKILL');
-    const startedBeforeKill = markers.flatMap((m) => sleepers(m));
-    expect(startedBeforeKill.length).toBeGreaterThan(0);
+  it.each([1, 3])(
+    'comes back consistent when killed after %i of 4 processes started: each adopted or gone, none twice',
+    async (startedWhenKilled) => {
+      const host = await newHost();
+      const markers = [nextMarker++, nextMarker++, nextMarker++, nextMarker++];
+      const ready = `        readiness: { command: [/bin/sleep, '1'] }\n`;
+      const path = serviceFile(
+        'chain.yaml',
+        sleeper('a', markers[0]!, ready) +
+          sleeper('b', markers[1]!, ready) +
+          '      requirements:\n        - dependency: a\n' +
+          sleeper('c', markers[2]!, ready) +
+          '      requirements:\n        - dependency: b\n' +
+          sleeper('d', markers[3]!, ready) +
+          '      requirements:\n        - dependency: c\n',
+      );
+      await host.api('POST', '/v1/services', { name: 'chain', source: { path }, wait: false });
+      const marker = markers[startedWhenKilled - 1]!;
+      await waitUntil(
+        () => sleepers(marker).length > 0,
+        60_000,
+        `process ${startedWhenKilled} of the chain to start`,
+      );
+      await host.killAgent('SIGKILL');
+      const startedBeforeKill = markers.flatMap((m) => sleepers(m));
+      expect(startedBeforeKill.length).toBeGreaterThanOrEqual(startedWhenKilled);
+      // Really mid-deploy: the last of the chain had not started yet.
+      expect(sleepers(markers[3]!)).toEqual([]);
 
-    await host.startAgent();
-    // Settled: running again (the deploy resumed) or rolled back (gone or failed).
-    let state = '';
-    await waitUntil(
-      async () => {
-        try {
-          state = (await host.api<{ state: string }>('GET', '/v1/services/chain')).state;
-        } catch (error) {
-          if (error instanceof ApiError && error.status === 404) state = 'gone';
-          else throw error;
-        }
-        return ['running', 'failed', 'gone'].includes(state);
-      },
-      90_000,
-      'the interrupted deploy to settle',
-    );
-    const listed = await workloads(host);
-    for (const marker of markers)
-      expect(sleepers(marker).length, `sleep ${marker}`).toBeLessThanOrEqual(1);
-    const live = markers.flatMap((m) => sleepers(m)).sort();
-    const listedPids = listed
-      .filter((w) => w.pid !== undefined && isAlive(w.pid))
-      .map((w) => w.pid!);
-    // No orphans: every live process is a listed workload's; every listed running pid lives.
-    expect(live).toEqual([...listedPids].sort());
-    for (const pid of startedBeforeKill) {
-      expect(!isAlive(pid) || listedPids.includes(pid), `pid ${pid}: adopted or gone`).toBe(true);
-    }
-    if (state === 'running') {
-      expect(listed.map((w) => templateOf(w.name)).sort()).toEqual(['a', 'b', 'c', 'd']);
-      expect(listed.every((w) => w.state === 'running')).toBe(true);
-    } else {
-      expect(live).toEqual([]);
-    }
-  });
+      await host.startAgent();
+      // Settled: running again (the deploy resumed) or rolled back (gone or failed).
+      let state = '';
+      await waitUntil(
+        async () => {
+          try {
+            state = (await host.api<{ state: string }>('GET', '/v1/services/chain')).state;
+          } catch (error) {
+            if (error instanceof ApiError && error.status === 404) state = 'gone';
+            else throw error;
+          }
+          return ['running', 'failed', 'gone'].includes(state);
+        },
+        90_000,
+        'the interrupted deploy to settle',
+      );
+      const listed = await workloads(host);
+      for (const marker of markers)
+        expect(sleepers(marker).length, `sleep ${marker}`).toBeLessThanOrEqual(1);
+      const live = markers.flatMap((m) => sleepers(m)).sort();
+      const listedPids = listed
+        .filter((w) => w.pid !== undefined && isAlive(w.pid))
+        .map((w) => w.pid!);
+      // No orphans: every live process is a listed workload's; every listed running pid lives.
+      expect(live).toEqual([...listedPids].sort());
+      for (const pid of startedBeforeKill) {
+        expect(!isAlive(pid) || listedPids.includes(pid), `pid ${pid}: adopted or gone`).toBe(true);
+      }
+      if (state === 'running') {
+        expect(listed.map((w) => templateOf(w.name)).sort()).toEqual(['a', 'b', 'c', 'd']);
+        expect(listed.every((w) => w.state === 'running')).toBe(true);
+      } else {
+        expect(live).toEqual([]);
+      }
+    },
+  );
 });
 
 describe('an agent restarted under running workloads', () => {
@@ -243,6 +249,9 @@ describe('a port held by an outsider process', () => {
 describe('delete of a service with an exposed port', () => {
   it('leaves no firewall rule, no reservation, no process and no file behind', async () => {
     const host = await newHost();
+    // The firewall is the machine's, shared with every agent on it: a port of its own, away
+    // from where agents start handing out ports, keeps the check about this service only.
+    const exposedPort = 29_000 + Math.floor(Math.random() * 900);
     const path = serviceFile(
       'exposed.yaml',
       `    web:
@@ -254,12 +263,14 @@ describe('delete of a service with an exposed port', () => {
         port:
           properties:
             expose: true
+            fixed_port: ${exposedPort}
 `,
     );
     const deployed = await host.cli(['service', 'deploy', path, '--name', 'exposed', '--wait']);
     expect(deployed.code, deployed.stderr).toBe(0);
     const [web] = await workloads(host, 'exposed');
     const port = web!.ports!.port!;
+    expect(port).toBe(exposedPort);
     const shown = await host.api<{ commands: string[] }>(
       'GET',
       `/v1/workloads/exposed/${web!.name}`,
