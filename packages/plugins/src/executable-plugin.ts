@@ -27,6 +27,15 @@ type PluginMessage =
 
 const STDERR_KEPT = 4096;
 
+/** Variables an executable plugin inherits from the host; the rest (tokens, URLs) stay. */
+const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
+
+function pluginEnv(name: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { KHUTULUN_PLUGIN: name };
+  for (const key of INHERITED_ENV) if (process.env[key] !== undefined) env[key] = process.env[key];
+  return env;
+}
+
 /** Runs `command` as a long-lived plugin process (started at the first call). */
 export function executablePlugin(name: string, command: string): LoadedPlugin {
   return new ExecutablePlugin(name, command);
@@ -83,7 +92,10 @@ class ExecutablePlugin implements LoadedPlugin {
   }
 
   #start(): Session {
-    const child = spawn(this.command, [], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(this.command, [], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: pluginEnv(this.name),
+    });
     const session: Session = {
       child,
       pending: new Map(),

@@ -194,6 +194,17 @@ describe('executable plugin processes', () => {
     expect(await waitFor(() => !alive(second))).toBe(true);
   });
 
+  it("passes on only a minimal environment, not the host's", async () => {
+    process.env['KHUTULUN_TEST_SECRET'] = 'do not leak';
+    const h = newHost();
+    h.register(entity('envy', 'executable', { path: executablePath }));
+    const env = (await call(h, 'envy', 'env')) as Record<string, string>;
+    delete process.env['KHUTULUN_TEST_SECRET'];
+    expect(env['KHUTULUN_PLUGIN']).toBe('envy');
+    expect(env['PATH']).toBe(process.env['PATH']);
+    expect(env['KHUTULUN_TEST_SECRET']).toBeUndefined();
+  });
+
   it('kills a process that writes something other than the protocol to stdout', async () => {
     const h = newHost();
     h.register(entity('x', 'executable', { path: executablePath }));
