@@ -215,6 +215,48 @@ describe('deploying through a real agent', () => {
     expect(agent.pid).toBeGreaterThan(0);
   });
 
+  it('follows a workload log as the process writes it', async () => {
+    const dir = stateDir();
+    const agent = await agentOn(dir);
+    const file = join(dir, 'talker.yaml');
+    writeFileSync(
+      file,
+      service(`    talker:
+      type: k:Process
+      properties:
+        command: /bin/sh
+        arguments: ['-c', 'echo first; while [ ! -e ${join(dir, 'go')} ]; do sleep 0.05; done; echo second go; exec sleep 1000']
+`),
+    );
+    expect((await agent.api('POST', '/v1/services', { source: { path: file } })).status).toBe(201);
+    const text = await new Promise<string>((resolve, reject) => {
+      let seen = '';
+      const req = request(
+        {
+          socketPath: join(dir, 'api.sock'),
+          path: '/v1/workloads/talker/talker-1/logs?follow=true&stream=stdout',
+        },
+        (res) => {
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            seen += chunk;
+            // Once the first line is there, make the process write the second.
+            if (seen.includes('first') && !seen.includes('second')) {
+              writeFileSync(join(dir, 'go'), '');
+            }
+            if (seen.includes('second go')) {
+              req.destroy();
+              resolve(seen);
+            }
+          });
+        },
+      );
+      req.on('error', (e) => (seen.includes('second go') ? undefined : reject(e)));
+      req.end();
+    });
+    expect(text).toBe('first\nsecond go\n');
+  });
+
   it('deletes a service leaving nothing behind: processes, files, ports, entities', async () => {
     const dir = stateDir();
     const agent = await agentOn(dir);

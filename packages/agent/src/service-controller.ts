@@ -700,7 +700,16 @@ export class ServiceController {
         const status = statuses.find(
           (st) => st.ref.key.service === record.name && st.ref.key.name === name,
         );
-        if (!vertex || !status) continue;
+        if (!vertex) continue;
+        if (!status) {
+          // Its files are gone (removed by hand): nothing to re-adopt or restart from.
+          await this.attributes.write(
+            vertex.id,
+            { state: 'failed', pid: undefined },
+            { type: 'workload-lost', data: { message: 'the process driver has no such workload' } },
+          );
+          continue;
+        }
         const sup = this.supervise(record.name, vertex, status, dirname(record.source));
         if (status.state === 'running') {
           await this.attributes.write(vertex.id, statusValues(status, 'running'));
