@@ -503,7 +503,7 @@ export class ProcessDriver implements WorkloadDriver {
   }
 
   #watch(workload: Workload): void {
-    const watcher = watch(workload.directory, { persistent: false }, (_event, filename) => {
+    const watcher = watch(workload.directory, { persistent: true }, (_event, filename) => {
       if (filename === 'pid') this.#pidWritten(workload);
       else if (filename === 'exit') this.#exitWritten(workload);
     });
