@@ -8,6 +8,7 @@ export {
   PluginError,
   type PluginErrorCode,
   type PluginErrorDetails,
+  type PluginErrorJson,
   siteText,
 } from './plugin-error.js';
 export {

@@ -22,18 +22,32 @@ export const PLUGIN_ERROR: unique symbol = Symbol.for('khutulun.plugin-error');
  * - `PROTOCOL`: the plugin answered something the wire protocol does not allow.
  * - `CLOSED`: the host was closed.
  */
-export type PluginErrorCode =
-  | 'FAILED'
-  | 'TIMEOUT'
-  | 'TRAP'
-  | 'OUT_OF_MEMORY'
-  | 'CRASHED'
-  | 'DENIED'
-  | 'NOT_FOUND'
-  | 'DIGEST_MISMATCH'
-  | 'LOAD_FAILED'
-  | 'PROTOCOL'
-  | 'CLOSED';
+export type PluginErrorCode = (typeof PLUGIN_ERROR_CODES)[number];
+
+const PLUGIN_ERROR_CODES = [
+  'FAILED',
+  'TIMEOUT',
+  'TRAP',
+  'OUT_OF_MEMORY',
+  'CRASHED',
+  'DENIED',
+  'NOT_FOUND',
+  'DIGEST_MISMATCH',
+  'LOAD_FAILED',
+  'PROTOCOL',
+  'CLOSED',
+] as const;
+
+/** The error as plain data (what `JSON.stringify` gives), e.g. for the agent's API. */
+export interface PluginErrorJson {
+  name: 'PluginError';
+  code: PluginErrorCode;
+  message: string;
+  plugin: string;
+  function?: string;
+  site?: CallSite;
+  hostFunction?: string;
+}
 
 /** Structured details of a {@link PluginError}. */
 export interface PluginErrorDetails {
@@ -66,11 +80,36 @@ export class PluginError extends Error {
     this.site = details.site;
     this.hostFunction = details.hostFunction;
   }
+
+  /** Plain data that `isPluginError` still recognises after a JSON round trip. */
+  toJSON(): PluginErrorJson {
+    const json: PluginErrorJson = {
+      name: 'PluginError',
+      code: this.code,
+      message: this.message,
+      plugin: this.plugin,
+    };
+    if (this.function !== undefined) json.function = this.function;
+    if (this.site !== undefined) json.site = this.site;
+    if (this.hostFunction !== undefined) json.hostFunction = this.hostFunction;
+    return json;
+  }
 }
 
-/** Whether `error` is a {@link PluginError} (by brand, across realms and package copies). */
-export function isPluginError(error: unknown): error is PluginError {
-  return typeof error === 'object' && error !== null && PLUGIN_ERROR in error;
+/**
+ * Whether `error` is a {@link PluginError}: by its brand (across realms and package copies),
+ * or, for one that crossed a process boundary as JSON, by its plain-data shape.
+ */
+export function isPluginError(error: unknown): error is PluginError | PluginErrorJson {
+  if (typeof error !== 'object' || error === null) return false;
+  if (PLUGIN_ERROR in error) return true;
+  const e = error as Partial<Record<keyof PluginErrorJson, unknown>>;
+  return (
+    e.name === 'PluginError' &&
+    typeof e.message === 'string' &&
+    typeof e.plugin === 'string' &&
+    (PLUGIN_ERROR_CODES as readonly unknown[]).includes(e.code)
+  );
 }
 
 function label(details: PluginErrorDetails): string {
