@@ -108,6 +108,65 @@ describe('compiled TOSCA in a Floria store', () => {
     );
   });
 
+  it('fulfils a dangling requirement at instantiation, across services, with a run-time node_filter', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tosca-runtime-'));
+    const types = `tosca_definitions_version: tosca_2_0
+capability_types:
+  Host: {}
+  SpecialHost: { derived_from: Host }
+node_types:
+  Machine:
+    attributes:
+      ready: { type: boolean }
+    capabilities:
+      host: SpecialHost
+  BigMachine: { derived_from: Machine }
+  App:
+    requirements:
+      - host: { capability: Host, node: Machine, count_range: [ 1, 1 ] }
+`;
+    writeFileSync(join(dir, 'types.yaml'), types);
+    writeFileSync(
+      join(dir, 'infra.yaml'),
+      'tosca_definitions_version: tosca_2_0\nimports: [ types.yaml ]\nservice_template:\n  node_templates:\n    m1: { type: BigMachine }\n    m2: { type: BigMachine }\n',
+    );
+    writeFileSync(
+      join(dir, 'app.yaml'),
+      `tosca_definitions_version: tosca_2_0
+imports: [ types.yaml ]
+service_template:
+  node_templates:
+    app:
+      type: App
+      requirements:
+        - host:
+            node_filter: { $equal: [ { $get_attribute: [ SELF, ready ] }, true ] }
+`,
+    );
+    const store = openMemoryStore();
+    const dispatcher = new RoutingDispatcher({ tosca: createToscaDispatcher() });
+    const deploy = async (file: string, name: string) => {
+      const result = await compile({ source: join(dir, file), directory: ['services', name] });
+      expect(result.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+      await store.transaction(async (tx) => {
+        for (const entity of result.templates ?? []) await tx.put(entity);
+      });
+      return instantiate(store, {
+        templates: { directory: ['services', name] },
+        into: ['services', name],
+        dispatcher,
+      });
+    };
+    const infra = await deploy('infra.yaml', 'infra');
+    const m2 = infra.vertexes.find((v) => v.template?.name === 'm2') as Vertex;
+    m2.properties.ready = { value: true, metadata: { 'tosca.kind': 'attribute' } };
+    await store.put(m2);
+    const app = await deploy('app.yaml', 'app');
+    expect(app.edges).toHaveLength(1);
+    const target = await store.get(app.edges[0]?.target as never);
+    expect(target && 'parent' in target ? target.parent?.name : undefined).toBe(m2.id.name);
+  });
+
   it('reports a path that leads nowhere as a problem, not a crash', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tosca-runtime-'));
     writeFileSync(

@@ -2577,6 +2577,7 @@ export class Checker {
     }
     // requirements need all node templates
     const byName = new Map(service.nodes.map((n) => [n.name, n]));
+    foldStaticProperties(service.nodes, byName, new Map());
     const substitutionReqs = this.substitutionRequirementTargets(get('substitution_mappings'));
     for (const nt of service.nodes) this.fulfil(unit, nt, byName, relTemplates, substitutionReqs);
     // groups
@@ -3425,9 +3426,30 @@ export class Checker {
           if ((!capType || this.isA(c.type, capType)) && accepts(c)) return cn;
         return undefined;
       };
-      const found = candidates
+      let found = candidates
         .map((n) => ({ n, cap: matchCap(n) }))
         .filter((x) => x.cap !== undefined);
+      // A node_filter decided at compile time selects among the candidates; one that needs
+      // run-time values leaves the choice to a finder.
+      let filterDecided = false;
+      if (filter && targetName === undefined && found.length > 0) {
+        const clauses = (filter.kind === 'seq' ? filter.items : [filter]).map((c) =>
+          this.expression(c, `${item.path}.node_filter`, { unit, inValidation: true }),
+        );
+        const verdicts = found.map(({ n }) => {
+          let verdict: boolean | undefined = true;
+          for (const c of clauses) {
+            const r = c ? foldExpression(c, n, byName) : undefined;
+            if (r?.kind !== 'literal' || typeof r.value !== 'boolean') verdict = undefined;
+            else if (!r.value && verdict !== undefined) verdict = false;
+          }
+          return verdict;
+        });
+        if (verdicts.every((v) => v !== undefined)) {
+          found = found.filter((_, i) => verdicts[i]);
+          filterDecided = true;
+        }
+      }
       const req: CompiledRequirement = {
         name: item.name,
         index,
@@ -3463,7 +3485,7 @@ export class Checker {
         );
       }
       const chosen = found[0];
-      if (chosen && !(targetName === undefined && filter)) {
+      if (chosen && !(targetName === undefined && filter && !filterDecided)) {
         if (targetName !== undefined && byName.has(targetName) && !chosen.cap) continue;
         req.target = { node: chosen.n.name, capability: chosen.cap as string };
         if (relType?.validCapabilityTypes && relType.validCapabilityTypes.length > 0) {
@@ -3975,16 +3997,17 @@ function compact(v: unknown): string {
 }
 
 /**
- * Evaluates, at compile time, `$get_property` calls whose path ends at a literal property of
- * a node template (or one of its capabilities), and pure functions whose arguments thereby
- * become literal. Repeats until nothing changes, so chains of references resolve.
+ * Evaluates what can be evaluated of an expression at compile time: `$get_property` paths that
+ * end at a literal property of a node template (SELF being `self`) or one of its capabilities,
+ * and pure functions whose arguments are then literal. `onFold` is told of each folding.
  */
-function foldStaticProperties(
-  nodes: NodeTemplate[],
+function foldExpression(
+  e: Expression,
+  self: NodeTemplate | undefined,
   byName: Map<string, NodeTemplate>,
-  outputs: Map<string, Expression>,
-): void {
-  const resolve = (self: NodeTemplate | undefined, args: Value[]): Value | undefined => {
+  onFold: () => void = () => {},
+): Expression {
+  const resolve = (args: Value[]): Value | undefined => {
     const start =
       args[0] === 'SELF' ? self : typeof args[0] === 'string' ? byName.get(args[0]) : undefined;
     if (!start) return undefined;
@@ -4004,41 +4027,37 @@ function foldStaticProperties(
     for (const idx of args.slice(i + 1)) v = v === undefined ? undefined : index(v, idx);
     return v;
   };
-  let changed = true;
-  const rewrite = (e: Expression, self: NodeTemplate | undefined): Expression => {
-    if (e.kind === 'literal') return e;
-    if (e.kind === 'list') {
-      const items = e.items.map((x) => rewrite(x, self));
-      return items.every((x) => x.kind === 'literal')
-        ? lit(items.map((x) => (x as { value: Value }).value))
+  const rewrite = (x: Expression): Expression => {
+    if (x.kind === 'literal') return x;
+    if (x.kind === 'list') {
+      const items = x.items.map(rewrite);
+      return items.every((i) => i.kind === 'literal')
+        ? lit(items.map((i) => (i as { value: Value }).value))
         : { kind: 'list', items };
     }
-    if (e.kind === 'map') {
-      const entries = e.entries.map((x) => ({
-        key: rewrite(x.key, self),
-        value: rewrite(x.value, self),
-      }));
-      if (!entries.every((x) => x.key.kind === 'literal' && x.value.kind === 'literal'))
+    if (x.kind === 'map') {
+      const entries = x.entries.map((en) => ({ key: rewrite(en.key), value: rewrite(en.value) }));
+      if (!entries.every((en) => en.key.kind === 'literal' && en.value.kind === 'literal'))
         return { kind: 'map', entries };
       const out: Record<string, Value> = {};
-      for (const x of entries)
-        out[String((x.key as { value: Value }).value)] = (x.value as { value: Value }).value;
+      for (const en of entries)
+        out[String((en.key as { value: Value }).value)] = (en.value as { value: Value }).value;
       return lit(out);
     }
-    const args = e.arguments.map((a) => rewrite(a, self));
-    const call = { ...e, arguments: args };
-    if (e.plugin !== 'tosca' || !args.every((a) => a.kind === 'literal')) return call;
+    const args = x.arguments.map(rewrite);
+    const call = { ...x, arguments: args };
+    if (x.plugin !== 'tosca' || !args.every((a) => a.kind === 'literal')) return call;
     const values = args.map((a) => (a as { value: Value }).value);
-    if (e.function === 'get_property') {
-      const v = resolve(self, values);
+    if (x.function === 'get_property') {
+      const v = resolve(values);
       if (v === undefined) return call;
-      changed = true;
+      onFold();
       return lit(v);
     }
-    if (e.function in PURE_FUNCTIONS) {
+    if (x.function in PURE_FUNCTIONS) {
       try {
-        const v = evaluatePure(e.function, values);
-        changed = true;
+        const v = evaluatePure(x.function, values);
+        onFold();
         return lit(v);
       } catch {
         return call;
@@ -4046,15 +4065,33 @@ function foldStaticProperties(
     }
     return call;
   };
+  return rewrite(e);
+}
+
+/**
+ * Folds node template properties (and outputs) at compile time, repeating until nothing
+ * changes, so chains of references resolve.
+ */
+function foldStaticProperties(
+  nodes: NodeTemplate[],
+  byName: Map<string, NodeTemplate>,
+  outputs: Map<string, Expression>,
+): void {
+  let changed = true;
+  const onFold = () => {
+    changed = true;
+  };
   for (let round = 0; changed && round < 8; round++) {
     changed = false;
     for (const n of nodes) {
       const maps = [n.properties, ...[...n.capabilities.values()].map((c) => c.properties)];
       for (const m of maps)
         for (const [k, p] of m)
-          if (p.expr.kind !== 'literal') m.set(k, { ...p, expr: rewrite(p.expr, n) });
+          if (p.expr.kind !== 'literal')
+            m.set(k, { ...p, expr: foldExpression(p.expr, n, byName, onFold) });
     }
-    for (const [k, e] of outputs) if (e.kind !== 'literal') outputs.set(k, rewrite(e, undefined));
+    for (const [k, e] of outputs)
+      if (e.kind !== 'literal') outputs.set(k, foldExpression(e, undefined, byName, onFold));
   }
 }
 

@@ -352,6 +352,66 @@ service_template:
     expect(service.properties['output:web_url']?.value).toBe('http://web.example:80');
   });
 
+  it('selects a requirement target with a node_filter decided at compile time', async () => {
+    const dir = tmp();
+    writeTree(dir, {
+      's.yaml': `tosca_definitions_version: tosca_2_0
+capability_types:
+  Host:
+    properties:
+      cpus: { type: integer }
+node_types:
+  Machine:
+    properties:
+      zone: { type: string }
+    attributes:
+      load: { type: float }
+    capabilities:
+      host: Host
+  App:
+    requirements:
+      - host: { capability: Host, count_range: [ 1, 1 ] }
+service_template:
+  node_templates:
+    small:
+      type: Machine
+      properties: { zone: eu }
+      capabilities: { host: { properties: { cpus: 2 } } }
+    big:
+      type: Machine
+      properties: { zone: eu }
+      capabilities: { host: { properties: { cpus: 16 } } }
+    app:
+      type: App
+      requirements:
+        - host:
+            node_filter:
+              $and:
+                - $equal: [ { $get_property: [ SELF, zone ] }, eu ]
+                - $greater_or_equal: [ { $get_property: [ SELF, CAPABILITY, host, cpus ] }, 8 ]
+    later:
+      type: App
+      requirements:
+        - host:
+            node_filter: { $less_than: [ { $get_attribute: [ SELF, load ] }, 0.5 ] }
+`,
+    });
+    const result = await compile({ source: join(dir, 's.yaml') });
+    expect(result.diagnostics).toEqual([]);
+    const app = byName<EdgeTemplate>(result.templates, 'edge-template', 'app/requirements/0/host');
+    expect(app.selector).toMatchObject({ kind: 'id', id: { name: 'big/capabilities/host' } });
+    // An attribute is only known at run time: the filter goes to a finder.
+    const later = byName<EdgeTemplate>(
+      result.templates,
+      'edge-template',
+      'later/requirements/0/host',
+    );
+    expect(later.selector).toMatchObject({
+      kind: 'finder',
+      call: { plugin: 'tosca', function: 'find_target' },
+    });
+  });
+
   it('requires inputs when compiling, only warns when validating', async () => {
     const dir = tmp();
     writeTree(dir, {

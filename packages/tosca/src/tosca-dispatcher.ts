@@ -1,4 +1,12 @@
-import type { Dispatcher, Entity, FunctionCall, HostFunctions, Id, Value } from '@khutulun/floria';
+import type {
+  Dispatcher,
+  Entity,
+  Expression,
+  FunctionCall,
+  HostFunctions,
+  Id,
+  Value,
+} from '@khutulun/floria';
 import { evaluatePure, FunctionError, PURE_FUNCTIONS } from './builtin-functions.js';
 
 /** A run-time evaluation failure of a `tosca` function, with the call it came from. */
@@ -294,29 +302,75 @@ function walk(v: Value, indexes: Value[], fn: string, call: FunctionCall): Value
   return cur;
 }
 
+/**
+ * Finds targets for a dangling requirement among every capability vertex in the graph (other
+ * services included): of the capability type (or a descendant), on a node of the node type
+ * (or a descendant), passing the node_filter evaluated with SELF the candidate node.
+ */
 async function findTarget(spec: Value, call: FunctionCall, host: HostFunctions): Promise<Value> {
   const s = (spec && typeof spec === 'object' && !Array.isArray(spec) ? spec : {}) as Record<
     string,
     Value
   >;
-  const dir = call.site.entity.directory;
-  const query: Parameters<HostFunctions['query']>[0] = {
-    kind: 'vertex',
-    metadata: { 'tosca.entity': 'capability' },
-  };
-  if (typeof s.capability_type === 'string')
-    query.class = { kind: 'class', directory: dir, name: `capability:${s.capability_type}` };
-  if (typeof s.capability === 'string')
-    query.metadata = { 'tosca.entity': 'capability', 'tosca.name': s.capability };
-  const caps = await host.query(query);
+  const metadata: Record<string, string> = { 'tosca.entity': 'capability' };
+  if (typeof s.capability === 'string') metadata['tosca.name'] = s.capability;
+  const caps = await host.query({ kind: 'vertex', metadata });
   const out: Value[] = [];
-  for (const c of caps) {
-    if (typeof s.node_type === 'string' && 'parent' in c && c.parent) {
-      const parent = await host.getEntity(c.parent);
-      const want = `node:${s.node_type}`;
-      if (!parent?.classes.some((k) => k.name === want)) continue;
+  const ancestry = new Map<string, Promise<Set<string>>>();
+  const classNames = (e: Entity): Promise<Set<string>> => {
+    const key = `${e.id.directory.join('/')}|${e.classes.map((c) => c.name).join(',')}`;
+    let found = ancestry.get(key);
+    if (!found) {
+      found = classClosure(e.classes, host);
+      ancestry.set(key, found);
     }
+    return found;
+  };
+  for (const c of caps) {
+    if (!('parent' in c) || !c.parent || c.parent.name === call.site.entity.name) continue;
+    if (
+      typeof s.capability_type === 'string' &&
+      !(await classNames(c)).has(`capability:${s.capability_type}`)
+    )
+      continue;
+    const node = await host.getEntity(c.parent);
+    if (!node) continue;
+    if (typeof s.node_type === 'string' && !(await classNames(node)).has(`node:${s.node_type}`))
+      continue;
+    if (s.node_filter !== undefined && !(await passes(s.node_filter, node, host))) continue;
     out.push(c.id as unknown as Value);
   }
   return out;
+}
+
+/** The names of classes and all their ancestors. */
+async function classClosure(classes: Id[], host: HostFunctions): Promise<Set<string>> {
+  const names = new Set<string>();
+  const queue = [...classes];
+  for (let id = queue.shift(); id; id = queue.shift()) {
+    if (names.has(id.name)) continue;
+    names.add(id.name);
+    const cls = await host.getEntity(id);
+    if (cls && 'parents' in cls) queue.push(...cls.parents);
+  }
+  return names;
+}
+
+/** Evaluates an embedded node_filter (`{ $expression }` clauses) with SELF the candidate node. */
+async function passes(filter: Value, node: Entity, host: HostFunctions): Promise<boolean> {
+  const clauses = Array.isArray(filter) ? filter : [filter];
+  for (const clause of clauses) {
+    const e =
+      clause && typeof clause === 'object' && !Array.isArray(clause)
+        ? clause.$expression
+        : undefined;
+    if (e === undefined) continue;
+    try {
+      if ((await host.evaluate(e as unknown as Expression, { entity: node.id })) !== true)
+        return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
 }
