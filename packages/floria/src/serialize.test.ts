@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import YAML from 'yaml';
 import { isFloriaError } from './errors.js';
 import { call, literal, map } from './expression.js';
 import { makeId } from './id.js';
@@ -259,6 +260,38 @@ describe('what Floria cannot hold', () => {
   it('JSON and YAML refuse what they cannot read exactly', () => {
     expect(() => deserialize('a: 1\na: 2\n', 'yaml')).toThrow(/serialization|yaml/i);
     expect(() => deserialize('{1: 2}', 'json')).toThrow();
+  });
+});
+
+describe('YAML for every reader', () => {
+  it('quotes strings that YAML 1.1 readers would take for something else', () => {
+    const ambiguous = [
+      'yes',
+      'No',
+      'on',
+      'OFF',
+      'y',
+      'n',
+      '0o17',
+      '017',
+      '1:20',
+      '1_000',
+      '0b101',
+      '<<',
+      '2001-12-14',
+      '~',
+    ];
+    const text = serialize(
+      { values: ambiguous, keys: Object.fromEntries(ambiguous.map((a) => [a, a])) },
+      'yaml',
+    );
+    const data = { values: ambiguous, keys: Object.fromEntries(ambiguous.map((a) => [a, a])) };
+    expect(text).toContain('- "yes"');
+    expect(YAML.parse(text, { version: '1.1' })).toEqual(data);
+    expect(YAML.parse(text, { version: '1.2' })).toEqual(data);
+    expect(serialize(['plain', 'Yellow', 'offset', 'nothing'], 'yaml')).toBe(
+      '- plain\n- Yellow\n- offset\n- nothing\n',
+    );
   });
 });
 

@@ -40,7 +40,7 @@ export function serialize(data: unknown, format: SerializationFormat): string | 
       case 'json':
         return writeJson(plain);
       case 'yaml':
-        return YAML.stringify(plain, { lineWidth: 0, aliasDuplicateObjects: false });
+        return writeYaml(plain);
       case 'cbor':
         return writeCbor(plain);
       case 'messagepack':
@@ -187,6 +187,37 @@ function describeType(data: unknown): string {
   if (data === undefined) return 'undefined';
   if (typeof data === 'object' && data !== null) return data.constructor?.name ?? 'object';
   return typeof data;
+}
+
+/**
+ * YAML text that YAML 1.1 readers (PyYAML, Ansible, ...) read the same as 1.2 ones: the
+ * library quotes what 1.2 would misread, and this also quotes what 1.1 would (`yes`, `on`,
+ * `0o17` stays a string in both only when quoted).
+ */
+function writeYaml(data: unknown): string {
+  const document = new YAML.Document(data, { aliasDuplicateObjects: false });
+  YAML.visit(document, {
+    Scalar(_key, node) {
+      if (typeof node.value === 'string' && readsOtherwiseInYaml11(node.value)) {
+        node.type = 'QUOTE_DOUBLE';
+      }
+    },
+  });
+  return document.toString({ lineWidth: 0 });
+}
+
+// Plain scalars that YAML 1.1 may resolve to something other than a string all start so.
+const YAML_11_SUSPECT = /^[-+.~<0-9yYnNoOtTfF]/;
+
+function readsOtherwiseInYaml11(text: string): boolean {
+  // As a key, `<<` is YAML 1.1's merge key, though alone it reads as a string.
+  if (text === '<<') return true;
+  if (text.length > 64 || !YAML_11_SUSPECT.test(text)) return false;
+  try {
+    return YAML.parse(text, { version: '1.1' }) !== text;
+  } catch {
+    return true;
+  }
 }
 
 /** JSON text; unlike `JSON.stringify`, keeps `-0` (valid JSON, and `JSON.parse` reads it back). */
