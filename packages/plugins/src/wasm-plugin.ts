@@ -178,10 +178,13 @@ class WasmInstance {
       // Extism loads node:wasi, whose experimental warning would reach the host's stderr.
       execArgv: ['--disable-warning=ExperimentalWarning'],
     });
-    // Idle instances must not keep the process alive; a call in flight holds its own timer.
-    this.#worker.unref();
     this.ready = new Promise((resolve, reject) => {
-      this.#worker.once('message', () => resolve());
+      this.#worker.once('message', () => {
+        // Idle instances must not keep the process alive (a call in flight holds its timer);
+        // a starting one must, or a lone top-level call could see the event loop end.
+        this.#worker.unref();
+        resolve();
+      });
       this.#worker.once('error', reject);
       this.#worker.once('exit', (code) => reject(new Error(`worker exited with code ${code}`)));
     });
