@@ -536,6 +536,16 @@ export function describeStoreConformance(name: string, options: ConformanceOptio
         expect(await store.query({})).toEqual([]);
       });
 
+      it('refuses every operation after close with a store-closed error', async () => {
+        await store.put(aVertex('a'));
+        await store.close();
+        expect(await codeOf(store.get(id('vertex', 'a')))).toBe('store-closed');
+        expect(await codeOf(store.query({}))).toBe('store-closed');
+        expect(await codeOf(store.put(aVertex('b')))).toBe('store-closed');
+        expect(await codeOf(store.changes(0))).toBe('store-closed');
+        expect(await codeOf(store.lastSeq())).toBe('store-closed');
+      });
+
       it('loads many entities at once with putMany, with the events of single puts', async () => {
         await store.put(aVertex('v0', { metadata: { old: 'yes' } }));
         const before = await store.lastSeq();

@@ -199,17 +199,25 @@ export class DriverStore extends Reader implements BulkStore {
   readonly #hub: SubscriptionHub;
   readonly #inTransaction = new AsyncLocalStorage<boolean>();
   #queue: Promise<unknown> = Promise.resolve();
-  #closed = false;
   #unwatch: Promise<(() => Promise<void>) | undefined> | undefined;
 
+  readonly #state: { closed: boolean };
+
   constructor(driver: StoreDriver) {
-    super(() => driver.reader, driver.backend);
+    const state = { closed: false };
+    super(() => {
+      if (state.closed) {
+        throw new StoreError('store-closed', 'the store is closed', { backend: driver.backend });
+      }
+      return driver.reader;
+    }, driver.backend);
+    this.#state = state;
     this.#driver = driver;
     this.#hub = new SubscriptionHub((since, limit) => driver.readEvents(since, limit));
   }
 
   transaction<T>(work: (tx: BulkStoreTransaction) => Promise<T>): Promise<T> {
-    if (this.#closed) {
+    if (this.#state.closed) {
       return Promise.reject(
         new StoreError('store-closed', 'the store is closed', { backend: this.backend }),
       );
@@ -267,6 +275,7 @@ export class DriverStore extends Reader implements BulkStore {
   }
 
   async changes(since: number, limit?: number): Promise<FloriaEvent[]> {
+    this.#checkOpen();
     try {
       return await this.#driver.readEvents(since, limit ?? Number.MAX_SAFE_INTEGER);
     } catch (error) {
@@ -290,6 +299,7 @@ export class DriverStore extends Reader implements BulkStore {
   }
 
   async lastSeq(): Promise<number> {
+    this.#checkOpen();
     try {
       return await this.#driver.lastSeq();
     } catch (error) {
@@ -297,10 +307,16 @@ export class DriverStore extends Reader implements BulkStore {
     }
   }
 
+  #checkOpen(): void {
+    if (this.#state.closed) {
+      throw new StoreError('store-closed', 'the store is closed', { backend: this.backend });
+    }
+  }
+
   /** Waits for running transactions, stops subscriptions and closes the database. Idempotent. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.#state.closed) return;
+    this.#state.closed = true;
     await this.#queue;
     this.#hub.close();
     const unwatch = await this.#unwatch;

@@ -200,15 +200,19 @@ class PostgresTransaction extends PostgresReader implements DriverTransaction {
   async rollback(): Promise<void> {
     try {
       await this.#client.query('ROLLBACK');
+    } catch (error) {
+      // A connection that cannot even roll back must not go back into the pool.
+      this.#release(error as Error);
+      throw error;
     } finally {
       this.#release();
     }
   }
 
-  #release(): void {
+  #release(error?: Error): void {
     if (this.#done) return;
     this.#done = true;
-    this.#client.release();
+    this.#client.release(error);
   }
 }
 

@@ -20,7 +20,7 @@ describeStoreConformance('sqlite', {
   },
   async cleanup(store) {
     const file = files.get(store)!;
-    for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true });
+    for (const suffix of ['', '-wal', '-shm', '-events']) rmSync(file + suffix, { force: true });
   },
   openPeer: (store) => openSqliteStore(files.get(store)!),
 });

@@ -1,4 +1,4 @@
-import { type FSWatcher, watch } from 'node:fs';
+import { closeSync, type FSWatcher, openSync, watch, writeFileSync } from 'node:fs';
 import type {
   Entity,
   FloriaEvent,
@@ -15,6 +15,7 @@ import {
   type DriverTransaction,
   type PendingEvent,
   type StoreDriver,
+  StoreError,
   type WriteRow,
 } from '@khutulun/store-core';
 import Database from 'better-sqlite3';
@@ -139,10 +140,13 @@ class WriteStatements extends Statements {
 
 class SqliteTransaction extends SqliteReader implements DriverTransaction {
   readonly #w: WriteStatements;
+  readonly #signalFile: string;
+  #lastSeq = 0;
 
-  constructor(w: WriteStatements) {
+  constructor(w: WriteStatements, signalFile: string) {
     super(w);
     this.#w = w;
+    this.#signalFile = signalFile;
   }
 
   async write(rows: readonly WriteRow[]): Promise<void> {
@@ -171,12 +175,15 @@ class SqliteTransaction extends SqliteReader implements DriverTransaction {
     return events.map((event) => {
       const body = JSON.stringify(event);
       const seq = Number(this.#w.insertEvent.run(body).lastInsertRowid);
+      this.#lastSeq = seq;
       return { seq, ...(JSON.parse(body) as PendingEvent) };
     });
   }
 
   async commit(): Promise<void> {
     this.#w.db.exec('COMMIT');
+    // Only now are the events visible to readers: tell watchers in every process.
+    if (this.#lastSeq > 0) writeFileSync(this.#signalFile, String(this.#lastSeq));
   }
 
   async rollback(): Promise<void> {
@@ -202,12 +209,15 @@ class SqliteDriver implements StoreDriver {
   readonly #readEvents: Statement;
   readonly #lastSeq: Statement;
   readonly #lockTimeoutMs: number;
+  readonly #signalFile: string;
 
   constructor(
     readonly file: string,
     options: SqliteStoreOptions,
   ) {
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 30_000;
+    this.#signalFile = `${file}-events`;
+    closeSync(openSync(this.#signalFile, 'a'));
     const writeDb = new Database(file);
     writeDb.pragma('journal_mode = WAL');
     writeDb.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
@@ -237,7 +247,7 @@ class SqliteDriver implements StoreDriver {
     for (let wait = 2; ; wait = Math.min(wait * 2, 100)) {
       try {
         this.#writer.db.exec('BEGIN IMMEDIATE');
-        return new SqliteTransaction(this.#writer);
+        return new SqliteTransaction(this.#writer, this.#signalFile);
       } catch (error) {
         if (!isBusy(error) || Date.now() > deadline) throw error;
       }
@@ -259,13 +269,14 @@ class SqliteDriver implements StoreDriver {
   }
 
   /**
-   * Every commit, from any process, appends to the write-ahead log: an inotify watch on the
-   * `-wal` file wakes subscribers without polling. (The file lives as long as this store's
-   * connections keep the database open.)
+   * After every commit with events, the committing store (in any process) rewrites the small
+   * `<file>-events` file beside the database; an inotify watch on it wakes subscribers without
+   * polling. (The write-ahead log itself is no signal: it is written before the commit becomes
+   * visible to readers.)
    */
   async watch(onCommit: () => void): Promise<() => Promise<void>> {
     let scheduled = false;
-    const watcher: FSWatcher = watch(`${this.file}-wal`, { persistent: false }, () => {
+    const watcher: FSWatcher = watch(this.#signalFile, { persistent: false }, () => {
       if (scheduled) return;
       scheduled = true;
       setImmediate(() => {
@@ -286,12 +297,18 @@ class SqliteDriver implements StoreDriver {
 /**
  * Opens (creating if needed) the SQLite store in `file`: one database file in WAL mode, the
  * embedded default. Commits by other processes on the same file reach this store's
- * subscribers (through a watch on the write-ahead log). A process killed mid-transaction
+ * subscribers (through a watch on the `<file>-events` signal file beside it). A process killed mid-transaction
  * leaves the file as it was before that transaction.
  */
 export async function openSqliteStore(
   file: string,
   options: SqliteStoreOptions = {},
 ): Promise<BulkStore> {
+  if (file === '' || file === ':memory:' || file.startsWith('file:')) {
+    // Two connections (writer and reader) must reach the same database: it has to be a file.
+    throw new StoreError('backend', `the SQLite store needs a database file path, not "${file}"`, {
+      backend: 'sqlite',
+    });
+  }
   return new DriverStore(new SqliteDriver(file, options));
 }
