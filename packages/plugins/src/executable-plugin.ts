@@ -103,6 +103,11 @@ class ExecutablePlugin implements LoadedPlugin {
       broken: false,
     };
     this.#session = session;
+    // An idle plugin process must not keep the host alive (a call in flight holds its timer).
+    child.unref();
+    for (const pipe of [child.stdin, child.stdout, child.stderr]) {
+      (pipe as unknown as { unref?: () => void }).unref?.();
+    }
     let buffered = '';
     let stderr = '';
     child.stdout.setEncoding('utf8');
