@@ -140,6 +140,11 @@ class WasmPlugin implements LoadedPlugin {
   }
 
   #release(instance: WasmInstance): void {
+    // Instances made past the limit for nested calls are not kept once the burst is over.
+    if (this.#all.size > this.limits.maxInstances && this.#waiting.length === 0) {
+      this.#discard(instance);
+      return;
+    }
     this.#idle.push(instance);
     this.#waiting.shift()?.();
   }
