@@ -60,6 +60,7 @@ export function createApi(context: ApiContext): Hono {
       stateDir: s.stateDir,
       store: s.store.backend,
       lastSeq: await s.store.lastSeq(),
+      memory: memoryMb(),
     }),
   );
 
@@ -306,6 +307,18 @@ export function createApi(context: ApiContext): Hono {
   });
 
   return app;
+}
+
+/** The agent's memory, in MB: what an operator watches on a long-running agent. */
+function memoryMb(): Record<string, number> {
+  const m = process.memoryUsage();
+  const mb = (n: number) => Math.round((n / 1048576) * 10) / 10;
+  return {
+    rss: mb(m.rss),
+    heapTotal: mb(m.heapTotal),
+    heapUsed: mb(m.heapUsed),
+    external: mb(m.external),
+  };
 }
 
 /** The API's error body for any thrown value (also sent as the last SSE `error` event). */

@@ -2,7 +2,6 @@ import type { NetworkDriver } from '@khutulun/driver';
 import type { PluginEntity, Store } from '@khutulun/floria';
 import { PortNetworkDriver } from '@khutulun/network-ports';
 import { createPluginHost, type PluginHost } from '@khutulun/plugins';
-import { openPostgresStore } from '@khutulun/store-postgres';
 import { openSqliteStore } from '@khutulun/store-sqlite';
 
 /** Where registered plugins' entities live in the graph. */
@@ -15,7 +14,11 @@ export const PLUGIN_DIRECTORY: string[] = ['plugins'];
  * agent then re-learns from the driver's own state at start.
  */
 export async function openStore(location: string): Promise<Store> {
-  if (/^postgres(ql)?:\/\//.test(location)) return openPostgresStore(location);
+  if (/^postgres(ql)?:\/\//.test(location)) {
+    // Loaded only when asked for: the embedded default does not carry the PostgreSQL client.
+    const { openPostgresStore } = await import('@khutulun/store-postgres');
+    return openPostgresStore(location);
+  }
   return openSqliteStore(location, { synchronous: 'NORMAL' });
 }
 
