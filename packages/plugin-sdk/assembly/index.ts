@@ -1,8 +1,9 @@
 // @khutulun/plugin-sdk: write Khutulun plugin functions in AssemblyScript.
 //
-//   import { Call, Value, handle } from "@khutulun/plugin-sdk/assembly";
+//   import { Call, Value, handle } from '@khutulun/plugin-sdk';
 //   export function add(): i32 {
-//     return handle((call: Call): Value => Value.ofNumber(call.arg(0).asNumber() + call.arg(1).asNumber()));
+//     return handle((call: Call): Value =>
+//       Value.ofNumber(call.arg(0).asNumber() + call.arg(1).asNumber()));
 //   }
 //
 // Every exported function is one plugin function (Extism export: no parameters, returns i32).
