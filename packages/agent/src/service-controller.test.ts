@@ -19,6 +19,7 @@ import {
   type AgentProcess,
   eventStream,
   isAlive,
+  type Json,
   startAgentProcess,
 } from './testing/agent-process.js';
 
@@ -174,7 +175,7 @@ describe('deploying through a real agent', () => {
   it('streams the progress of a deploy as SSE, ending with the result', async () => {
     const dir = stateDir();
     const agent = await agentOn(dir);
-    const messages = await new Promise<Array<{ event: string; data: any }>>((resolve, reject) => {
+    const messages = await new Promise<Array<{ event: string; data: Json }>>((resolve, reject) => {
       const req = request(
         {
           socketPath: join(dir, 'api.sock'),

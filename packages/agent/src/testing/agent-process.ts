@@ -11,10 +11,17 @@ import { fileURLToPath } from 'node:url';
 // The built agent, whether this file runs from src/ (vitest) or lib/.
 const LIB_INDEX = fileURLToPath(new URL('../../lib/index.js', import.meta.url));
 
+/**
+ * JSON as the tests read it: each test knows the shape it asserts on, and a wrong guess fails
+ * the assertion, so the looseness costs nothing.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: see above.
+export type Json = any;
+
 /** A response of the API. */
 export interface ApiResponse {
   status: number;
-  body: any;
+  body: Json;
 }
 
 /** A running agent process. */
@@ -132,8 +139,8 @@ export function apiCall(
 
 /** Subscribes to the SSE event stream; `next(pred)` resolves with the first matching event. */
 export function eventStream(socketPath: string, since: number) {
-  const seen: any[] = [];
-  const waiters: Array<{ pred: (e: any) => boolean; resolve: (e: any) => void }> = [];
+  const seen: Json[] = [];
+  const waiters: Array<{ pred: (e: Json) => boolean; resolve: (e: Json) => void }> = [];
   const req = request({
     socketPath,
     path: `/v1/events/stream?since=${since}`,
@@ -164,7 +171,7 @@ export function eventStream(socketPath: string, since: number) {
   req.end();
   return {
     seen,
-    next(pred: (e: any) => boolean, timeoutMs = 60_000): Promise<any> {
+    next(pred: (e: Json) => boolean, timeoutMs = 60_000): Promise<Json> {
       const found = seen.find(pred);
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
