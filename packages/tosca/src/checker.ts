@@ -275,6 +275,9 @@ export class Checker {
   private readonly unitByName = new Map<string, Unit>();
   /** Node template name -> its type, known before templates are checked (for TOSCA paths). */
   private templateTypes = new Map<string, ToscaType | undefined>();
+  /** The service's workflow and group names (workflow steps and activities refer to them). */
+  private workflowNames = new Set<string>();
+  private groupNames = new Set<string>();
   /** The node type SELF denotes where a path is being compiled (node properties/attributes). */
   private selfType: ToscaType | undefined;
   /** The template being checked: where a missing assignment is reported. */
@@ -2092,6 +2095,22 @@ export class Checker {
         } else out = { kind: 'map', entries };
         break;
       }
+      case 'range': {
+        // [ min, max ]: integers, max may be UNBOUNDED, min <= max (specification 9.1).
+        const [lo, hi] = node.kind === 'seq' && node.items.length === 2 ? node.items : [];
+        const int = (n: YNode | undefined) =>
+          n?.kind === 'scalar' && isIntegerScalar(n) ? (n.value as number) : undefined;
+        const min = int(lo);
+        const max =
+          hi?.kind === 'scalar' && hi.value === 'UNBOUNDED' ? Number.POSITIVE_INFINITY : int(hi);
+        if (min === undefined || max === undefined || min > max) {
+          return fail(
+            `expected a range [ min, max ] of integers (max may be UNBOUNDED, min <= max) for type "${t.name}"`,
+          );
+        }
+        out = lit([min, max === Number.POSITIVE_INFINITY ? 'UNBOUNDED' : max]);
+        break;
+      }
       case 'complex': {
         if (node.kind !== 'map')
           return fail(`expected a map of properties for data type "${t.name}"`);
@@ -2727,6 +2746,8 @@ export class Checker {
     if (workflows) {
       const map = this.asMap(workflows, `${path}.workflows`, 'workflows');
       if (map) {
+        this.workflowNames = new Set(map.entries.map((e) => String(e.key.value)));
+        this.groupNames = new Set(service.groups.map((g) => g.name));
         const out: Record<string, Value> = {};
         this.named(map, `${path}.workflows`, 'workflow', (name, value, _k, p) => {
           const w = this.workflow(unit, name, value, p, byName);
@@ -3634,12 +3655,12 @@ export class Checker {
         this.keys(s, GRAMMAR.step, sp, `step "${sname}"`);
         const target = this.str(getEntry(s, 'target')?.value, `${sp}.target`, 'target');
         const nt = target !== undefined ? byName.get(target) : undefined;
-        if (target !== undefined && !nt)
+        if (target !== undefined && !nt && !this.groupNames.has(target))
           this.sink.error(
             'TOSCA1020',
             getEntry(s, 'target')?.value as YNode,
             `${sp}.target`,
-            `no node template "${target}"`,
+            `no node template or group "${target}"`,
           );
         const acts = this.asList(
           getEntry(s, 'activities')?.value,
@@ -3687,6 +3708,30 @@ export class Checker {
         path,
         `unknown activity "${kind}" (delegate, set_state, call_operation, inline)`,
       );
+      return;
+    }
+    if (kind === 'set_state') {
+      this.str(e.value, `${path}.set_state`, 'set_state (a node state)');
+      return;
+    }
+    if (kind === 'inline' || kind === 'delegate') {
+      const v = e.value;
+      const name =
+        v.kind === 'scalar'
+          ? this.str(v, `${path}.${kind}`, 'a workflow name')
+          : v.kind === 'map'
+            ? this.str(getEntry(v, 'workflow')?.value, `${path}.${kind}.workflow`, 'workflow')
+            : undefined;
+      if (v.kind === 'map')
+        this.keys(
+          v,
+          { workflow: kind === 'inline', inputs: false },
+          `${path}.${kind}`,
+          `a ${kind} activity`,
+        );
+      // Inline workflows are this service's; delegated ones are the orchestrator's (deploy...).
+      if (kind === 'inline' && name !== undefined && !this.workflowNames.has(name))
+        this.sink.error('TOSCA1070', v, `${path}.inline`, `no workflow "${name}" to inline`);
       return;
     }
     if (kind !== 'call_operation') return;
