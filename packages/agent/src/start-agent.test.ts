@@ -129,6 +129,57 @@ describe('the agent process', () => {
     expect(await get('s3cret')).toBe(200);
   });
 
+  it('registers and lists plugins, lists this host, validates and compiles TOSCA', async () => {
+    const dir = stateDir();
+    const agent = await agentOn(dir);
+    const plugin = join(dir, 'echo.mjs');
+    writeFileSync(plugin, 'export function echo(args) { return args[0]; }\n');
+    const registered = await agent.api('POST', '/v1/plugins', {
+      name: 'echo',
+      kind: 'typescript',
+      path: plugin,
+      grants: ['log'],
+    });
+    expect(registered).toMatchObject({
+      status: 201,
+      body: {
+        name: 'echo',
+        kind: 'typescript',
+        digest: expect.stringMatching(/^sha256:/),
+        grants: ['log'],
+      },
+    });
+    expect((await agent.api('GET', '/v1/plugins')).body).toEqual([registered.body]);
+    expect((await agent.api('POST', '/v1/plugins', { name: 'x', kind: 'nope' })).status).toBe(400);
+
+    const hosts = (await agent.api('GET', '/v1/hosts')).body;
+    expect(hosts).toMatchObject([{ self: true, state: 'up', agentPid: agent.pid, workloads: 0 }]);
+
+    const good = join(dir, 'good.yaml');
+    writeFileSync(
+      good,
+      'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun.core\n    namespace: k\n' +
+        'service_template:\n  node_templates:\n    a:\n      type: k:Process\n      properties:\n        command: /bin/true\n',
+    );
+    const valid = await agent.api('POST', '/v1/tosca/validate', { source: { path: good } });
+    expect(valid).toMatchObject({ status: 200, body: { ok: true } });
+    const compiled = await agent.api('POST', '/v1/tosca/compile', {
+      source: { filename: 'good.yaml', content: readFileSync(good).toString('base64') },
+    });
+    expect(compiled.body.ok).toBe(true);
+    expect(compiled.body.output.some((e: { id: { name: string } }) => e.id.name === 'a')).toBe(
+      true,
+    );
+    const bad = await agent.api('POST', '/v1/tosca/validate', {
+      source: {
+        filename: 'bad.yaml',
+        content: Buffer.from('tosca_definitions_version: 1\n').toString('base64'),
+      },
+    });
+    expect(bad).toMatchObject({ status: 200, body: { ok: false } });
+    expect(bad.body.diagnostics.length).toBeGreaterThan(0);
+  });
+
   it('deploys nothing from invalid TOSCA and returns the diagnostics', async () => {
     const dir = stateDir();
     const agent = await agentOn(dir);
