@@ -45,7 +45,10 @@ import { renderEnvironment, renderShim, SHIM_SHELL, workloadCommand } from './sh
 export interface ProcessDriverOptions {
   /** The agent's state directory; workloads live in `<stateDirectory>/workloads`. */
   stateDirectory: string;
-  /** How long `create`/`restart` wait for the shim to report the workload's PID (default 10 s). */
+  /**
+   * How long `create`/`restart` wait for the shim to report the workload's PID (default 60 s:
+   * the wait is event-driven, and a loaded host may take seconds to start hundreds).
+   */
   startTimeoutMs?: number;
 }
 
@@ -98,6 +101,12 @@ function readText(file: string): string | undefined {
     if (errno(error) === 'ENOENT') return undefined;
     throw error;
   }
+}
+
+/** A file the shim writes with one `echo`: its text once complete (newline-terminated). */
+function readRecord(file: string): string | undefined {
+  const text = readText(file);
+  return text?.endsWith('\n') ? text : undefined;
 }
 
 function mtime(file: string): string {
@@ -163,7 +172,7 @@ export class ProcessDriver implements WorkloadDriver {
 
   constructor(options: ProcessDriverOptions) {
     this.root = join(options.stateDirectory, 'workloads');
-    this.#startTimeoutMs = options.startTimeoutMs ?? 10_000;
+    this.#startTimeoutMs = options.startTimeoutMs ?? 60_000;
   }
 
   /** The directory of a workload: `<state>/workloads/<service>/<name>`. */
@@ -446,7 +455,7 @@ export class ProcessDriver implements WorkloadDriver {
   /** Starts a run of the workload's shim and waits until it reports the workload's PID. */
   async #launch(workload: Workload): Promise<WorkloadStatus> {
     const dir = workload.directory;
-    for (const file of ['pid', 'exit', 'stopped', 'pid.tmp', 'exit.tmp']) {
+    for (const file of ['pid', 'exit', 'stopped']) {
       rmSync(join(dir, file), { force: true });
     }
     workload.generation += 1;
@@ -503,6 +512,7 @@ export class ProcessDriver implements WorkloadDriver {
   }
 
   #watch(workload: Workload): void {
+    // Both events matter: 'rename' when the shim creates the file, 'change' once it wrote it.
     const watcher = watch(workload.directory, { persistent: true }, (_event, filename) => {
       if (filename === 'pid') this.#pidWritten(workload);
       else if (filename === 'exit') this.#exitWritten(workload);
@@ -537,7 +547,7 @@ export class ProcessDriver implements WorkloadDriver {
   #pidWritten(workload: Workload): void {
     if (workload.pid !== undefined || workload.state !== 'running') return;
     const file = join(workload.directory, 'pid');
-    const pid = Number.parseInt(readText(file) ?? '', 10);
+    const pid = Number.parseInt(readRecord(file) ?? '', 10);
     if (!Number.isInteger(pid) || pid <= 0) return;
     workload.pid = pid;
     workload.startedAt = mtime(file);
@@ -547,7 +557,7 @@ export class ProcessDriver implements WorkloadDriver {
   #exitWritten(workload: Workload): void {
     if (workload.state !== 'running') return;
     const file = join(workload.directory, 'exit');
-    const text = readText(file);
+    const text = readRecord(file);
     if (text === undefined) return;
     this.#pidWritten(workload);
     // Leftovers of the workload's process group go with it, as systemd does for a service.
@@ -630,13 +640,13 @@ export class ProcessDriver implements WorkloadDriver {
     // Watch first, then read: an exit written in between still arrives as an event.
     this.#watch(workload);
     const pidFile = join(directory, 'pid');
-    const pid = Number.parseInt(readText(pidFile) ?? '', 10);
+    const pid = Number.parseInt(readRecord(pidFile) ?? '', 10);
     if (Number.isInteger(pid) && pid > 0) {
       workload.pid = pid;
       workload.startedAt = mtime(pidFile);
     }
     const exitFile = join(directory, 'exit');
-    const status = readText(exitFile);
+    const status = readRecord(exitFile);
     const shim = this.#findShim(workload, processes);
     if (status !== undefined) {
       if (workload.pid !== undefined) {

@@ -3,6 +3,10 @@
  * starts the workload in a session of its own, records its PID, waits for it and atomically
  * records its exit status, so the driver learns of exits through inotify, also after an agent
  * restart when the workload is no longer the agent's child. Costs one `sh` (~1 MB) per workload.
+ *
+ * `pid` and `exit` are each written by one `echo`, a single write(2) of a few bytes ending in a
+ * newline: a reader sees the file empty or complete, never partial, without the cost of a
+ * `mv` (an exec) per write.
  */
 
 import type { ProcessPlan } from './process-plan.js';
@@ -54,8 +58,8 @@ set -a
 set +a
 (cd ${quote(plan.workingDirectory)} && exec ${quoteCommand(workloadCommand(plan))}) </dev/null >>logs/stdout.log 2>>logs/stderr.log &
 khutulun_pid=$!
-echo "$khutulun_pid" >pid.tmp && mv -f pid.tmp pid
+echo "$khutulun_pid" >pid
 wait "$khutulun_pid"
-echo "$?" >exit.tmp && mv -f exit.tmp exit
+echo "$?" >exit
 `;
 }

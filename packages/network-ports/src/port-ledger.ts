@@ -30,8 +30,10 @@ export class FilePortLedger implements PortLedger {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw error;
     }
-    const data = JSON.parse(text) as { reservations?: LedgerEntry[] };
-    return data.reservations ?? [];
+    // Also reads a bare array of reservations (the agent's interim ledger wrote that form).
+    const data = JSON.parse(text) as { reservations?: LedgerEntry[] } | LedgerEntry[];
+    const entries = Array.isArray(data) ? data : (data.reservations ?? []);
+    return entries.map((e) => ({ ...e, commands: e.commands ?? [] }));
   }
 
   async save(entries: LedgerEntry[]): Promise<void> {

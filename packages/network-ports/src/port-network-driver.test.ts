@@ -67,6 +67,15 @@ describe('FilePortLedger', () => {
     await ledger.save([entry, { ...entry, name: 'admin', port: 41001 }]);
     expect(await ledger.load()).toHaveLength(2);
     expect(readdirSync(state)).toEqual(['ports.json']);
+    // The agent's interim ledger format: a bare array, without commands.
+    writeFileSync(
+      join(state, 'ports.json'),
+      JSON.stringify([{ owner: web, name: 'http', protocol: 'tcp', port: 41000, exposed: false }]),
+    );
+    expect(await ledger.load()).toEqual([
+      { owner: web, name: 'http', protocol: 'tcp', port: 41000, exposed: false, commands: [] },
+    ]);
+    await ledger.save([entry, { ...entry, name: 'admin', port: 41001 }]);
     expect(statSync(join(state, 'ports.json')).mode & 0o777).toBe(0o600);
   });
 });
