@@ -10,12 +10,13 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  rmdirSync,
   rmSync,
   statSync,
   watch,
   writeFileSync,
 } from 'node:fs';
-import { rm, rmdir } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -343,7 +344,10 @@ export class ProcessDriver implements WorkloadDriver {
       existed = true;
     } catch {}
     await rm(directory, { recursive: true, force: true });
-    await rmdir(join(this.root, ref.key.service)).catch(() => {});
+    // Synchronous, so that it cannot interleave with a create's mkdir of the same service.
+    try {
+      rmdirSync(join(this.root, ref.key.service));
+    } catch {}
     return existed;
   }
 

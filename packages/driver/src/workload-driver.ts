@@ -203,6 +203,9 @@ export interface WorkloadDriver {
   /** Registers a listener; returns the function that removes it. Listeners must not throw. */
   on<E extends keyof WorkloadEvents>(event: E, listener: WorkloadListener<E>): () => void;
 
-  /** Releases the driver's own resources (watches); leaves the workloads running. */
+  /**
+   * Releases the driver's own resources (its watches, which keep the process alive while
+   * there are workloads to watch); leaves the workloads running.
+   */
   close(): Promise<void>;
 }
