@@ -271,6 +271,8 @@ export class Checker {
   private readonly allTypes: ToscaType[] = [];
   private readonly builtins = new Map<string, ToscaType>();
   private inputs = new Map<string, { value?: Value; def: PropDef }>();
+  /** Checking a substitution template (its inputs are fed by the substituted node). */
+  private substituting = false;
   private readonly allFunctions: FunctionDef[] = [];
   private readonly unitByName = new Map<string, Unit>();
   /** Node template name -> its type, known before templates are checked (for TOSCA paths). */
@@ -551,10 +553,23 @@ export class Checker {
   // ---------------------------------------------------------------- files
 
   /** Runs every check. Returns the service when the entry file has one. */
-  check(entry: Unit): CheckedService | undefined {
+  /**
+   * Runs every check. `substitutes` are the CSAR's Other-Definitions: substitution templates,
+   * checked as services whose inputs come from the node they substitute.
+   */
+  check(entry: Unit, substitutes: Unit[] = []): CheckedService | undefined {
     for (const unit of this.units) if (unit.root && unit.ok) this.collect(unit);
     for (const unit of this.units) if (unit.root && unit.ok) this.checkFile(unit);
     for (const t of this.allTypes) this.resolveType(t);
+    for (const unit of substitutes) {
+      const st = unit.root && unit.ok ? getEntry(unit.root, 'service_template') : undefined;
+      if (!st) continue;
+      this.substituting = true;
+      this.checkService(unit, st.value);
+      this.substituting = false;
+      this.inputs = new Map();
+      this.templateTypes = new Map();
+    }
     const st = entry.root && entry.ok ? getEntry(entry.root, 'service_template') : undefined;
     if (!st) return undefined;
     return this.checkService(entry, st.value);
@@ -2468,7 +2483,7 @@ export class Checker {
           : this.expression(source, p, { unit });
         if (!e) continue;
         if (e.kind === 'literal') value = e.value;
-      } else if (d.required) {
+      } else if (d.required && !this.substituting) {
         this.sink.report(
           this.validateOnly ? 'warning' : 'error',
           'TOSCA1090',

@@ -232,6 +232,34 @@ describe('compile', () => {
     expect(bad.diagnostics[0]?.message).toMatch(/several YAML files/);
   });
 
+  it('checks TOSCA.meta and the substitution templates it lists in Other-Definitions', async () => {
+    const dir = tmp();
+    writeTree(dir, {
+      'TOSCA-Metadata/TOSCA.meta':
+        'CSAR-Version: 1.1\nCreated-By: test\nEntry-Definitions: main.yaml\nOther-Definitions: subs/db.yaml\n  "subs/missing one.yaml"\n',
+      'main.yaml':
+        'tosca_definitions_version: tosca_2_0\nservice_template:\n  node_templates: {}\n',
+      'subs/db.yaml':
+        'tosca_definitions_version: tosca_2_0\nservice_template:\n  inputs:\n    port: { type: integer }\n  node_templates:\n    x: { type: Nope }\n',
+    });
+    const result = await compile({ source: dir });
+    const meta = join(dir, 'TOSCA-Metadata/TOSCA.meta');
+    expect(result.diagnostics.map((d) => [d.file, d.line, d.message])).toEqual([
+      [meta, 1, 'CSAR-Version must be 2.0, not "1.1"'],
+      [meta, 4, 'Other-Definitions names subs/missing one.yaml, which is not in the CSAR'],
+      // The substitution template is checked; its inputs come from the node it substitutes.
+      [join(dir, 'subs/db.yaml'), 6, 'unknown node type "Nope"'],
+    ]);
+    writeTree(dir, {
+      'TOSCA-Metadata/TOSCA.meta':
+        'CSAR-Version: 2.0\nCreated-By: test\nEntry-Definitions: gone.yaml\n',
+    });
+    const gone = await compile({ source: dir });
+    expect(gone.diagnostics.map((d) => [d.file, d.line, d.message])).toEqual([
+      [meta, 3, 'Entry-Definitions names gone.yaml, which is not in the CSAR'],
+    ]);
+  });
+
   it('maps URLs to local files, finds profiles by name in --profile-path catalogs', async () => {
     const dir = tmp();
     writeTree(dir, {

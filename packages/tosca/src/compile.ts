@@ -41,9 +41,16 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
     const reader = new SourceReader();
     const opened = await reader.open(options.source);
     if ('error' in opened) {
-      sink.error('TOSCA1002', { file: options.source, line: 1, column: 1 }, '', opened.error);
+      sink.error(
+        'TOSCA1002',
+        { file: opened.file, line: opened.line, column: 1 },
+        '',
+        opened.error,
+      );
       return { diagnostics: sink.items, unreadable: opened.misuse === true };
     }
+    for (const p of opened.problems)
+      sink.error('TOSCA1002', { file: p.file, line: p.line, column: 1 }, '', p.message);
     const entryDir = opened.entry.archive
       ? dirname(opened.entry.archive)
       : dirname(opened.entry.path);
@@ -55,6 +62,7 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
     );
     const entry = loader.load(opened.entry);
     if (!entry) return { diagnostics: sink.items, unreadable: true };
+    const substitutes = opened.others.map((o) => loader.load(o)).filter((u) => u !== undefined);
     const checker = new Checker(
       sink,
       [...loader.units.values()],
@@ -62,7 +70,7 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
       options.validateOnly === true,
       reader,
     );
-    const service = checker.check(entry);
+    const service = checker.check(entry, substitutes);
     if (sink.hasErrors || !service) return { diagnostics: sorted(sink.items) };
     const name =
       (service.metadata.template_name ??

@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { unzipSync } from 'fflate';
 import { extract } from 'tar-stream';
+import { parseToscaMeta } from './tosca-meta.js';
 
 /**
  * A location: either a file system path, or an entry of an in-memory archive
@@ -31,6 +32,20 @@ export function resolveRelative(base: Location, ref: string): Location {
     return { archive: base.archive, path: p.replace(/^\/+/, '') };
   }
   return { path: isAbsolute(ref) ? ref : resolve(dirname(base.path), ref) };
+}
+
+/** A source opened: its entry file, other definitions (TOSCA.meta), and TOSCA.meta problems. */
+export interface Opened {
+  entry: Location;
+  others: Location[];
+  problems: Array<{ file: string; line: number; message: string }>;
+}
+/** A source that cannot be used; `misuse` when it does not even exist. */
+export interface OpenError {
+  error: string;
+  file: string;
+  line: number;
+  misuse?: boolean;
 }
 
 /** Reads files and archive entries; archives are loaded once and kept in memory. */
@@ -76,26 +91,40 @@ export class SourceReader {
    * Opens a source given on the command line: a TOSCA file, a CSAR directory or a CSAR
    * archive, and finds its entry definitions (TOSCA.meta, or the single root YAML file).
    */
-  async open(source: string): Promise<{ entry: Location } | { error: string; misuse?: boolean }> {
+  async open(source: string): Promise<Opened | OpenError> {
     const path = resolve(source);
     let stat: ReturnType<typeof statSync>;
     try {
       stat = statSync(path);
     } catch (e) {
-      return { error: `cannot read ${source}: ${(e as Error).message}`, misuse: true };
+      return {
+        error: `cannot read ${source}: ${(e as Error).message}`,
+        misuse: true,
+        file: source,
+        line: 1,
+      };
     }
     if (stat.isDirectory()) {
       const files = new Map<string, Uint8Array | null>();
       for (const name of listDir(path, '', 0)) files.set(name, null);
-      const entry = findEntry(files, (name) => readFileSync(join(path, name)));
-      if ('error' in entry) return entry;
-      return { entry: { path: join(path, entry.name) } };
+      const found = findEntry(files, (name) => readFileSync(join(path, name)));
+      if ('error' in found) return { ...found, file: found.file ? join(path, found.file) : path };
+      return {
+        entry: { path: join(path, found.name) },
+        others: found.others.map((o) => ({ path: join(path, o) })),
+        problems: found.problems.map((p) => ({ ...p, file: join(path, p.file) })),
+      };
     }
     let data: Buffer;
     try {
       data = readFileSync(path);
     } catch (e) {
-      return { error: `cannot read ${source}: ${(e as Error).message}`, misuse: true };
+      return {
+        error: `cannot read ${source}: ${(e as Error).message}`,
+        misuse: true,
+        file: source,
+        line: 1,
+      };
     }
     let entries: Map<string, Uint8Array> | undefined;
     if (data[0] === 0x50 && data[1] === 0x4b) {
@@ -105,20 +134,32 @@ export class SourceReader {
           if (!name.endsWith('/')) entries.set(normalizeEntry(name), bytes);
         }
       } catch (e) {
-        return { error: `cannot read zip archive ${source}: ${(e as Error).message}` };
+        return {
+          error: `cannot read zip archive ${source}: ${(e as Error).message}`,
+          file: path,
+          line: 1,
+        };
       }
     } else if (data[0] === 0x1f && data[1] === 0x8b) {
       try {
         entries = await untar(gunzipSync(data));
       } catch (e) {
-        return { error: `cannot read tar.gz archive ${source}: ${(e as Error).message}` };
+        return {
+          error: `cannot read tar.gz archive ${source}: ${(e as Error).message}`,
+          file: path,
+          line: 1,
+        };
       }
     }
-    if (!entries) return { entry: { path } };
+    if (!entries) return { entry: { path }, others: [], problems: [] };
     this.archives.set(path, entries);
     const found = findEntry(entries, (name) => entries.get(name) ?? new Uint8Array());
-    if ('error' in found) return found;
-    return { entry: { archive: path, path: found.name } };
+    if ('error' in found) return { ...found, file: found.file ? `${path}!${found.file}` : path };
+    return {
+      entry: { archive: path, path: found.name },
+      others: found.others.map((o) => ({ archive: path, path: o })),
+      problems: found.problems.map((p) => ({ ...p, file: `${path}!${p.file}` })),
+    };
   }
 }
 
@@ -140,28 +181,52 @@ function listDir(root: string, prefix: string, depth: number): string[] {
   return out;
 }
 
-/** TOSCA.meta's Entry-Definitions, or the single YAML file at the root. */
+/** TOSCA.meta's Entry-Definitions (and Other-Definitions), or the single YAML file at the root. */
 function findEntry(
   files: Map<string, unknown>,
   read: (name: string) => Uint8Array,
-): { name: string } | { error: string } {
+):
+  | {
+      name: string;
+      others: string[];
+      problems: Array<{ file: string; line: number; message: string }>;
+    }
+  | { error: string; file?: string; line: number } {
   const meta = files.has('TOSCA-Metadata/TOSCA.meta')
     ? 'TOSCA-Metadata/TOSCA.meta'
     : files.has('TOSCA.meta')
       ? 'TOSCA.meta'
       : undefined;
   if (meta) {
-    const text = new TextDecoder().decode(read(meta));
-    const m = /^Entry-Definitions:\s*(.+?)\s*$/m.exec(text);
-    if (!m?.[1]) return { error: `${meta} has no Entry-Definitions` };
-    const name = normalizeEntry(m[1]);
+    const parsed = parseToscaMeta(new TextDecoder().decode(read(meta)));
+    const problems = parsed.problems.map((p) => ({ file: meta, line: p.line, message: p.message }));
+    if (!parsed.entryDefinitions)
+      return { error: `${meta} has no Entry-Definitions`, file: meta, line: 1 };
+    const line = parsed.lines['Entry-Definitions'] ?? 1;
+    const name = normalizeEntry(parsed.entryDefinitions);
     if (!files.has(name))
-      return { error: `${meta} names Entry-Definitions ${name}, which is not in the CSAR` };
-    return { name };
+      return {
+        error: `Entry-Definitions names ${name}, which is not in the CSAR`,
+        file: meta,
+        line,
+      };
+    const others: string[] = [];
+    for (const o of parsed.otherDefinitions) {
+      const n = normalizeEntry(o);
+      if (files.has(n)) others.push(n);
+      else
+        problems.push({
+          file: meta,
+          line: parsed.lines['Other-Definitions'] ?? 1,
+          message: `Other-Definitions names ${n}, which is not in the CSAR`,
+        });
+    }
+    return { name, others, problems };
   }
   const roots = [...files.keys()].filter((n) => !n.includes('/') && /\.ya?ml$/i.test(n));
-  if (roots.length === 1 && roots[0]) return { name: roots[0] };
+  if (roots.length === 1 && roots[0]) return { name: roots[0], others: [], problems: [] };
   return {
+    line: 1,
     error:
       roots.length === 0
         ? 'the CSAR has no TOSCA.meta and no YAML file at its root'
