@@ -395,6 +395,57 @@ describe('deploying through a real agent', () => {
     expect(failures).toEqual([]);
   });
 
+  it('calls a handler from a policy trigger on its target workloads only', async () => {
+    const dir = stateDir();
+    const agent = await agentOn(dir);
+    const handler = join(dir, 'handle.sh');
+    writeFileSync(
+      handler,
+      `#!/bin/sh\necho "$KHUTULUN_WORKLOAD $KHUTULUN_EVENT" >> ${join(dir, 'handled.txt')}\n`,
+    );
+    chmodSync(handler, 0o755);
+    const node = (name: string) => `    ${name}:
+      type: k:Process
+      properties:
+        command: /bin/sleep
+        arguments: ['1000']
+        restart: never
+      interfaces:
+        events:
+          operations:
+            handle:
+              implementation: handle.sh
+`;
+    const file = join(dir, 'watched.yaml');
+    writeFileSync(
+      file,
+      `${service(node('watched') + node('ignored'))}  policies:
+    - on-exit:
+        type: k:Restart
+        properties:
+          restart: never
+        targets: [watched]
+        triggers:
+          exited:
+            event: exited
+            action:
+              - call_operation: events.handle
+`,
+    );
+    expect((await agent.api('POST', '/v1/services', { source: { path: file } })).status).toBe(201);
+    const events = eventStream(join(dir, 'api.sock'), 0);
+    cleanup.push(() => events.close());
+    for (const w of (await agent.api('GET', '/v1/workloads')).body) process.kill(w.pid, 'SIGTERM');
+    await events.next((e) => e.type === 'workload-exited' && e.id.name === 'watched-1');
+    await events.next((e) => e.type === 'workload-exited' && e.id.name === 'ignored-1');
+    const deadline = Date.now() + 30_000;
+    while (!existsSync(join(dir, 'handled.txt')) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 500)); // room for a wrong second call to show up
+    expect(readFileSync(join(dir, 'handled.txt'), 'utf8')).toBe('watched-1 exited\n');
+  });
+
   it('calls a script event handler declared in the Events interface', async () => {
     const dir = stateDir();
     const agent = await agentOn(dir);

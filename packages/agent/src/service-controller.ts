@@ -11,6 +11,8 @@ import {
 } from '@khutulun/driver';
 import {
   type Entity,
+  type Expression,
+  evaluate,
   type FloriaEvent,
   hostFunctions,
   type Id,
@@ -30,7 +32,9 @@ import {
 } from './service-record.js';
 import {
   type PlannedWorkload,
+  type PolicyTrigger,
   planWorkloads,
+  policyTriggers,
   portEnvironment,
   propertyValue,
   restartOverrides,
@@ -58,6 +62,14 @@ export interface DeployRequest {
 interface Handler {
   path: string;
   function: string;
+  /** For a policy trigger: called only when this evaluates to true on the workload. */
+  condition?: Expression;
+}
+
+/** Where a service's handlers come from: its directory on disk, and its policies' triggers. */
+interface HandlerSources {
+  baseDir: string;
+  triggers: PolicyTrigger[];
 }
 
 /** A workload the agent supervises: what it needs to apply the restart policy and handlers. */
@@ -76,7 +88,7 @@ interface Supervised {
   startedAt: number;
   stopping: boolean;
   timer?: NodeJS.Timeout;
-  handlers: Record<string, Handler>;
+  handlers: Record<string, Handler[]>;
   /** Serialises the operations on this workload. */
   queue: Promise<void>;
 }
@@ -228,6 +240,8 @@ export class ServiceController {
     ]);
     throwProblems(updated.flatMap((u) => u.problems));
 
+    const sources = { baseDir, triggers: await policyTriggers(store, dirs.instances) };
+
     // Each workload starts as soon as everything it depends on is ready; independent
     // branches run in parallel. The first failure aborts the others' waits.
     const abort = new AbortController();
@@ -240,7 +254,7 @@ export class ServiceController {
         p = (async () => {
           await Promise.all(w.after.map((d) => start(byName.get(d)!)));
           if (abort.signal.aborted) throw abort.signal.reason;
-          await this.startWorkload(name, baseDir, w, reserved, abort.signal, progress);
+          await this.startWorkload(name, sources, w, reserved, abort.signal, progress);
         })();
         p.catch((error) => abort.abort(error));
         done.set(w.name, p);
@@ -304,7 +318,7 @@ export class ServiceController {
 
   private async startWorkload(
     service: string,
-    baseDir: string,
+    sources: HandlerSources,
     w: PlannedWorkload,
     reserved: Map<string, PortBinding[]>,
     signal: AbortSignal,
@@ -314,7 +328,7 @@ export class ServiceController {
     const spec = specOf(service, vertex, reserved.get(w.name) ?? [], portEnvironment(w, reserved));
     progress({ service, step: 'start', workload: w.name, state: 'starting' });
     const status = await this.s.workloads.create(spec);
-    const sup = this.supervise(service, vertex, status, baseDir);
+    const sup = this.supervise(service, vertex, status, sources);
     sup.stopping = true; // no restarts until the deploy has succeeded
     await this.attributes.write(w.vertex, statusValues(status, 'starting'), {
       type: 'workload-started',
@@ -350,7 +364,7 @@ export class ServiceController {
     service: string,
     vertex: Vertex,
     status: WorkloadStatus,
-    baseDir: string,
+    sources: HandlerSources,
   ): Supervised {
     const key = `${service}/${vertex.id.name}`;
     const existing = this.supervised.get(key);
@@ -372,7 +386,7 @@ export class ServiceController {
       restarts: Number(propertyValue(vertex, 'restarts') ?? 0) || 0,
       startedAt: status.startedAt ? Date.parse(status.startedAt) : Date.now(),
       stopping: false,
-      handlers: handlersOf(vertex, baseDir),
+      handlers: handlersOf(vertex, sources),
       queue: Promise.resolve(),
     };
     this.supervised.set(key, sup);
@@ -491,8 +505,32 @@ export class ServiceController {
    * JSON on stdin. A failure becomes a `handler-failed` event.
    */
   private runHandler(sup: Supervised, event: string, data: Record<string, Value>): void {
-    const handler = sup.handlers[event];
-    if (!handler) return;
+    for (const handler of sup.handlers[event] ?? []) {
+      if (!handler.condition) {
+        this.runOneHandler(sup, handler, event, data);
+        continue;
+      }
+      const { store, dispatcher } = this.s;
+      void evaluate(handler.condition, {
+        site: { entity: sup.vertex },
+        dispatcher,
+        host: hostFunctions({ reader: store, dispatcher }),
+      })
+        .then((fire) => {
+          if (fire === true) this.runOneHandler(sup, handler, event, data);
+        })
+        .catch((error) =>
+          this.s.log('warn', `trigger condition on ${sup.name}: ${(error as Error).message}`),
+        );
+    }
+  }
+
+  private runOneHandler(
+    sup: Supervised,
+    handler: Handler,
+    event: string,
+    data: Record<string, Value>,
+  ): void {
     const { path } = handler;
     const failed = (message: string) =>
       void this.s.store
@@ -710,7 +748,10 @@ export class ServiceController {
           );
           continue;
         }
-        const sup = this.supervise(record.name, vertex, status, dirname(record.source));
+        const sup = this.supervise(record.name, vertex, status, {
+          baseDir: dirname(record.source),
+          triggers: await policyTriggers(this.s.store, dirs.instances),
+        });
         if (status.state === 'running') {
           await this.attributes.write(vertex.id, statusValues(status, 'running'));
         } else {
@@ -807,24 +848,52 @@ function readinessTimeout(vertex: Vertex): number | undefined {
     : undefined;
 }
 
-function handlersOf(vertex: Vertex, baseDir: string): Record<string, Handler> {
+function handlersOf(vertex: Vertex, sources: HandlerSources): Record<string, Handler[]> {
   const interfaces = propertyValue(vertex, 'tosca:interfaces');
-  const events = isMap(interfaces) ? interfaces.events : undefined;
-  const notifications = isMap(events) ? events.notifications : undefined;
-  const handlers: Record<string, Handler> = {};
-  if (!isMap(notifications)) return handlers;
-  for (const [event, n] of Object.entries(notifications)) {
-    if (!isMap(n)) continue;
-    const impl = n.implementation;
+  const handlers: Record<string, Handler[]> = {};
+  const add = (event: string, handler: Handler | undefined) => {
+    if (!handler) return;
+    const list = handlers[event] ?? [];
+    handlers[event] = list;
+    if (
+      !list.some((h) => h.path === handler.path && h.function === handler.function && !h.condition)
+    ) {
+      list.push(handler);
+    }
+  };
+  // `INTERFACE.NAME`: a notification (or an operation) of one of the node's interfaces.
+  const lookup = (name: string): Handler | undefined => {
+    const [iface, op] = name.split('.');
+    const definition = isMap(interfaces) && iface ? interfaces[iface] : undefined;
+    if (!isMap(definition) || !op) return undefined;
+    const n = [definition.notifications, definition.operations]
+      .map((group) => (isMap(group) ? group[op] : undefined))
+      .find(isMap);
+    const impl = n?.implementation;
     const primary = isMap(impl) ? impl.primary : undefined;
     const file = isMap(primary) ? (primary.path ?? primary.file) : undefined;
-    if (typeof file !== 'string') continue;
+    if (typeof file !== 'string') return undefined;
     // A plugin's function is the notification's name, or its `function` input.
-    const fn = isMap(n.inputs) ? literalString(n.inputs.function) : undefined;
-    handlers[event] = {
-      path: isAbsolute(file) ? file : join(baseDir, file),
-      function: fn ?? event,
-    };
+    const fn = isMap(n?.inputs) ? literalString(n.inputs.function) : undefined;
+    const path = isAbsolute(file) ? file : join(sources.baseDir, file);
+    return { path, function: fn ?? op };
+  };
+  const events = isMap(interfaces) ? interfaces.events : undefined;
+  const notifications = isMap(events) ? events.notifications : undefined;
+  for (const event of Object.keys(isMap(notifications) ? notifications : {})) {
+    add(event, lookup(`events.${event}`));
+  }
+  const template = vertex.template?.name;
+  for (const trigger of sources.triggers) {
+    if (!template || !trigger.targets.includes(template)) continue;
+    for (const operation of trigger.operations) {
+      const handler = lookup(operation);
+      if (handler)
+        add(
+          trigger.event,
+          trigger.condition ? { ...handler, condition: trigger.condition } : handler,
+        );
+    }
   }
   return handlers;
 }

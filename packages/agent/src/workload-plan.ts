@@ -1,5 +1,5 @@
 import type { PortBinding, Protocol } from '@khutulun/driver';
-import type { Edge, Entity, Id, StoreReader, Value, Vertex } from '@khutulun/floria';
+import type { Edge, Entity, Expression, Id, StoreReader, Value, Vertex } from '@khutulun/floria';
 import { DeployError } from './agent-error.js';
 
 /** The profile's name as it appears in compiled class names. */
@@ -171,4 +171,55 @@ export async function restartOverrides(
     }
   }
   return overrides;
+}
+
+/** A trigger of a TOSCA policy: on `event` of one of its target workloads, call operations. */
+export interface PolicyTrigger {
+  /** The node template names the policy targets. */
+  targets: string[];
+  /** The workload event (`started`, `ready`, `exited`, `restarting`, `stopped`). */
+  event: string;
+  /** `INTERFACE.OPERATION` names to call on the target (from `call_operation` activities). */
+  operations: string[];
+  /** Evaluated on the workload's vertex when the event happens; the trigger fires if true. */
+  condition?: Expression;
+}
+
+/** The triggers of every policy of a service (`tosca:triggers` of its policy vertexes). */
+export async function policyTriggers(
+  store: StoreReader,
+  instances: string[],
+): Promise<PolicyTrigger[]> {
+  const policies = (await store.query({
+    kind: 'vertex',
+    directory: instances,
+    metadata: { 'tosca.entity': 'policy' },
+  })) as Vertex[];
+  const triggers: PolicyTrigger[] = [];
+  for (const policy of policies) {
+    const targets = propertyValue(policy, 'tosca:targets');
+    const defined = propertyValue(policy, 'tosca:triggers');
+    if (!Array.isArray(targets) || !isRecord(defined)) continue;
+    for (const trigger of Object.values(defined)) {
+      if (!isRecord(trigger) || typeof trigger.event !== 'string') continue;
+      const operations = (Array.isArray(trigger.action) ? trigger.action : []).flatMap((a) => {
+        const call = isRecord(a) ? a.call_operation : undefined;
+        if (typeof call === 'string') return [call];
+        return isRecord(call) && typeof call.operation === 'string' ? [call.operation] : [];
+      });
+      triggers.push({
+        targets: targets.map(String),
+        event: trigger.event,
+        operations,
+        ...(isRecord(trigger.condition)
+          ? { condition: trigger.condition as unknown as Expression }
+          : {}),
+      });
+    }
+  }
+  return triggers;
+}
+
+function isRecord(v: Value | undefined): v is Record<string, Value> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
