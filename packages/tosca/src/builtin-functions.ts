@@ -55,15 +55,20 @@ export const PURE_FUNCTIONS: Record<string, [number, number]> = {
   ceil: [1, 1],
 };
 
-/** A failed evaluation (bad argument types and the like), as a value. */
+/** A built-in function given arguments it cannot work with. Identified by its `code`. */
 export class FunctionError extends Error {
-  readonly code = 'TOSCA_FUNCTION_ERROR';
+  readonly code = 'TOSCA_BAD_ARGUMENTS';
   constructor(
     readonly fn: string,
     message: string,
   ) {
     super(`$${fn}: ${message}`);
   }
+}
+
+/** Whether an error is a `FunctionError` (by its brand, which survives any boundary). */
+export function isFunctionError(e: unknown): e is FunctionError {
+  return (e as { code?: unknown } | null)?.code === 'TOSCA_BAD_ARGUMENTS';
 }
 
 function equalValues(a: Value, b: Value): boolean {
@@ -166,7 +171,7 @@ export function evaluatePure(fn: string, args: Value[]): Value {
       try {
         return new RegExp(`^(?:${str(fn, a1)})$`, 'u').test(str(fn, a0));
       } catch (e) {
-        if (e instanceof FunctionError) throw e;
+        if (isFunctionError(e)) throw e;
         throw new FunctionError(fn, `invalid regular expression ${JSON.stringify(a1)}`);
       }
     case 'has_suffix':

@@ -6,8 +6,8 @@
 import type { Expression, Value } from '@khutulun/floria';
 import {
   evaluatePure,
-  FunctionError,
   GRAPH_FUNCTIONS,
+  isFunctionError,
   PURE_FUNCTIONS,
 } from './builtin-functions.js';
 import type { DiagnosticSink } from './diagnostic.js';
@@ -1892,7 +1892,7 @@ export class Checker {
           ),
         );
       } catch (e) {
-        if (e instanceof FunctionError) {
+        if (isFunctionError(e)) {
           this.sink.error('TOSCA1040', node, path, e.message);
           return undefined;
         }

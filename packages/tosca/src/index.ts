@@ -5,4 +5,8 @@ export { type Diagnostic, formatDiagnostic } from './diagnostic.js';
 export { DIAGNOSTIC_CODES, type DiagnosticCode } from './diagnostic-codes.js';
 export type { ServiceSummary } from './emit.js';
 export { type CommandIo, runToscaCommand } from './tosca-command.js';
-export { createToscaDispatcher } from './tosca-dispatcher.js';
+export {
+  createToscaDispatcher,
+  isToscaFunctionError,
+  ToscaFunctionError,
+} from './tosca-dispatcher.js';

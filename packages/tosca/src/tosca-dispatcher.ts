@@ -7,7 +7,7 @@ import type {
   Id,
   Value,
 } from '@khutulun/floria';
-import { evaluatePure, FunctionError, PURE_FUNCTIONS } from './builtin-functions.js';
+import { evaluatePure, isFunctionError, PURE_FUNCTIONS } from './builtin-functions.js';
 
 /** A run-time evaluation failure of a `tosca` function, with the call it came from. */
 export class ToscaFunctionError extends Error {
@@ -22,6 +22,11 @@ export class ToscaFunctionError extends Error {
     super(`tosca:${fn}: ${message}`, options);
     this.name = 'ToscaFunctionError';
   }
+}
+
+/** Whether an error is a `ToscaFunctionError` (by its brand, which survives any boundary). */
+export function isToscaFunctionError(e: unknown): e is ToscaFunctionError {
+  return (e as { code?: unknown } | null)?.code === 'TOSCA_FUNCTION_ERROR';
 }
 
 /**
@@ -75,8 +80,8 @@ export function createToscaDispatcher(): Dispatcher {
             throw new ToscaFunctionError(fn, 'unknown function', call.site.entity);
         }
       } catch (e) {
-        if (e instanceof ToscaFunctionError) throw e;
-        if (e instanceof FunctionError)
+        if (isToscaFunctionError(e)) throw e;
+        if (isFunctionError(e))
           throw new ToscaFunctionError(fn, e.message, call.site.entity, { cause: e });
         throw new ToscaFunctionError(fn, (e as Error).message, call.site.entity, { cause: e });
       }
