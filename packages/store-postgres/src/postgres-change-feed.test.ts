@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { aVertex, collect } from '@khutulun/store-conformance';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PostgresServer, startPostgresServer } from './postgres-server.js';
 import { openPostgresStore } from './postgres-store.js';
@@ -28,11 +29,18 @@ await store.close();
 
 describe('postgres change feed across processes', () => {
   it('delivers commits made by another process to a live subscriber (LISTEN/NOTIFY), in order', async () => {
-    const store = await openPostgresStore(server.url);
+    const admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
+    const database = `feed_${process.pid}`;
+    await admin.query(`CREATE DATABASE ${database}`);
+    await admin.end();
+    const url = new URL(server.url);
+    url.pathname = `/${database}`;
+    const store = await openPostgresStore(url.toString());
     await store.put(aVertex('mine'));
     const sub = collect(store, 0);
     await sub.until(1);
-    const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, server.url], {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, url.toString()], {
       cwd: packageDir,
       stdio: ['ignore', 'ignore', 'inherit'],
     });

@@ -42,9 +42,10 @@ describe('postgres crash safety', () => {
   it('leaves the store exactly as it was when the writer is SIGKILLed mid-transaction', async () => {
     const admin = new pg.Client({ connectionString: server.url });
     await admin.connect();
-    await admin.query('CREATE DATABASE crash');
+    const database = `crash_${process.pid}`;
+    await admin.query(`CREATE DATABASE ${database}`);
     const url = new URL(server.url);
-    url.pathname = '/crash';
+    url.pathname = `/${database}`;
     const store = await openPostgresStore(url.toString());
     await store.transaction(async (tx) => {
       for (let i = 0; i < 20; i++)
@@ -75,7 +76,8 @@ describe('postgres crash safety', () => {
     });
     // The server holds the child's open write transaction (it has a transaction id: it wrote).
     const open = await admin.query(
-      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = 'crash' AND backend_xid IS NOT NULL",
+      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND backend_xid IS NOT NULL',
+      [database],
     );
     child.kill('SIGKILL');
     expect(await exited).toBe('SIGKILL');
@@ -90,7 +92,7 @@ describe('postgres crash safety', () => {
     expect(events.slice(0, -1)).toEqual(before.events);
     expect(events.at(-1)).toMatchObject({ type: 'added', id: id('vertex', 'after') });
     await store.close();
-    await admin.query('DROP DATABASE crash WITH (FORCE)');
+    await admin.query(`DROP DATABASE ${database} WITH (FORCE)`);
     await admin.end();
   });
 });
