@@ -9,7 +9,7 @@
 // Usage: npm run bench -- store [VERTEXES [BACKENDS]] (default 100000, edges twice as many;
 // BACKENDS a comma-separated subset of memory,sqlite,postgres).
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { entityRow } from '@khutulun/store-core';
@@ -344,11 +344,15 @@ const round = (o) =>
       typeof v === 'number' && !Number.isInteger(v) ? Number(v.toFixed(3)) : v,
     ]),
   );
+// Tail latencies on a shared machine are mostly other processes' CPU time: say how busy it was.
+const load = loadavg().map((x) => Number(x.toFixed(2)));
+console.log(`load average at the end (1, 5, 15 min): ${load.join(', ')}`);
 console.log(
   JSON.stringify({
     benchmark: 'store',
     vertexes: VERTEXES,
     edges: EDGES,
+    load_average: load,
     ...Object.fromEntries(Object.entries(results).map(([k, v]) => [k, round(v)])),
   }),
 );

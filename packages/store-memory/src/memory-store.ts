@@ -60,13 +60,14 @@ class MemoryTransaction extends MemoryReader implements DriverTransaction {
     for (const key of keys) this.#view.overlay.set(key, null);
   }
 
-  #pending: FloriaEvent[] = [];
+  #pending: string[] = [];
 
   async append(events: readonly PendingEvent[]): Promise<FloriaEvent[]> {
     const first = this.#driver.events.length + this.#pending.length + 1;
-    const numbered = events.map((e, i) => structuredClone({ seq: first + i, ...e }));
+    // Stored as JSON, like the SQL backends: nobody holding an event object can change the log.
+    const numbered = events.map((e, i) => JSON.stringify({ seq: first + i, ...e }));
     this.#pending.push(...numbered);
-    return numbered.map((e) => structuredClone(e));
+    return numbered.map((e) => JSON.parse(e) as FloriaEvent);
   }
 
   async commit(): Promise<void> {
@@ -81,7 +82,8 @@ class MemoryTransaction extends MemoryReader implements DriverTransaction {
 class MemoryDriver implements StoreDriver {
   readonly backend = 'memory';
   readonly table = new BaseTable();
-  readonly events: FloriaEvent[] = [];
+  /** The event log as JSON; the event with seq n is at index n - 1. */
+  readonly events: string[] = [];
   readonly reader = new MemoryReader(this.table);
 
   async begin(): Promise<DriverTransaction> {
@@ -91,7 +93,7 @@ class MemoryDriver implements StoreDriver {
   async readEvents(since: number, limit: number): Promise<FloriaEvent[]> {
     // Sequence numbers are 1, 2, 3, ...: the event with seq n is at index n - 1.
     const start = Math.max(0, Math.floor(since));
-    return this.events.slice(start, start + limit).map((e) => structuredClone(e));
+    return this.events.slice(start, start + limit).map((e) => JSON.parse(e) as FloriaEvent);
   }
 
   async lastSeq(): Promise<number> {
