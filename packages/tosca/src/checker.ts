@@ -70,6 +70,7 @@ export interface ToscaType {
   validCapabilityTypes?: ToscaType[];
   validTargetNodeTypes?: ToscaType[];
   validSourceNodeTypes?: ToscaType[];
+  validRelationshipTypes?: ToscaType[];
   members?: string[];
   targets?: string[];
   metadata: Record<string, string>;
@@ -857,6 +858,11 @@ export class Checker {
       if (p.entry) t.entry = p.entry;
       if (p.key) t.key = p.key;
       if (p.members) t.members = p.members;
+      // Valid-type lists are inherited unless the derived type gives its own.
+      if (p.validCapabilityTypes) t.validCapabilityTypes = p.validCapabilityTypes;
+      if (p.validTargetNodeTypes) t.validTargetNodeTypes = p.validTargetNodeTypes;
+      if (p.validSourceNodeTypes) t.validSourceNodeTypes = p.validSourceNodeTypes;
+      if (p.validRelationshipTypes) t.validRelationshipTypes = p.validRelationshipTypes;
       if (p.targets) t.targets = p.targets;
     }
     const get = (k: string) => getEntry(node, k)?.value;
@@ -892,6 +898,7 @@ export class Checker {
               );
           });
           if (k === 'valid_source_node_types' && found.length > 0) t.validSourceNodeTypes = found;
+          if (k === 'valid_target_node_types' && found.length > 0) t.validTargetNodeTypes = found;
         }
         for (const [k, kind] of [
           ['valid_relationship_types', 'relationship'],
@@ -911,6 +918,8 @@ export class Checker {
             else found.push(ft);
           });
           if (k === 'valid_capability_types' && list) t.validCapabilityTypes = found;
+          if (k === 'valid_relationship_types' && list && found.length > 0)
+            t.validRelationshipTypes = found;
         }
         if (t.kind === 'relationship' && get('interfaces'))
           this.interfaceDefs(unit, get('interfaces'), t.interfaces, `${t.path}.interfaces`);
@@ -3524,17 +3533,15 @@ export class Checker {
       if (chosen && !(targetName === undefined && filter && !filterDecided)) {
         if (targetName !== undefined && byName.has(targetName) && !chosen.cap) continue;
         req.target = { node: chosen.n.name, capability: chosen.cap as string };
-        if (relType?.validCapabilityTypes && relType.validCapabilityTypes.length > 0) {
-          const ct = chosen.n.capabilities.get(chosen.cap as string)?.type;
-          if (ct && !relType.validCapabilityTypes.some((v) => this.isA(ct, v))) {
-            this.sink.error(
-              'TOSCA1050',
-              item.node,
-              item.path,
-              `relationship type "${relType.name}" cannot target capability type "${ct.name}"`,
-            );
-            continue;
-          }
+        const why = this.relationshipMismatch(
+          relType,
+          nt,
+          chosen.n,
+          chosen.n.capabilities.get(chosen.cap as string)?.type,
+        );
+        if (why) {
+          this.sink.error('TOSCA1050', item.node, item.path, `requirement "${item.name}": ${why}`);
+          continue;
         }
       } else if (chosen || filter) {
         const finder: Record<string, Value> = {};
@@ -3620,6 +3627,39 @@ export class Checker {
       path,
       `count must be a non-negative integer, not ${JSON.stringify(e.value)}`,
     );
+    return undefined;
+  }
+
+  /** What forbids a relationship between these nodes and capability (valid_* lists), if anything. */
+  private relationshipMismatch(
+    rel: ToscaType | undefined,
+    source: NodeTemplate,
+    target: NodeTemplate,
+    cap: ToscaType | undefined,
+  ): string | undefined {
+    const names = (ts: ToscaType[]) => ts.map((t) => `"${t.name}"`).join(', ');
+    if (
+      rel?.validCapabilityTypes?.length &&
+      cap &&
+      !rel.validCapabilityTypes.some((v) => this.isA(cap, v))
+    )
+      return `relationship type "${rel.name}" targets only capabilities of type ${names(rel.validCapabilityTypes)}, not "${cap.name}"`;
+    if (
+      rel?.validTargetNodeTypes &&
+      !rel.validTargetNodeTypes.some((v) => this.isA(target.type, v))
+    )
+      return `relationship type "${rel.name}" targets only nodes of type ${names(rel.validTargetNodeTypes)}, not "${target.type.name}"`;
+    if (
+      rel?.validSourceNodeTypes &&
+      !rel.validSourceNodeTypes.some((v) => this.isA(source.type, v))
+    )
+      return `relationship type "${rel.name}" starts only from nodes of type ${names(rel.validSourceNodeTypes)}, not "${source.type.name}"`;
+    if (
+      rel &&
+      cap?.validRelationshipTypes &&
+      !cap.validRelationshipTypes.some((v) => this.isA(rel, v))
+    )
+      return `capability type "${cap.name}" accepts only relationships of type ${names(cap.validRelationshipTypes)}, not "${rel.name}"`;
     return undefined;
   }
 
