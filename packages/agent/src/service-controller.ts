@@ -1,6 +1,5 @@
-import { spawn } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
-import { basename, dirname, extname, isAbsolute, join } from 'node:path';
+import { basename, dirname, extname } from 'node:path';
 import {
   isDriverError,
   type PortBinding,
@@ -9,19 +8,11 @@ import {
   type WorkloadSpec,
   type WorkloadStatus,
 } from '@khutulun/driver';
-import {
-  type Entity,
-  type Expression,
-  evaluate,
-  type FloriaEvent,
-  hostFunctions,
-  type Id,
-  type Value,
-  type Vertex,
-} from '@khutulun/floria';
+import type { Entity, FloriaEvent, Id, Value, Vertex } from '@khutulun/floria';
 import { DeployError, requestErrors } from './agent-error.js';
 import type { AgentServices, UpdateProblem } from './agent-services.js';
 import { AttributeWriter } from './attribute-writer.js';
+import { EventHandlers, type Handler, type HandlerSources, handlersOf } from './event-handlers.js';
 import {
   readRecord,
   readRecords,
@@ -32,7 +23,6 @@ import {
 } from './service-record.js';
 import {
   type PlannedWorkload,
-  type PolicyTrigger,
   planWorkloads,
   policyTriggers,
   portEnvironment,
@@ -56,20 +46,6 @@ export interface DeployRequest {
   /** A local path (file, CSAR or directory) the agent reads. */
   source: string;
   inputs?: Record<string, Value>;
-}
-
-/** A user event handler: the file that implements it and, for plugins, the function. */
-interface Handler {
-  path: string;
-  function: string;
-  /** For a policy trigger: called only when this evaluates to true on the workload. */
-  condition?: Expression;
-}
-
-/** Where a service's handlers come from: its directory on disk, and its policies' triggers. */
-interface HandlerSources {
-  baseDir: string;
-  triggers: PolicyTrigger[];
 }
 
 /** A workload the agent supervises: what it needs to apply the restart policy and handlers. */
@@ -105,12 +81,13 @@ const ROLLBACK_GRACE_MS = 2_000;
 export class ServiceController {
   private readonly supervised = new Map<string, Supervised>();
   private readonly busy = new Set<string>();
-  private readonly handlerPlugins = new Set<string>();
 
   private readonly attributes: AttributeWriter;
+  private readonly handlers: EventHandlers;
 
   constructor(private readonly s: AgentServices) {
     this.attributes = new AttributeWriter(s.store);
+    this.handlers = new EventHandlers(s);
     s.workloads.on('exit', (exit) => this.onExit(exit));
   }
 
@@ -498,126 +475,9 @@ export class ServiceController {
     }
   }
 
-  /**
-   * Runs a user event handler (a notification of the Events interface), detached from the
-   * supervision: a Wasm or JavaScript plugin is called through the dispatcher (function = the
-   * event's name, argument = the event), anything else runs as a script with the event as
-   * JSON on stdin. A failure becomes a `handler-failed` event.
-   */
+  /** Runs the workload's handlers of an event, detached from its supervision. */
   private runHandler(sup: Supervised, event: string, data: Record<string, Value>): void {
-    for (const handler of sup.handlers[event] ?? []) {
-      if (!handler.condition) {
-        this.runOneHandler(sup, handler, event, data);
-        continue;
-      }
-      const { store, dispatcher } = this.s;
-      void evaluate(handler.condition, {
-        site: { entity: sup.vertex },
-        dispatcher,
-        host: hostFunctions({ reader: store, dispatcher }),
-      })
-        .then((fire) => {
-          if (fire === true) this.runOneHandler(sup, handler, event, data);
-        })
-        .catch((error) =>
-          this.s.log('warn', `trigger condition on ${sup.name}: ${(error as Error).message}`),
-        );
-    }
-  }
-
-  private runOneHandler(
-    sup: Supervised,
-    handler: Handler,
-    event: string,
-    data: Record<string, Value>,
-  ): void {
-    const { path } = handler;
-    const failed = (message: string) =>
-      void this.s.store
-        .transaction((tx) =>
-          tx.emit({
-            type: 'handler-failed',
-            id: sup.vertex,
-            data: { event, handler: path, message },
-          }),
-        )
-        .catch(() => {});
-    if (/\.(wasm|m?js)$/.test(path)) {
-      void this.callPluginHandler(sup, handler, event, data).catch((error) =>
-        failed((error as Error).message),
-      );
-      return;
-    }
-    const payload = { event, service: sup.service, workload: sup.name, data };
-    const child = spawn(path, [], {
-      stdio: ['pipe', 'ignore', 'ignore'],
-      env: {
-        ...process.env,
-        KHUTULUN_EVENT: event,
-        KHUTULUN_SERVICE: sup.service,
-        KHUTULUN_WORKLOAD: sup.name,
-      },
-    });
-    child.on('error', (error) => failed(error.message));
-    child.on('exit', (code) => {
-      if (code !== 0) failed(`exited with ${code}`);
-    });
-    child.stdin?.on('error', () => {});
-    child.stdin?.end(JSON.stringify(payload));
-  }
-
-  /**
-   * Calls a plugin handler as Floria's event router would: the event (`workload-<name>`, on
-   * the workload's vertex) as `call.event` and first argument, with the host functions to
-   * read and change the graph.
-   */
-  private async callPluginHandler(
-    sup: Supervised,
-    handler: Handler,
-    event: string,
-    data: Record<string, Value>,
-  ): Promise<void> {
-    const name = `handler:${handler.path}`;
-    if (!this.handlerPlugins.has(name)) await this.registerHandlerPlugin(name, handler.path);
-    const { store, dispatcher } = this.s;
-    const floriaEvent: FloriaEvent = {
-      seq: await store.lastSeq(),
-      type: `workload-${event}`,
-      id: sup.vertex,
-      time: new Date().toISOString(),
-      data,
-    };
-    const writer = {
-      put: (entity: Entity) => store.put(entity),
-      delete: (id: Id) => store.delete(id),
-      emit: (e: { type: string; id: Id; data?: Value }) => store.transaction((tx) => tx.emit(e)),
-    };
-    await dispatcher.dispatch(
-      {
-        plugin: name,
-        function: handler.function,
-        arguments: [floriaEvent as unknown as Value],
-        site: { entity: sup.vertex },
-        event: floriaEvent,
-      },
-      hostFunctions({ reader: store, dispatcher, writer }),
-    );
-  }
-
-  private async registerHandlerPlugin(name: string, path: string): Promise<void> {
-    const { readFile } = await import('node:fs/promises');
-    const { createHash } = await import('node:crypto');
-    const content = await readFile(path);
-    this.handlerPlugins.add(name);
-    this.s.plugins.register({
-      id: { kind: 'plugin', directory: ['handlers'], name },
-      metadata: {},
-      classes: [],
-      pluginKind: path.endsWith('.wasm') ? 'wasm' : 'typescript',
-      digest: `sha256:${createHash('sha256').update(content).digest('hex')}`,
-      location: path,
-      grants: ['log', 'get-entity', 'query', 'change-graph'],
-    });
+    this.handlers.run(sup, sup.handlers[event], event, data);
   }
 
   /** Deletes a service: stops its workloads, releases its ports, removes its entities. */
@@ -846,63 +706,6 @@ function readinessTimeout(vertex: Vertex): number | undefined {
   return isMap(readiness) && typeof readiness.timeout === 'number'
     ? readiness.timeout * 1000
     : undefined;
-}
-
-function handlersOf(vertex: Vertex, sources: HandlerSources): Record<string, Handler[]> {
-  const interfaces = propertyValue(vertex, 'tosca:interfaces');
-  const handlers: Record<string, Handler[]> = {};
-  const add = (event: string, handler: Handler | undefined) => {
-    if (!handler) return;
-    const list = handlers[event] ?? [];
-    handlers[event] = list;
-    if (
-      !list.some((h) => h.path === handler.path && h.function === handler.function && !h.condition)
-    ) {
-      list.push(handler);
-    }
-  };
-  // `INTERFACE.NAME`: a notification (or an operation) of one of the node's interfaces.
-  const lookup = (name: string): Handler | undefined => {
-    const [iface, op] = name.split('.');
-    const definition = isMap(interfaces) && iface ? interfaces[iface] : undefined;
-    if (!isMap(definition) || !op) return undefined;
-    const n = [definition.notifications, definition.operations]
-      .map((group) => (isMap(group) ? group[op] : undefined))
-      .find(isMap);
-    const impl = n?.implementation;
-    const primary = isMap(impl) ? impl.primary : undefined;
-    const file = isMap(primary) ? (primary.path ?? primary.file) : undefined;
-    if (typeof file !== 'string') return undefined;
-    // A plugin's function is the notification's name, or its `function` input.
-    const fn = isMap(n?.inputs) ? literalString(n.inputs.function) : undefined;
-    const path = isAbsolute(file) ? file : join(sources.baseDir, file);
-    return { path, function: fn ?? op };
-  };
-  const events = isMap(interfaces) ? interfaces.events : undefined;
-  const notifications = isMap(events) ? events.notifications : undefined;
-  for (const event of Object.keys(isMap(notifications) ? notifications : {})) {
-    add(event, lookup(`events.${event}`));
-  }
-  const template = vertex.template?.name;
-  for (const trigger of sources.triggers) {
-    if (!template || !trigger.targets.includes(template)) continue;
-    for (const operation of trigger.operations) {
-      const handler = lookup(operation);
-      if (handler)
-        add(
-          trigger.event,
-          trigger.condition ? { ...handler, condition: trigger.condition } : handler,
-        );
-    }
-  }
-  return handlers;
-}
-
-/** A string input, whether stored as a value or as a literal expression. */
-function literalString(v: Value | undefined): string | undefined {
-  if (typeof v === 'string') return v;
-  if (isMap(v) && v.kind === 'literal' && typeof v.value === 'string') return v.value;
-  return undefined;
 }
 
 function isMap(v: Value | undefined): v is Record<string, Value> {
