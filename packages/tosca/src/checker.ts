@@ -3437,28 +3437,6 @@ export class Checker {
         counts.set(item.name, c);
       }
       // candidates
-      let candidates: NodeTemplate[];
-      if (targetName !== undefined) {
-        const byTemplate = byName.get(targetName);
-        if (byTemplate) candidates = [byTemplate];
-        else {
-          const t = this.lookup(unit, 'node', targetName);
-          if (!t) {
-            this.sink.error(
-              'TOSCA1050',
-              item.node,
-              item.path,
-              `requirement "${item.name}": no node template or node type "${targetName}"`,
-            );
-            continue;
-          }
-          nodeType = t;
-          candidates = [...byName.values()].filter((n) => n !== nt && this.isA(n.type, t));
-        }
-      } else
-        candidates = [...byName.values()].filter(
-          (n) => n !== nt && (!nodeType || this.isA(n.type, nodeType)),
-        );
       // A capability may restrict which node types can target it (valid_source_node_types).
       const accepts = (c: CompiledCapability) =>
         !c.validSources || c.validSources.some((v) => this.isA(nt.type, v));
@@ -3471,9 +3449,35 @@ export class Checker {
           if ((!capType || this.isA(c.type, capType)) && accepts(c)) return cn;
         return undefined;
       };
-      let found = candidates
-        .map((n) => ({ n, cap: matchCap(n) }))
-        .filter((x) => x.cap !== undefined);
+      let found: Array<{ n: NodeTemplate; cap: string | undefined }> = [];
+      const named = targetName !== undefined ? byName.get(targetName) : undefined;
+      if (named) {
+        const cap = matchCap(named);
+        if (cap !== undefined) found.push({ n: named, cap });
+      } else {
+        if (targetName !== undefined) {
+          const t = this.lookup(unit, 'node', targetName);
+          if (!t) {
+            this.sink.error(
+              'TOSCA1050',
+              item.node,
+              item.path,
+              `requirement "${item.name}": no node template or node type "${targetName}"`,
+            );
+            continue;
+          }
+          nodeType = t;
+        }
+        // Only a node_filter needs every candidate; otherwise the first one is the target.
+        const all = filter !== undefined;
+        for (const n of byName.values()) {
+          if (n === nt || (nodeType && !this.isA(n.type, nodeType))) continue;
+          const cap = matchCap(n);
+          if (cap === undefined) continue;
+          found.push({ n, cap });
+          if (!all) break;
+        }
+      }
       // A node_filter decided at compile time selects among the candidates; one that needs
       // run-time values leaves the choice to a finder.
       let filterDecided = false;
