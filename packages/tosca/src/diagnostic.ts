@@ -68,7 +68,12 @@ function locate(where: Where): { file: string; line: number; column: number } {
   return where;
 }
 
-/** Formats a diagnostic the way editors and CI annotators read it. */
+/** Formats a diagnostic the way editors and CI annotators read it (related places as `note` lines). */
 export function formatDiagnostic(d: Diagnostic): string {
-  return `${d.file}:${d.line}:${d.column}: ${d.severity} ${d.code}: ${d.message}${d.path ? ` (at ${d.path})` : ''}`;
+  const main = `${d.file}:${d.line}:${d.column}: ${d.severity} ${d.code}: ${d.message}${d.path ? ` (at ${d.path})` : ''}`;
+  // Related locations follow as notes, the way C compilers print them.
+  const notes = (d.related ?? []).map(
+    (r) => `\n${r.file}:${r.line}:${r.column}: note: ${r.message}`,
+  );
+  return main + notes.join('');
 }
