@@ -608,6 +608,29 @@ export function describeStoreConformance(name: string, options: ConformanceOptio
         expect(await store.lastSeq()).toBe(events.at(-1)!.seq);
       });
 
+      it('records events as they were when written, whatever the caller changes later', async () => {
+        const list = [1];
+        const vertex = aVertex('a', { properties: { l: { value: list } } });
+        const data = { n: 1 };
+        await store.transaction(async (tx) => {
+          await tx.put(vertex);
+          const next = [...list, 2];
+          await tx.put(aVertex('a', { properties: { l: { value: next } } }));
+          next.push(99);
+          await tx.emit({ type: 'note', id: vertex.id, data });
+          list.push(99);
+          vertex.id.name = 'renamed';
+          data.n = 2;
+        });
+        const events = await store.changes(0);
+        expect(types(events)).toEqual(['added a', 'updated a', 'property-changed a', 'note a']);
+        expect(events[2]!.data).toEqual({ property: 'l', old: [1], new: [1, 2] });
+        expect(events[3]!.data).toEqual({ n: 1 });
+        expect(await store.get(id('vertex', 'a'))).toEqual(
+          aVertex('a', { properties: { l: { value: [1, 2] } } }),
+        );
+      });
+
       it('records nothing for a put that changes nothing', async () => {
         await store.put(aVertex('a', { properties: { p: { value: { x: 1, y: 2 } } } }));
         const seq = await store.lastSeq();

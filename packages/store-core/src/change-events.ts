@@ -1,4 +1,4 @@
-import type { Entity, Properties, Value } from '@khutulun/floria';
+import type { Entity, Id, Properties, Value } from '@khutulun/floria';
 import type { PendingEvent } from './store-driver.js';
 
 function canonical(value: unknown): string {
@@ -16,6 +16,11 @@ export function sameValue(a: unknown, b: unknown): boolean {
   return canonical(a) === canonical(b);
 }
 
+/** A copy of an id (ids are small: cheaper than a generic deep copy). */
+export function copyId(id: Id): Id {
+  return { kind: id.kind, directory: [...id.directory], name: id.name };
+}
+
 function propertiesOf(entity: Entity): Properties {
   return (entity as { properties?: Properties }).properties ?? {};
 }
@@ -26,9 +31,12 @@ function propertiesOf(entity: Entity): Properties {
  * value is absent) per property whose value changed; nothing when nothing changed.
  */
 export function changeEvents(old: Entity | undefined, next: Entity, time: string): PendingEvent[] {
-  if (old === undefined) return [{ type: 'added', id: next.id, time }];
+  // Events are serialized only at commit: copy what they take from the caller's objects, so
+  // that changing those objects afterwards cannot rewrite history.
+  const id = copyId(next.id);
+  if (old === undefined) return [{ type: 'added', id, time }];
   if (sameValue(old, next)) return [];
-  const events: PendingEvent[] = [{ type: 'updated', id: next.id, time }];
+  const events: PendingEvent[] = [{ type: 'updated', id, time }];
   const before = propertiesOf(old);
   const after = propertiesOf(next);
   const names = [...new Set([...Object.keys(before), ...Object.keys(after)])];
@@ -38,9 +46,9 @@ export function changeEvents(old: Entity | undefined, next: Entity, time: string
     if (was === undefined && now === undefined) continue;
     if (was !== undefined && now !== undefined && sameValue(was, now)) continue;
     const data: { [key: string]: Value } = { property };
-    if (was !== undefined) data['old'] = was;
-    if (now !== undefined) data['new'] = now;
-    events.push({ type: 'property-changed', id: next.id, time, data });
+    if (was !== undefined) data['old'] = structuredClone(was);
+    if (now !== undefined) data['new'] = structuredClone(now);
+    events.push({ type: 'property-changed', id, time, data });
   }
   return events;
 }

@@ -12,7 +12,7 @@ import type {
   TraverseStep,
   Value,
 } from '@khutulun/floria';
-import { changeEvents } from './change-events.js';
+import { changeEvents, copyId } from './change-events.js';
 import { checkId, entityKey, entityRow } from './entity-row.js';
 import type {
   DriverReader,
@@ -168,7 +168,7 @@ class CoreTransaction extends Reader<DriverTransaction> implements BulkStoreTran
       const time = new Date().toISOString();
       // Dependents first, the deleted entity last.
       for (const entity of [...doomed.values()].reverse()) {
-        this.events.push({ type: 'removed', id: entity.id, time });
+        this.events.push({ type: 'removed', id: copyId(entity.id), time });
       }
       return true;
     });
@@ -182,9 +182,9 @@ class CoreTransaction extends Reader<DriverTransaction> implements BulkStoreTran
     await this.run(async () => undefined);
     this.events.push({
       type: event.type,
-      id: event.id,
+      id: copyId(event.id),
       time: new Date().toISOString(),
-      ...(event.data !== undefined && { data: event.data }),
+      ...(event.data !== undefined && { data: structuredClone(event.data) }),
     });
   }
 }
