@@ -18,7 +18,7 @@ import { stream as streamBody, streamSSE } from 'hono/streaming';
 import { isAgentError, requestErrors } from './agent-error.js';
 import type { AgentServices } from './agent-services.js';
 import { PLUGIN_DIRECTORY } from './backends.js';
-import { isAboutService, type ServiceController, serviceNameOf } from './service-controller.js';
+import { isAboutService, type ServiceController } from './service-controller.js';
 import {
   readRecord,
   readRecords,
@@ -93,18 +93,18 @@ export function createApi(context: ApiContext): Hono {
       if (!wait) {
         cleanupLater();
         // Answer once the service is stored: a file that does not compile is still a 422.
-        let stored: () => void = () => {};
-        const storedOnce = new Promise<void>((resolve) => {
+        let stored: (service: string) => void = () => {};
+        const storedOnce = new Promise<string>((resolve) => {
           stored = resolve;
         });
         const started = controller.deploy(request, (p) => {
-          if (p.step === 'stored') stored();
+          if (p.step === 'stored') stored(p.service);
         });
         started
           .finally(() => cleanupLater.run())
           .catch((e) => s.log('warn', `deploy: ${(e as Error).message}`));
-        await Promise.race([storedOnce, started]);
-        return c.json({ service: serviceNameOf(request), state: 'deploying', sinceSeq }, 202);
+        const service = await Promise.race([storedOnce, started]);
+        return c.json({ service, state: 'deploying', sinceSeq }, 202);
       }
       const deployed = await controller.deploy(request);
       return c.json(await showService(context, deployed), 201);

@@ -258,6 +258,44 @@ describe('deploying through a real agent', () => {
     expect(text).toBe('first\nsecond go\n');
   });
 
+  it('names an unnamed service after its metadata.template_name, else after its file', async () => {
+    const dir = stateDir();
+    const agent = await agentOn(dir);
+    const body = service(`    one:
+      type: k:Process
+      properties:
+        command: /bin/sleep
+        arguments: ['1000']
+`);
+    writeFileSync(
+      join(dir, 'service.yaml'),
+      body.replace(
+        'service_template:\n',
+        'service_template:\n  metadata:\n    template_name: named-one\n',
+      ),
+    );
+    writeFileSync(join(dir, 'plain-file.yaml'), body);
+    const accepted = await agent.api('POST', '/v1/services', {
+      source: { path: join(dir, 'service.yaml') },
+      wait: false,
+    });
+    expect(accepted).toMatchObject({
+      status: 202,
+      body: { service: 'named-one', state: 'deploying' },
+    });
+    expect(
+      (await agent.api('POST', '/v1/services', { source: { path: join(dir, 'plain-file.yaml') } }))
+        .body.name,
+    ).toBe('plain-file');
+    const events = eventStream(join(dir, 'api.sock'), 0);
+    cleanup.push(() => events.close());
+    await events.next((e) => e.type === 'service-deployed' && e.id.name === 'named-one');
+    const names = (await agent.api('GET', '/v1/services')).body.map(
+      (x: { name: string }) => x.name,
+    );
+    expect(names).toEqual(['named-one', 'plain-file']);
+  });
+
   it('deletes a service leaving nothing behind: processes, files, ports, entities', async () => {
     const dir = stateDir();
     const agent = await agentOn(dir);

@@ -96,9 +96,32 @@ export class ServiceController {
     request: DeployRequest,
     progress: (p: DeployProgress) => void = () => {},
   ): Promise<string> {
-    const name = serviceNameOf(request);
+    let name = serviceNameOf(request);
+    const compileAs = (service: string) =>
+      this.s.compile({
+        source: request.source,
+        inputs: request.inputs ?? {},
+        directory: serviceDirectories(service).templates,
+      });
+    let compiled = await compileAs(name);
+    // Unnamed, a service takes its template's `metadata.template_name` when it has one.
+    const named = request.name ? undefined : templateName(compiled.templates);
+    if (named && named !== name && SERVICE_NAME.test(named)) {
+      name = named;
+      compiled = await compileAs(name);
+    }
     if (!SERVICE_NAME.test(name)) {
       throw requestErrors.badRequest(`invalid service name ${JSON.stringify(name)}`, { name });
+    }
+    const errors = compiled.diagnostics.filter((d) => d.severity === 'error');
+    if (errors.length || !compiled.templates) {
+      throw new DeployError({
+        code: 'tosca-invalid',
+        status: 422,
+        message: `the TOSCA service does not compile: ${errors[0]?.message ?? 'no templates'}`,
+        details: { service: name },
+        diagnostics: compiled.diagnostics as unknown as Record<string, Value>[],
+      });
     }
     if (this.busy.has(name) || (await readRecord(this.s.store, name))) {
       throw requestErrors.conflict('service-exists', `service "${name}" already exists`, {
@@ -107,22 +130,6 @@ export class ServiceController {
     }
     this.busy.add(name);
     try {
-      const dirs = serviceDirectories(name);
-      const compiled = await this.s.compile({
-        source: request.source,
-        inputs: request.inputs ?? {},
-        directory: dirs.templates,
-      });
-      const errors = compiled.diagnostics.filter((d) => d.severity === 'error');
-      if (errors.length || !compiled.templates) {
-        throw new DeployError({
-          code: 'tosca-invalid',
-          status: 422,
-          message: `the TOSCA service does not compile: ${errors[0]?.message ?? 'no templates'}`,
-          details: { service: name },
-          diagnostics: compiled.diagnostics as unknown as Record<string, Value>[],
-        });
-      }
       progress({ service: name, step: 'compiled' });
       const record: ServiceRecord = {
         name,
@@ -507,7 +514,17 @@ export class ServiceController {
         });
         await tx.emit({ type: 'service-deleting', id: recordId(name) });
       });
-      await this.teardown(name, undefined);
+      try {
+        await this.teardown(name, undefined);
+      } catch (error) {
+        throw new DeployError({
+          code: 'delete-failed',
+          status: 500,
+          message: `delete of ${name} did not finish: ${(error as Error).message}`,
+          details: { service: name },
+          cause: error,
+        });
+      }
       await this.s.store.transaction((tx) =>
         tx.emit({ type: 'service-deleted', id: recordId(name) }),
       );
@@ -661,8 +678,19 @@ export function isAboutService(event: FloriaEvent, service: string): boolean {
   return d[0] === 'khutulun' && d[1] === 'services' && event.id.name === service;
 }
 
-/** The name a deploy request gives its service: `name`, else the source file's base name. */
-export function serviceNameOf(request: DeployRequest): string {
+/** A compiled service's `metadata.template_name`, if it is a string. */
+function templateName(templates: Entity[] | undefined): string | undefined {
+  const service = templates?.find((t) => t.metadata['tosca.entity'] === 'service');
+  const metadata = service ? propertyValue(service, 'tosca:metadata') : undefined;
+  const name = isMap(metadata) ? metadata.template_name : undefined;
+  return typeof name === 'string' ? name : undefined;
+}
+
+/**
+ * The name a deploy request gives its service before compiling: `name`, else the source's
+ * base name (the template's `metadata.template_name` wins over the latter once compiled).
+ */
+function serviceNameOf(request: DeployRequest): string {
   return request.name ?? defaultName(request.source);
 }
 
