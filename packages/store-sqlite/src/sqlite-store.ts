@@ -297,8 +297,10 @@ class SqliteDriver implements StoreDriver {
 /**
  * Opens (creating if needed) the SQLite store in `file`: one database file in WAL mode, the
  * embedded default. Commits by other processes on the same file reach this store's
- * subscribers (through a watch on the `<file>-events` signal file beside it). A process killed mid-transaction
- * leaves the file as it was before that transaction.
+ * subscribers (through an inotify watch on the `<file>-events` signal file beside it). A
+ * process killed mid-transaction leaves the file as it was before that transaction. Write
+ * transactions of several processes queue on SQLite's write lock (retried with a short
+ * backoff, as SQLite gives no notification of its release).
  */
 export async function openSqliteStore(
   file: string,
