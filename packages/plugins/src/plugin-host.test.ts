@@ -6,12 +6,14 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type {
-  Dispatcher,
-  FunctionCall,
-  HostFunctions,
-  PluginEntity,
-  Value,
+import {
+  type Dispatcher,
+  type FunctionCall,
+  type HostFunctions,
+  hostFunctions,
+  type PluginEntity,
+  type StoreReader,
+  type Value,
 } from '@khutulun/floria';
 import { afterAll, describe, expect, it } from 'vitest';
 import { contentDigest } from './content-digest.js';
@@ -139,6 +141,27 @@ describe('PluginHost', () => {
     const error = await failure(from(['elsewhere']));
     expect(error.code).toBe('NOT_FOUND');
     expect(error.message).toContain('several plugins have this name');
+  });
+
+  it("reports the host's own refusal of a granted function as DENIED too", async () => {
+    const h = newHost();
+    h.register({ ...entity('w', 'wasm', { path: wasmPath }), grants: ['change-graph'] });
+    const readOnly = hostFunctions({
+      reader: {} as StoreReader,
+      dispatcher: h,
+    });
+    const child = {
+      id: { kind: 'vertex', directory: ['t'], name: 'c' },
+      metadata: {},
+      classes: [],
+      properties: {},
+    };
+    const error = await failure(
+      h.dispatch({ plugin: 'w', function: 'put', arguments: [child], site }, readOnly),
+    );
+    expect(error.code).toBe('DENIED');
+    expect(error.hostFunction).toBe('put');
+    expect(error.message).toContain('refused by the host');
   });
 
   it('forwards calls, lazy flag and event to a registered dispatcher', async () => {

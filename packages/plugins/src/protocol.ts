@@ -64,7 +64,8 @@ export function envelopeOf(call: FunctionCall): CallEnvelope {
 
 /**
  * The host functions a plugin may use during one call: `host`, narrowed to what `grants`
- * allow. A refused function throws a `DENIED` {@link PluginError} naming it, and `onDenied`
+ * allow. A refused function (not granted, or refused by the host with Floria's
+ * `permission-denied`) throws a `DENIED` {@link PluginError} naming it, and `onDenied`
  * learns of it (so a call the plugin then fails is reported as denied, whatever message the
  * plugin gave).
  */
@@ -74,21 +75,29 @@ export function grantedHostFunctions(
   call: FunctionCall,
   onDenied: (error: PluginError) => void,
 ): HostFunctions {
+  const deny = (fn: string, reason: string, cause?: unknown): PluginError => {
+    const error = new PluginError(`host function '${fn}' ${reason}`, {
+      code: 'DENIED',
+      plugin: call.plugin,
+      function: call.function,
+      site: call.site,
+      hostFunction: fn,
+      cause,
+    });
+    onDenied(error);
+    return error;
+  };
   const check = (fn: string): void => {
     const grant = GRANT_OF[fn] ?? fn;
     if (grants.has(grant)) return;
-    const error = new PluginError(
-      `host function '${fn}' is not granted (needs grant '${grant}'; granted: ${[...grants].join(', ') || 'none'})`,
-      {
-        code: 'DENIED',
-        plugin: call.plugin,
-        function: call.function,
-        site: call.site,
-        hostFunction: fn,
-      },
-    );
-    onDenied(error);
-    throw error;
+    const granted = [...grants].join(', ') || 'none';
+    throw deny(fn, `is not granted (needs grant '${grant}'; granted: ${granted})`);
+  };
+  // The host may refuse a granted function too (Floria allows no graph changes while it
+  // evaluates a property): that is a denial as well, not a plugin failure.
+  const refused = (fn: string) => (error: unknown) => {
+    if ((error as { code?: unknown } | null)?.code !== 'permission-denied') throw error;
+    throw deny(fn, `was refused by the host: ${(error as Error).message}`, error);
   };
   return {
     log(level, message) {
@@ -97,7 +106,7 @@ export function grantedHostFunctions(
     },
     async getEntity(id) {
       check('get-entity');
-      return host.getEntity(id);
+      return host.getEntity(id).catch(refused('get-entity'));
     },
     async evaluate(expression, site) {
       check('evaluate');
@@ -105,23 +114,23 @@ export function grantedHostFunctions(
     },
     async query(query) {
       check('query');
-      return host.query(query);
+      return host.query(query).catch(refused('query'));
     },
     async traverse(options) {
       check('traverse');
-      return host.traverse(options);
+      return host.traverse(options).catch(refused('traverse'));
     },
     async put(entity) {
       check('put');
-      return host.put(entity);
+      return host.put(entity).catch(refused('put'));
     },
     async delete(id) {
       check('delete');
-      return host.delete(id);
+      return host.delete(id).catch(refused('delete'));
     },
     async emit(event) {
       check('emit');
-      return host.emit(event);
+      return host.emit(event).catch(refused('emit'));
     },
   };
 }
