@@ -609,7 +609,12 @@ export class Checker {
             this.allTypes.push(t);
             return;
           }
-          this.sink.error('TOSCA1010', value, path, `a ${kind} type definition must be a map`);
+          this.sink.error(
+            'TOSCA1010',
+            value,
+            path,
+            `${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind} type definition must be a map`,
+          );
           return;
         }
         const t = this.newType(kind, name, canonicalName(unit, name), unit, value, path);
@@ -1543,7 +1548,8 @@ export class Checker {
     const map = this.asMap(
       node,
       path,
-      isAttribute ? 'attributes (a map of attribute definitions)' : 'a map of definitions',
+      // The section's own name (the path's last step) says best what was expected.
+      `${path.slice(path.lastIndexOf('.') + 1) || 'this section'} (a map of ${isAttribute ? 'attribute' : mode === 'parameter' ? 'parameter' : 'property'} definitions)`,
     );
     if (!map) return;
     this.named(map, path, isAttribute ? 'attribute' : 'property', (name, value, _k, p) => {
