@@ -28,7 +28,11 @@ export function querySql(query: Query): Sql {
     // With a narrower criterion, test each candidate's memberships; otherwise start from the
     // class's members.
     const narrower =
-      query.parent ?? query.source ?? query.target ?? query.template ?? query.directory;
+      query.parent ??
+      query.source ??
+      query.target ??
+      query.template ??
+      (!query.recursive && query.directory);
     where.push(
       narrower
         ? 'EXISTS (SELECT 1 FROM memberships m WHERE m.entity_key = entities.key AND m.class_key IN (SELECT k FROM cls))'
