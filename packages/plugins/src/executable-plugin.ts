@@ -52,6 +52,8 @@ interface Session {
 
 class ExecutablePlugin implements LoadedPlugin {
   #session: Session | undefined;
+  /** Every process not yet reaped, including ones killed after a timeout. */
+  readonly #live = new Set<Session>();
   #nextId = 1;
   #closed = false;
 
@@ -64,8 +66,14 @@ class ExecutablePlugin implements LoadedPlugin {
     if (this.#closed) {
       return Promise.reject(this.#error(call, 'CLOSED', 'the plugin host is closed'));
     }
-    const session = this.#session ?? this.#start();
     const id = this.#nextId++;
+    let line: string;
+    try {
+      line = `${JSON.stringify({ type: 'call', id, call: envelopeOf(call) })}\n`;
+    } catch (cause) {
+      return Promise.reject(this.#error(call, 'PROTOCOL', `the call is not JSON: ${cause}`));
+    }
+    const session = this.#session ?? this.#start();
     return new Promise<Value>((resolve, reject) => {
       const timer = setTimeout(() => {
         session.pending.delete(id);
@@ -78,17 +86,15 @@ class ExecutablePlugin implements LoadedPlugin {
         session.child.kill('SIGKILL');
       }, context.timeoutMs);
       session.pending.set(id, { call, context, resolve, reject, timer });
-      session.child.stdin.write(
-        `${JSON.stringify({ type: 'call', id, call: envelopeOf(call) })}\n`,
-      );
+      session.child.stdin.write(line);
     });
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    const session = this.#session;
-    session?.child.kill('SIGKILL');
-    await session?.exited;
+    const sessions = [...this.#live];
+    for (const session of sessions) session.child.kill('SIGKILL');
+    await Promise.all(sessions.map((session) => session.exited));
   }
 
   #start(): Session {
@@ -103,6 +109,7 @@ class ExecutablePlugin implements LoadedPlugin {
       broken: false,
     };
     this.#session = session;
+    this.#live.add(session);
     // An idle plugin process must not keep the host alive (a call in flight holds its timer).
     child.unref();
     for (const pipe of [child.stdin, child.stdout, child.stderr]) {
@@ -128,6 +135,7 @@ class ExecutablePlugin implements LoadedPlugin {
     session.exited = new Promise((resolve) => {
       child.once('close', (code, signal) => {
         if (this.#session === session) this.#session = undefined;
+        this.#live.delete(session);
         const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
         const tail = stderr.trim()
           ? `; stderr: ${stderr.trim().split('\n').slice(-3).join(' | ')}`
