@@ -4,7 +4,7 @@
 // - start: 200 small TCP listeners created and waited for (TCP-ready) through ProcessDriver;
 //   the floor, in the same run: the same 200 processes spawned directly and waited for.
 // - restart: 50 times, SIGKILL a workload and time kill -> exit event -> restart() -> new PID.
-// - idle: the 200 workloads watched for IDLE_SECONDS (after 10 s to settle); this process's
+// - idle: the 200 workloads watched for IDLE_SECONDS (after 20 s to settle); this process's
 //   CPU and RSS (the floor: the RSS before any workload was created).
 // Medians are quoted; the last stdout line is one JSON object.
 import { spawn } from 'node:child_process';
@@ -132,9 +132,9 @@ try {
     await new Promise((r) => setTimeout(r, 50));
   }
 
-  // Let V8 finish its after-work housekeeping (GC, memory reducer) before measuring idle.
-  globalThis.gc?.();
-  await new Promise((r) => setTimeout(r, 10_000));
+  // Let V8 finish its after-work housekeeping (its memory reducer runs full GCs some seconds
+  // after allocation stops) before measuring idle.
+  await new Promise((r) => setTimeout(r, 20_000));
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,8 +136,9 @@ describe('ProcessDriver lifecycle', () => {
     expect(status.state).toBe('running');
     const pid = status.pid!;
     expect(alive(pid)).toBe(true);
+    // The PID is reported as soon as the shim forked; setsid follows within moments.
+    await eventually(() => readStat(pid)?.session === pid);
     const stat = readStat(pid)!;
-    expect(stat.session).toBe(pid);
     expect(stat.pgrp).toBe(pid);
     expect(stat.session).not.toBe(readStat(process.pid)!.session);
     expect(status.attributes).toMatchObject({ pid, state: 'running', ports: { http: 23456 } });
@@ -413,5 +414,28 @@ describe('ProcessDriver when the shim of an adopted workload is killed', () => {
     expect(stopped.state).toBe('stopped');
     expect(await exited).toMatchObject({ requested: true, lost: true });
     expect(alive(status.pid!)).toBe(false);
+  });
+});
+
+describe('ProcessDriver adoption of interrupted creates', () => {
+  it('removes a directory without a spec, and reports a never-started workload as lost', async () => {
+    const first = driver();
+    const status = await first.create(spec('half', { command: 'sleep', arguments: ['300'] }));
+    await first.stop(status.ref, { graceMs: 2_000 });
+    await first.close();
+    const dir = join(state, 'workloads', 'svc', 'half');
+    // As if the agent died after writing the files but before the shim ran.
+    for (const file of ['pid', 'exit', 'stopped']) rmSync(join(dir, file), { force: true });
+    const partial = join(state, 'workloads', 'svc', 'partial');
+    mkdirSync(join(partial, 'logs'), { recursive: true });
+
+    const second = driver();
+    const adopted = await second.adopt();
+    expect(adopted).toHaveLength(1);
+    expect(adopted[0]).toMatchObject({ ref: { id: 'svc/half' }, state: 'exited' });
+    expect(existsSync(partial)).toBe(false);
+    const restarted = await second.restart(adopted[0]!.ref);
+    expect(restarted.state).toBe('running');
+    expect(alive(restarted.pid!)).toBe(true);
   });
 });

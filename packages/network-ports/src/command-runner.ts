@@ -29,5 +29,7 @@ export const runCommand: CommandRunner = (argv, input) =>
         resolve({ code, stdout, stderr: stderr || (code === -1 ? String(error?.message) : '') });
       },
     );
-    child.stdin?.end(input ?? '');
+    // A program that exits without reading its input closes the pipe: its exit status tells.
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(input);
   });

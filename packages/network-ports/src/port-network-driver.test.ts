@@ -80,6 +80,37 @@ describe('FilePortLedger', () => {
   });
 });
 
+describe('FilePortLedger crash safety', () => {
+  it('is never left corrupt by a writer killed with SIGKILL mid-save', async () => {
+    const file = join(state, 'ports.json');
+    const script = join(import.meta.dirname, '..', 'lib', 'port-ledger.js');
+    for (let round = 0; round < 5; round++) {
+      const writer = spawn(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `import { FilePortLedger } from ${JSON.stringify(script)};
+           const ledger = new FilePortLedger(process.argv[1]);
+           const entry = (port) => ({ owner: { service: 's', name: 'w' + port }, name: 'http', protocol: 'tcp', port, exposed: false, commands: [] });
+           const save = (n) => ledger.save(Array.from({ length: 50 + (n % 50) }, (_, i) => entry(20000 + i)));
+           await save(0);
+           console.log('saved once');
+           for (let n = 1; ; n++) await save(n);`,
+          file,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      await new Promise((resolve) => writer.stdout!.once('data', resolve));
+      await new Promise((resolve) => setTimeout(resolve, 100 + round * 37));
+      await stop(writer);
+      const entries = await new FilePortLedger(file).load();
+      expect(entries.length).toBeGreaterThanOrEqual(50);
+      expect(entries.every((e) => e.protocol === 'tcp' && e.port >= 20000)).toBe(true);
+    }
+  });
+});
+
 describe('PortNetworkDriver reservations', () => {
   it('reserves unique ports from the range, idempotently, and persists them', async () => {
     const ports = new PortNetworkDriver({ stateDirectory: state, range: RANGE, firewall: 'none' });
