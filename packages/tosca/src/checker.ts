@@ -1768,19 +1768,38 @@ export class Checker {
 
   /** Whether a node is a function call `{ $name: args }`, and which. */
   private functionName(node: YNode): string | undefined {
+    // A string starting with `$` (not `$$`) is a call without arguments (specification 10.1).
+    if (node.kind === 'scalar')
+      return typeof node.value === 'string' &&
+        node.value.length > 1 &&
+        node.value.startsWith('$') &&
+        !node.value.startsWith('$$')
+        ? node.value.slice(1)
+        : undefined;
     if (node.kind !== 'map' || node.entries.length !== 1) return undefined;
     const k = (node.entries[0] as { key: YScalar }).key.value;
-    if (typeof k === 'string' && k.startsWith('$') && !k.startsWith('$$')) return k.slice(1);
+    // `$name$suffix` lets one function appear several times as keys of one map.
+    if (typeof k === 'string' && k.startsWith('$') && !k.startsWith('$$'))
+      return k.slice(1).split('$')[0];
     return undefined;
+  }
+
+  /** The argument nodes of a function call node. */
+  private argumentNodes(node: YNode): YNode[] {
+    if (node.kind !== 'map') return [];
+    const arg = (node.entries[0] as { value: YNode }).value;
+    return arg.kind === 'seq'
+      ? arg.items
+      : arg.kind === 'scalar' && arg.value === null
+        ? []
+        : [arg];
   }
 
   /** Compiles a function call (or any value containing calls) to an expression. */
   private expression(node: YNode, path: string, ctx: ValueContext): Expression | undefined {
     const fn = this.functionName(node);
-    if (fn !== undefined) return this.call(node as YMap, fn, path, ctx);
+    if (fn !== undefined) return this.call(node, fn, path, ctx);
     if (node.kind === 'scalar') {
-      if (ctx.inValidation && node.value === '$value' && !node.quoted)
-        return { kind: 'call', plugin: 'tosca', function: 'value', arguments: [] };
       if (typeof node.value === 'string' && node.value.startsWith('$$'))
         return lit(node.value.slice(1));
       return lit(node.value);
@@ -1817,18 +1836,21 @@ export class Checker {
     return { kind: 'map', entries };
   }
 
-  private call(node: YMap, fn: string, path: string, ctx: ValueContext): Expression | undefined {
-    const argNode = (node.entries[0] as { value: YNode }).value;
-    const argNodes =
-      argNode.kind === 'seq'
-        ? argNode.items
-        : argNode.kind === 'scalar' && argNode.value === null
-          ? []
-          : [argNode];
+  private call(node: YNode, fn: string, path: string, ctx: ValueContext): Expression | undefined {
+    const argNodes = this.argumentNodes(node);
+    if (fn === 'value' && !ctx.inValidation) {
+      this.sink.error('TOSCA1040', node, path, '$value is only meaningful in validation clauses');
+      return undefined;
+    }
     const custom = this.customFunction(ctx.unit, fn);
     const known = GRAPH_FUNCTIONS.has(fn) || fn in PURE_FUNCTIONS;
     if (!known && !custom) {
-      this.sink.error('TOSCA1040', node.entries[0]?.key ?? node, path, `unknown function $${fn}`);
+      this.sink.error(
+        'TOSCA1040',
+        node.kind === 'map' ? (node.entries[0]?.key ?? node) : node,
+        path,
+        `unknown function $${fn}`,
+      );
       return undefined;
     }
     const args: Expression[] = [];
@@ -2069,19 +2091,6 @@ export class Checker {
       return undefined;
     };
     let out: Expression | undefined;
-    if (
-      node.kind === 'scalar' &&
-      typeof node.value === 'string' &&
-      node.value.startsWith('$') &&
-      !node.value.startsWith('$$') &&
-      !node.quoted &&
-      /^\$[a-z_]+$/.test(node.value) &&
-      node.value !== '$value'
-    ) {
-      return fail(
-        `"${node.value}" looks like a function name; write a function call as { ${node.value}: [ args ] }`,
-      );
-    }
     switch (base) {
       case 'list': {
         if (node.kind !== 'seq') return fail(`expected a list for type "${t.name}"`);
@@ -2108,7 +2117,7 @@ export class Checker {
         const entries: Array<{ key: Expression; value: Expression }> = [];
         let ok = true;
         for (const e of node.entries) {
-          const k = String(e.key.value);
+          const k = unescapeDollar(String(e.key.value));
           if (key && !this.checkLiteral(e.key, key, `${path}${q(k)}`, ctx)) ok = false;
           const v = entry
             ? this.value(e.value, entry, `${path}${q(k)}`, ctx)
@@ -2240,7 +2249,7 @@ export class Checker {
       case 'string':
         if (typeof v !== 'string')
           return fail(`expected a string for type "${t.name}", got ${describe(node)}`);
-        return v;
+        return unescapeDollar(v);
       case 'integer':
         if (
           typeof v !== 'number' ||
@@ -2371,17 +2380,21 @@ export class Checker {
     const ev = (node: YNode): Value | undefined => {
       const fn = this.functionName(node);
       if (fn === undefined) {
-        if (node.kind === 'scalar')
-          return node.value === '$value' && !node.quoted ? v : conv(node.value);
+        if (node.kind === 'scalar') return conv(node.value);
         if (node.kind === 'seq') {
           const items = node.items.map(ev);
           return items.some((i) => i === undefined) ? undefined : (items as Value[]).map(conv);
         }
         return toPlain(node) as Value;
       }
-      const argNode = (node as YMap).entries[0]?.value as YNode;
-      const argNodes = argNode.kind === 'seq' ? argNode.items : [argNode];
-      if (fn === 'value') return v;
+      const argNodes = this.argumentNodes(node);
+      if (fn === 'value') {
+        // $value, or $value: [ names and indexes into it ]
+        let cur: Value | undefined = v;
+        for (const a of argNodes)
+          cur = cur === undefined || a.kind !== 'scalar' ? undefined : index(cur, a.value as Value);
+        return cur;
+      }
       if (!(fn in PURE_FUNCTIONS)) return undefined;
       const args = argNodes.map(ev);
       if (args.some((a) => a === undefined)) return undefined;
@@ -4226,4 +4239,9 @@ function valueNode(v: Value, at: YNode): YNode {
 
 function rangeMax(n: number): string {
   return n === Number.POSITIVE_INFINITY ? 'UNBOUNDED' : String(n);
+}
+
+/** `$$text` is the literal `$text` (specification 10.1). */
+function unescapeDollar(s: string): string {
+  return s.startsWith('$$') ? s.slice(1) : s;
 }

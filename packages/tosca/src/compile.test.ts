@@ -440,6 +440,41 @@ service_template:
     });
   });
 
+  it('unescapes $$ strings and keys, and reads bare $name strings as calls', async () => {
+    const dir = tmp();
+    writeTree(dir, {
+      's.yaml': `tosca_definitions_version: tosca_2_0
+node_types:
+  N:
+    properties:
+      price: { type: string }
+      labels: { type: map, entry_schema: string }
+    attributes:
+      index: { type: integer }
+service_template:
+  node_templates:
+    n:
+      type: N
+      properties:
+        price: $$5
+        labels: { $$key: $$$value, plain: x }
+      attributes:
+        index: $node_index
+`,
+    });
+    const result = await compile({ source: join(dir, 's.yaml') });
+    expect(result.diagnostics).toEqual([]);
+    const n = byName<VertexTemplate>(result.templates, 'vertex-template', 'n');
+    expect(n.properties.price?.value).toBe('$5');
+    expect(n.properties.labels?.value).toEqual({ $key: '$$value', plain: 'x' });
+    expect(n.properties.index?.updater).toEqual({
+      kind: 'call',
+      plugin: 'tosca',
+      function: 'node_index',
+      arguments: [],
+    });
+  });
+
   it('requires inputs when compiling, only warns when validating', async () => {
     const dir = tmp();
     writeTree(dir, {

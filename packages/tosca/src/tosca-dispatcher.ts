@@ -57,11 +57,9 @@ export function createToscaDispatcher(): Dispatcher {
           case 'find_target':
             return await findTarget(args[0] ?? {}, call, host);
           case 'node_index':
-          case 'relationship_index': {
-            const self = await host.getEntity(call.site.entity);
-            const idx = self?.metadata['floria.index'] ?? self?.metadata['tosca.index'];
-            return idx === undefined ? 0 : Number(idx);
-          }
+            return await nodeIndex(call, host);
+          case 'relationship_index':
+            return await relationshipIndex(call, host);
           case 'get_artifact': {
             const [first, name] = args;
             const entity = await start(first, call, host);
@@ -378,4 +376,39 @@ async function passes(filter: Value, node: Entity, host: HostFunctions): Promise
     }
   }
   return true;
+}
+
+const byNumericName = (a: Entity, b: Entity) =>
+  a.id.name.localeCompare(b.id.name, 'en', { numeric: true });
+
+/** The 0-based rank of the node, among the representations of its template. */
+async function nodeIndex(call: FunctionCall, host: HostFunctions): Promise<Value> {
+  let e = await host.getEntity(call.site.entity);
+  if (e && 'source' in e) e = await host.getEntity(e.source);
+  else if (e && e.metadata['tosca.entity'] === 'capability' && 'parent' in e && e.parent)
+    e = await host.getEntity(e.parent);
+  if (!e) throw new ToscaFunctionError('node_index', 'no node here', call.site.entity);
+  if (!('template' in e) || !e.template) return 0;
+  const siblings = await host.query({ kind: 'vertex', template: e.template });
+  return Math.max(
+    0,
+    siblings.sort(byNumericName).findIndex((v) => v.id.name === e?.id.name),
+  );
+}
+
+/** The 0-based rank of the relationship, among those its requirement made from the same node. */
+async function relationshipIndex(call: FunctionCall, host: HostFunctions): Promise<Value> {
+  const e = await host.getEntity(call.site.entity);
+  if (!e || !('source' in e))
+    throw new ToscaFunctionError(
+      'relationship_index',
+      'only meaningful in a relationship',
+      call.site.entity,
+    );
+  if (!('template' in e) || !e.template) return 0;
+  const siblings = await host.query({ kind: 'edge', source: e.source, template: e.template });
+  return Math.max(
+    0,
+    siblings.sort(byNumericName).findIndex((x) => x.id.name === e.id.name),
+  );
 }
