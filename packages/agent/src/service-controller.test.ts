@@ -207,8 +207,12 @@ describe('deploying through a real agent', () => {
     });
     const steps = messages.filter((m) => m.event === 'progress').map((m) => m.data.step);
     expect(steps.slice(0, 3)).toEqual(['compiled', 'stored', 'instantiated']);
-    expect(steps).toContain('ready');
     expect(steps.at(-1)).toBe('done');
+    // The client connects to the server: it starts only once the server is ready.
+    const order = messages
+      .filter((m) => m.event === 'progress' && m.data.workload)
+      .map((m) => `${m.data.step} ${m.data.workload}`);
+    expect(order).toEqual(['start server-1', 'ready server-1', 'start client-1', 'ready client-1']);
     expect(messages.at(-1)).toMatchObject({
       event: 'result',
       data: { name: 'hello', state: 'running' },
