@@ -295,6 +295,29 @@ service_template:
     expect(cls?.metadata['tosca.profile']).toBe('com.acme:1.0');
   });
 
+  it('imports a profile bundled in the same CSAR archive by its name', async () => {
+    const dir = tmp();
+    const tree: Record<string, string> = {
+      'TOSCA-Metadata/TOSCA.meta':
+        'CSAR-Version: 2.0\nCreated-By: test\nEntry-Definitions: service.yaml\n',
+      'service.yaml':
+        'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: com.example.bundled:1.0\n    namespace: b\nservice_template:\n  node_templates:\n    w: { type: b:Widget }\n',
+      'profiles/bundled.yaml':
+        'tosca_definitions_version: tosca_2_0\nprofile: com.example.bundled:1.0\nnode_types:\n  Widget: {}\n',
+    };
+    writeFileSync(
+      join(dir, 'bundle.csar'),
+      zipSync(
+        Object.fromEntries(Object.entries(tree).map(([k, v]) => [k, new TextEncoder().encode(v)])),
+      ),
+    );
+    const result = await compile({ source: join(dir, 'bundle.csar') });
+    expect(result.diagnostics).toEqual([]);
+    expect(byName<VertexTemplate>(result.templates, 'vertex-template', 'w').classes[0]?.name).toBe(
+      'node:com.example.bundled:1.0/Widget',
+    );
+  });
+
   it('compiles the OASIS simple profile from the project catalog', async () => {
     const dir = tmp();
     writeTree(dir, {

@@ -342,10 +342,21 @@ export class Loader {
   private profileCatalog(): Map<string, Location[]> {
     if (this.catalog) return this.catalog;
     const catalog = new Map<string, Location[]>();
+    const add = (text: string, loc: Location) => {
+      if (!text.includes('tosca_definitions_version')) return;
+      const m = PROFILE_LINE.exec(text);
+      if (!m?.[1]) return;
+      const list = catalog.get(m[1]) ?? [];
+      list.push(loc);
+      catalog.set(m[1], list);
+    };
+    // Profiles bundled in the CSAR come first, then the catalogs given, the folder of the
+    // source, and the project's catalog.
+    for (const { loc, text } of this.reader.archiveTexts()) add(text, loc);
     const dirs = [
       ...this.options.profilePaths.map((p) => resolve(p)),
-      defaultProfileDir(),
       this.entryDir,
+      defaultProfileDir(),
     ];
     const seen = new Set<string>();
     for (const dir of dirs) {
@@ -359,12 +370,7 @@ export class Loader {
         } catch {
           continue;
         }
-        if (!text.includes('tosca_definitions_version')) continue;
-        const m = PROFILE_LINE.exec(text);
-        if (!m?.[1]) continue;
-        const list = catalog.get(m[1]) ?? [];
-        list.push({ path: file });
-        catalog.set(m[1], list);
+        add(text, { path: file });
       }
     }
     this.catalog = catalog;

@@ -77,6 +77,18 @@ export class SourceReader {
     }
   }
 
+  /** Every TOSCA-looking text entry of the archives opened (profiles bundled in a CSAR). */
+  archiveTexts(): Array<{ loc: Location; text: string }> {
+    const out: Array<{ loc: Location; text: string }> = [];
+    for (const [archive, entries] of this.archives) {
+      for (const [path, bytes] of entries) {
+        if (!/\.ya?ml$/i.test(path) || bytes.length > 4 * 1024 * 1024) continue;
+        out.push({ loc: { archive, path }, text: new TextDecoder().decode(bytes) });
+      }
+    }
+    return out;
+  }
+
   /** Whether a location names a readable file. */
   exists(loc: Location): boolean {
     if (loc.archive) return this.archives.get(loc.archive)?.has(loc.path) ?? false;
