@@ -1,6 +1,5 @@
 import { createReadStream, watch } from 'node:fs';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, isAbsolute, join } from 'node:path';
 import {
   type Entity,
@@ -25,6 +24,7 @@ import {
   type ServiceRecord,
   serviceDirectories,
 } from './service-record.js';
+import { uploadsPath } from './state-dir.js';
 
 /** What the API needs from the running agent. */
 export interface ApiContext {
@@ -41,6 +41,7 @@ export interface ApiContext {
  */
 export function createApi(context: ApiContext): Hono {
   const { services: s, controller } = context;
+  const uploads = uploadsPath(s.stateDir);
   const app = new Hono();
 
   if (context.token) {
@@ -69,11 +70,10 @@ export function createApi(context: ApiContext): Hono {
     const wait = body.wait !== false;
     const inputs = optionalMap(body.inputs, 'inputs');
     const name = optionalString(body.name, 'name');
-    return withSource(body.source, async (source, cleanupLater) => {
+    return withSource(body.source, uploads, true, async (source) => {
       const request = { source, inputs, ...(name ? { name } : {}) };
       const sinceSeq = await s.store.lastSeq();
       if (wait && (c.req.header('accept') ?? '').includes('text/event-stream')) {
-        cleanupLater();
         return streamSSE(c, async (sse) => {
           try {
             const deployed = await controller.deploy(request, (p) => {
@@ -85,13 +85,10 @@ export function createApi(context: ApiContext): Hono {
             });
           } catch (error) {
             await sse.writeSSE({ event: 'error', data: JSON.stringify(errorBody(error)) });
-          } finally {
-            await cleanupLater.run();
           }
         });
       }
       if (!wait) {
-        cleanupLater();
         // Answer once the service is stored: a file that does not compile is still a 422.
         let stored: (service: string) => void = () => {};
         const storedOnce = new Promise<string>((resolve) => {
@@ -100,9 +97,7 @@ export function createApi(context: ApiContext): Hono {
         const started = controller.deploy(request, (p) => {
           if (p.step === 'stored') stored(p.service);
         });
-        started
-          .finally(() => cleanupLater.run())
-          .catch((e) => s.log('warn', `deploy: ${(e as Error).message}`));
+        started.catch((e) => s.log('warn', `deploy: ${(e as Error).message}`));
         const service = await Promise.race([storedOnce, started]);
         return c.json({ service, state: 'deploying', sinceSeq }, 202);
       }
@@ -278,7 +273,7 @@ export function createApi(context: ApiContext): Hono {
 
   app.post('/v1/tosca/validate', async (c) => {
     const body = await jsonBody(c.req.raw);
-    return withSource(body.source, async (source) => {
+    return withSource(body.source, uploads, false, async (source) => {
       const result = await s.compile({
         source,
         inputs: optionalMap(body.inputs, 'inputs'),
@@ -290,7 +285,7 @@ export function createApi(context: ApiContext): Hono {
   });
   app.post('/v1/tosca/compile', async (c) => {
     const body = await jsonBody(c.req.raw);
-    return withSource(body.source, async (source) => {
+    return withSource(body.source, uploads, false, async (source) => {
       const result = await s.compile({ source, inputs: optionalMap(body.inputs, 'inputs') });
       const ok = !result.diagnostics.some((d) => d.severity === 'error');
       return c.json({ ok, diagnostics: result.diagnostics, output: result.templates ?? null });
@@ -346,40 +341,31 @@ function causeOf(cause: unknown): Value {
   return { code: 'error', message: String(cause) };
 }
 
-type Cleanup = (() => void) & { run(): Promise<void> };
-
 /**
- * Resolves a request's `source` to a local path: an absolute path as is, an upload written
- * to a temporary directory (removed after the work, or later if `cleanupLater` was called).
+ * Resolves a request's `source` to a local path: an absolute path as is; an upload is written
+ * to a directory of its own under `uploads`. `keep`: the upload stays (a deployed service
+ * owns it, and the agent removes it with the service); otherwise it is removed after `work`.
  */
 async function withSource<T>(
   source: Value | undefined,
-  work: (path: string, cleanupLater: Cleanup) => Promise<T>,
+  uploads: string,
+  keep: boolean,
+  work: (path: string) => Promise<T>,
 ): Promise<T> {
   const src = isMap(source) ? source : undefined;
   if (src && typeof src.path === 'string') {
     if (!isAbsolute(src.path)) throw requestErrors.badRequest('source.path must be absolute');
-    const noop = Object.assign(() => {}, { run: async () => {} });
-    return work(src.path, noop);
+    return work(src.path);
   }
   if (src && typeof src.content === 'string' && typeof src.filename === 'string') {
-    const dir = await mkdtemp(join(tmpdir(), 'khutulun-upload-'));
+    await mkdir(uploads, { recursive: true, mode: 0o700 });
+    const dir = await mkdtemp(join(uploads, 'upload-'));
     const file = join(dir, basename(src.filename));
     await writeFile(file, Buffer.from(src.content, 'base64'));
-    let deferred = false;
-    const remove = async () => {
-      await rm(dir, { recursive: true, force: true });
-    };
-    const cleanup = Object.assign(
-      () => {
-        deferred = true;
-      },
-      { run: remove },
-    );
     try {
-      return await work(file, cleanup);
+      return await work(file);
     } finally {
-      if (!deferred) await remove();
+      if (!keep) await rm(dir, { recursive: true, force: true });
     }
   }
   throw requestErrors.badRequest('source must be { path } or { filename, content }');

@@ -300,6 +300,28 @@ describe('deploying through a real agent', () => {
     expect(names).toEqual(['named-one', 'plain-file']);
   });
 
+  it('keeps an uploaded service file while the service exists, and removes it with the service', async () => {
+    const dir = stateDir();
+    const agent = await agentOn(dir);
+    const upload = (text: string) => ({
+      source: { filename: 'up.yaml', content: Buffer.from(text).toString('base64') },
+    });
+    const bad = await agent.api(
+      'POST',
+      '/v1/services',
+      upload('tosca_definitions_version: nope\n'),
+    );
+    expect(bad.status).toBe(422);
+    const uploads = join(dir, 'uploads');
+    const kept = () => (existsSync(uploads) ? readdirSync(uploads) : []);
+    expect(kept()).toEqual([]);
+    const ok = await agent.api('POST', '/v1/services', upload(readFileSync(HELLO, 'utf8')));
+    expect(ok).toMatchObject({ status: 201, body: { name: 'up', state: 'running' } });
+    expect(kept()).toHaveLength(1);
+    expect((await agent.api('DELETE', '/v1/services/up')).status).toBe(200);
+    expect(kept()).toEqual([]);
+  });
+
   it('deletes a service leaving nothing behind: processes, files, ports, entities', async () => {
     const dir = stateDir();
     const agent = await agentOn(dir);

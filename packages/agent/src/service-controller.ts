@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { rm } from 'node:fs/promises';
 import { basename, dirname, extname } from 'node:path';
 import {
   isDriverError,
@@ -21,6 +22,7 @@ import {
   type ServiceRecord,
   serviceDirectories,
 } from './service-record.js';
+import { uploadsPath } from './state-dir.js';
 import {
   type PlannedWorkload,
   planWorkloads,
@@ -91,10 +93,33 @@ export class ServiceController {
     s.workloads.on('exit', (exit) => this.onExit(exit));
   }
 
-  /** Deploys a service; resolves with its name once every workload is ready. */
+  /**
+   * Deploys a service; resolves with its name once every workload is ready. An uploaded
+   * source (under the state directory's `uploads`) belongs to the service from then on; a
+   * failed deploy removes it.
+   */
   async deploy(
     request: DeployRequest,
     progress: (p: DeployProgress) => void = () => {},
+  ): Promise<string> {
+    try {
+      return await this.deployOnce(request, progress);
+    } catch (error) {
+      await this.discardUpload(request.source);
+      throw error;
+    }
+  }
+
+  /** Removes an uploaded source's directory (a path the agent did not write is left alone). */
+  private async discardUpload(source: string): Promise<void> {
+    const uploads = uploadsPath(this.s.stateDir);
+    if (dirname(dirname(source)) === uploads)
+      await rm(dirname(source), { recursive: true, force: true });
+  }
+
+  private async deployOnce(
+    request: DeployRequest,
+    progress: (p: DeployProgress) => void,
   ): Promise<string> {
     let name = serviceNameOf(request);
     const compileAs = (service: string) =>
@@ -539,6 +564,7 @@ export class ServiceController {
 
   /** Stops and deletes every workload of a service, releases its ports, removes its entities. */
   private async teardown(name: string, graceOverride: number | undefined): Promise<void> {
+    const record = await readRecord(this.s.store, name);
     const mine = [...this.supervised.values()].filter((s) => s.service === name);
     for (const sup of mine) {
       sup.stopping = true;
@@ -567,6 +593,7 @@ export class ServiceController {
       for (const entity of entities.sort((a, b) => order(a) - order(b))) await tx.delete(entity.id);
       await tx.delete(recordId(name));
     });
+    if (record) await this.discardUpload(record.source);
   }
 
   /**

@@ -21,3 +21,8 @@ export function apiSocketPath(stateDir: string): string {
 export function agentPidPath(stateDir: string): string {
   return join(stateDir, 'agent.pid');
 }
+
+/** Where uploaded service files and CSARs are kept while their service exists. */
+export function uploadsPath(stateDir: string): string {
+  return join(stateDir, 'uploads');
+}
