@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runToscaCommand } from './tosca-command.js';
 
 /** The OASIS TOSCA 2.0 conformance corpus, run with the OASIS protocol: one path, one verdict. */
-const corpus = '/work/shared/tosca-conformance';
+const corpus = join(dirname(fileURLToPath(import.meta.url)), '../conformance');
 const manifest = JSON.parse(readFileSync(join(corpus, 'manifest.json'), 'utf8')) as Array<{
   file: string;
   valid: boolean;

@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { compile } from './compile.js';
 
@@ -9,7 +10,7 @@ import { compile } from './compile.js';
  * exception or an internal error (TOSCA1000). The mutations are seeded, so a failure
  * reproduces.
  */
-const corpus = '/work/shared/tosca-conformance';
+const corpus = join(dirname(fileURLToPath(import.meta.url)), '../conformance');
 const manifest = JSON.parse(readFileSync(join(corpus, 'manifest.json'), 'utf8')) as Array<{
   file: string;
 }>;
