@@ -1,0 +1,9 @@
+/** The conformance suites of the driver contracts (vitest), for each driver's tests. */
+export {
+  describeNetworkDriverConformance,
+  type NetworkDriverConformance,
+} from './describe-network-driver-conformance.js';
+export {
+  describeWorkloadDriverConformance,
+  type WorkloadDriverConformance,
+} from './describe-workload-driver-conformance.js';
