@@ -105,7 +105,10 @@ export class ServiceController {
     try {
       return await this.deployOnce(request, progress);
     } catch (error) {
-      await this.discardUpload(request.source);
+      // Unless another service owns it (someone named its path): then it is not ours to drop.
+      const records = await readRecords(this.s.store);
+      if (!records.some((r) => r.source === request.source))
+        await this.discardUpload(request.source);
       throw error;
     }
   }
@@ -148,13 +151,15 @@ export class ServiceController {
         diagnostics: compiled.diagnostics as unknown as Record<string, Value>[],
       });
     }
-    if (this.busy.has(name) || (await readRecord(this.s.store, name))) {
-      throw requestErrors.conflict('service-exists', `service "${name}" already exists`, {
+    const exists = () =>
+      requestErrors.conflict('service-exists', `service "${name}" already exists`, {
         service: name,
       });
-    }
+    // Claimed before the first await, so two concurrent deploys of one name cannot both pass.
+    if (this.busy.has(name)) throw exists();
     this.busy.add(name);
     try {
+      if (await readRecord(this.s.store, name)) throw exists();
       progress({ service: name, step: 'compiled' });
       const record: ServiceRecord = {
         name,
