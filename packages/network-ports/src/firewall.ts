@@ -15,11 +15,14 @@ export interface FirewallPort {
 /** A host firewall as the port driver uses it. Opening and closing are idempotent. */
 export interface Firewall {
   readonly kind: 'firewalld' | 'nftables' | 'none';
-  /** Makes the firewall match the ledger after an agent (re)start: these ports open, the guard in place. */
+  /**
+   * Builds Khutulun's rules with exactly these ports open: at the first exposure, and after an
+   * agent (re)start from the ledger.
+   */
   restore(open: FirewallPort[]): Promise<string[]>;
   open(ports: FirewallPort[]): Promise<string[]>;
   close(ports: FirewallPort[]): Promise<string[]>;
-  /** Removes everything Khutulun added (nftables: its table); closes nothing else. */
+  /** Removes what Khutulun added (nftables: its table), once nothing is exposed; idempotent. */
   teardown(): Promise<string[]>;
 }
 
@@ -107,7 +110,8 @@ export interface NftablesOptions {
  * Exposure through nftables, in a table of Khutulun's own (`inet khutulun`): sets of exposed
  * TCP and UDP ports are accepted; the rest of the reservation range is dropped for traffic
  * that does not come from loopback or belong to a connection the host opened. Nothing
- * outside the range, and no other table, is touched.
+ * outside the range, and no other table, is touched. The table exists while a port is
+ * exposed: with nothing exposed, nothing of Khutulun's stays in the host's ruleset.
  */
 export class NftablesFirewall implements Firewall {
   readonly kind = 'nftables';

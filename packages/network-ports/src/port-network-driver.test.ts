@@ -216,8 +216,12 @@ describe('PortNetworkDriver with nftables (real nft)', () => {
     const listed = nftTable(table)!;
     expect(listed).toMatch(new RegExp(`set tcp_exposed \\{[^}]*elements = \\{ ${http.port} \\}`));
     expect(listed).toMatch(new RegExp(`set udp_exposed \\{[^}]*elements = \\{ ${dns.port} \\}`));
-    expect(await ports.describe(web)).toEqual([
-      `nft add element inet ${table} tcp_exposed '{ ${http.port} }'`,
+    const commands = await ports.describe(web);
+    expect(commands[0]).toMatch(new RegExp(`^nft -f - <<'EOF'\ntable inet ${table}\n`));
+    expect(commands[0]).toContain(
+      `set tcp_exposed { type inet_service; elements = { ${http.port} }; }`,
+    );
+    expect(commands.slice(1)).toEqual([
       `nft add element inet ${table} udp_exposed '{ ${dns.port} }'`,
     ]);
 
@@ -249,8 +253,15 @@ describe('PortNetworkDriver with nftables (real nft)', () => {
 
     await restarted.unexpose(dns);
     expect(nftTable(table)).not.toContain(`elements = { ${dns.port} }`);
+    expect(nftTable(table)).toContain(`elements = { ${http.port} }`);
+    // The last exposed port released: no Khutulun rule stays behind.
     await restarted.release(web);
-    expect(nftTable(table)).not.toContain(`elements = { ${http.port} }`);
+    expect(nftTable(table)).toBeUndefined();
+
+    // Explicit teardown removes the table even with ports exposed.
+    const again = await restarted.reserve({ owner: db, name: 'http', protocol: 'tcp' });
+    await restarted.expose(again);
+    expect(nftTable(table)).toContain(`elements = { ${again.port} }`);
     await restarted.teardown();
     expect(nftTable(table)).toBeUndefined();
   });

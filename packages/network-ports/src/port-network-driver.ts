@@ -151,7 +151,12 @@ export class PortNetworkDriver implements NetworkDriver {
       await this.#load();
       const released = this.#entries.filter((e) => same(e, owner, name));
       const exposed = released.filter((e) => e.exposed);
-      if (exposed.length > 0) await (await this.#start()).close(exposed);
+      if (exposed.length > 0) {
+        const firewall = await this.#start();
+        await firewall.close(exposed);
+        if (!this.#entries.some((e) => e.exposed && !released.includes(e)))
+          await firewall.teardown();
+      }
       await this.#save(this.#entries.filter((e) => !released.includes(e)));
       return released.map((e) => ({ ...publicView(e), exposed: false }));
     });
@@ -162,10 +167,12 @@ export class PortNetworkDriver implements NetworkDriver {
       const firewall = await this.#start();
       const entry = this.#find(reservation);
       if (entry.exposed) return publicView(entry);
+      const first = !this.#entries.some((e) => e.exposed);
       // Intent first: if the agent dies mid-way, the restore on restart completes it.
       const updated = { ...entry, exposed: true };
       await this.#replace(entry, updated);
-      const commands = await firewall.open([updated]);
+      // The first exposure builds Khutulun's rules (nftables: its table) with this port open.
+      const commands = first ? await firewall.restore([updated]) : await firewall.open([updated]);
       const done = { ...updated, commands: [...updated.commands, ...commands] };
       await this.#replace(updated, done);
       return publicView(done);
@@ -178,6 +185,9 @@ export class PortNetworkDriver implements NetworkDriver {
       const entry = this.#find(reservation);
       if (!entry.exposed) return publicView(entry);
       const commands = await firewall.close([entry]);
+      // Nothing exposed any more: no Khutulun rule stays behind on the host.
+      if (!this.#entries.some((e) => e.exposed && e !== entry))
+        commands.push(...(await firewall.teardown()));
       const done = { ...entry, exposed: false, commands: [...entry.commands, ...commands] };
       await this.#replace(entry, done);
       return publicView(done);
@@ -198,7 +208,10 @@ export class PortNetworkDriver implements NetworkDriver {
     });
   }
 
-  /** Removes Khutulun's own firewall rules (the nftables table). Reservations stay in the ledger. */
+  /**
+   * Removes Khutulun's own firewall rules (the nftables table) now, even with ports exposed
+   * (for uninstalling, and tests). Reservations stay in the ledger.
+   */
   teardown(): Promise<string[]> {
     return this.#serial(async () => (await this.#start()).teardown());
   }
@@ -243,7 +256,8 @@ export class PortNetworkDriver implements NetworkDriver {
               ...(this.#options.nftablesTable ? { table: this.#options.nftablesTable } : {}),
             })
           : new NoFirewall();
-    await firewall.restore(this.#entries.filter((e) => e.exposed));
+    const exposed = this.#entries.filter((e) => e.exposed);
+    if (exposed.length > 0) await firewall.restore(exposed);
     this.#firewall = firewall;
     return firewall;
   }
