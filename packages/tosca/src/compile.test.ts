@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -496,6 +496,53 @@ service_template:
       function: 'node_index',
       arguments: [],
     });
+  });
+
+  it('keeps capability allocations on the edge, in canonical units', async () => {
+    const dir = tmp();
+    writeTree(dir, {
+      's.yaml': `tosca_definitions_version: tosca_2_0
+capability_types:
+  Host:
+    properties:
+      cpus: { type: integer }
+      memory: { type: scalar-unit.size }
+      name: { type: string, required: false }
+node_types:
+  Machine:
+    capabilities:
+      host: Host
+  App:
+    requirements:
+      - host: { capability: Host }
+service_template:
+  node_templates:
+    m:
+      type: Machine
+      capabilities: { host: { properties: { cpus: 8, memory: 16 GB } } }
+    a:
+      type: App
+      requirements:
+        - host: { node: m, allocation: { cpus: 2, memory: 512 MB } }
+    b:
+      type: App
+      requirements:
+        - host: { node: m, allocation: { name: x, cpus: two } }
+`,
+    });
+    const result = await compile({ source: join(dir, 's.yaml') });
+    expect(result.diagnostics.map((d) => [d.line, d.code])).toEqual([
+      [27, 'TOSCA1030'],
+      [27, 'TOSCA1030'],
+    ]);
+    expect(result.templates).toBeUndefined();
+    writeTree(dir, {
+      's.yaml': readFileSync(join(dir, 's.yaml'), 'utf8').split('    b:')[0] ?? '',
+    });
+    const ok = await compile({ source: join(dir, 's.yaml') });
+    expect(ok.diagnostics).toEqual([]);
+    const edge = byName<EdgeTemplate>(ok.templates, 'edge-template', 'a/requirements/0/host');
+    expect(edge.properties['tosca:allocation']?.value).toEqual({ cpus: 2, memory: 512e6 });
   });
 
   it('requires inputs when compiling, only warns when validating', async () => {

@@ -125,6 +125,7 @@ export function emit(
       props(r.properties, 'property', rp);
       props(r.attributes, 'attribute', rp);
       rp['tosca:interfaces'] = value(r.interfaces);
+      if (r.allocation) rp['tosca:allocation'] = value(r.allocation);
       const md2: Record<string, string> = {
         'tosca.entity': 'relationship',
         'tosca.requirement': r.name,
