@@ -167,6 +167,57 @@ service_template:
     expect(target && 'parent' in target ? target.parent?.name : undefined).toBe(m2.id.name);
   });
 
+  it('computes available_allocation from the allocations of the relationships made', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tosca-runtime-'));
+    writeFileSync(
+      join(dir, 'service.yaml'),
+      `tosca_definitions_version: tosca_2_0
+capability_types:
+  Host:
+    properties:
+      cpus: { type: integer }
+node_types:
+  Machine:
+    attributes:
+      spare: { type: integer }
+    capabilities:
+      host: Host
+  App:
+    requirements:
+      - host: { capability: Host }
+service_template:
+  node_templates:
+    m:
+      type: Machine
+      capabilities: { host: { properties: { cpus: 8 } } }
+      attributes:
+        spare: { $available_allocation: [ SELF, CAPABILITY, host, cpus ] }
+    a:
+      type: App
+      count: 2
+      requirements:
+        - host: { node: m, allocation: { cpus: 3 } }
+`,
+    );
+    const directory = ['services', 'alloc'];
+    const result = await compile({ source: join(dir, 'service.yaml'), directory });
+    expect(result.diagnostics).toEqual([]);
+    const store = openMemoryStore();
+    await store.transaction(async (tx) => {
+      for (const entity of result.templates ?? []) await tx.put(entity);
+    });
+    const dispatcher = new RoutingDispatcher({ tosca: createToscaDispatcher() });
+    const made = await instantiate(store, {
+      templates: { directory },
+      into: directory,
+      dispatcher,
+    });
+    expect(made.edges).toHaveLength(2);
+    const m = made.vertexes.find((v) => v.template?.name === 'm') as Vertex;
+    expect((await update(store, { ids: [m.id], dispatcher })).problems).toEqual([]);
+    expect(((await store.get(m.id)) as Vertex).properties.spare?.value).toBe(2);
+  });
+
   it('reports a path that leads nowhere as a problem, not a crash', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tosca-runtime-'));
     writeFileSync(

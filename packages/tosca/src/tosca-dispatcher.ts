@@ -5,6 +5,7 @@ import type {
   FunctionCall,
   HostFunctions,
   Id,
+  Properties,
   Value,
 } from '@khutulun/floria';
 import { evaluatePure, isFunctionError, PURE_FUNCTIONS } from './builtin-functions.js';
@@ -51,6 +52,7 @@ export function createToscaDispatcher(): Dispatcher {
         switch (fn) {
           case 'get_attribute':
           case 'get_property':
+          case 'available_allocation':
             return await getValue(fn, args, call, host);
           case 'get_input':
             return await getInput(args, call, host);
@@ -280,13 +282,31 @@ async function getValue(
   const name = tokens[i];
   if (typeof name !== 'string') throw fail('the path does not name a property or attribute');
   const indexes = tokens.slice(i + 1);
-  const read = (e: Entity): Value => {
+  const read = async (e: Entity): Promise<Value> => {
     const p = 'properties' in e ? e.properties[name] : undefined;
     if (!p)
-      throw fail(`${e.id.name} has no ${fn === 'get_property' ? 'property' : 'attribute'} ${name}`);
-    return walk(p.value ?? null, indexes, fn, call);
+      throw fail(
+        `${e.id.name} has no ${fn === 'get_attribute' ? 'attribute' : 'property'} ${name}`,
+      );
+    const v = walk(p.value ?? null, indexes, fn, call);
+    if (fn !== 'available_allocation') return v;
+    // What is left of the property once the relationships into it took their allocations.
+    if (typeof v !== 'number') throw fail(`${name} of ${e.id.name} is not a number`);
+    let used = 0;
+    for (const edge of await host.query({ kind: edgeKind, target: e.id })) {
+      const amount = (edge as { properties?: Properties }).properties?.['tosca:allocation']?.value;
+      const a =
+        amount && typeof amount === 'object' && !Array.isArray(amount) ? amount[name] : undefined;
+      if (typeof a === 'number') used += a;
+    }
+    return v - used;
   };
-  return all ? current.map(read) : read(current[0] as Entity);
+  if (all) {
+    const out: Value[] = [];
+    for (const e of current) out.push(await read(e));
+    return out;
+  }
+  return read(current[0] as Entity);
 }
 
 function walk(v: Value, indexes: Value[], fn: string, call: FunctionCall): Value {
