@@ -1,5 +1,10 @@
 /** Port networking: per-host TCP/UDP port reservation, exposed through Firewalld or nftables. */
-export { type CommandResult, type CommandRunner, runCommand } from './command-runner.js';
+export {
+  type CommandResult,
+  type CommandRunner,
+  commandRunner,
+  runCommand,
+} from './command-runner.js';
 export {
   type Firewall,
   FirewalldFirewall,

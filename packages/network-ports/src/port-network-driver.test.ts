@@ -1,7 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import {
+  chmodSync,
   cpSync,
-  existsSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDriverError } from '@khutulun/driver';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { commandRunner } from './command-runner.js';
 import { FilePortLedger } from './port-ledger.js';
 import { PortNetworkDriver } from './port-network-driver.js';
 
@@ -267,10 +268,10 @@ describe('PortNetworkDriver with nftables (real nft)', () => {
   });
 });
 
-/** Whether something answers on the system bus socket. */
-function busAnswers(): Promise<boolean> {
+/** Whether something answers on a D-Bus socket. */
+function busAnswers(socketPath: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect('/run/dbus/system_bus_socket');
+    const socket = connect(socketPath);
     socket.once('connect', () => {
       socket.destroy();
       resolve(true);
@@ -279,9 +280,17 @@ function busAnswers(): Promise<boolean> {
   });
 }
 
-function firewallState(): string {
+function firewallCmd(args: string[], env: Record<string, string>): string {
+  return execFileSync('firewall-cmd', args, {
+    encoding: 'utf8',
+    stdio: 'pipe',
+    env: { ...process.env, ...env },
+  }).trim();
+}
+
+function firewallState(env: Record<string, string>): string {
   try {
-    return execFileSync('firewall-cmd', ['--state'], { encoding: 'utf8', stdio: 'pipe' }).trim();
+    return firewallCmd(['--state'], env);
   } catch {
     return 'not running';
   }
@@ -297,19 +306,30 @@ async function until(done: () => boolean | Promise<boolean>, timeoutMs: number):
 
 describe('PortNetworkDriver with Firewalld (real firewalld and D-Bus)', () => {
   const started: ChildProcess[] = [];
-  let config: string;
+  let directory: string;
+  /** The bus firewall-cmd talks to: the system bus, or the private one this test started. */
+  let env: Record<string, string> = {};
 
   beforeAll(async () => {
-    config = mkdtempSync(join(tmpdir(), 'khutulun-firewalld-'));
-    if (firewallState() === 'running') return;
-    if (!(await busAnswers())) {
-      // A socket left by a bus that is gone would make dbus-daemon refuse to start.
-      if (existsSync('/run/dbus/system_bus_socket')) rmSync('/run/dbus/system_bus_socket');
-      started.push(
-        spawn('dbus-daemon', ['--system', '--nofork', '--nopidfile'], { stdio: 'ignore' }),
-      );
-      await until(busAnswers, 20_000);
-    }
+    directory = mkdtempSync(join(tmpdir(), 'khutulun-firewalld-'));
+    if (firewallState(env) === 'running') return;
+    // A firewalld of our own on a private system bus (same configuration as the system bus,
+    // another socket): other tests running meanwhile, whose agents look for Firewalld on the
+    // system bus, never see it, so it cannot come and go under them.
+    chmodSync(directory, 0o755);
+    const socket = join(directory, 'system_bus_socket');
+    env = { DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${socket}` };
+    started.push(
+      spawn(
+        'dbus-daemon',
+        ['--system', '--nofork', '--nopidfile', `--address=${env.DBUS_SYSTEM_BUS_ADDRESS}`],
+        {
+          stdio: 'ignore',
+        },
+      ),
+    );
+    await until(() => busAnswers(socket), 20_000);
+    const config = join(directory, 'config');
     cpSync('/etc/firewalld', config, { recursive: true });
     const conf = join(config, 'firewalld.conf');
     writeFileSync(
@@ -319,9 +339,10 @@ describe('PortNetworkDriver with Firewalld (real firewalld and D-Bus)', () => {
     started.push(
       spawn('firewalld', ['--nofork', '--nopid', '--system-config', config], {
         stdio: ['ignore', 'ignore', 'inherit'],
+        env: { ...process.env, ...env },
       }),
     );
-    await until(() => firewallState() === 'running', 60_000);
+    await until(() => firewallState(env) === 'running', 60_000);
   });
 
   afterAll(async () => {
@@ -333,22 +354,22 @@ describe('PortNetworkDriver with Firewalld (real firewalld and D-Bus)', () => {
       await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
       if (child.exitCode === null) child.kill('SIGKILL');
     }
-    rmSync(config, { recursive: true, force: true });
+    rmSync(directory, { recursive: true, force: true });
   });
 
   it('detects Firewalld and opens ports with firewall-cmd, runtime and permanent, until release', async () => {
-    const ports = new PortNetworkDriver({ stateDirectory: state, range: RANGE });
+    const ports = new PortNetworkDriver({
+      stateDirectory: state,
+      range: RANGE,
+      runner: commandRunner(env),
+    });
     expect(await ports.firewallKind()).toBe('firewalld');
     const http = await ports.reserve({ owner: web, name: 'http', protocol: 'tcp' });
     const dns = await ports.reserve({ owner: web, name: 'dns', protocol: 'udp' });
     await ports.expose(http);
     await ports.expose(dns);
-    const runtime = () =>
-      execFileSync('firewall-cmd', ['--list-ports'], { encoding: 'utf8' }).trim().split(/\s+/);
-    const permanent = () =>
-      execFileSync('firewall-cmd', ['--permanent', '--list-ports'], { encoding: 'utf8' })
-        .trim()
-        .split(/\s+/);
+    const runtime = () => firewallCmd(['--list-ports'], env).split(/\s+/);
+    const permanent = () => firewallCmd(['--permanent', '--list-ports'], env).split(/\s+/);
     expect(runtime()).toEqual(expect.arrayContaining([`${http.port}/tcp`, `${dns.port}/udp`]));
     expect(permanent()).toEqual(expect.arrayContaining([`${http.port}/tcp`, `${dns.port}/udp`]));
     expect(await ports.describe(web)).toEqual([
