@@ -182,7 +182,22 @@ export class AgentClient {
 
   private lost(error: Error & { code?: string }): CliError {
     const where = describeEndpoint(this.endpoint);
-    const unreachable = ['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND'];
+    const unreachable = [
+      'ENOENT',
+      'ENOTDIR',
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'EHOSTUNREACH',
+      'ENOTFOUND',
+    ];
+    if (error.code === 'EACCES') {
+      return new CliError(
+        'failure',
+        `permission denied on the agent's socket ${where} (it is the agent user's; run as that user, or use --state-dir)`,
+        { where },
+        { cause: error },
+      );
+    }
     if (error.code && unreachable.includes(error.code)) {
       return new CliError(
         'agent-unreachable',

@@ -29,9 +29,19 @@ export interface EmbeddedAgentOptions {
  */
 export async function startEmbeddedAgent(options: EmbeddedAgentOptions): Promise<void> {
   const { stateDir, socketPath } = options;
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const logPath = join(stateDir, 'agent.log');
-  const log = openSync(logPath, 'a');
+  let log: number;
+  try {
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    log = openSync(logPath, 'a');
+  } catch (cause) {
+    throw new CliError(
+      'failure',
+      `cannot use ${stateDir} as the state directory: ${(cause as Error).message}`,
+      { where: stateDir },
+      { cause },
+    );
+  }
   const child = spawn(process.execPath, [KHUTULUN_BIN, 'agent', '--state-dir', stateDir], {
     detached: true,
     stdio: ['ignore', log, log],

@@ -6,8 +6,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { CliIo } from './cli-io.js';
 import { main } from './main.js';
 
-/** Runs `khutulun ...args` in-process and collects its output. */
-async function khutulun(
+/**
+ * Runs `khutulun ...args` in-process and collects its output. The agent is named by
+ * KHUTULUN_AGENT, a socket where none answers: commands that need an agent fail at once
+ * (an agent named that way is never started on demand).
+ */
+function khutulun(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return khutulunWith({ KHUTULUN_AGENT: 'unix:/nonexistent/khutulun-test/api.sock' }, ...args);
+}
+
+async function khutulunWith(
+  env: Record<string, string>,
   ...args: string[]
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
@@ -15,8 +24,7 @@ async function khutulun(
   const io: CliIo = {
     stdout: { write: (s: string) => (stdout += s) },
     stderr: { write: (s: string) => (stderr += s) },
-    // No agent anywhere: every command that needs one must fail before starting one.
-    env: { KHUTULUN_AGENT: 'unix:/nonexistent/khutulun-test/api.sock' },
+    env,
     cwd: tmp,
   };
   const code = await main(args, io);
@@ -128,6 +136,17 @@ describe('exit codes and messages', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/khutulun agent/);
     expect((await khutulun('agent', '--no-such-flag')).code).toBe(2);
+  });
+
+  it('exits 1 with a clear message when the state directory cannot be one', async () => {
+    const file = join(tmp, 'not-a-directory');
+    writeFileSync(file, '');
+    const result = await khutulunWith({}, '--state-dir', file, 'service', 'list');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/starting one in the background/);
+    expect(result.stderr).toMatch(
+      new RegExp(`khutulun: cannot use ${file} as the state directory: EEXIST`),
+    );
   });
 
   it('prints completion scripts and candidates', async () => {

@@ -22,9 +22,13 @@ const DELEGATED = new Set(['agent', 'tosca', '__complete']);
 export async function main(argv: string[], io?: CliIo): Promise<number> {
   if (io) return run(argv, io);
   const controller = new AbortController();
-  const interrupt = () => {
-    if (controller.signal.aborted) process.exit(130);
+  // A following command (`-f`, `--wait`) stops on the abort and returns its code; anything
+  // that does not (or a second signal) ends the process as the signal would have.
+  const interrupt = (signal: NodeJS.Signals) => {
+    const code = 128 + (signal === 'SIGINT' ? 2 : 15);
+    if (controller.signal.aborted) process.exit(code);
     controller.abort();
+    setTimeout(() => process.exit(code), 2000).unref();
   };
   process.on('SIGINT', interrupt);
   process.on('SIGTERM', interrupt);
