@@ -611,11 +611,32 @@ describe('tosca command', () => {
     expect(out.code).toBe(0);
     const doc = JSON.parse(out.stdout) as {
       service: { inputs: Record<string, unknown> };
-      instances: Array<{ kind: string; name: string; target?: string }>;
+      instances: Array<{
+        kind: string;
+        name: string;
+        template: string;
+        parent?: string;
+        source?: string;
+        target?: string;
+      }>;
     };
     expect(doc.service.inputs.port).toBe(9090);
-    expect(doc.instances.filter((i) => i.name.startsWith('machine#'))).toHaveLength(2);
-    expect(doc.instances.find((i) => i.kind === 'edge')?.target).toBe('machine/capabilities/host');
+    // Floria's own instantiation: two machines, each with its capability, one app whose
+    // requirement makes an edge to each machine's host capability.
+    expect(
+      doc.instances
+        .filter((i) => i.kind === 'vertex' && i.template === 'machine')
+        .map((i) => i.name),
+    ).toEqual(['machine-1', 'machine-2']);
+    expect(
+      doc.instances.filter((i) => i.template === 'machine/capabilities/host').map((i) => i.parent),
+    ).toEqual(['machine-1', 'machine-2']);
+    expect(doc.instances.filter((i) => i.kind === 'edge').map((i) => [i.source, i.target])).toEqual(
+      [
+        ['app-1', 'machine/capabilities/host-1'],
+        ['app-1', 'machine/capabilities/host-2'],
+      ],
+    );
     const yaml = await run(['compile', dir]);
     expect(yaml.stdout).toMatch(/^service:\n/);
   });

@@ -1,7 +1,15 @@
-import type { Entity, Value } from '@khutulun/floria';
+import {
+  type EdgeTemplate,
+  type Entity,
+  instantiate,
+  RoutingDispatcher,
+  type Value,
+} from '@khutulun/floria';
+import { openMemoryStore } from '@khutulun/store-memory';
 import { parse as parseYamlValue, stringify } from 'yaml';
 import { compile } from './compile.js';
 import { formatDiagnostic } from './diagnostic.js';
+import { createToscaDispatcher } from './tosca-dispatcher.js';
 
 /** Where the command writes. */
 export interface CommandIo {
@@ -134,42 +142,71 @@ export async function runToscaCommand(argv: string[], io: CommandIo): Promise<nu
   if (result.diagnostics.some((d) => d.severity === 'error')) return 1;
   if (verb === 'compile') {
     const doc: Record<string, unknown> = { service: result.service, templates: result.templates };
-    if (instantiate) doc.instances = instancesOf(result.templates ?? []);
+    if (instantiate) doc.instances = await instancesOf(result.templates ?? []);
     io.stdout(output === 'json' ? `${JSON.stringify(doc, null, 2)}\n` : stringify(doc));
   } else if (format === 'json')
     io.stdout(`${JSON.stringify({ valid: true, service: result.service }, null, 2)}\n`);
   return 0;
 }
 
-/** A preview of the vertexes and edges the templates would make (counts applied, no plugins run). */
-function instancesOf(
-  templates: Entity[],
-): Array<{ kind: string; name: string; template: string; target?: string }> {
-  const out: Array<{ kind: string; name: string; template: string; target?: string }> = [];
-  const counts = new Map<string, number>();
-  for (const t of templates) {
-    if (t.id.kind !== 'vertex-template') continue;
-    const v = t as Extract<Entity, { id: { kind: 'vertex-template' } }>;
-    const parentCount = v.parent ? (counts.get(v.parent.name) ?? 1) : 1;
-    const n = (v.count?.initial ?? 1) * parentCount;
-    counts.set(v.id.name, v.count?.initial ?? 1);
-    for (let i = 0; i < n; i++)
+/** One vertex or edge the templates make, as the preview shows it. */
+interface Instance {
+  kind: 'vertex' | 'edge';
+  name: string;
+  template: string;
+  parent?: string;
+  source?: string;
+  target?: string;
+}
+
+/**
+ * What instantiating the templates makes, done for real by Floria in a scratch in-memory
+ * store with the `tosca` plugin (counts, nesting, target selection). Edges whose target is
+ * found at deployment (dangling requirements) are listed without one.
+ */
+async function instancesOf(templates: Entity[]): Promise<Instance[]> {
+  const store = openMemoryStore();
+  try {
+    await store.transaction(async (tx) => {
+      for (const t of templates) await tx.put(t);
+    });
+    const chosen = templates.filter(
+      (t) =>
+        t.id.kind === 'vertex-template' ||
+        (t.id.kind === 'edge-template' && (t as EdgeTemplate).selector.kind === 'id'),
+    );
+    const into = templates[0]?.id.directory ?? [];
+    const made = await instantiate(store, {
+      templates: chosen.map((t) => t.id),
+      into,
+      dispatcher: new RoutingDispatcher({ tosca: createToscaDispatcher() }),
+    });
+    const out: Instance[] = [];
+    for (const v of made.vertexes) {
+      const i: Instance = { kind: 'vertex', name: v.id.name, template: v.template?.name ?? '' };
+      if (v.parent) i.parent = v.parent.name;
+      out.push(i);
+    }
+    for (const e of made.edges) {
       out.push({
-        kind: 'vertex',
-        name: n > 1 ? `${v.id.name}#${i}` : v.id.name,
-        template: v.id.name,
+        kind: 'edge',
+        name: e.id.name,
+        template: e.template?.name ?? '',
+        source: e.source.name,
+        target: e.target.name,
       });
+    }
+    for (const t of templates) {
+      if (t.id.kind === 'edge-template' && (t as EdgeTemplate).selector.kind === 'finder')
+        out.push({
+          kind: 'edge',
+          name: `${t.id.name} (found at deployment)`,
+          template: t.id.name,
+          source: (t as EdgeTemplate).source.name,
+        });
+    }
+    return out;
+  } finally {
+    await store.close();
   }
-  for (const t of templates) {
-    if (t.id.kind !== 'edge-template') continue;
-    const e = t as Extract<Entity, { id: { kind: 'edge-template' } }>;
-    const item: { kind: string; name: string; template: string; target?: string } = {
-      kind: 'edge',
-      name: e.id.name,
-      template: e.id.name,
-    };
-    item.target = e.selector.kind === 'id' ? e.selector.id.name : '(found at run time)';
-    out.push(item);
-  }
-  return out;
 }
