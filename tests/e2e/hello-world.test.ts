@@ -3,7 +3,7 @@
  * on a fresh state directory starts an agent by itself, runs the server and the client, the
  * client really gets the server's answer, and delete leaves nothing behind.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -103,6 +103,26 @@ describe('examples/hello-world', () => {
     expect(services).toEqual([expect.objectContaining({ name: 'hello-world', state: 'running' })]);
     const hosts = await host.json<Array<{ self: boolean }>>(['host', 'list']);
     expect(hosts.some((h) => h.self)).toBe(true);
+    const plugin = join(host.stateDir, 'echo-plugin.sh');
+    writeFileSync(plugin, '#!/bin/sh\nexec cat\n', { mode: 0o755 });
+    const registered = await host.cli([
+      'plugin',
+      'register',
+      'echo',
+      plugin,
+      '--grant',
+      'log',
+      '-o',
+      'json',
+    ]);
+    expect(registered.code, registered.stderr).toBe(0);
+    expect(JSON.parse(registered.stdout)).toMatchObject({
+      name: 'echo',
+      kind: 'executable',
+      grants: ['log'],
+    });
+    const plugins = await host.json<Array<{ name: string; digest: string }>>(['plugin', 'list']);
+    expect(plugins.find((p) => p.name === 'echo')?.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     const missing = await host.cli(['service', 'show', 'nope']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^khutulun: .*nope/);

@@ -9,6 +9,7 @@ import {
   renderObject,
   renderTable,
 } from './output.js';
+import { renderService, renderWorkload } from './views.js';
 
 const rows = [
   { service: 'hello', name: 'server', pid: 4242, ports: { port: 20001 } },
@@ -88,5 +89,81 @@ describe('output formats', () => {
     } catch (error) {
       expect(isCliError(error) && error.exitCode).toBe(2);
     }
+  });
+});
+
+describe('detail views', () => {
+  it('shows a service with its directory as a path and its workloads as a table', () => {
+    const text = renderService(
+      {
+        name: 'hello',
+        state: 'running',
+        directory: ['services', 'hello'],
+        workloads: [
+          {
+            service: 'hello',
+            name: 'server-1',
+            host: 'h',
+            kind: 'process',
+            state: 'running',
+            pid: 7,
+            ports: { port: 20001 },
+            restarts: 0,
+          },
+        ],
+      },
+      'table',
+    );
+    expect(text).toBe(
+      [
+        'name:      hello',
+        'state:     running',
+        'directory: services/hello',
+        '',
+        'SERVICE  NAME      HOST  KIND     STATE    PID  PORTS       RESTARTS',
+        'hello    server-1  h     process  running  7    port=20001  0',
+        '',
+      ].join('\n'),
+    );
+    expect(JSON.parse(renderService({ name: 'x', directory: ['a'] }, 'json'))).toEqual({
+      name: 'x',
+      directory: ['a'],
+    });
+  });
+
+  it('shows a workload for a sysadmin: command line, environment and files with their purpose', () => {
+    const text = renderWorkload(
+      {
+        service: 'hello',
+        name: 'server-1',
+        state: 'running',
+        pid: 7,
+        environment: { PORT: '20001' },
+        commandLine: '/bin/sh /s/run\nnode server.mjs',
+        files: [
+          { path: '/s/run', purpose: 'the shim' },
+          { path: '/s/logs/stdout.log', purpose: 'standard output' },
+        ],
+        properties: { hidden: 'in table view' },
+      },
+      'table',
+    );
+    expect(text).toBe(
+      [
+        'service: hello',
+        'name:    server-1',
+        'state:   running',
+        'pid:     7',
+        'environment:',
+        '  PORT=20001',
+        'command line:',
+        '  /bin/sh /s/run',
+        '  node server.mjs',
+        'files:',
+        '  /s/run              the shim',
+        '  /s/logs/stdout.log  standard output',
+        '',
+      ].join('\n'),
+    );
   });
 });

@@ -113,6 +113,7 @@ function portsText(ports: unknown): string | undefined {
 export function renderService(service: Record<string, unknown>, format: OutputFormat): string {
   if (format !== 'table') return renderObject(service, format);
   const { workloads, ...rest } = service;
+  if (Array.isArray(rest.directory)) rest.directory = rest.directory.join('/');
   let out = renderObject(rest, format);
   if (Array.isArray(workloads) && workloads.length > 0) {
     out += `\n${renderList(workloads as WorkloadItem[], format, WORKLOAD_COLUMNS)}`;
