@@ -103,6 +103,10 @@ describe('examples/hello-world', () => {
     expect(services).toEqual([expect.objectContaining({ name: 'hello-world', state: 'running' })]);
     const hosts = await host.json<Array<{ self: boolean }>>(['host', 'list']);
     expect(hosts.some((h) => h.self)).toBe(true);
+    const serviceNames = await host.cli(['__complete', 'service', 'show', 'hel']);
+    expect(serviceNames.stdout).toBe('hello-world\n');
+    const names = await host.cli(['__complete', 'workload', 'logs', 'hello-world/cl']);
+    expect(names.stdout).toBe(`hello-world/${client.name}\n`);
     const plugin = join(host.stateDir, 'echo-plugin.sh');
     writeFileSync(plugin, '#!/bin/sh\nexec cat\n', { mode: 0o755 });
     const registered = await host.cli([

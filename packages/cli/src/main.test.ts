@@ -156,6 +156,11 @@ describe('exit codes and messages', () => {
     expect((await khutulun('completion', 'zsh')).stdout).toMatch(/^#compdef khutulun/);
     expect((await khutulun('completion', 'fish')).code).toBe(2);
     expect((await khutulun('__complete', 'ser')).stdout).toBe('service\n');
+    // Names come from a running agent only: with none, nothing (and the shell offers files).
+    expect(await khutulun('__complete', 'service', 'show', '')).toMatchObject({
+      code: 0,
+      stdout: '',
+    });
     expect((await khutulun('__complete', 'service', 'de')).stdout).toBe('deploy\ndelete\n');
     expect((await khutulun('__complete', 'workload', 'list', '-o', '')).stdout).toBe(
       'table\njson\nyaml\n',

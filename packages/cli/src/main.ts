@@ -6,7 +6,7 @@
 import { CommanderError } from 'commander';
 import { isCliError } from './cli-error.js';
 import { type CliIo, processIo } from './cli-io.js';
-import { completeWords } from './completion.js';
+import { completeNames, completeWords } from './completion.js';
 import { buildProgram } from './program.js';
 
 /** Global options that take a value, so the command word after them can be found. */
@@ -73,7 +73,11 @@ async function delegate(
   io: CliIo,
 ): Promise<number> {
   if (word === '__complete') {
-    const candidates = completeWords(buildProgram(io), args.length === 0 ? [''] : args);
+    const program = buildProgram(io);
+    // The global options before `__complete` belong to the line being completed too.
+    const words = [...globals, ...(args.length === 0 ? [''] : args)];
+    let candidates = completeWords(program, words);
+    if (candidates.length === 0) candidates = await completeNames(program, words, io.env);
     if (candidates.length > 0) io.stdout.write(`${candidates.join('\n')}\n`);
     return 0;
   }
