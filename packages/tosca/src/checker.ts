@@ -355,6 +355,19 @@ export class Checker {
           `${path}.${String(k)}`,
           `unknown keyname "${String(k)}" in ${what}`,
         );
+      } else if (
+        k === 'description' &&
+        !(e.value.kind === 'scalar' && typeof e.value.value === 'string')
+      ) {
+        // Common keynames (5.3) have the same shape everywhere.
+        this.sink.error(
+          'TOSCA1010',
+          e.value,
+          `${path}.description`,
+          'description must be a string',
+        );
+      } else if (k === 'metadata' && e.value.kind !== 'map') {
+        this.sink.error('TOSCA1010', e.value, `${path}.metadata`, 'metadata must be a map');
       }
     }
     for (const [k, req] of Object.entries(grammar)) {
