@@ -3,11 +3,10 @@
  * {@link StoreDriver} contract (raw reads, writes, event log) and {@link DriverStore} turns it
  * into the full `Store` (transactions, change events, cascades, subscriptions).
  */
-export { changeEvents, sameValue } from './change-events.js';
 export type { BulkStore, BulkStoreTransaction } from './driver-store.js';
 export { DriverStore } from './driver-store.js';
 export type { EntityRow } from './entity-row.js';
-export { checkId, directoryPath, entityKey, entityRow } from './entity-row.js';
+export { directoryPath, entityKey, entityRow } from './entity-row.js';
 export type {
   DriverReader,
   DriverTransaction,
@@ -17,4 +16,3 @@ export type {
 } from './store-driver.js';
 export type { StoreErrorCode } from './store-error.js';
 export { isStoreError, STORE_ERROR, StoreError } from './store-error.js';
-export { SubscriptionHub } from './subscription-hub.js';

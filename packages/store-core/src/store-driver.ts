@@ -1,11 +1,4 @@
-import type {
-  Entity,
-  FloriaEvent,
-  Id,
-  Query,
-  TraverseOptions,
-  TraverseStep,
-} from '@khutulun/floria';
+import type { Entity, FloriaEvent, Query, TraverseOptions, TraverseStep } from '@khutulun/floria';
 import type { EntityRow } from './entity-row.js';
 
 /**
@@ -65,6 +58,3 @@ export interface StoreDriver {
   watch?(onCommit: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
-
-/** Re-exported for backends: ids as keys. */
-export type { Id };

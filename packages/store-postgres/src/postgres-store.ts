@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type {
   Entity,
   FloriaEvent,
@@ -40,21 +39,6 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   return result;
 }
 
-const statementNames = new Map<string, string>();
-
-/**
- * The query as a named (server-side prepared) statement: the recursive traversal and class
- * queries are planned once per connection instead of on every call.
- */
-function prepared(text: string, values: unknown[]): pg.QueryConfig {
-  let name = statementNames.get(text);
-  if (name === undefined) {
-    name = `floria_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
-    statementNames.set(text, name);
-  }
-  return { name, text, values };
-}
-
 class PostgresReader implements DriverReader {
   constructor(protected readonly db: Queryable) {}
 
@@ -62,7 +46,8 @@ class PostgresReader implements DriverReader {
     const entities: Entity[] = [];
     for (const chunk of chunks(keys, ROWS_PER_STATEMENT)) {
       const result = await this.db.query<{ body: string }>(
-        prepared('SELECT body FROM entities WHERE key = ANY($1::text[])', [chunk]),
+        'SELECT body FROM entities WHERE key = ANY($1::text[])',
+        [chunk],
       );
       for (const row of result.rows) entities.push(JSON.parse(row.body) as Entity);
     }
@@ -71,14 +56,15 @@ class PostgresReader implements DriverReader {
 
   async query(query: Query): Promise<Entity[]> {
     const { text, values } = querySql(query);
-    const result = await this.db.query<{ body: string }>(prepared(text, values));
+    const result = await this.db.query<{ body: string }>(text, values);
     return result.rows.map((r) => JSON.parse(r.body) as Entity);
   }
 
   async traverse(options: TraverseOptions): Promise<TraverseStep[]> {
     const { text, values } = traverseSql(options);
     const result = await this.db.query<{ vertex: string; depth: number; via: string }>(
-      prepared(text, values),
+      text,
+      values,
     );
     return result.rows.map((r) => ({
       vertex: JSON.parse(r.vertex) as Vertex | VertexTemplate,
@@ -88,7 +74,7 @@ class PostgresReader implements DriverReader {
   }
 
   async isInClass(entityKey: string, classKey: string): Promise<boolean> {
-    const result = await this.db.query(prepared(IS_IN_CLASS_SQL, [entityKey, classKey]));
+    const result = await this.db.query(IS_IN_CLASS_SQL, [entityKey, classKey]);
     return result.rows.length > 0;
   }
 }
