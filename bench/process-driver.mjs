@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { ProcessDriver } from '@khutulun/driver-process';
 import { PortNetworkDriver } from '@khutulun/network-ports';
 
@@ -135,10 +136,21 @@ try {
   // Let V8 finish its after-work housekeeping (its memory reducer runs full GCs some seconds
   // after allocation stops) before measuring idle.
   await new Promise((r) => setTimeout(r, 20_000));
+  // GC time during the window, to tell V8's housekeeping from the driver's own work.
+  let gcMs = 0;
+  let gcCount = 0;
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      gcMs += entry.duration;
+      gcCount += 1;
+    }
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
   const cpu = process.cpuUsage(cpu0);
+  gcObserver.disconnect();
   const wall = performance.now() - t0;
   const cpuPercent = ((cpu.user + cpu.system) / 1000 / wall) * 100;
   const rss = process.memoryUsage().rss;
@@ -153,6 +165,8 @@ try {
     restart_p99_ms: Number(quantile(restarts, 0.99).toFixed(1)),
     idle_seconds: IDLE_SECONDS,
     idle_cpu_percent: Number(cpuPercent.toFixed(3)),
+    idle_gc_count: gcCount,
+    idle_gc_ms: Number(gcMs.toFixed(1)),
     rss_mb: Number((rss / 2 ** 20).toFixed(1)),
     rss_floor_mb: Number((rssBefore / 2 ** 20).toFixed(1)),
   };
@@ -168,7 +182,7 @@ try {
   console.log(`    p50 ${result.restart_p50_ms} ms   p99 ${result.restart_p99_ms} ms`);
   console.log(`  idle ${IDLE_SECONDS} s with ${PROCESSES} watched workloads`);
   console.log(
-    `    cpu ${result.idle_cpu_percent} % of one core   rss ${result.rss_mb} MB (before: ${result.rss_floor_mb} MB)`,
+    `    cpu ${result.idle_cpu_percent} % of one core (GC: ${gcCount} runs, ${result.idle_gc_ms} ms)   rss ${result.rss_mb} MB (before: ${result.rss_floor_mb} MB)`,
   );
   console.log(JSON.stringify(result));
 } finally {
