@@ -17,10 +17,13 @@ const DELEGATED = new Set(['agent', 'tosca', '__complete']);
 
 /**
  * Runs `khutulun ARGV...` and resolves with its exit code. With no `io`, uses the process's
- * streams and turns the first SIGINT/SIGTERM into a graceful stop of following commands.
+ * streams and turns the first SIGINT/SIGTERM into a graceful stop of following commands
+ * (except for `agent`, which stops itself).
  */
 export async function main(argv: string[], io?: CliIo): Promise<number> {
   if (io) return run(argv, io);
+  // The agent handles its own signals: a clean stop, however long it takes.
+  if (argv[leadingGlobals(argv).index] === 'agent') return run(argv, processIo());
   const controller = new AbortController();
   // A following command (`-f`, `--wait`) stops on the abort and returns its code; anything
   // that does not (or a second signal) ends the process as the signal would have.
