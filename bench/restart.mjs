@@ -71,7 +71,13 @@ console.log('restart: SIGKILL -> new PID recorded (workload-restarted event on t
 console.log(`  samples  ${samples.length}`);
 console.log(`  p50      ${p50.toFixed(1)} ms`);
 console.log(`  p99      ${p99.toFixed(1)} ms  (goal < 100 ms)`);
-console.log(`  max      ${sorted.at(-1).toFixed(1)} ms`);
+console.log(`  p90      ${quantile(sorted, 0.9).toFixed(1)} ms`);
+console.log(
+  `  slowest  ${sorted
+    .slice(-3)
+    .map((v) => v.toFixed(1))
+    .join(', ')} ms`,
+);
 console.log(
   JSON.stringify({
     samples: samples.length,
