@@ -164,6 +164,8 @@ interface CompiledCapability {
   properties: Map<string, { expr: Expression; def?: PropDef }>;
   attributes: Map<string, { expr: Expression; def?: PropDef }>;
   validSources?: ToscaType[];
+  /** internal and/or external: who may target it (8.4); none given, anyone. */
+  directives?: string[];
 }
 /** A fulfilled requirement. */
 export interface CompiledRequirement {
@@ -2888,7 +2890,11 @@ export class Checker {
     const get = (k: string) => getEntry(m, k)?.value;
     const type = this.typeRef(unit, 'node', get('type'), `${path}.type`, 'type');
     if (!type) return undefined;
-    const directives = this.strList(get('directives'), `${path}.directives`, 'directives') ?? [];
+    const directives = this.directives(get('directives'), `${path}.directives`, [
+      'create',
+      'select',
+      'substitute',
+    ]);
     const selectable = directives.includes('select') || directives.includes('substitute');
     this.selfType = type;
     const properties =
@@ -3035,6 +3041,12 @@ export class Checker {
         attributes: cattrs,
       };
       if (def.validSources) compiled.validSources = def.validSources;
+      const capDirectives = this.directives(
+        cm ? getEntry(cm, 'directives')?.value : undefined,
+        `${p}.directives`,
+        ['internal', 'external'],
+      );
+      if (capDirectives.length > 0) compiled.directives = capDirectives;
       nt.capabilities.set(cname, compiled);
     }
     // artifacts
@@ -3344,6 +3356,8 @@ export class Checker {
       let optional = false;
       let filter: YNode | undefined = def.nodeFilter;
       const allocation: Record<string, Value> = {};
+      // internal: targets in this service; external: found at deployment (8.7.2), in order.
+      let reqDirectives: string[] = [];
       const a = item.implicit ? undefined : item.node;
       if (a?.kind === 'scalar') {
         const s = this.str(a, item.path, 'requirement target');
@@ -3496,8 +3510,11 @@ export class Checker {
           const v = def.schema ? this.value(e.value, def.schema, p, { unit }) : undefined;
           if (v?.kind === 'literal') allocation[k] = v.value;
         }
-        const dirs = getEntry(m, 'directives')?.value;
-        if (dirs) this.strList(dirs, `${item.path}.directives`, 'directives');
+        reqDirectives = this.directives(
+          getEntry(m, 'directives')?.value,
+          `${item.path}.directives`,
+          ['internal', 'external'],
+        );
       }
       if (!item.implicit) {
         const c = counts.get(item.name) ?? { total: 0, mandatory: 0, where: item.node };
@@ -3508,7 +3525,8 @@ export class Checker {
       // candidates
       // A capability may restrict which node types can target it (valid_source_node_types).
       const accepts = (c: CompiledCapability) =>
-        !c.validSources || c.validSources.some((v) => this.isA(nt.type, v));
+        (!c.validSources || c.validSources.some((v) => this.isA(nt.type, v))) &&
+        (!c.directives || c.directives.includes('internal'));
       const matchCap = (n: NodeTemplate): string | undefined => {
         if (capName !== undefined) {
           const c = n.capabilities.get(capName);
@@ -3520,7 +3538,12 @@ export class Checker {
       };
       let found: Array<{ n: NodeTemplate; cap: string | undefined }> = [];
       const named = targetName !== undefined ? byName.get(targetName) : undefined;
-      if (named) {
+      const externalFirst = reqDirectives[0] === 'external';
+      const internalOnly = reqDirectives.length > 0 && !reqDirectives.includes('external');
+      if (externalFirst && !named) {
+        // Looked for outside the service first: leave it to the finder.
+        if (targetName !== undefined) nodeType = this.lookup(unit, 'node', targetName) ?? nodeType;
+      } else if (named) {
         const cap = matchCap(named);
         if (cap !== undefined) found.push({ n: named, cap });
       } else {
@@ -3635,7 +3658,16 @@ export class Checker {
           );
           continue;
         }
-        if (!optional && !selectable && !isMapped) {
+        if (internalOnly && !optional) {
+          this.sink.error(
+            'TOSCA1050',
+            item.node,
+            item.path,
+            `requirement "${item.name}" of "${nt.name}" must be fulfilled inside the service (directive internal), but no node template offers ${capName ? `capability "${capName}"` : `a capability of type "${capType?.name ?? '?'}"`}`,
+          );
+          continue;
+        }
+        if (!optional && !selectable && !isMapped && !externalFirst) {
           // Not fulfillable inside this service: a dangling requirement, left to a finder
           // that selects a target among what is deployed when the service is.
           this.sink.report(
@@ -3688,6 +3720,22 @@ export class Checker {
   }
 
   /** A non-negative integer count, literal or computed at compile time; undefined if not known. */
+  /** A directives list, each one of `allowed`. */
+  private directives(node: YNode | undefined, path: string, allowed: string[]): string[] {
+    const list = node ? this.strList(node, path, 'directives') : undefined;
+    if (!list) return [];
+    list.forEach((d, i) => {
+      if (!allowed.includes(d))
+        this.sink.error(
+          'TOSCA1030',
+          itemOf(node, i),
+          `${path}[${i}]`,
+          `unknown directive "${d}" (${allowed.join(', ')})`,
+        );
+    });
+    return list.filter((d) => allowed.includes(d));
+  }
+
   private countValue(unit: Unit, node: YNode, path: string): number | undefined {
     if (node.kind === 'scalar' && isIntegerScalar(node) && (node.value as number) >= 0)
       return node.value as number;
