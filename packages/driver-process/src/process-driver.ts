@@ -501,7 +501,8 @@ export class ProcessDriver implements WorkloadDriver {
     );
     if (!started || workload.pid === undefined) {
       if (workload.state === 'running') {
-        shim.kill('SIGKILL');
+        // The shim's session: the shim, and a workload that had not reported itself yet.
+        if (shim.pid !== undefined) killGroup(shim.pid, 'SIGKILL');
         workload.state = 'exited';
         workload.exit = { time: new Date().toISOString(), lost: true };
       }
