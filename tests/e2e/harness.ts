@@ -17,6 +17,11 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { vi } from 'vitest';
+
+// Real agents and processes on a loaded 2-core machine: each test waits for events with
+// generous limits, so a test as a whole may take longer than the workspace's default.
+vi.setConfig({ testTimeout: 240_000, hookTimeout: 240_000 });
 
 /** The repository root. */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
