@@ -18,6 +18,11 @@ export interface EmbeddedAgentOptions {
   socketPath: string;
   /** How long to wait for the socket to answer (default 60 s: a loaded machine is slow). */
   timeoutMs?: number;
+  /**
+   * How long to wait for another agent holding the directory (our agent then refuses to
+   * start) to answer (default 10 s).
+   */
+  otherAgentGraceMs?: number;
   /** Told once the agent answers (the CLI says so on stderr). */
   onStarted?: (pid: number, logPath: string) => void;
 }
@@ -58,7 +63,7 @@ export async function startEmbeddedAgent(options: EmbeddedAgentOptions): Promise
     let again = false;
     let backoff: NodeJS.Timeout | undefined;
     const watcher = watch(stateDir, () => void check());
-    const deadline = setTimeout(
+    let deadline = setTimeout(
       () =>
         finish(
           failure(
@@ -111,8 +116,23 @@ export async function startEmbeddedAgent(options: EmbeddedAgentOptions): Promise
     const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
       void (async () => {
         if (await client.reachable().catch(() => false)) return finish();
-        if (otherAgentAlive(stateDir, pid)) return;
-        finish(failure(`the agent exited before answering (${signal ?? `exit code ${code}`})`));
+        const other = otherAgent(stateDir, pid);
+        if (other === undefined) {
+          finish(failure(`the agent exited before answering (${signal ?? `exit code ${code}`})`));
+          return;
+        }
+        // One started concurrently answers within moments; a hung one (or a stale PID file
+        // naming an unrelated process) never does.
+        clearTimeout(deadline);
+        deadline = setTimeout(
+          () =>
+            finish(
+              failure(
+                `another process (pid ${other}) holds ${stateDir} (its agent.pid) but no agent answers on its socket`,
+              ),
+            ),
+          options.otherAgentGraceMs ?? 10_000,
+        );
       })();
     };
     child.on('exit', onExit);
@@ -126,14 +146,15 @@ export async function startEmbeddedAgent(options: EmbeddedAgentOptions): Promise
   options.onStarted?.(pid, logPath);
 }
 
-function otherAgentAlive(stateDir: string, ourPid: number): boolean {
+/** The PID of another live process named by the state directory's `agent.pid`, if any. */
+function otherAgent(stateDir: string, ourPid: number): number | undefined {
   try {
     const pid = Number.parseInt(readFileSync(join(stateDir, 'agent.pid'), 'utf8'), 10);
-    if (!Number.isInteger(pid) || pid === ourPid) return false;
+    if (!Number.isInteger(pid) || pid === ourPid) return undefined;
     process.kill(pid, 0);
-    return true;
+    return pid;
   } catch {
-    return false;
+    return undefined;
   }
 }
 

@@ -149,6 +149,21 @@ describe('exit codes and messages', () => {
     );
   });
 
+  it('exits 1 naming the process when the state directory is held but no agent answers', async () => {
+    const dir = mkdtempSync(join(tmp, 'held-'));
+    // This test's own process is alive and is no agent: the agent started on demand refuses
+    // the directory, and no socket ever answers.
+    writeFileSync(join(dir, 'agent.pid'), `${process.pid}\n`);
+    const result = await khutulunWith({}, '--state-dir', dir, 'service', 'list');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `khutulun: another process \\(pid ${process.pid}\\) holds ${dir} .* no agent answers`,
+      ),
+    );
+    expect(result.stderr).toMatch(/another agent \(PID \d+\) is running/);
+  });
+
   it('prints completion scripts and candidates', async () => {
     const bash = await khutulun('completion', 'bash');
     expect(bash.code).toBe(0);
