@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestHost, templateOf, type WorkloadItem, waitUntil } from './harness.js';
+import { ROOT, TestHost, templateOf, type WorkloadItem, waitUntil } from './harness.js';
 
 const host = new TestHost('khutulun-e2e-remote-');
 const files = mkdtempSync(join(tmpdir(), 'khutulun-e2e-remote-files-'));
@@ -66,6 +66,28 @@ function remote(args: string[], token: string | null = 's3cret', ca: string | nu
 }
 
 describe('a remote agent over TLS with a token', () => {
+  it('deploys an uploaded CSAR (zip) of examples/hello-world, whose client reaches its server', async () => {
+    const csar = join(files, 'hello.csar');
+    execFileSync('python3', ['-m', 'zipfile', '-c', csar, 'TOSCA.meta', 'service.yaml'], {
+      cwd: join(ROOT, 'examples/hello-world'),
+    });
+    const deployed = await remote(['service', 'deploy', csar, '--name', 'zipped', '--wait']);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    const items = JSON.parse(
+      (await remote(['workload', 'list', 'zipped', '-o', 'json'])).stdout,
+    ) as WorkloadItem[];
+    const client = items.find((w) => templateOf(w.name) === 'client')!;
+    await waitUntil(
+      async () =>
+        /client: got from the server: Hello, world!/.test(
+          (await remote(['workload', 'logs', `zipped/${client.name}`])).stdout,
+        ),
+      60_000,
+      'the client to reach the server',
+    );
+    expect((await remote(['service', 'delete', 'zipped', '--wait'])).code).toBe(0);
+  });
+
   it('refuses a missing or wrong token, and an unknown certificate, with one-line messages', async () => {
     for (const token of [null, 'wrong']) {
       const result = await remote(['service', 'list'], token);
