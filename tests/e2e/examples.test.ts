@@ -20,6 +20,46 @@ interface Event {
   data?: Record<string, unknown>;
 }
 
+describe('inputs and names', () => {
+  it('deploys examples/hello-world a second time under another name, with -i greeting=Hi', async () => {
+    const deployed = await host.cli([
+      'service',
+      'deploy',
+      'examples/hello-world',
+      '--name',
+      'hi',
+      '-i',
+      'greeting=Hi',
+      '--wait',
+    ]);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    const shown = await host.json<{ inputs: Record<string, unknown> }>(['service', 'show', 'hi']);
+    expect(shown.inputs).toMatchObject({ greeting: 'Hi' });
+    const client = (await host.json<WorkloadItem[]>(['workload', 'list', 'hi'])).find(
+      (w) => templateOf(w.name) === 'client',
+    )!;
+    await waitUntil(
+      async () =>
+        /got from the server: Hi, world!/.test(
+          (await host.cli(['workload', 'logs', `hi/${client.name}`])).stdout,
+        ),
+      60_000,
+      'the client to get the greeting',
+    );
+    const again = await host.cli([
+      'service',
+      'deploy',
+      'examples/hello-world',
+      '--name',
+      'hi',
+      '--wait',
+    ]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^khutulun: .*hi/);
+    expect((await host.cli(['service', 'delete', 'hi', '--wait'])).code).toBe(0);
+  });
+});
+
 describe('examples/three-tier', () => {
   it('starts db, api, web and probe in dependency order, and the probe gets a page through all of them', async () => {
     // Without --wait the command answers at once; the event stream tells when it is done.
