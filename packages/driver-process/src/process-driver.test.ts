@@ -291,6 +291,13 @@ describe('ProcessDriver.ready', () => {
     });
     await d.create(never);
     await expect(d.ready(never)).rejects.toMatchObject({ code: 'not-ready' });
+    // Abandoned by the caller while waiting, and when already abandoned.
+    const aborted = new AbortController();
+    setTimeout(() => aborted.abort(new Error('deploy cancelled')), 300);
+    await expect(d.ready(never, { signal: aborted.signal, timeoutMs: 30_000 })).rejects.toThrow(
+      'deploy cancelled',
+    );
+    await expect(d.ready(never, { signal: aborted.signal })).rejects.toThrow('deploy cancelled');
 
     const dies = spec('dies', {
       command: '/bin/sh',

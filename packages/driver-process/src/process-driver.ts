@@ -249,6 +249,7 @@ export class ProcessDriver implements WorkloadDriver {
         problems,
       });
     }
+    options.signal?.throwIfAborted();
     const readiness = plan.readiness;
     if (!readiness) return;
     const workload = this.#workloads.get(refOf(spec.key).id);
