@@ -471,14 +471,23 @@ async function outputsOf(context: ApiContext, name: string): Promise<Record<stri
   return outputs;
 }
 
+/**
+ * A workload's vertex by its name (`server-1`), or by its node template's name (`server`)
+ * when the service has exactly one instance of it.
+ */
 async function workloadVertex(context: ApiContext, service: string, name: string): Promise<Vertex> {
-  const vertex = (await context.services.store.get({
-    kind: 'vertex',
-    directory: serviceDirectories(service).instances,
-    name,
-  })) as Vertex | undefined;
   const record = await readRecord(context.services.store, service);
-  if (!vertex || !record?.workloads.includes(name)) {
+  const names = record?.workloads ?? [];
+  const alike = names.filter((n) => n.replace(/-\d+$/, '') === name);
+  const resolved = names.includes(name) ? name : alike.length === 1 ? alike[0]! : undefined;
+  const vertex = resolved
+    ? ((await context.services.store.get({
+        kind: 'vertex',
+        directory: serviceDirectories(service).instances,
+        name: resolved,
+      })) as Vertex | undefined)
+    : undefined;
+  if (!vertex) {
     throw requestErrors.notFound('workload-not-found', `no workload ${service}/${name}`, {
       service,
       name,
@@ -522,9 +531,10 @@ function workloadItem(context: ApiContext, service: string, vertex: Vertex): Rec
 async function showWorkload(
   context: ApiContext,
   service: string,
-  name: string,
+  requested: string,
 ): Promise<Record<string, Value>> {
-  const vertex = await workloadVertex(context, service, name);
+  const vertex = await workloadVertex(context, service, requested);
+  const name = vertex.id.name;
   const { workloads, network } = context.services;
   const ref = { kind: workloads.kind, key: { service, name }, id: `${service}/${name}` };
   const description = await workloads.describe(ref);
@@ -563,10 +573,10 @@ async function showWorkload(
 async function logFiles(
   context: ApiContext,
   service: string,
-  name: string,
+  requested: string,
   which: string,
 ): Promise<string[]> {
-  await workloadVertex(context, service, name);
+  const { name } = (await workloadVertex(context, service, requested)).id;
   const { workloads } = context.services;
   const description = await workloads.describe({
     kind: workloads.kind,

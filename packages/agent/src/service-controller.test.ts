@@ -154,6 +154,9 @@ describe('deploying through a real agent', () => {
     });
     const logs = await agent.api('GET', '/v1/workloads/hello/client-1/logs');
     expect(logs.body).toContain(`server at 127.0.0.1:${port}`);
+    // A node template's name addresses its only instance.
+    expect((await agent.api('GET', '/v1/workloads/hello/client/logs')).body).toBe(logs.body);
+    expect((await agent.api('GET', '/v1/workloads/hello/server')).body.name).toBe('server-1');
 
     const events = eventStream(
       join(dir, 'api.sock'),
