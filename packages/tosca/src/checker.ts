@@ -355,7 +355,7 @@ export class Checker {
           'TOSCA1011',
           e.key,
           `${path}.${String(k)}`,
-          `unknown keyname "${String(k)}" in ${what}`,
+          `unknown keyname "${String(k)}" in ${what}${typeof k === 'string' && LEGACY_KEYNAMES[k] ? ` (${LEGACY_KEYNAMES[k]})` : ''}`,
         );
       } else if (
         k === 'description' &&
@@ -4167,6 +4167,16 @@ export class Checker {
     return out;
   }
 }
+
+/** TOSCA 1.3 keynames people carry over, with what TOSCA 2.0 says instead. */
+const LEGACY_KEYNAMES: Record<string, string> = {
+  constraints: 'TOSCA 1.3; TOSCA 2.0 uses validation: { $function: [ $value, ... ] }',
+  occurrences: 'TOSCA 1.3; TOSCA 2.0 uses count_range',
+  valid_target_types: 'TOSCA 1.3; TOSCA 2.0 uses valid_capability_types',
+  valid_source_types: 'TOSCA 1.3; TOSCA 2.0 uses valid_source_node_types',
+  topology_template: 'TOSCA 1.3; TOSCA 2.0 uses service_template',
+  namespace: 'TOSCA 1.3; in TOSCA 2.0 a namespace is given where a file is imported',
+};
 
 const VERSION = /^\d+\.\d+(\.\d+(\.[A-Za-z0-9_]+(-\d+)?)?)?$/;
 const TIMESTAMP = /^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$/;
