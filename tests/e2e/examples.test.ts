@@ -118,14 +118,7 @@ describe('examples/restart-policy', () => {
 
   it('restarts on failure and always, not a clean exit under on-failure, and runs the exit handler', async () => {
     rmSync(tally, { force: true });
-    const deployed = await host.cli([
-      'service',
-      'deploy',
-      'examples/restart-policy/service.yaml',
-      '--name',
-      'restart-policy',
-      '--wait',
-    ]);
+    const deployed = await host.cli(['service', 'deploy', 'examples/restart-policy', '--wait']);
     expect(deployed.code, deployed.stderr).toBe(0);
     const byTemplate = async () =>
       new Map(
