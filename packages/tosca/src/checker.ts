@@ -285,6 +285,10 @@ export class Checker {
   /** The service's workflow and group names (workflow steps and activities refer to them). */
   private workflowNames = new Set<string>();
   private groupNames = new Set<string>();
+  /** The service's node templates (as written, copies applied), for references to them. */
+  private templateNodes = new Map<string, YMap>();
+  /** The node template SELF denotes where a path is being compiled. */
+  private selfName: string | undefined;
   /** The node type SELF denotes where a path is being compiled (node properties/attributes). */
   private selfType: ToscaType | undefined;
   /** The template being checked: where a missing assignment is reported. */
@@ -1965,6 +1969,8 @@ export class Checker {
       }
       if (!ctx.inValidation && !this.checkPath(fn, args, node, path)) return undefined;
     }
+    if (fn === 'get_artifact' && !ctx.inValidation && !this.checkArtifactRef(args, node, path))
+      return undefined;
     return { kind: 'call', plugin: 'tosca', function: fn, arguments: args };
   }
 
@@ -2022,6 +2028,49 @@ export class Checker {
         node,
         path,
         `$${fn}: ${what} has no ${fn === 'get_property' ? 'property' : 'property or attribute'} "${name}"`,
+      );
+      return false;
+    }
+    return true;
+  }
+
+  /** `$get_artifact: [ SELF|node, artifact, ... ]` must name an artifact of that node. */
+  private checkArtifactRef(args: Expression[], node: YNode, path: string): boolean {
+    const [first, second] = args;
+    if (first?.kind !== 'literal' || second?.kind !== 'literal' || typeof second.value !== 'string')
+      return true;
+    const name =
+      first.value === 'SELF'
+        ? this.selfName
+        : typeof first.value === 'string'
+          ? first.value
+          : undefined;
+    if (name === undefined || !this.templateNodes.has(name)) {
+      if (
+        first.value !== 'SELF' &&
+        typeof first.value === 'string' &&
+        this.templateNodes.size > 0
+      ) {
+        this.sink.error(
+          'TOSCA1041',
+          node,
+          path,
+          `$get_artifact: no node template "${first.value}"`,
+        );
+        return false;
+      }
+      return true;
+    }
+    const own = getEntry(this.templateNodes.get(name) as YMap, 'artifacts')?.value;
+    const has =
+      this.templateTypes.get(name)?.artifacts.has(second.value) ||
+      (own?.kind === 'map' && getEntry(own, second.value) !== undefined);
+    if (!has) {
+      this.sink.error(
+        'TOSCA1041',
+        node,
+        path,
+        `$get_artifact: node template "${name}" has no artifact "${second.value}"`,
       );
       return false;
     }
@@ -2592,6 +2641,7 @@ export class Checker {
         resolvedTemplates.set(name, { ...t.node, entries });
       } else resolvedTemplates.set(name, t.node);
     }
+    this.templateNodes = resolvedTemplates;
     for (const [name, m] of resolvedTemplates) {
       const tn = getEntry(m, 'type')?.value;
       this.templateTypes.set(
@@ -2897,6 +2947,7 @@ export class Checker {
     ]);
     const selectable = directives.includes('select') || directives.includes('substitute');
     this.selfType = type;
+    this.selfName = name;
     const properties =
       selectable && !get('properties')
         ? new Map()
@@ -3064,6 +3115,7 @@ export class Checker {
       }
     }
     nt.artifacts = artifacts;
+    this.selfName = undefined;
     return nt;
   }
 
