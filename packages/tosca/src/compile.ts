@@ -72,10 +72,14 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
     );
     const service = checker.check(entry, substitutes);
     if (sink.hasErrors || !service) return { diagnostics: sorted(sink.items) };
+    // A directory segment: no slashes, not empty.
     const name =
-      (service.metadata.template_name ??
-        basename(resolve(options.source)).replace(/\.(ya?ml|csar|zip|tar\.gz|tgz)$/i, '')) ||
-      'service';
+      (
+        service.metadata.template_name ??
+        basename(resolve(options.source)).replace(/\.(ya?ml|csar|zip|tar\.gz|tgz)$/i, '')
+      )
+        .replace(/[/\\]+/g, '-')
+        .trim() || 'service';
     const directory = options.directory ?? ['services', name];
     const { templates, summary } = emit(service, directory, reader);
     return { diagnostics: sorted(sink.items), templates, service: summary };
