@@ -26,10 +26,11 @@ export async function openAgentServices(options: {
   stateDir: string;
   host: string;
   store?: string;
+  portRange?: { from: number; to: number };
 }): Promise<AgentRuntime> {
   const store: Store = await openStore(options.store ?? join(options.stateDir, 'state.db'));
   const workloads = new ProcessDriver({ stateDirectory: options.stateDir });
-  const network = await openNetwork(options.stateDir);
+  const network = await openNetwork(options.stateDir, options.portRange);
   const plugins = await openPluginHost(store, options.stateDir);
   const dispatcher = new RoutingDispatcher(
     {

@@ -26,8 +26,11 @@ export async function openStore(location: string): Promise<Store> {
  * Port networking for this host: reservations in `DIR/ports.json`, exposure through
  * Firewalld when it runs, else nftables.
  */
-export async function openNetwork(stateDir: string): Promise<NetworkDriver> {
-  return new PortNetworkDriver({ stateDirectory: stateDir });
+export async function openNetwork(
+  stateDir: string,
+  range?: { from: number; to: number },
+): Promise<NetworkDriver> {
+  return new PortNetworkDriver({ stateDirectory: stateDir, ...(range ? { range } : {}) });
 }
 
 /**

@@ -11,7 +11,7 @@ export interface AgentCommandIO {
 }
 
 const USAGE =
-  'usage: khutulun agent [--state-dir DIR] [--store postgres://...] ' +
+  'usage: khutulun agent [--state-dir DIR] [--store postgres://...] [--port-range FROM-TO] ' +
   '[--listen HOST:PORT --tls-cert FILE --tls-key FILE --token TOKEN]\n';
 
 /**
@@ -30,6 +30,7 @@ export async function runAgentCommand(argv: string[], io: AgentCommandIO): Promi
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         token: { type: 'string' },
+        'port-range': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -59,6 +60,16 @@ export async function runAgentCommand(argv: string[], io: AgentCommandIO): Promi
     io.stderr.write(`khutulun agent: --store expects a postgres:// URL\n${USAGE}`);
     return 2;
   }
+  const rangeText = str('port-range');
+  const range = rangeText ? /^(\d+)-(\d+)$/.exec(rangeText) : undefined;
+  const portRange = range ? { from: Number(range[1]), to: Number(range[2]) } : undefined;
+  if (
+    rangeText &&
+    (!portRange || portRange.from < 1 || portRange.to > 65535 || portRange.from > portRange.to)
+  ) {
+    io.stderr.write(`khutulun agent: --port-range expects FROM-TO (1-65535)\n${USAGE}`);
+    return 2;
+  }
   let agent: Awaited<ReturnType<typeof startAgent>>;
   try {
     agent = await startAgent({
@@ -67,6 +78,7 @@ export async function runAgentCommand(argv: string[], io: AgentCommandIO): Promi
       listen,
       tls: cert && key ? { cert, key } : undefined,
       token,
+      ...(portRange ? { portRange } : {}),
     });
   } catch (error) {
     const code = isAgentError(error) ? ` (${error.code})` : '';

@@ -53,6 +53,7 @@ describe('the agent process', () => {
     expect((await runAgentToExit(dir, ['--listen', '127.0.0.1:0'])).code).toBe(2);
     expect((await runAgentToExit(dir, ['--bogus'])).code).toBe(2);
     expect((await runAgentToExit(dir, ['--store', 'mysql://x'])).code).toBe(2);
+    expect((await runAgentToExit(dir, ['--port-range', '3000-2000'])).code).toBe(2);
   });
 
   it('maps errors to one JSON shape: unknown routes, bad bodies, missing services', async () => {

@@ -16,6 +16,8 @@ export interface AgentOptions {
   stateDir?: string;
   /** `postgres://...` for PostgreSQL; default: SQLite in the state directory. */
   store?: string;
+  /** The ports reserved for workloads (default 20000-29999). */
+  portRange?: { from: number; to: number };
   /** `HOST:PORT`: also listen on TCP, which requires `tls` and `token`. */
   listen?: string;
   tls?: { cert: string; key: string };
@@ -59,7 +61,12 @@ export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
   };
   try {
     const host = options.host ?? hostname();
-    const services = await openAgentServices({ stateDir, host, store: options.store });
+    const services = await openAgentServices({
+      stateDir,
+      host,
+      ...(options.store ? { store: options.store } : {}),
+      ...(options.portRange ? { portRange: options.portRange } : {}),
+    });
     closers.push(() => services.close());
     const controller = new ServiceController(services);
     closers.unshift(async () => {

@@ -37,12 +37,21 @@ export interface AgentProcess {
   kill(): Promise<void>;
 }
 
+/**
+ * A port range of its own for each test agent: agents on other state directories (tests run
+ * in parallel) keep other ledgers, and two fresh ledgers would hand out the same first ports.
+ */
+function testPortRange(): string {
+  const from = 12_000 + Math.floor(Math.random() * 80) * 100;
+  return `${from}-${from + 99}`;
+}
+
 /** Starts `khutulun agent --state-dir DIR ...args` in a new process; resolves once it serves. */
 export async function startAgentProcess(
   stateDir: string,
   args: string[] = [],
 ): Promise<AgentProcess> {
-  const argv = ['--state-dir', stateDir, ...args];
+  const argv = ['--state-dir', stateDir, '--port-range', testPortRange(), ...args];
   const script =
     `import(${JSON.stringify(LIB_INDEX)}).then(async (m) => process.exit(await m.runAgentCommand(` +
     `${JSON.stringify(argv)}, { stdout: process.stdout, stderr: process.stderr })))`;
