@@ -93,7 +93,14 @@ class ExecutablePlugin implements LoadedPlugin {
   async close(): Promise<void> {
     this.#closed = true;
     const sessions = [...this.#live];
-    for (const session of sessions) session.child.kill('SIGKILL');
+    for (const session of sessions) {
+      // Wait for the reaping with the event loop held: the process and pipes are unref'd.
+      session.child.ref();
+      for (const pipe of [session.child.stdout, session.child.stderr]) {
+        (pipe as unknown as { ref?: () => void }).ref?.();
+      }
+      session.child.kill('SIGKILL');
+    }
     await Promise.all(sessions.map((session) => session.exited));
   }
 

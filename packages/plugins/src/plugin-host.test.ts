@@ -2,6 +2,7 @@
 // and retries, the start-memory check, replacement, forwarding to dispatchers, and the
 // executable process lifecycle (restart, kill on close, protocol violations).
 
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -185,6 +186,36 @@ describe('PluginHost', () => {
     expect(seen).toEqual([
       { plugin: 'd', function: 'f', arguments: lazyArgs, lazy: true, site, event },
     ]);
+  });
+});
+
+describe('a script using the host', () => {
+  it('exits by itself after close(), also when nothing else keeps it alive', () => {
+    // A child process: the event loop must stay up while close() reaps workers and
+    // processes (both are unref'd while idle), and the script must then end (exit code 0,
+    // not 13 for an unsettled top-level await).
+    const script = `
+      import { readFileSync } from 'node:fs';
+      import { contentDigest, createPluginHost } from '@khutulun/plugins';
+      const host = createPluginHost({ builtins: true });
+      const site = { entity: { kind: 'vertex', directory: [], name: 'v' } };
+      const location = ${JSON.stringify(executablePath)};
+      host.register({ id: { kind: 'plugin', directory: [], name: 'x' }, metadata: {}, classes: [],
+        pluginKind: 'executable', digest: contentDigest(readFileSync(location)), location, grants: [] });
+      const a = await host.dispatch({ plugin: 'x', function: 'add', arguments: [1, 2], site }, {});
+      const d = await host.dispatch({ plugin: 'khutulun', function: 'restart_delay',
+        arguments: [{ attempt: 2 }], site }, {});
+      await host.close();
+      console.log(JSON.stringify([a, d]));
+    `;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: fixture('.'),
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout.trim()).toBe('[3,2000]');
   });
 });
 

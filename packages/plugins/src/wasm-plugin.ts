@@ -51,6 +51,9 @@ export async function loadWasmPlugin(
   limits: WasmLimits,
 ): Promise<LoadedPlugin> {
   let module: WebAssembly.Module;
+  // V8's background compilation is no event-loop handle: without this, a lone top-level call
+  // could see the loop end (exit code 13) while the module compiles.
+  const keepAlive = setInterval(() => {}, 60_000);
   try {
     module = await WebAssembly.compile(limitWasmMemory(bytes, limits.maxPages));
   } catch (cause) {
@@ -59,6 +62,8 @@ export async function loadWasmPlugin(
       plugin: name,
       cause,
     });
+  } finally {
+    clearInterval(keepAlive);
   }
   return new WasmPlugin(name, module, limits);
 }
@@ -272,6 +277,8 @@ class WasmInstance {
 
   async terminate(): Promise<void> {
     this.#port.close();
+    // Hold the event loop until the worker is gone (an idle one is unref'd).
+    this.#worker.ref();
     await this.#worker.terminate();
   }
 }

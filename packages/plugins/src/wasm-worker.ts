@@ -46,7 +46,11 @@ async function main(data: WasmWorkerData): Promise<void> {
   const memory = instance.exports['memory'] as WebAssembly.Memory | undefined;
   parentPort?.postMessage('ready');
   for (;;) {
-    while (Atomics.load(flag, 0) !== CALL) Atomics.wait(flag, 0, Atomics.load(flag, 0));
+    // Sleep on the value just seen: loading it again for `wait` could read CALL and sleep
+    // through the very call it waits for.
+    for (let seen = Atomics.load(flag, 0); seen !== CALL; seen = Atomics.load(flag, 0)) {
+      Atomics.wait(flag, 0, seen);
+    }
     const call = receiveMessageOnPort(port)?.message as WasmCallMessage;
     let reply: WasmReplyMessage;
     try {
