@@ -66,24 +66,24 @@ function remote(args: string[], token: string | null = 's3cret', ca: string | nu
 }
 
 describe('a remote agent over TLS with a token', () => {
-  it('deploys an uploaded CSAR (zip) of examples/hello-world, whose client reaches its server', async () => {
-    const csar = join(files, 'hello.csar');
+  it('deploys an uploaded CSAR (zip) of examples/three-tier, whose probe gets a page through all tiers', async () => {
+    const csar = join(files, 'three-tier.csar');
     execFileSync('python3', ['-m', 'zipfile', '-c', csar, 'TOSCA.meta', 'service.yaml'], {
-      cwd: join(ROOT, 'examples/hello-world'),
+      cwd: join(ROOT, 'examples/three-tier'),
     });
     const deployed = await remote(['service', 'deploy', csar, '--name', 'zipped', '--wait']);
     expect(deployed.code, deployed.stderr).toBe(0);
     const items = JSON.parse(
       (await remote(['workload', 'list', 'zipped', '-o', 'json'])).stdout,
     ) as WorkloadItem[];
-    const client = items.find((w) => templateOf(w.name) === 'client')!;
+    const probe = items.find((w) => templateOf(w.name) === 'probe')!;
     await waitUntil(
       async () =>
-        /client: got from the server: Hello, world!/.test(
-          (await remote(['workload', 'logs', `zipped/${client.name}`])).stdout,
+        /probe: users: ada, grace, linus/.test(
+          (await remote(['workload', 'logs', `zipped/${probe.name}`])).stdout,
         ),
       60_000,
-      'the client to reach the server',
+      'the probe to get a page',
     );
     expect((await remote(['service', 'delete', 'zipped', '--wait'])).code).toBe(0);
   });
