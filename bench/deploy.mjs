@@ -13,6 +13,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 export const PROCESSES = 200;
+// A range no test agent uses: agents on other state directories keep other ledgers, and a
+// port two agents both found free can only be bound by one of them.
+const PORT_RANGE = '10000-11999';
 // A small TCP listener: the port comes from the environment (PORT, as the agent sets it).
 export const LISTENER = [
   '/usr/bin/python3',
@@ -53,7 +56,8 @@ export async function startAgentProcess() {
   const stateDir = mkdtempSync(join(tmpdir(), 'khutulun-bench-'));
   const script =
     "import('@khutulun/agent').then(async (m) => process.exit(await m.runAgentCommand(" +
-    `['--state-dir', ${JSON.stringify(stateDir)}], { stdout: process.stdout, stderr: process.stderr })))`;
+    `['--state-dir', ${JSON.stringify(stateDir)}, '--port-range', '${PORT_RANGE}'], ` +
+    '{ stdout: process.stdout, stderr: process.stderr })))';
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
     cwd: new URL('.', import.meta.url).pathname,
     stdio: ['ignore', 'pipe', 'inherit'],
