@@ -90,7 +90,13 @@ export class Loader {
     }
     if (!parsed.root) return unit;
     if (parsed.root.kind !== 'map') {
-      this.sink.error('TOSCA1010', parsed.root, '', 'a TOSCA file must be a YAML map');
+      const empty = parsed.root.kind === 'scalar' && parsed.root.value === null;
+      this.sink.error(
+        'TOSCA1010',
+        parsed.root,
+        '',
+        empty ? 'the file is empty: a TOSCA file is a YAML map' : 'a TOSCA file must be a YAML map',
+      );
       unit.ok = false;
       return unit;
     }

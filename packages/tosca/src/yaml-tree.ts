@@ -92,7 +92,13 @@ export function parseYaml(name: string, text: string): ParsedYaml {
     problems.push({ message: `cannot parse YAML: ${(e as Error).message}`, offset: 0 });
     return { file, problems };
   }
-  const brief = (m: string) => (m.split('\n')[0] ?? m).replace(/ at line \d+, column \d+:?$/, '');
+  const brief = (m: string) =>
+    (m.split('\n')[0] ?? m)
+      .replace(/ at line \d+, column \d+:?$/, '')
+      .replace(
+        /^Source contains multiple documents.*$/,
+        'a TOSCA file holds a single YAML document',
+      );
   for (const e of doc.errors) problems.push({ message: brief(e.message), offset: e.pos[0] });
   for (const w of doc.warnings) {
     if (w.code === 'TAG_RESOLVE_FAILED')
