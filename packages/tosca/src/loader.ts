@@ -366,7 +366,8 @@ export class Loader {
     ];
     const seen = new Set<string>();
     for (const dir of dirs) {
-      for (const file of yamlFilesUnder(dir)) {
+      // The source's own folder is searched shallowly: it may be any folder of the user's.
+      for (const file of yamlFilesUnder(dir, dir === this.entryDir ? 2 : 8)) {
         if (seen.has(file)) continue;
         seen.add(file);
         let text: string;

@@ -182,13 +182,16 @@ function normalizeEntry(name: string): string {
     .replace(/^\/+/, '');
 }
 
-function listDir(root: string, prefix: string, depth: number): string[] {
-  if (depth > 8) return [];
+function listDir(root: string, prefix: string, depth: number, maxDepth = 8): string[] {
+  if (depth > maxDepth) return [];
   const out: string[] = [];
   for (const d of readdirSync(join(root, prefix), { withFileTypes: true })) {
     const rel = prefix ? `${prefix}/${d.name}` : d.name;
-    if (d.isDirectory()) out.push(...listDir(root, rel, depth + 1));
-    else out.push(rel);
+    if (d.isDirectory()) {
+      // Never wander into dependency trees or hidden folders (.git...).
+      if (d.name === 'node_modules' || d.name.startsWith('.')) continue;
+      out.push(...listDir(root, rel, depth + 1, maxDepth));
+    } else out.push(rel);
   }
   return out;
 }
@@ -268,9 +271,9 @@ async function untar(data: Buffer): Promise<Map<string, Uint8Array>> {
 }
 
 /** Lists the YAML files under a directory (for profile catalogs), recursively. */
-export function yamlFilesUnder(dir: string): string[] {
+export function yamlFilesUnder(dir: string, maxDepth = 8): string[] {
   try {
-    return listDir(dir, '', 0)
+    return listDir(dir, '', 0, maxDepth)
       .filter((n) => !/\.(json|md|txt|sh|py|js|ts|wasm|zip|gz|tgz|csar|meta|png|jpg|svg)$/i.test(n))
       .map((n) => join(dir, n));
   } catch {
