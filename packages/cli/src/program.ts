@@ -3,6 +3,7 @@
  * {@link CommandContext}; `agent` and `tosca` hand their arguments to the agent and TOSCA
  * packages unchanged (see `main.ts`).
  */
+import { readFileSync } from 'node:fs';
 import { Argument, Command, Option } from 'commander';
 import type { CliIo } from './cli-io.js';
 import { COMPLETION_SHELLS, completionScript } from './completion.js';
@@ -13,8 +14,12 @@ import { OUTPUT_FORMATS, parseOutputFormat } from './output.js';
 import { type Run, serviceCommand } from './service-commands.js';
 import { workloadCommand } from './workload-commands.js';
 
-/** The version `khutulun --version` prints. */
-export const CLI_VERSION = '0.1.0';
+/** The version `khutulun --version` prints: this package's. */
+export const CLI_VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
 
 /** Builds the program, writing through `io`. */
 export function buildProgram(io: CliIo): Command {
