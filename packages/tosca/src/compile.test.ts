@@ -316,6 +316,15 @@ service_template:
     expect(byName<VertexTemplate>(result.templates, 'vertex-template', 'w').classes[0]?.name).toBe(
       'node:com.example.bundled:1.0/Widget',
     );
+    // The same CSAR as a directory, its entry in a subfolder: the whole CSAR is searched.
+    const unpacked = join(dir, 'unpacked');
+    writeTree(unpacked, {
+      ...tree,
+      'TOSCA-Metadata/TOSCA.meta':
+        'CSAR-Version: 2.0\nCreated-By: test\nEntry-Definitions: defs/service.yaml\n',
+      'defs/service.yaml': tree['service.yaml'] ?? '',
+    });
+    expect((await compile({ source: unpacked })).diagnostics).toEqual([]);
   });
 
   it('compiles the OASIS simple profile from the project catalog', async () => {

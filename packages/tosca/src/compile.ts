@@ -51,13 +51,18 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
     }
     for (const p of opened.problems)
       sink.error('TOSCA1002', { file: p.file, line: p.line, column: 1 }, '', p.message);
-    const entryDir = opened.entry.archive
-      ? dirname(opened.entry.archive)
-      : dirname(opened.entry.path);
+    // A CSAR directory is searched whole for bundled profiles; a plain file's folder shallowly.
+    const entryDir =
+      opened.root ??
+      (opened.entry.archive ? dirname(opened.entry.archive) : dirname(opened.entry.path));
     const loader = new Loader(
       reader,
       sink,
-      { mapUrls: options.mapUrls ?? {}, profilePaths: options.profilePaths ?? [] },
+      {
+        mapUrls: options.mapUrls ?? {},
+        profilePaths: options.profilePaths ?? [],
+        csarDirectory: opened.root !== undefined,
+      },
       entryDir,
     );
     const entry = loader.load(opened.entry);

@@ -32,6 +32,8 @@ export interface Unit {
 export interface LoaderOptions {
   mapUrls: Record<string, string>;
   profilePaths: string[];
+  /** The source is a CSAR directory (searched whole for bundled profiles). */
+  csarDirectory?: boolean;
 }
 
 const PROFILE_LINE = /^profile:\s*["']?([^"'#\s]+)["']?\s*(?:#.*)?$/m;
@@ -367,7 +369,10 @@ export class Loader {
     const seen = new Set<string>();
     for (const dir of dirs) {
       // The source's own folder is searched shallowly: it may be any folder of the user's.
-      for (const file of yamlFilesUnder(dir, dir === this.entryDir ? 2 : 8)) {
+      for (const file of yamlFilesUnder(
+        dir,
+        dir === this.entryDir && !this.options.csarDirectory ? 2 : 8,
+      )) {
         if (seen.has(file)) continue;
         seen.add(file);
         let text: string;

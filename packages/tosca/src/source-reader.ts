@@ -37,6 +37,8 @@ export function resolveRelative(base: Location, ref: string): Location {
 /** A source opened: its entry file, other definitions (TOSCA.meta), and TOSCA.meta problems. */
 export interface Opened {
   entry: Location;
+  /** The CSAR directory, when the source is one. */
+  root?: string;
   others: Location[];
   problems: Array<{ file: string; line: number; message: string }>;
 }
@@ -123,6 +125,7 @@ export class SourceReader {
       if ('error' in found) return { ...found, file: found.file ? join(path, found.file) : path };
       return {
         entry: { path: join(path, found.name) },
+        root: path,
         others: found.others.map((o) => ({ path: join(path, o) })),
         problems: found.problems.map((p) => ({ ...p, file: join(path, p.file) })),
       };
