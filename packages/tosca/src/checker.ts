@@ -2829,6 +2829,11 @@ export class Checker {
               const trig = this.asMap(tv, tp, `trigger "${tname}"`);
               if (!trig) return;
               this.keys(trig, GRAMMAR.trigger, tp, `trigger "${tname}"`);
+              this.str(
+                getEntry(trig, 'event')?.value,
+                `${tp}.event`,
+                'event (the name of the event that triggers it)',
+              );
               const cond = getEntry(trig, 'condition')?.value;
               if (cond) this.checkCondition(cond, unit, `${tp}.condition`);
               const action = this.asList(getEntry(trig, 'action')?.value, `${tp}.action`, 'action');
@@ -3872,6 +3877,8 @@ export class Checker {
     const m = this.asMap(node, path, `workflow "${name}"`);
     if (!m) return undefined;
     this.keys(m, GRAMMAR.workflow, path, `workflow "${name}"`);
+    const precondition = getEntry(m, 'precondition')?.value;
+    if (precondition) this.checkCondition(precondition, unit, `${path}.precondition`);
     const inputs = new Map<string, PropDef>();
     const inNode = getEntry(m, 'inputs')?.value;
     if (inNode) this.propDefs(unit, inNode, inputs, `${path}.inputs`, false, 'parameter');
@@ -3882,6 +3889,8 @@ export class Checker {
         const s = this.asMap(sv, sp, `step "${sname}"`);
         if (!s) return;
         this.keys(s, GRAMMAR.step, sp, `step "${sname}"`);
+        const stepFilter = getEntry(s, 'filter')?.value;
+        if (stepFilter) this.checkCondition(stepFilter, unit, `${sp}.filter`);
         const target = this.str(getEntry(s, 'target')?.value, `${sp}.target`, 'target');
         const nt = target !== undefined ? byName.get(target) : undefined;
         if (target !== undefined && !nt && !this.groupNames.has(target))
