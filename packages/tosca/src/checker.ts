@@ -3637,7 +3637,7 @@ export class Checker {
         const verdicts = found.map(({ n }) => {
           let verdict: boolean | undefined = true;
           for (const c of clauses) {
-            const r = c ? foldExpression(c, n, byName) : undefined;
+            const r = c ? foldExpression(c, n, byName, undefined, this.inputs) : undefined;
             if (r?.kind !== 'literal' || typeof r.value !== 'boolean') verdict = undefined;
             else if (!r.value && verdict !== undefined) verdict = false;
           }
@@ -4292,13 +4292,15 @@ function compact(v: unknown): string {
 /**
  * Evaluates what can be evaluated of an expression at compile time: `$get_property` paths that
  * end at a literal property of a node template (SELF being `self`) or one of its capabilities,
- * and pure functions whose arguments are then literal. `onFold` is told of each folding.
+ * `$get_input` of `inputs` with a value, and pure functions whose arguments are then literal.
+ * `onFold` is told of each folding.
  */
 function foldExpression(
   e: Expression,
   self: NodeTemplate | undefined,
   byName: Map<string, NodeTemplate>,
   onFold: () => void = () => {},
+  inputs?: Map<string, { value?: Value }>,
 ): Expression {
   const resolve = (args: Value[]): Value | undefined => {
     const start =
@@ -4343,6 +4345,13 @@ function foldExpression(
     const values = args.map((a) => (a as { value: Value }).value);
     if (x.function === 'get_property') {
       const v = resolve(values);
+      if (v === undefined) return call;
+      onFold();
+      return lit(v);
+    }
+    if (x.function === 'get_input' && inputs && typeof values[0] === 'string') {
+      let v: Value | undefined = inputs.get(values[0])?.value;
+      for (const idx of values.slice(1)) v = v === undefined ? undefined : index(v, idx);
       if (v === undefined) return call;
       onFold();
       return lit(v);

@@ -432,6 +432,8 @@ node_types:
     requirements:
       - host: { capability: Host, count_range: [ 1, 1 ] }
 service_template:
+  inputs:
+    big: { type: integer, default: 8 }
   node_templates:
     small:
       type: Machine
@@ -454,12 +456,24 @@ service_template:
       requirements:
         - host:
             node_filter: { $less_than: [ { $get_attribute: [ SELF, load ] }, 0.5 ] }
+    small_app:
+      type: App
+      requirements:
+        - host:
+            node_filter: { $less_than: [ { $get_property: [ SELF, CAPABILITY, host, cpus ] }, { $get_input: big } ] }
 `,
     });
     const result = await compile({ source: join(dir, 's.yaml') });
     expect(result.diagnostics).toEqual([]);
     const app = byName<EdgeTemplate>(result.templates, 'edge-template', 'app/requirements/0/host');
     expect(app.selector).toMatchObject({ kind: 'id', id: { name: 'big/capabilities/host' } });
+    // Inputs are known at compile time too.
+    const small = byName<EdgeTemplate>(
+      result.templates,
+      'edge-template',
+      'small_app/requirements/0/host',
+    );
+    expect(small.selector).toMatchObject({ kind: 'id', id: { name: 'small/capabilities/host' } });
     // An attribute is only known at run time: the filter goes to a finder.
     const later = byName<EdgeTemplate>(
       result.templates,
