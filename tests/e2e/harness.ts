@@ -12,6 +12,7 @@ import {
   readlinkSync,
   rmSync,
   watch,
+  writeFileSync,
 } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -118,13 +119,28 @@ export class TestHost {
   agentOutput = '';
 
   /**
+   * The ports the agents this test starts reserve from: a block of its own, because agents
+   * on other state directories (other tests, in parallel) keep ledgers of their own, and two
+   * fresh ledgers would hand out the same first ports at the same moment.
+   */
+  private portRange: { from: number; release: () => void } | undefined;
+
+  /** This test's port block (claimed on first use), inclusive. */
+  ports(): { from: number; to: number } {
+    this.portRange ??= claimPortRange();
+    return { from: this.portRange.from, to: this.portRange.from + PORT_BLOCK - 1 };
+  }
+
+  /**
    * Starts `khutulun agent --state-dir DIR [ARGS...]` as this test's child and waits for its
    * socket.
    */
   async startAgent(args: string[] = []): Promise<number> {
+    const { from, to } = this.ports();
+    const range = `${from}-${to}`;
     const child = spawn(
       process.execPath,
-      [KHUTULUN, 'agent', '--state-dir', this.stateDir, ...args],
+      [KHUTULUN, 'agent', '--state-dir', this.stateDir, '--port-range', range, ...args],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, KHUTULUN_STATE_DIR: '' },
@@ -197,8 +213,30 @@ export class TestHost {
         }
       }
       rmSync(this.stateDir, { recursive: true, force: true });
+      this.portRange?.release();
     }
   }
+}
+
+/** Ports in a block of {@link TestHost.ports}; the blocks lie in 30000-32699. */
+export const PORT_BLOCK = 100;
+
+/** Claims a free block of ports by creating its lock file (taking over a dead owner's). */
+function claimPortRange(): { from: number; release: () => void } {
+  const start = Math.floor(Math.random() * 27);
+  for (let i = 0; i < 27; i++) {
+    const from = 30_000 + ((start + i) % 27) * PORT_BLOCK;
+    const lock = join(tmpdir(), `khutulun-e2e-ports-${from}.lock`);
+    try {
+      writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+    } catch {
+      const owner = Number.parseInt(readFileSync(lock, 'utf8'), 10);
+      if (isAlive(owner)) continue;
+      writeFileSync(lock, `${process.pid}\n`);
+    }
+    return { from, release: () => rmSync(lock, { force: true }) };
+  }
+  throw new Error('every e2e port block is taken');
 }
 
 /** A process found in /proc. */

@@ -200,8 +200,11 @@ describe('a port held by an outsider process', () => {
 
   it('is never handed out, and a fixed port that is taken fails the deploy cleanly', async () => {
     // Hold the low end of the agent's range (where a fresh agent starts looking).
+    const host = new TestHost();
+    hosts.push(host);
+    const range = host.ports();
     const held: number[] = [];
-    for (let port = 20000; port < 20010; port++) {
+    for (let port = range.from; port < range.from + 10; port++) {
       const server = createServer();
       const ok = await new Promise<boolean>((resolve) => {
         server.once('error', () => resolve(false));
@@ -213,7 +216,7 @@ describe('a port held by an outsider process', () => {
       }
     }
     expect(held.length).toBeGreaterThan(0);
-    const host = await newHost();
+    await host.startAgent();
     const listener = (name: string) => `    ${name}:
       type: k:Server
       properties:
@@ -229,6 +232,8 @@ describe('a port held by an outsider process', () => {
     expect(new Set(ports).size).toBe(3);
     for (const port of ports) {
       expect(held).not.toContain(port);
+      expect(port).toBeGreaterThanOrEqual(range.from);
+      expect(port).toBeLessThanOrEqual(range.to);
       await expect(connects(port!)).resolves.toBe(true);
     }
 
