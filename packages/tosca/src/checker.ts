@@ -14,22 +14,30 @@ import type { DiagnosticSink } from './diagnostic.js';
 import { GRAMMAR, type Keynames } from './grammar.js';
 import type { Unit } from './loader.js';
 import { locationName, resolveRelative, type SourceReader } from './source-reader.js';
+import { foldExpression, foldStaticProperties, index } from './static-fold.js';
+import type {
+  CapDef,
+  CheckedService,
+  Clause,
+  CompiledCapability,
+  CompiledRequirement,
+  FunctionDef,
+  IfaceDef,
+  NodeTemplate,
+  OpDef,
+  PropDef,
+  ReqDef,
+  ScalarInfo,
+  Schema,
+  ToscaType,
+  TypeKind,
+} from './tosca-model.js';
 
 /** Archive entries up to this size travel inside the compiled templates. */
 const MAX_INLINE_ARTIFACT = 1024 * 1024;
 
 import { getEntry, toPlain, type YMap, type YNode, type YScalar } from './yaml-tree.js';
 
-/** The kinds of TOSCA type. */
-export type TypeKind =
-  | 'artifact'
-  | 'data'
-  | 'capability'
-  | 'interface'
-  | 'relationship'
-  | 'node'
-  | 'group'
-  | 'policy';
 const SECTIONS: Record<TypeKind, string> = {
   artifact: 'artifact_types',
   data: 'data_types',
@@ -41,180 +49,6 @@ const SECTIONS: Record<TypeKind, string> = {
   policy: 'policy_types',
 };
 const KINDS = Object.keys(SECTIONS) as TypeKind[];
-
-/** A TOSCA type, resolved. */
-export interface ToscaType {
-  kind: TypeKind;
-  name: string;
-  /** Unique across the service: profile-qualified name. */
-  canonical: string;
-  unit?: Unit;
-  node?: YMap;
-  path: string;
-  parent?: ToscaType;
-  builtin?: string;
-  state: 'new' | 'resolving' | 'done';
-  props: Map<string, PropDef>;
-  attrs: Map<string, PropDef>;
-  capabilities: Map<string, CapDef>;
-  requirements: Map<string, ReqDef>;
-  interfaces: Map<string, IfaceDef>;
-  artifacts: Map<string, { node: YMap; unit: Unit }>;
-  operations: Map<string, OpDef>;
-  notifications: Map<string, OpDef>;
-  inputs: Map<string, PropDef>;
-  validations: Clause[];
-  scalar?: ScalarInfo;
-  entry?: Schema;
-  key?: Schema;
-  validCapabilityTypes?: ToscaType[];
-  validTargetNodeTypes?: ToscaType[];
-  validSourceNodeTypes?: ToscaType[];
-  validRelationshipTypes?: ToscaType[];
-  members?: string[];
-  targets?: string[];
-  metadata: Record<string, string>;
-  version?: string;
-  description?: string;
-}
-
-interface Clause {
-  node: YNode;
-  unit: Unit;
-}
-/** A data schema: a data type plus entry/key schemas and extra validation clauses. */
-export interface Schema {
-  type: ToscaType;
-  entry?: Schema;
-  key?: Schema;
-  validations: Clause[];
-}
-/** A property, attribute or parameter definition. */
-export interface PropDef {
-  name: string;
-  node: YNode;
-  schema?: Schema;
-  required: boolean;
-  default?: YNode;
-  fixed?: YNode;
-  unit: Unit;
-  isAttribute: boolean;
-  mapping?: YNode;
-}
-interface CapDef {
-  name: string;
-  type: ToscaType;
-  node: YNode;
-  props: Map<string, PropDef>;
-  attrs: Map<string, PropDef>;
-  /** Node types whose requirements may target it (none given: any). */
-  validSources?: ToscaType[];
-}
-interface ReqDef {
-  name: string;
-  node: YNode;
-  capability?: { type?: ToscaType; name?: string };
-  nodeType?: ToscaType;
-  nodeTemplate?: string;
-  relationship?: ToscaType;
-  countRange: [number, number];
-  nodeFilter?: YNode;
-}
-interface IfaceDef {
-  name: string;
-  type: ToscaType;
-  inputs: Map<string, PropDef>;
-  operations: Map<string, OpDef>;
-  notifications: Map<string, OpDef>;
-}
-interface OpDef {
-  name: string;
-  inputs: Map<string, PropDef>;
-  implementation?: YNode;
-  outputs?: YNode;
-}
-interface ScalarInfo {
-  units: Map<string, number>;
-  prefixes?: Map<string, number>;
-  canonical: string;
-  dataType: ToscaType;
-}
-
-/** A compiled node template. */
-export interface NodeTemplate {
-  name: string;
-  node: YMap;
-  type: ToscaType;
-  path: string;
-  properties: Map<string, { expr: Expression; def?: PropDef }>;
-  attributes: Map<string, { expr: Expression; def?: PropDef }>;
-  capabilities: Map<string, CompiledCapability>;
-  requirements: CompiledRequirement[];
-  interfaces: Value;
-  artifacts: Record<string, Value>;
-  directives: string[];
-  count?: number;
-  metadata: Record<string, string>;
-  nodeFilter?: Value;
-  description?: string;
-}
-interface CompiledCapability {
-  name: string;
-  type: ToscaType;
-  properties: Map<string, { expr: Expression; def?: PropDef }>;
-  attributes: Map<string, { expr: Expression; def?: PropDef }>;
-  validSources?: ToscaType[];
-  /** internal and/or external: who may target it (8.4); none given, anyone. */
-  directives?: string[];
-}
-/** A fulfilled requirement. */
-export interface CompiledRequirement {
-  name: string;
-  index: number;
-  node: YNode;
-  target?: { node: string; capability: string };
-  finder?: Value;
-  relationship?: ToscaType;
-  properties: Map<string, { expr: Expression; def?: PropDef }>;
-  attributes: Map<string, { expr: Expression; def?: PropDef }>;
-  interfaces: Value;
-  /** Capability property -> amount this relationship allocates (canonical numbers). */
-  allocation?: Record<string, Value>;
-}
-/** A custom function definition. */
-export interface FunctionDef {
-  name: string;
-  plugin: string;
-  implementation?: { file: string; unit: Unit };
-  node: YNode;
-  /** Argument counts each signature accepts: [min, max] (max infinite when variadic). */
-  arities: Array<[number, number]>;
-}
-/** The checked service. */
-export interface CheckedService {
-  types: ToscaType[];
-  nodes: NodeTemplate[];
-  inputs: Map<string, { value?: Value; def: PropDef }>;
-  outputs: Map<string, Expression>;
-  groups: Array<{
-    name: string;
-    type: ToscaType;
-    members: string[];
-    properties: Map<string, { expr: Expression; def?: PropDef }>;
-  }>;
-  policies: Array<{
-    name: string;
-    type: ToscaType;
-    targets: string[];
-    triggers: Value;
-    properties: Map<string, { expr: Expression; def?: PropDef }>;
-  }>;
-  workflows: Value;
-  substitution?: Value;
-  metadata: Record<string, string>;
-  functions: FunctionDef[];
-  description?: string;
-}
 
 const PRIMITIVES = [
   'string',
@@ -4265,13 +4099,6 @@ function ciUnit(units: Map<string, number>, u: string, t: ToscaType): number | u
   return undefined;
 }
 
-function index(v: Value | undefined, i: Value): Value | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (Array.isArray(v) && typeof i === 'number') return v[i];
-  if (typeof v === 'object' && !Array.isArray(v) && typeof i === 'string') return v[i];
-  return undefined;
-}
-
 /** The profile-qualified name of a type defined in a unit. */
 function canonicalName(unit: Unit, name: string): string {
   return unit.inProfile ? `${unit.inProfile}/${name}` : name;
@@ -4287,114 +4114,6 @@ function itemOf(node: YNode | undefined, i: number): YNode {
 function compact(v: unknown): string {
   const text = JSON.stringify(v)?.replace(/"(\$?[A-Za-z_][\w.-]*)"/g, '$1') ?? 'null';
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
-}
-
-/**
- * Evaluates what can be evaluated of an expression at compile time: `$get_property` paths that
- * end at a literal property of a node template (SELF being `self`) or one of its capabilities,
- * `$get_input` of `inputs` with a value, and pure functions whose arguments are then literal.
- * `onFold` is told of each folding.
- */
-function foldExpression(
-  e: Expression,
-  self: NodeTemplate | undefined,
-  byName: Map<string, NodeTemplate>,
-  onFold: () => void = () => {},
-  inputs?: Map<string, { value?: Value }>,
-): Expression {
-  const resolve = (args: Value[]): Value | undefined => {
-    const start =
-      args[0] === 'SELF' ? self : typeof args[0] === 'string' ? byName.get(args[0]) : undefined;
-    if (!start) return undefined;
-    let i = 1;
-    let props = start.properties;
-    if (args[i] === 'CAPABILITY') {
-      const cap = start.capabilities.get(String(args[i + 1]));
-      if (!cap) return undefined;
-      props = cap.properties;
-      i += 2;
-    }
-    const name = args[i];
-    if (typeof name !== 'string' || name === 'RELATIONSHIP' || name === 'ALL') return undefined;
-    const p = props.get(name)?.expr;
-    if (p?.kind !== 'literal') return undefined;
-    let v: Value | undefined = p.value;
-    for (const idx of args.slice(i + 1)) v = v === undefined ? undefined : index(v, idx);
-    return v;
-  };
-  const rewrite = (x: Expression): Expression => {
-    if (x.kind === 'literal') return x;
-    if (x.kind === 'list') {
-      const items = x.items.map(rewrite);
-      return items.every((i) => i.kind === 'literal')
-        ? lit(items.map((i) => (i as { value: Value }).value))
-        : { kind: 'list', items };
-    }
-    if (x.kind === 'map') {
-      const entries = x.entries.map((en) => ({ key: rewrite(en.key), value: rewrite(en.value) }));
-      if (!entries.every((en) => en.key.kind === 'literal' && en.value.kind === 'literal'))
-        return { kind: 'map', entries };
-      const out: Record<string, Value> = {};
-      for (const en of entries)
-        out[String((en.key as { value: Value }).value)] = (en.value as { value: Value }).value;
-      return lit(out);
-    }
-    const args = x.arguments.map(rewrite);
-    const call = { ...x, arguments: args };
-    if (x.plugin !== 'tosca' || !args.every((a) => a.kind === 'literal')) return call;
-    const values = args.map((a) => (a as { value: Value }).value);
-    if (x.function === 'get_property') {
-      const v = resolve(values);
-      if (v === undefined) return call;
-      onFold();
-      return lit(v);
-    }
-    if (x.function === 'get_input' && inputs && typeof values[0] === 'string') {
-      let v: Value | undefined = inputs.get(values[0])?.value;
-      for (const idx of values.slice(1)) v = v === undefined ? undefined : index(v, idx);
-      if (v === undefined) return call;
-      onFold();
-      return lit(v);
-    }
-    if (x.function in PURE_FUNCTIONS) {
-      try {
-        const v = evaluatePure(x.function, values);
-        onFold();
-        return lit(v);
-      } catch {
-        return call;
-      }
-    }
-    return call;
-  };
-  return rewrite(e);
-}
-
-/**
- * Folds node template properties (and outputs) at compile time, repeating until nothing
- * changes, so chains of references resolve.
- */
-function foldStaticProperties(
-  nodes: NodeTemplate[],
-  byName: Map<string, NodeTemplate>,
-  outputs: Map<string, Expression>,
-): void {
-  let changed = true;
-  const onFold = () => {
-    changed = true;
-  };
-  for (let round = 0; changed && round < 8; round++) {
-    changed = false;
-    for (const n of nodes) {
-      const maps = [n.properties, ...[...n.capabilities.values()].map((c) => c.properties)];
-      for (const m of maps)
-        for (const [k, p] of m)
-          if (p.expr.kind !== 'literal')
-            m.set(k, { ...p, expr: foldExpression(p.expr, n, byName, onFold) });
-    }
-    for (const [k, e] of outputs)
-      if (e.kind !== 'literal') outputs.set(k, foldExpression(e, undefined, byName, onFold));
-  }
 }
 
 /** A value given from outside (e.g. `-i`), as a tree positioned at `at`, to check it like YAML. */

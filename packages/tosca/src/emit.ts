@@ -16,8 +16,8 @@ import type {
   Value,
   VertexTemplate,
 } from '@khutulun/floria';
-import type { CheckedService, PropDef, ToscaType } from './checker.js';
 import { resolveRelative, type SourceReader } from './source-reader.js';
+import type { CheckedService, PropDef, ToscaType } from './tosca-model.js';
 
 /** What `compile` reports about the service besides its entities. */
 export interface ServiceSummary {
