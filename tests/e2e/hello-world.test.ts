@@ -61,6 +61,10 @@ describe('examples/hello-world', () => {
     expect(logs).toMatch(
       new RegExp(`answer #\\d+ from the server, pid ${server.pid}, port ${port}`),
     );
+    // The node template's name addresses its only workload, as the READMEs write it.
+    expect((await host.cli(['workload', 'logs', 'hello-world/client'])).stdout).toMatch(
+      /got from the server/,
+    );
     const outputs = await host.json<Record<string, unknown>>(['service', 'outputs', 'hello-world']);
     expect(outputs.server_port).toBe(port);
   });
