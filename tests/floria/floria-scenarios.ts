@@ -711,6 +711,30 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
         expect(handled.at(-1)).toBe(router.lastHandled);
       });
 
+      it('calls the removed handlers of a deleted vertex with the vertex as it was', async () => {
+        const removed: Array<[string, Value]> = [];
+        registry.register('test:gone', (args) => {
+          const event = args[0] as unknown as FloriaEvent;
+          const entity = (event.data as unknown as { entity: Vertex }).entity;
+          removed.push([
+            `${event.type}:${event.id.name}`,
+            entity.properties['port']?.value ?? null,
+          ]);
+        });
+        const doomed: Vertex = {
+          id: instance('doomed'),
+          metadata: {},
+          classes: [],
+          properties: { port: { value: 8080 } },
+          eventHandlers: [{ events: ['removed'], plugin: 'test', function: 'gone' }],
+        };
+        await store.put(doomed);
+        const router = startRouter(0, []);
+        await store.delete(doomed.id);
+        await router.whenHandled(await store.lastSeq());
+        expect(removed).toEqual([['removed:doomed', 8080]]);
+      });
+
       it('a restarted router resumes after the last handled event: nothing missed, nothing twice', async () => {
         const seen: number[] = [];
         registry.register('test:count', (args) => {

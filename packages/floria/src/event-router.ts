@@ -143,7 +143,8 @@ export class EventRouter {
   /** The matching handlers of the entity and of its template, each once. */
   async #handlersFor(event: FloriaEvent): Promise<EventHandler[]> {
     const { store } = this.#options;
-    const entity = (await store.get(event.id)) ?? removedEntity(event);
+    // A removed entity is gone from the store (or replaced by a newer one of the same id).
+    const entity = removedEntity(event) ?? (await store.get(event.id));
     if (!entity || (this.#options.accepts && !this.#options.accepts(entity, event))) return [];
     const declared = [...handlersOf(entity)];
     const template = 'template' in entity ? entity.template : undefined;
@@ -232,8 +233,9 @@ function handlersOf(entity: Entity): EventHandler[] {
   return 'eventHandlers' in entity ? (entity.eventHandlers ?? []) : [];
 }
 
-/** The entity a `removed` event carries in `data.entity` (when the store includes it). */
+/** The entity a `removed` event carries in `data.entity`. */
 function removedEntity(event: FloriaEvent): Entity | undefined {
+  if (event.type !== 'removed') return undefined;
   const data = event.data;
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return undefined;
   const entity = data['entity'];

@@ -182,6 +182,9 @@ export interface FloriaEvent {
   id: Id;
   /** ISO 8601 time of the change. */
   time: string;
-  /** Details: for `property-changed`, `{ property, old, new }`; free-form for custom events. */
+  /**
+   * Details: for `property-changed`, `{ property, old, new }`; for `removed`, `{ entity }` (the
+   * entity as it was); free-form for custom events.
+   */
   data?: Value;
 }

@@ -76,7 +76,8 @@ export interface StoreReader {
  *
  * `put` of a new entity records an `added` event; of an existing one, an `updated` event
  * and one `property-changed` event per property whose value changed
- * (`data: { property, old, new }`). `delete` records `removed`. `emit` records a custom event.
+ * (`data: { property, old, new }`). `delete` records `removed` (`data: { entity }`, the entity
+ * as it was) for the entity and each dependent it takes along. `emit` records a custom event.
  */
 export interface StoreTransaction extends StoreReader {
   put(entity: Entity): Promise<void>;

@@ -608,6 +608,27 @@ export function describeStoreConformance(name: string, options: ConformanceOptio
         expect(await store.lastSeq()).toBe(events.at(-1)!.seq);
       });
 
+      it('carries each removed entity, as it was, in its removed event (cascades too)', async () => {
+        const host = aVertex('host', {
+          metadata: { zone: 'a' },
+          properties: { cpus: { value: 4 }, tags: { value: ['x', { y: 1.5 }] } },
+        });
+        const app = aVertex('app', { parent: host.id });
+        const link = anEdge('app-host', 'app', 'host');
+        await store.transaction(async (tx) => {
+          for (const entity of [host, app, link]) await tx.put(entity);
+        });
+        const since = await store.lastSeq();
+        await store.delete(host.id);
+        const events = await store.changes(since);
+        expect(events.every((e) => e.type === 'removed')).toBe(true);
+        expect(events.map((e) => e.data)).toEqual(
+          expect.arrayContaining([{ entity: link }, { entity: app }, { entity: host }]),
+        );
+        expect(events).toHaveLength(3);
+        expect(events.at(-1)!.data).toEqual({ entity: host });
+      });
+
       it('records events as they were when written, whatever the caller changes later', async () => {
         const list = [1];
         const vertex = aVertex('a', { properties: { l: { value: list } } });

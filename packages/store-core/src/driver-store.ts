@@ -166,9 +166,15 @@ class CoreTransaction extends Reader<DriverTransaction> implements BulkStoreTran
       await visit(root);
       await tx.remove([...doomed.keys()]);
       const time = new Date().toISOString();
-      // Dependents first, the deleted entity last.
+      // Dependents first, the deleted entity last. Each event carries the entity as it was, so
+      // that whoever handles it (e.g. the handlers declared on it) can still see it.
       for (const entity of [...doomed.values()].reverse()) {
-        this.events.push({ type: 'removed', id: copyId(entity.id), time });
+        this.events.push({
+          type: 'removed',
+          id: copyId(entity.id),
+          time,
+          data: { entity: entity as unknown as Value },
+        });
       }
       return true;
     });
