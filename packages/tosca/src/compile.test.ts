@@ -589,6 +589,9 @@ service_template:
     });
     const scalar = await compile({ source: join(dir, 'm.yaml'), inputs: { mem: '2 GiB' } });
     expect(scalar.service?.inputs.mem).toBe(2 ** 31);
+    expect(scalar.service?.inputDefinitions).toEqual({
+      mem: { type: 'scalar-unit.size', required: true },
+    });
     const badUnit = await compile({ source: join(dir, 'm.yaml'), inputs: { mem: '2 parsecs' } });
     expect(badUnit.diagnostics.map((d) => d.code)).toEqual(['TOSCA1030']);
   });

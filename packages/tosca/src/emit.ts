@@ -18,12 +18,16 @@ import type {
 } from '@khutulun/floria';
 import { resolveRelative, type SourceReader } from './source-reader.js';
 import type { CheckedService, PropDef, ToscaType } from './tosca-model.js';
+import { getEntry } from './yaml-tree.js';
 
 /** What `compile` reports about the service besides its entities. */
 export interface ServiceSummary {
   directory: string[];
   description?: string;
+  /** Input values in effect (given or default). */
   inputs: Record<string, Value>;
+  /** Each input's declaration, for asking users for values. */
+  inputDefinitions: Record<string, { type?: string; required: boolean; description?: string }>;
   outputs: string[];
   nodeTemplates: string[];
   policies: string[];
@@ -234,9 +238,20 @@ export function emit(
     if (loc.archive && bytes) p.content = Buffer.from(bytes).toString('base64');
     out.push(p);
   }
+  const inputDefinitions: ServiceSummary['inputDefinitions'] = {};
+  for (const [k, i] of service.inputs) {
+    const d: ServiceSummary['inputDefinitions'][string] = {
+      required: i.def.required && !i.def.default && !i.def.fixed,
+    };
+    if (i.def.schema) d.type = i.def.schema.type.canonical;
+    const desc = i.def.node.kind === 'map' ? getEntry(i.def.node, 'description')?.value : undefined;
+    if (desc?.kind === 'scalar' && typeof desc.value === 'string') d.description = desc.value;
+    inputDefinitions[k] = d;
+  }
   const summary: ServiceSummary = {
     directory,
     inputs,
+    inputDefinitions,
     outputs: [...service.outputs.keys()],
     nodeTemplates: service.nodes.map((n) => n.name),
     policies: service.policies.map((p) => p.name),
