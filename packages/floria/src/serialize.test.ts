@@ -15,9 +15,18 @@ import {
 const roundTrip = (data: unknown, format: SerializationFormat) =>
   deserialize(serialize(data, format), format);
 
-/** Deep equality that tells -0 from 0 and requires plain prototypes; names the first difference. */
+/**
+ * Deep equality of what came back with what was serialized, requiring plain prototypes; names
+ * the first difference. Numbers must come back exactly (`Object.is`), except that Floria writes
+ * -0 as 0: a -0 must come back as 0.
+ */
 function difference(actual: unknown, expected: unknown, path: string): string | undefined {
-  if (typeof expected === 'number' || typeof expected !== 'object' || expected === null) {
+  if (typeof expected === 'number') {
+    return Object.is(actual, expected === 0 ? 0 : expected)
+      ? undefined
+      : `${path}: ${String(actual)} is not ${String(expected)}`;
+  }
+  if (typeof expected !== 'object' || expected === null) {
     return Object.is(actual, expected)
       ? undefined
       : `${path}: ${String(actual)} is not ${String(expected)}`;
@@ -312,9 +321,41 @@ describe('output types', () => {
     expect(deserialize(new TextEncoder().encode('{"a":1}'), 'json')).toEqual({ a: 1 });
   });
 
-  it('JSON keeps -0 as valid JSON that JSON.parse reads back', () => {
-    const text = serialize([-0, 0], 'json');
-    expect(text).toBe('[-0,0]');
-    expect(Object.is(JSON.parse(text)[0], -0)).toBe(true);
+  it('writes -0 as 0 in every format', () => {
+    expect(serialize([-0, 0], 'json')).toBe('[0,0]');
+    expect(serialize([-0, 0], 'yaml')).toBe('- 0\n- 0\n');
+    for (const format of ['cbor', 'messagepack'] as const) {
+      expect(serialize(-0, format)).toEqual(serialize(0, format));
+    }
+  });
+});
+
+describe('integers stay integers, floats stay floats', () => {
+  const numbers = [1.5, -1, 2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 32, 1e300, -0.25];
+
+  it.each(SERIALIZATION_FORMATS)('%s round-trips them to the same numbers', (format) => {
+    expectExact(roundTrip(numbers, format), numbers);
+  });
+
+  it('text formats write integers without a fraction or exponent', () => {
+    expect(serialize(numbers, 'json')).toBe(
+      '[1.5,-1,9007199254740991,-9007199254740991,4294967296,1e+300,-0.25]',
+    );
+    expect(serialize(numbers, 'yaml')).toBe(
+      '- 1.5\n- -1\n- 9007199254740991\n- -9007199254740991\n- 4294967296\n- 1e+300\n- -0.25\n',
+    );
+  });
+
+  // The first byte of each encoding tells its major type.
+  it.each<[number, number, number]>([
+    [1.5, 0xfb, 0xcb], // 64-bit float
+    [1e300, 0xfb, 0xcb],
+    [-1, 0x20, 0xff], // negative integer, negative fixint
+    [2 ** 32, 0x1b, 0xd3], // 64-bit integers
+    [2 ** 53 - 1, 0x1b, 0xd3],
+    [-(2 ** 53 - 1), 0x3b, 0xd3],
+  ])('CBOR and MessagePack write %d with its type', (number, cborType, messagepackType) => {
+    expect(serialize(number, 'cbor')[0]).toBe(cborType);
+    expect(serialize(number, 'messagepack')[0]).toBe(messagepackType);
   });
 });

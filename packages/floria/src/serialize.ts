@@ -1,10 +1,10 @@
 /**
- * Serialization of entities and values as JSON, YAML, CBOR and MessagePack, round-trip exact.
+ * Serialization of entities and values as JSON, YAML, CBOR and MessagePack, round-trip exact
+ * (Floria values do not tell -0 from 0: it is written as 0).
  */
 import { Encoder as CborEncoder } from 'cbor-x';
 import { Packr } from 'msgpackr';
 import YAML from 'yaml';
-import { writeCbor, writeMessagePack } from './binary-writer.js';
 import { SerializationError } from './errors.js';
 
 /** The formats `serialize` and `deserialize` speak. */
@@ -18,12 +18,17 @@ export const SERIALIZATION_FORMATS: readonly SerializationFormat[] = [
   'messagepack',
 ];
 
-// The libraries read; `binary-writer` writes (keeping -0). Maps decode as `Map`s and are
-// turned into objects here: the libraries' own object decoding renames a `__proto__` key.
-// 64-bit integers decode as BigInts, so that `fromDecoded` can take the safe ones exactly and
-// refuse the others instead of rounding them.
-const cbor = new CborEncoder({ useRecords: false, mapsAsObjects: false });
-const messagepack = new Packr({ useRecords: false, mapsAsObjects: false, int64AsType: 'bigint' });
+// Maps decode as `Map`s and are turned into objects here: the libraries' own object decoding
+// renames a `__proto__` key. 64-bit integers decode as BigInts, so that `fromDecoded` can take
+// the safe ones exactly and refuse the others instead of rounding them. `variableMapSize`
+// writes each map's length in its smallest form.
+const cbor = new CborEncoder({ useRecords: false, mapsAsObjects: false, variableMapSize: true });
+const messagepack = new Packr({
+  useRecords: false,
+  mapsAsObjects: false,
+  variableMapSize: true,
+  int64AsType: 'bigint',
+});
 
 /**
  * Serializes plain data (entities, values, lists and maps of them): `json` and `yaml` give a
@@ -38,13 +43,14 @@ export function serialize(data: unknown, format: SerializationFormat): string | 
   try {
     switch (format) {
       case 'json':
-        return writeJson(plain);
+        return JSON.stringify(plain);
       case 'yaml':
         return writeYaml(plain);
+      // Copies: the libraries return views into a buffer they keep writing to.
       case 'cbor':
-        return writeCbor(plain);
+        return new Uint8Array(cbor.encode(plain));
       case 'messagepack':
-        return writeMessagePack(plain);
+        return new Uint8Array(messagepack.pack(plain));
       default:
         throw new Error(`unknown format ${JSON.stringify(format)}`);
     }
@@ -110,8 +116,17 @@ function setEntry(target: Record<string, unknown>, key: string, value: unknown):
   });
 }
 
-/** A checked copy with `undefined` fields dropped. */
-function toPlain(data: unknown, format: string, seen: Set<object>, path: string): unknown {
+/**
+ * A checked copy with `undefined` fields dropped and `-0` as `0`. For the binary formats,
+ * integers beyond 32 bits become BigInts: the libraries write those numbers as floats, BigInts
+ * as 64-bit integers, and every reader should see an integer.
+ */
+function toPlain(
+  data: unknown,
+  format: SerializationFormat,
+  seen: Set<object>,
+  path: string,
+): unknown {
   switch (typeof data) {
     case 'string':
     case 'boolean':
@@ -119,6 +134,14 @@ function toPlain(data: unknown, format: string, seen: Set<object>, path: string)
     case 'number':
       if (!Number.isFinite(data))
         throw new SerializationError(`${path}: ${data} is not finite`, format);
+      if (data === 0) return 0;
+      if (
+        (format === 'cbor' || format === 'messagepack') &&
+        Number.isSafeInteger(data) &&
+        (data > 0xffff_ffff || data < -0x8000_0000)
+      ) {
+        return BigInt(data);
+      }
       return data;
     case 'object': {
       if (data === null) return null;
@@ -217,22 +240,5 @@ function readsOtherwiseInYaml11(text: string): boolean {
     return YAML.parse(text, { version: '1.1' }) !== text;
   } catch {
     return true;
-  }
-}
-
-/** JSON text; unlike `JSON.stringify`, keeps `-0` (valid JSON, and `JSON.parse` reads it back). */
-function writeJson(data: unknown): string {
-  if (data === null) return 'null';
-  switch (typeof data) {
-    case 'number':
-      return Object.is(data, -0) ? '-0' : JSON.stringify(data);
-    case 'string':
-    case 'boolean':
-      return JSON.stringify(data);
-    default:
-      if (Array.isArray(data)) return `[${data.map(writeJson).join(',')}]`;
-      return `{${Object.entries(data as Record<string, unknown>)
-        .map(([key, value]) => `${JSON.stringify(key)}:${writeJson(value)}`)
-        .join(',')}}`;
   }
 }
