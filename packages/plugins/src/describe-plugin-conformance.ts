@@ -225,6 +225,13 @@ export function describePluginConformance(subject: ConformanceKind): void {
       expect(await call('evaluate', [nested])).toBe(42);
     });
 
+    it('answers many calls in a row (no lost wake-up between calls)', async () => {
+      for (let i = 0; i < 2000; i++) {
+        const sum = await call('add', [i, 1]);
+        if (sum !== i + 1) expect(sum).toBe(i + 1);
+      }
+    });
+
     it('answers concurrent calls correctly', async () => {
       const results = await Promise.all(Array.from({ length: 24 }, (_, i) => call('add', [i, i])));
       expect(results).toEqual(Array.from({ length: 24 }, (_, i) => 2 * i));
