@@ -2822,6 +2822,7 @@ export class Checker {
         get('interfaces'),
         type.interfaces,
         `${path}.interfaces`,
+        type,
       ),
       artifacts: {},
       directives,
@@ -3009,6 +3010,7 @@ export class Checker {
     node: YNode | undefined,
     defs: Map<string, IfaceDef>,
     path: string,
+    owner?: ToscaType,
   ): Value {
     const out: Record<string, Value> = {};
     const map = node ? this.asMap(node, path, 'interfaces') : undefined;
@@ -3090,7 +3092,11 @@ export class Checker {
           if (implNode && !(implNode.kind === 'scalar' && implNode.value === null))
             op.implementation = this.implementationValue(implNode, unit);
           const outputs = an?.kind === 'map' ? getEntry(an, 'outputs')?.value : opDef.outputs;
-          if (outputs) op.outputs = toPlain(outputs) as Value;
+          if (outputs) {
+            op.outputs = toPlain(outputs) as Value;
+            if (owner && an?.kind === 'map')
+              this.checkOutputMappings(outputs, owner, `${p}.${k}${q(opName)}.outputs`);
+          }
           ops[opName] = op;
         }
         iface[k] = ops;
@@ -3098,6 +3104,41 @@ export class Checker {
       out[name] = iface;
     }
     return out;
+  }
+
+  /**
+   * Operation outputs map to attributes (11.5): `[ SELF, attribute, ...indexes ]` must name an
+   * attribute (or property) of the node; other paths are followed at run time.
+   */
+  private checkOutputMappings(outputs: YNode, owner: ToscaType, path: string): void {
+    if (outputs.kind !== 'map') return;
+    for (const e of outputs.entries) {
+      const k = String(e.key.value);
+      const v = toPlain(e.value);
+      if (!Array.isArray(v) || v.length < 2) {
+        this.sink.error(
+          'TOSCA1070',
+          e.value,
+          `${path}${q(k)}`,
+          'an output mapping is an attribute path: [ SELF, attribute_name, ... ]',
+        );
+        continue;
+      }
+      if (
+        v[0] !== 'SELF' ||
+        v[1] === 'CAPABILITY' ||
+        v[1] === 'RELATIONSHIP' ||
+        typeof v[1] !== 'string'
+      )
+        continue;
+      if (!owner.attrs.has(v[1]) && !owner.props.has(v[1]))
+        this.sink.error(
+          'TOSCA1041',
+          e.value,
+          `${path}${q(k)}`,
+          `node type "${owner.name}" has no attribute "${v[1]}" to receive output "${k}"`,
+        );
+    }
   }
 
   private implementationValue(node: YNode, templateUnit: Unit): Value {
