@@ -52,6 +52,7 @@ export interface ToscaType {
   description?: string;
 }
 
+/** A validation clause and the file it was written in (for function names). */
 export interface Clause {
   node: YNode;
   unit: Unit;
@@ -75,6 +76,7 @@ export interface PropDef {
   isAttribute: boolean;
   mapping?: YNode;
 }
+/** A capability definition of a node type, with its refined properties and attributes. */
 export interface CapDef {
   name: string;
   type: ToscaType;
@@ -84,6 +86,7 @@ export interface CapDef {
   /** Node types whose requirements may target it (none given: any). */
   validSources?: ToscaType[];
 }
+/** A requirement definition of a node type (count_range defaults to [0, UNBOUNDED]). */
 export interface ReqDef {
   name: string;
   node: YNode;
@@ -94,6 +97,7 @@ export interface ReqDef {
   countRange: [number, number];
   nodeFilter?: YNode;
 }
+/** An interface definition: its type and the inputs, operations, notifications in effect. */
 export interface IfaceDef {
   name: string;
   type: ToscaType;
@@ -101,12 +105,14 @@ export interface IfaceDef {
   operations: Map<string, OpDef>;
   notifications: Map<string, OpDef>;
 }
+/** An operation or notification definition in effect. */
 export interface OpDef {
   name: string;
   inputs: Map<string, PropDef>;
   implementation?: YNode;
   outputs?: YNode;
 }
+/** What a scalar type measures in: every unit (prefixes applied) to its multiplier. */
 export interface ScalarInfo {
   units: Map<string, number>;
   prefixes?: Map<string, number>;
@@ -132,6 +138,7 @@ export interface NodeTemplate {
   nodeFilter?: Value;
   description?: string;
 }
+/** A capability of a node template, with its values. */
 export interface CompiledCapability {
   name: string;
   type: ToscaType;
