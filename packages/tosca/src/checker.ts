@@ -3346,8 +3346,11 @@ export class Checker {
           if (r.kind === 'scalar') {
             const s = this.str(r, `${item.path}.relationship`, 'relationship');
             const rt = s !== undefined ? relTemplates.get(s) : undefined;
-            if (rt) relType = rt.type;
-            else if (s !== undefined) {
+            if (rt) {
+              // A relationship template: its type and its values.
+              relType = rt.type;
+              relNode = rt.node;
+            } else if (s !== undefined) {
               const t = this.lookup(unit, 'relationship', s);
               if (t) relType = t;
               else

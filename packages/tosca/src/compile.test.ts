@@ -568,6 +568,44 @@ service_template:
     expect(edge.properties['tosca:allocation']?.value).toEqual({ cpus: 2, memory: 512e6 });
   });
 
+  it('uses a relationship template named by a requirement, with its values', async () => {
+    const dir = tmp();
+    writeTree(dir, {
+      's.yaml': `tosca_definitions_version: tosca_2_0
+capability_types:
+  Endpoint: {}
+relationship_types:
+  ConnectsTo:
+    properties:
+      speed: { type: integer, default: 10 }
+node_types:
+  Db:
+    capabilities:
+      sql: Endpoint
+  App:
+    requirements:
+      - db: { capability: Endpoint }
+service_template:
+  node_templates:
+    db: { type: Db }
+    app:
+      type: App
+      requirements:
+        - db: { node: db, relationship: fast }
+  relationship_templates:
+    fast:
+      type: ConnectsTo
+      properties:
+        speed: 1000
+`,
+    });
+    const result = await compile({ source: join(dir, 's.yaml') });
+    expect(result.diagnostics).toEqual([]);
+    const edge = byName<EdgeTemplate>(result.templates, 'edge-template', 'app/requirements/0/db');
+    expect(edge.classes[0]?.name).toBe('relationship:ConnectsTo');
+    expect(edge.properties.speed?.value).toBe(1000);
+  });
+
   it('requires inputs when compiling, only warns when validating', async () => {
     const dir = tmp();
     writeTree(dir, {
