@@ -268,19 +268,14 @@ try {
   }
   if (BACKENDS.includes('postgres')) {
     server = await startPostgresServer();
+    const storeUrl = await server.createDatabase('bench_store');
+    const rawUrl = await server.createDatabase('bench_raw');
     const admin = new pg.Client({ connectionString: server.url });
     await admin.connect();
-    const urlOf = (name) => {
-      const url = new URL(server.url);
-      url.pathname = `/${name}`;
-      return url.toString();
-    };
-    await admin.query('CREATE DATABASE bench_store');
-    await admin.query('CREATE DATABASE bench_raw');
     await admin.query('CHECKPOINT');
-    const rawPerS = await rawPostgres(urlOf('bench_raw'));
+    const rawPerS = await rawPostgres(rawUrl);
     await admin.query('CHECKPOINT');
-    const postgres = await openPostgresStore(urlOf('bench_store'));
+    const postgres = await openPostgresStore(storeUrl);
     results.postgres = { ...(await measureStore(postgres)), raw_insert_per_s: rawPerS };
     await postgres.close();
     await admin.end();

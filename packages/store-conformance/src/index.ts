@@ -10,3 +10,5 @@ export {
   collect,
   id,
 } from './store-fixtures.js';
+export type { BeforeTheCrash, StoreInChild } from './store-in-child.js';
+export { expectCommitsFromAnotherProcess, killWriterMidTransaction } from './store-in-child.js';

@@ -17,6 +17,18 @@ describe('startPostgresServer', () => {
         "SELECT current_setting('listen_addresses') AS listen",
       );
       expect(rows[0]!.listen).toBe('');
+      // Databases of its own, by name, reached by the URL it gives.
+      const url = await server.createDatabase('scratch');
+      const inside = new pg.Client({ connectionString: url });
+      const disconnected = new Promise((resolve) => inside.on('error', resolve));
+      await inside.connect();
+      const current = await inside.query<{ db: string }>('SELECT current_database() AS db');
+      expect(current.rows[0]!.db).toBe('scratch');
+      // Dropping disconnects whoever is still connected.
+      await server.dropDatabase('scratch');
+      await disconnected;
+      const listed = await client.query("SELECT 1 FROM pg_database WHERE datname = 'scratch'");
+      expect(listed.rows).toEqual([]);
       await client.end();
       await server.stop();
       expect(existsSync(socketDir)).toBe(false);

@@ -2,12 +2,39 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 
 /** A running PostgreSQL server: its connection URL (database `postgres`) and how to stop it. */
 export interface PostgresServer {
   url: string;
+  /** Creates the database `name` (a plain SQL identifier) and resolves with its URL. */
+  createDatabase(name: string): Promise<string>;
+  /** Drops the database `name`, disconnecting whoever is still connected to it. */
+  dropDatabase(name: string): Promise<void>;
   /** Stops the server (if this process started it) and removes its directory. */
   stop(): Promise<void>;
+}
+
+/** The database operations of a server at `url`, each on a short connection of its own. */
+function databases(url: string): Pick<PostgresServer, 'createDatabase' | 'dropDatabase'> {
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  return {
+    async createDatabase(name) {
+      await admin(`CREATE DATABASE ${name}`);
+      const database = new URL(url);
+      database.pathname = `/${name}`;
+      return database.toString();
+    },
+    dropDatabase: (name) => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+  };
 }
 
 /** Options for {@link startPostgresServer}. */
@@ -50,7 +77,7 @@ export async function startPostgresServer(
   options: PostgresServerOptions = {},
 ): Promise<PostgresServer> {
   const existing = process.env[TEST_POSTGRES_URL_ENV];
-  if (existing) return { url: existing, stop: async () => undefined };
+  if (existing) return { url: existing, ...databases(existing), stop: async () => undefined };
 
   const bin =
     options.binDir ?? process.env['KHUTULUN_POSTGRES_BIN'] ?? '/usr/lib/postgresql/15/bin';
@@ -122,8 +149,10 @@ export async function startPostgresServer(
   (server.stderr as unknown as { unref?: () => void }).unref?.();
 
   const pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const url = `postgresql://postgres@${encodeURIComponent(socket)}:${port}/postgres`;
   return {
-    url: `postgresql://postgres@${encodeURIComponent(socket)}:${port}/postgres`,
+    url,
+    ...databases(url),
     async stop() {
       // SIGINT: "fast" shutdown, which disconnects clients instead of waiting for them.
       // Waiting for the exit must keep this process alive, however the server was unref'd.
