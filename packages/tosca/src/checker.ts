@@ -1052,6 +1052,7 @@ export class Checker {
         `${t.path}.requirements`,
         'requirements (a list of single-entry maps)',
       );
+      const seen = new Set<string>();
       list?.items.forEach((item, i) => {
         const path = `${t.path}.requirements[${i}]`;
         if (item.kind !== 'map' || item.entries.length !== 1) {
@@ -1065,6 +1066,16 @@ export class Checker {
         }
         const e = item.entries[0] as { key: YScalar; value: YNode };
         const name = String(e.key.value);
+        if (seen.has(name)) {
+          this.sink.error(
+            'TOSCA1014',
+            e.key,
+            `${path}${q(name)}`,
+            `requirement "${name}" is defined twice in node type "${t.name}"`,
+          );
+          return;
+        }
+        seen.add(name);
         const r = this.reqDef(unit, name, e.value, `${path}${q(name)}`, t.requirements.get(name));
         if (r) t.requirements.set(name, r);
       });
