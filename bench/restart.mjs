@@ -72,12 +72,12 @@ console.log(`  samples  ${samples.length}`);
 console.log(`  p50      ${p50.toFixed(1)} ms`);
 console.log(`  p99      ${p99.toFixed(1)} ms  (goal < 100 ms)`);
 console.log(`  p90      ${quantile(sorted, 0.9).toFixed(1)} ms`);
-console.log(
-  `  slowest  ${sorted
-    .slice(-3)
-    .map((v) => v.toFixed(1))
-    .join(', ')} ms`,
-);
+const slowest = samples
+  .map((ms, i) => ({ ms, i }))
+  .sort((a, b) => b.ms - a.ms)
+  .slice(0, 3)
+  .map(({ ms, i }) => `${ms.toFixed(1)} (kill #${i + 1})`);
+console.log(`  slowest  ${slowest.join(', ')} ms`);
 console.log(
   JSON.stringify({
     samples: samples.length,
