@@ -3,10 +3,13 @@
  * {@link StoreDriver} contract (raw reads, writes, event log) and {@link DriverStore} turns it
  * into the full `Store` (transactions, change events, cascades, subscriptions).
  */
+export { chunks } from './chunks.js';
 export type { BulkStore, BulkStoreTransaction } from './driver-store.js';
 export { DriverStore } from './driver-store.js';
 export type { EntityRow } from './entity-row.js';
 export { directoryPath, entityKey, entityRow } from './entity-row.js';
+export type { SqlParams } from './sql-query.js';
+export { descendantsCte, querySql } from './sql-query.js';
 export type {
   DriverReader,
   DriverTransaction,

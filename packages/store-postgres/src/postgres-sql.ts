@@ -1,5 +1,10 @@
-import type { Query, TraverseOptions } from '@khutulun/floria';
-import { directoryPath, entityKey } from '@khutulun/store-core';
+import type { Metadata, Query, TraverseOptions } from '@khutulun/floria';
+import {
+  querySql as baseQuerySql,
+  descendantsCte,
+  entityKey,
+  type SqlParams,
+} from '@khutulun/store-core';
 
 /** A statement and its parameters. */
 export interface Sql {
@@ -7,61 +12,32 @@ export interface Sql {
   values: unknown[];
 }
 
-/** Collects parameters, handing out `$n` placeholders. */
-class Params {
+/**
+ * PostgreSQL's parameters: typed `$n` placeholders; a key seeding a CTE takes the key columns'
+ * "C" collation; metadata entries matched by jsonb containment.
+ */
+class PostgresParams implements SqlParams {
   readonly values: unknown[] = [];
-  add(value: unknown, cast = 'text'): string {
-    this.values.push(value);
-    return `$${this.values.length}::${cast}`;
-  }
-}
 
-function descendants(name: string, p: Params, classKey: string): string {
-  return `${name}(k) AS (SELECT ${p.add(classKey)} COLLATE "C" UNION SELECT cp.class_key FROM class_parents cp JOIN ${name} ON cp.parent_key = ${name}.k)`;
+  add(value: unknown, type = 'text'): string {
+    this.values.push(value);
+    return `$${this.values.length}::${type}`;
+  }
+
+  addKey(key: string): string {
+    return `${this.add(key)} COLLATE "C"`;
+  }
+
+  addMetadata(metadata: Metadata): string[] {
+    if (Object.keys(metadata).length === 0) return [];
+    return [`(body::jsonb -> 'metadata') @> ${this.add(JSON.stringify(metadata), 'jsonb')}`];
+  }
 }
 
 /** The SELECT for a query: every criterion in SQL, ordered by key. */
 export function querySql(query: Query): Sql {
-  const p = new Params();
-  const where: string[] = [];
-  let with_ = '';
-  if (query.class) {
-    with_ = `WITH RECURSIVE ${descendants('cls', p, entityKey(query.class))} `;
-    // With a narrower criterion, test each candidate's memberships; otherwise start from the
-    // class's members.
-    const narrower =
-      query.parent ??
-      query.source ??
-      query.target ??
-      query.template ??
-      (!query.recursive && query.directory);
-    where.push(
-      narrower
-        ? 'EXISTS (SELECT 1 FROM memberships m WHERE m.entity_key = entities.key AND m.class_key IN (SELECT k FROM cls))'
-        : 'key IN (SELECT m.entity_key FROM memberships m WHERE m.class_key IN (SELECT k FROM cls))',
-    );
-  }
-  if (query.kind) where.push(`kind = ${p.add(query.kind)}`);
-  if (query.directory) {
-    const path = directoryPath(query.directory);
-    if (query.recursive) {
-      // The subtree of `/a/` is the range [`/a/`, `/a0`): `0` is the character after `/`.
-      where.push(`directory >= ${p.add(path)} AND directory < ${p.add(`${path.slice(0, -1)}0`)}`);
-    } else {
-      where.push(`directory = ${p.add(path)}`);
-    }
-  }
-  for (const column of ['parent', 'source', 'target', 'template'] as const) {
-    const ref = query[column];
-    if (ref) where.push(`${column} = ${p.add(entityKey(ref))}`);
-  }
-  if (query.metadata && Object.keys(query.metadata).length > 0) {
-    where.push(`(body::jsonb -> 'metadata') @> ${p.add(JSON.stringify(query.metadata), 'jsonb')}`);
-  }
-  let text = `${with_}SELECT body FROM entities${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY key`;
-  if (query.limit !== undefined)
-    text += ` LIMIT ${p.add(Math.max(0, Math.floor(query.limit)), 'bigint')}`;
-  return { text, values: p.values };
+  const p = new PostgresParams();
+  return { text: baseQuerySql(query, p), values: p.values };
 }
 
 /**
@@ -70,10 +46,10 @@ export function querySql(query: Query): Sql {
  * recursive reference only once); then each vertex at its shortest depth with the smallest via.
  */
 export function traverseSql(options: TraverseOptions): Sql {
-  const p = new Params();
+  const p = new PostgresParams();
   const ctes: string[] = [];
-  if (options.edgeClass) ctes.push(descendants('ecls', p, entityKey(options.edgeClass)));
-  if (options.vertexClass) ctes.push(descendants('vcls', p, entityKey(options.vertexClass)));
+  if (options.edgeClass) ctes.push(descendantsCte('ecls', entityKey(options.edgeClass), p));
+  if (options.vertexClass) ctes.push(descendantsCte('vcls', entityKey(options.vertexClass), p));
   const start = p.add(entityKey(options.from));
   const depth = p.add(options.depth, 'integer');
   const direction = options.direction ?? 'out';

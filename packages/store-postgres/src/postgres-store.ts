@@ -9,6 +9,7 @@ import type {
 } from '@khutulun/floria';
 import {
   type BulkStore,
+  chunks,
   type DriverReader,
   DriverStore,
   type DriverTransaction,
@@ -32,12 +33,6 @@ export interface PostgresStoreOptions {
 type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
 
 const ROWS_PER_STATEMENT = 5000;
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const result: T[][] = [];
-  for (let i = 0; i < items.length; i += size) result.push(items.slice(i, i + size));
-  return result;
-}
 
 class PostgresReader implements DriverReader {
   constructor(protected readonly db: Queryable) {}

@@ -10,6 +10,7 @@ import type {
 } from '@khutulun/floria';
 import {
   type BulkStore,
+  chunks,
   type DriverReader,
   DriverStore,
   type DriverTransaction,
@@ -37,12 +38,6 @@ export interface SqliteStoreOptions {
 }
 
 const KEYS_PER_READ = 500;
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const result: T[][] = [];
-  for (let i = 0; i < items.length; i += size) result.push(items.slice(i, i + size));
-  return result;
-}
 
 /** The statements of one connection, prepared once. */
 class Statements {
