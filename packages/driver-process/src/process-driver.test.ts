@@ -388,19 +388,24 @@ describe('ProcessDriver adoption after an agent restart', () => {
     const first = driver();
     const status = await first.create(spec('orphan', { command: 'sleep', arguments: ['300'] }));
     await first.close();
-    const run = join(state, 'workloads', 'svc', 'orphan', 'run');
-    const shim = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
-      .split('\n')
-      .find((line) => line.trim().endsWith(run));
-    const shimPid = Number(shim!.trim().split(' ')[0]);
-    process.kill(shimPid, 'SIGKILL');
-    await eventually(() => !alive(shimPid));
+    await killShim('orphan');
     const second = driver();
     const [adopted] = await second.adopt();
     expect(adopted).toMatchObject({ state: 'exited' });
     await eventually(() => !alive(status.pid!));
   });
 });
+
+/** SIGKILLs the shim (`run`) of the workload `svc/name`, leaving the workload itself running. */
+async function killShim(name: string): Promise<void> {
+  const run = join(state, 'workloads', 'svc', name, 'run');
+  const shim = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .find((line) => line.trim().endsWith(run));
+  const shimPid = Number(shim!.trim().split(' ')[0]);
+  process.kill(shimPid, 'SIGKILL');
+  await eventually(() => !alive(shimPid));
+}
 
 describe('ProcessDriver when the shim of an adopted workload is killed', () => {
   it('stop still ends the workload and reports it lost', async () => {
@@ -409,13 +414,7 @@ describe('ProcessDriver when the shim of an adopted workload is killed', () => {
     await first.close();
     const second = driver();
     await second.adopt();
-    const run = join(state, 'workloads', 'svc', 'headless', 'run');
-    const shim = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' })
-      .split('\n')
-      .find((line) => line.trim().endsWith(run));
-    const shimPid = Number(shim!.trim().split(' ')[0]);
-    process.kill(shimPid, 'SIGKILL');
-    await eventually(() => !alive(shimPid));
+    await killShim('headless');
     const exited = nextExit(second, 'headless');
     const stopped = await second.stop(status.ref, { graceMs: 5_000 });
     expect(stopped.state).toBe('stopped');

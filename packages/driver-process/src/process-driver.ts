@@ -37,7 +37,12 @@ import {
   type WorkloadStatus,
 } from '@khutulun/driver';
 import { isAlive, type ProcEntry, readStat, scanProcesses } from './proc-table.js';
-import { DEFAULT_PATH, planProcess } from './process-plan.js';
+import {
+  DEFAULT_PATH,
+  type ProcessPlan,
+  type ProcessReadiness,
+  planProcess,
+} from './process-plan.js';
 import { probe } from './readiness.js';
 import { quote, quoteCommand } from './shell-quote.js';
 import { renderEnvironment, renderShim, SHIM_SHELL, workloadCommand } from './shim-script.js';
@@ -187,15 +192,7 @@ export class ProcessDriver implements WorkloadDriver {
 
   async create(spec: WorkloadSpec): Promise<WorkloadStatus> {
     const directory = this.directoryOf(spec.key);
-    const { problems, plan } = planProcess(spec, directory);
-    if (!plan) {
-      throw new DriverError(`invalid process spec: ${problems.map(formatProblem).join('; ')}`, {
-        code: 'invalid-spec',
-        driver: KIND,
-        workload: spec.key,
-        problems,
-      });
-    }
+    const plan = validPlan(spec, directory);
     const ref = refOf(spec.key);
     let workload = this.#workloads.get(ref.id);
     if (!workload && readText(join(directory, 'spec.json')) !== undefined) {
@@ -240,15 +237,7 @@ export class ProcessDriver implements WorkloadDriver {
   }
 
   async ready(spec: WorkloadSpec, options: ReadyOptions = {}): Promise<void> {
-    const { problems, plan } = planProcess(spec, this.directoryOf(spec.key));
-    if (!plan) {
-      throw new DriverError(`invalid process spec: ${problems.map(formatProblem).join('; ')}`, {
-        code: 'invalid-spec',
-        driver: KIND,
-        workload: spec.key,
-        problems,
-      });
-    }
+    const plan = validPlan(spec, this.directoryOf(spec.key));
     options.signal?.throwIfAborted();
     const readiness = plan.readiness;
     if (!readiness) return;
@@ -677,13 +666,20 @@ function refOf(key: WorkloadKey): WorkloadRef {
   };
 }
 
-function formatProblem(problem: Problem): string {
-  return `${problem.path.join('.') || 'spec'}: ${problem.message}`;
+/** The spec's plan, or an `invalid-spec` error listing its problems. */
+function validPlan(spec: WorkloadSpec, directory: string): ProcessPlan {
+  const { problems, plan } = planProcess(spec, directory);
+  if (plan) return plan;
+  const listed = problems.map((p) => `${p.path.join('.') || 'spec'}: ${p.message}`).join('; ');
+  throw new DriverError(`invalid process spec: ${listed}`, {
+    code: 'invalid-spec',
+    driver: KIND,
+    workload: spec.key,
+    problems,
+  });
 }
 
-function describeReadiness(
-  readiness: NonNullable<ReturnType<typeof planProcess>['plan']>['readiness'],
-): string {
+function describeReadiness(readiness: ProcessReadiness | undefined): string {
   if (!readiness) return 'no readiness';
   return readiness.kind === 'tcp'
     ? `TCP ${readiness.host}:${readiness.port}`
