@@ -3507,7 +3507,8 @@ export class Checker {
           nodeType = t;
         }
         // Only a node_filter needs every candidate; otherwise the first one is the target.
-        const all = filter !== undefined;
+        // A filter needs every candidate, and so does spreading count > 1 over targets.
+        const all = filter !== undefined || count > 1;
         for (const n of byName.values()) {
           if (n === nt || (nodeType && !this.isA(n.type, nodeType))) continue;
           const cap = matchCap(n);
@@ -3573,6 +3574,7 @@ export class Checker {
         );
       }
       const chosen = found[0];
+      let spread: typeof found = [];
       if (chosen && !(targetName === undefined && filter && !filterDecided)) {
         if (targetName !== undefined && byName.has(targetName) && !chosen.cap) continue;
         req.target = { node: chosen.n.name, capability: chosen.cap as string };
@@ -3586,6 +3588,16 @@ export class Checker {
           this.sink.error('TOSCA1050', item.node, item.path, `requirement "${item.name}": ${why}`);
           continue;
         }
+        // With count > 1 the occurrences go round the suitable candidates.
+        spread = found.filter(
+          (f) =>
+            !this.relationshipMismatch(
+              relType,
+              nt,
+              f.n,
+              f.n.capabilities.get(f.cap as string)?.type,
+            ),
+        );
       } else if (chosen || filter) {
         const finder: Record<string, Value> = {};
         if (nodeType) finder.node_type = nodeType.canonical;
@@ -3632,7 +3644,12 @@ export class Checker {
         if (optional) continue;
       }
       for (let i = 0; i < Math.max(1, count); i++) {
-        nt.requirements.push({ ...req, index });
+        const t = spread[i % Math.max(1, spread.length)];
+        const occurrence =
+          t && req.target
+            ? { ...req, index, target: { node: t.n.name, capability: t.cap as string } }
+            : { ...req, index };
+        nt.requirements.push(occurrence);
         index++;
       }
     }

@@ -606,6 +606,41 @@ service_template:
     expect(edge.properties.speed?.value).toBe(1000);
   });
 
+  it('spreads a requirement count over the matching node templates', async () => {
+    const dir = tmp();
+    writeTree(dir, {
+      's.yaml': `tosca_definitions_version: tosca_2_0
+capability_types:
+  Endpoint: {}
+node_types:
+  Db:
+    capabilities:
+      sql: Endpoint
+  App:
+    requirements:
+      - db: { capability: Endpoint, count_range: [ 1, 3 ] }
+service_template:
+  node_templates:
+    db1: { type: Db }
+    db2: { type: Db }
+    app:
+      type: App
+      requirements:
+        - db: { node: Db, count: 3 }
+`,
+    });
+    const result = await compile({ source: join(dir, 's.yaml') });
+    expect(result.diagnostics).toEqual([]);
+    const targets = (result.templates ?? [])
+      .filter((t): t is EdgeTemplate => t.id.kind === 'edge-template')
+      .map((e) => [e.id.name, e.selector.kind === 'id' ? e.selector.id.name : 'finder']);
+    expect(targets).toEqual([
+      ['app/requirements/0/db', 'db1/capabilities/sql'],
+      ['app/requirements/1/db', 'db2/capabilities/sql'],
+      ['app/requirements/2/db', 'db1/capabilities/sql'],
+    ]);
+  });
+
   it('requires inputs when compiling, only warns when validating', async () => {
     const dir = tmp();
     writeTree(dir, {
