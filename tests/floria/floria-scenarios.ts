@@ -95,6 +95,10 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
       await store.close();
     });
 
+    /** Instantiates every template of the shop directory into the instances directory. */
+    const instantiateAll = () =>
+      instantiate(store, { templates: { directory: TEMPLATES }, into: INTO, dispatcher: registry });
+
     const shop = async () => {
       const compute = makeId('class', ['types'], 'compute');
       const root = makeId('class', ['types'], 'root');
@@ -130,11 +134,7 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
       it('makes counted, nested, named instances and edges by selector, with their events', async () => {
         const { compute } = await shop();
         const before = await store.lastSeq();
-        const made = await instantiate(store, {
-          templates: { directory: TEMPLATES },
-          into: INTO,
-          dispatcher: registry,
-        });
+        const made = await instantiateAll();
         expect(names(made.vertexes)).toEqual(['db-1', 'sidecar-1', 'sidecar-2', 'web-1', 'web-2']);
         expect(names(made.edges)).toEqual(['uses-1', 'uses-2']);
 
@@ -209,13 +209,7 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
           et('backup', 'db', { kind: 'id', id: makeId('vertex-template', ['elsewhere'], 'vault') }),
         );
         const before = await snapshot(store);
-        const error = await rejection(
-          instantiate(store, {
-            templates: { directory: TEMPLATES },
-            into: INTO,
-            dispatcher: registry,
-          }),
-        );
+        const error = await rejection(instantiateAll());
         expect(isFloriaError(error, 'target-not-found')).toBe(true);
         expect(error.edgeTemplate).toEqual(makeId('edge-template', TEMPLATES, 'backup'));
         expect(error.selector).toEqual({
@@ -231,13 +225,7 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
         await store.put(
           et('logs', 'db', { kind: 'id', id: makeId('vertex', ['infra'], 'syslog') }),
         );
-        const error = await rejection(
-          instantiate(store, {
-            templates: { directory: TEMPLATES },
-            into: INTO,
-            dispatcher: registry,
-          }),
-        );
+        const error = await rejection(instantiateAll());
         expect(error).toMatchObject({ code: 'target-not-found' });
         expect(String(error.message)).toMatch(/no vertex vertex:infra\/syslog/);
       });
@@ -258,11 +246,7 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
         await store.put(
           et('ships', 'db', { kind: 'finder', call: call('test:sinks', [literal('sink')]) }),
         );
-        const made = await instantiate(store, {
-          templates: { directory: TEMPLATES },
-          into: INTO,
-          dispatcher: registry,
-        });
+        const made = await instantiateAll();
         const ships = made.edges.filter((edge) => edge.id.name.startsWith('ships'));
         expect(ships.map((edge) => idKey(edge.target)).sort()).toEqual([
           idKey(metrics),
@@ -276,13 +260,7 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
         registry.register('test:none', () => []);
         await store.put(et('ships', 'db', { kind: 'finder', call: call('test:none') }));
         const before = await snapshot(store);
-        const error = await rejection(
-          instantiate(store, {
-            templates: { directory: TEMPLATES },
-            into: INTO,
-            dispatcher: registry,
-          }),
-        );
+        const error = await rejection(instantiateAll());
         expect(error).toMatchObject({ code: 'target-not-found' });
         expect(String(error.message)).toMatch(/finder test:none/);
         expect(await snapshot(store)).toEqual(before);
@@ -290,13 +268,7 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
         registry.register('test:none', () => {
           throw new Error('directory offline');
         });
-        const failed = await rejection(
-          instantiate(store, {
-            templates: { directory: TEMPLATES },
-            into: INTO,
-            dispatcher: registry,
-          }),
-        );
+        const failed = await rejection(instantiateAll());
         expect(failed).toMatchObject({ code: 'target-not-found' });
         expect(String(failed.message)).toMatch(/directory offline/);
       });
@@ -334,13 +306,7 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
         const stored = (await store.get(db)) as VertexTemplate;
         await store.put({ ...stored, instantiator: { plugin: 'site', function: 'adapt' } });
         const before = await snapshot(store);
-        const error = await rejection(
-          instantiate(store, {
-            templates: { directory: TEMPLATES },
-            into: INTO,
-            dispatcher: registry,
-          }),
-        );
+        const error = await rejection(instantiateAll());
         expect(error).toMatchObject({ code: 'instantiation-failed', template: db });
         expect(String(error.message)).toMatch(/no capacity/);
         expect(await snapshot(store)).toEqual(before);
@@ -376,11 +342,7 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
         await store.put(vt('monitor'));
         await store.put(et('sidecar/requirements/0/proxy', 'sidecar', { kind: 'id', id: port }));
         await store.put(et('monitor/requirements/0/watch', 'monitor', { kind: 'id', id: port }));
-        const made = await instantiate(store, {
-          templates: { directory: TEMPLATES },
-          into: INTO,
-          dispatcher: registry,
-        });
+        const made = await instantiateAll();
         const parentOf = new Map(
           made.vertexes.map((vertex) => [
             idKey(vertex.id),
@@ -402,11 +364,7 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
       it('a nested template whose parent is instantiated zero times makes nothing', async () => {
         await store.put(vt('web', { count: { initial: 0 } }));
         await store.put(vt('sidecar', { parent: makeId('vertex-template', TEMPLATES, 'web') }));
-        const made = await instantiate(store, {
-          templates: { directory: TEMPLATES },
-          into: INTO,
-          dispatcher: registry,
-        });
+        const made = await instantiateAll();
         expect(made.vertexes).toEqual([]);
         await expect(
           instantiate(store, {
@@ -480,20 +438,10 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
 
       it('refuses bad counts, and allows zero', async () => {
         await store.put(vt('none', { count: { initial: 0 } }));
-        const made = await instantiate(store, {
-          templates: { directory: TEMPLATES },
-          into: INTO,
-          dispatcher: registry,
-        });
+        const made = await instantiateAll();
         expect(made.vertexes).toEqual([]);
         await store.put(vt('too-many', { count: { initial: 5, max: 3 } }));
-        await expect(
-          instantiate(store, {
-            templates: { directory: TEMPLATES },
-            into: INTO,
-            dispatcher: registry,
-          }),
-        ).rejects.toMatchObject({ code: 'instantiation-failed' });
+        await expect(instantiateAll()).rejects.toMatchObject({ code: 'instantiation-failed' });
       });
     });
 
@@ -878,11 +826,7 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
           ),
         );
         const router = startRouter(await store.lastSeq(), []);
-        const made = await instantiate(store, {
-          templates: { directory: TEMPLATES },
-          into: INTO,
-          dispatcher: registry,
-        });
+        const made = await instantiateAll();
         const edge = made.edges[0] as Edge;
         await store.transaction((tx) =>
           tx.emit({ type: 'custom', id: edge.id, data: { why: 'test' } }),
