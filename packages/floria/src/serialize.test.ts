@@ -64,6 +64,16 @@ function expectExact(actual: unknown, expected: unknown): void {
   expect(difference(actual, expected, '$')).toBeUndefined();
 }
 
+function expectSerializationError(work: () => unknown): void {
+  let caught: unknown;
+  try {
+    work();
+  } catch (error) {
+    caught = error;
+  }
+  expect(isFloriaError(caught, 'serialization-failed')).toBe(true);
+}
+
 const tricky: Record<string, Value> = {
   unicode: 'ünïcødé 😀 \u0000 \u2028 עברית 中文',
   float: 1.5,
@@ -182,13 +192,7 @@ describe.each(SERIALIZATION_FORMATS)('%s', (format) => {
     ['a bigint', { b: 1n }],
     ['undefined in a list', [undefined]],
   ])('refuses %s with SerializationError', (_name, data) => {
-    let caught: unknown;
-    try {
-      serialize(data, format);
-    } catch (error) {
-      caught = error;
-    }
-    expect(isFloriaError(caught, 'serialization-failed')).toBe(true);
+    expectSerializationError(() => serialize(data, format));
   });
 
   it('refuses a cycle', () => {
@@ -204,13 +208,7 @@ describe.each(SERIALIZATION_FORMATS)('%s', (format) => {
         : format === 'yaml'
           ? 'a: [1, 2'
           : new Uint8Array([0xff, 0xff, 0xff]);
-    let caught: unknown;
-    try {
-      deserialize(bad, format);
-    } catch (error) {
-      caught = error;
-    }
-    expect(isFloriaError(caught, 'serialization-failed')).toBe(true);
+    expectSerializationError(() => deserialize(bad, format));
   });
 
   it('round-trips generated values exactly (property-based)', () => {
@@ -257,13 +255,7 @@ describe('what Floria cannot hold', () => {
     ['messagepack', new Uint8Array([0xc4, 0x02, 0x01, 0x02])],
     ['messagepack', new Uint8Array([0x81, 0x01, 0x02])],
   ])('%s refuses %o', (format, bytes) => {
-    let caught: unknown;
-    try {
-      deserialize(bytes, format);
-    } catch (error) {
-      caught = error;
-    }
-    expect(isFloriaError(caught, 'serialization-failed')).toBe(true);
+    expectSerializationError(() => deserialize(bytes, format));
   });
 
   it('JSON and YAML refuse what they cannot read exactly', () => {
