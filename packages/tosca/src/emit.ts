@@ -99,6 +99,7 @@ export function emit(
     if (n.nodeFilter !== undefined) properties['tosca:node_filter'] = value(n.nodeFilter);
     const md: Record<string, string> = { 'tosca.entity': 'node', 'tosca.type': n.type.canonical };
     if (n.directives.length) md['tosca.directives'] = n.directives.join(',');
+    if (n.description !== undefined) md['tosca.description'] = n.description;
     const v: VertexTemplate = {
       id: vt(n.name),
       metadata: md,
@@ -212,7 +213,10 @@ export function emit(
   sp['tosca:metadata'] = value(service.metadata);
   out.push({
     id: vt('tosca:service'),
-    metadata: { 'tosca.entity': 'service' },
+    metadata:
+      service.description !== undefined
+        ? { 'tosca.entity': 'service', 'tosca.description': service.description }
+        : { 'tosca.entity': 'service' },
     classes: [classId('tosca:service')],
     properties: sp,
   } satisfies VertexTemplate);
