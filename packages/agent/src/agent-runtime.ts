@@ -10,7 +10,7 @@ import {
   update,
 } from '@khutulun/floria';
 import { compile, createToscaDispatcher } from '@khutulun/tosca';
-import type { AgentServices, Compile } from './agent-services.js';
+import type { AgentServices } from './agent-services.js';
 import { openNetwork, openPluginHost, openStore } from './backends.js';
 import { dispatchedPolicies } from './host-policies.js';
 
@@ -52,7 +52,7 @@ export async function openAgentServices(options: {
     dispatcher,
     plugins,
     floria: { instantiate, update },
-    compile: compile as unknown as Compile,
+    compile,
     policies: dispatchedPolicies(dispatcher, hostFunctions({ reader: store, dispatcher })),
     log,
     async close() {
