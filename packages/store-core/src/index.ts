@@ -9,7 +9,12 @@ export { DriverStore } from './driver-store.js';
 export type { EntityRow } from './entity-row.js';
 export { directoryPath, entityKey, entityRow } from './entity-row.js';
 export type { SqlParams } from './sql-query.js';
-export { descendantsCte, querySql } from './sql-query.js';
+export {
+  querySql,
+  traverseClassCtes,
+  traverseResultSql,
+  traverseStepFilter,
+} from './sql-query.js';
 export type {
   DriverReader,
   DriverTransaction,

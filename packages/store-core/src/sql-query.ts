@@ -1,4 +1,4 @@
-import type { Metadata, Query } from '@khutulun/floria';
+import type { Metadata, Query, TraverseOptions } from '@khutulun/floria';
 import { directoryPath, entityKey } from './entity-row.js';
 
 /**
@@ -15,7 +15,7 @@ export interface SqlParams {
 }
 
 /** `name(k)`: the class with key `classKey` and all its descendants, as a recursive CTE. */
-export function descendantsCte(name: string, classKey: string, p: SqlParams): string {
+function descendantsCte(name: string, classKey: string, p: SqlParams): string {
   return `${name}(k) AS (SELECT ${p.addKey(classKey)} UNION SELECT cp.class_key FROM class_parents cp JOIN ${name} ON cp.parent_key = ${name}.k)`;
 }
 
@@ -62,4 +62,38 @@ export function querySql(query: Query, p: SqlParams): string {
     text += ` LIMIT ${p.add(Math.max(0, Math.floor(query.limit)), 'bigint')}`;
   }
   return text;
+}
+
+/** The class CTEs a traversal's filters read: `ecls` (edge class), `vcls` (vertex class). */
+export function traverseClassCtes(options: TraverseOptions, p: SqlParams): string[] {
+  const ctes: string[] = [];
+  if (options.edgeClass) ctes.push(descendantsCte('ecls', entityKey(options.edgeClass), p));
+  if (options.vertexClass) ctes.push(descendantsCte('vcls', entityKey(options.vertexClass), p));
+  return ctes;
+}
+
+/**
+ * The conditions (each starting with ` AND`) on a traversal step through edge `e` to the vertex
+ * `e.<to>`: the edge is in the edge class, the vertex in the vertex class.
+ */
+export function traverseStepFilter(options: TraverseOptions, to: 'source' | 'target'): string {
+  let sql = '';
+  if (options.edgeClass) {
+    sql +=
+      ' AND EXISTS (SELECT 1 FROM memberships m WHERE m.entity_key = e.key AND m.class_key IN (SELECT k FROM ecls))';
+  }
+  if (options.vertexClass) {
+    sql += ` AND EXISTS (SELECT 1 FROM memberships m WHERE m.entity_key = e.${to} AND m.class_key IN (SELECT k FROM vcls))`;
+  }
+  return sql;
+}
+
+/**
+ * A traversal's statement, given its CTEs ending with `walk(vkey, depth, via)` (the rows a
+ * backend's recursive walk reaches): each vertex other than `start` (the start key's
+ * placeholder) at its shortest depth with the smallest via edge, ordered by depth then key.
+ */
+export function traverseResultSql(ctes: readonly string[], start: string): string {
+  const firsts = `firsts AS (SELECT vkey, depth, via, row_number() OVER (PARTITION BY vkey ORDER BY depth, via) AS rn FROM walk WHERE depth > 0 AND vkey <> ${start})`;
+  return `WITH RECURSIVE ${[...ctes, firsts].join(', ')} SELECT v.body AS vertex, f.depth AS depth, x.body AS via FROM firsts f JOIN entities v ON v.key = f.vkey JOIN entities x ON x.key = f.via WHERE f.rn = 1 ORDER BY f.depth, f.vkey`;
 }

@@ -1,9 +1,11 @@
 import type { Metadata, Query, TraverseOptions } from '@khutulun/floria';
 import {
   querySql as baseQuerySql,
-  descendantsCte,
   entityKey,
   type SqlParams,
+  traverseClassCtes,
+  traverseResultSql,
+  traverseStepFilter,
 } from '@khutulun/store-core';
 
 /** A statement and its parameters. */
@@ -47,36 +49,19 @@ export function querySql(query: Query): Sql {
  */
 export function traverseSql(options: TraverseOptions): Sql {
   const p = new PostgresParams();
-  const ctes: string[] = [];
-  if (options.edgeClass) ctes.push(descendantsCte('ecls', entityKey(options.edgeClass), p));
-  if (options.vertexClass) ctes.push(descendantsCte('vcls', entityKey(options.vertexClass), p));
+  const ctes = traverseClassCtes(options, p);
   const start = p.add(entityKey(options.from));
   const depth = p.add(options.depth, 'integer');
+  const branch = (from: 'source' | 'target', to: 'source' | 'target'): string =>
+    `SELECT e.${to} AS next, e.key FROM entities e WHERE e.${from} = w.vkey AND e.${to} IS NOT NULL${traverseStepFilter(options, to)}`;
   const direction = options.direction ?? 'out';
-  const branch = (from: 'source' | 'target', to: 'source' | 'target'): string => {
-    let sql = `SELECT e.${to} AS next, e.key FROM entities e WHERE e.${from} = w.vkey AND e.${to} IS NOT NULL`;
-    if (options.edgeClass) {
-      sql +=
-        ' AND EXISTS (SELECT 1 FROM memberships m WHERE m.entity_key = e.key AND m.class_key IN (SELECT k FROM ecls))';
-    }
-    if (options.vertexClass) {
-      sql += ` AND EXISTS (SELECT 1 FROM memberships m WHERE m.entity_key = e.${to} AND m.class_key IN (SELECT k FROM vcls))`;
-    }
-    return sql;
-  };
   const branches: string[] = [];
   if (direction !== 'in') branches.push(branch('source', 'target'));
   if (direction !== 'out') branches.push(branch('target', 'source'));
   ctes.push(
     `walk(vkey, depth, via) AS (SELECT ${start} COLLATE "C", 0, NULL::text COLLATE "C" UNION SELECT n.next, w.depth + 1, n.key FROM walk w CROSS JOIN LATERAL (${branches.join(' UNION ALL ')}) n WHERE w.depth < ${depth})`,
   );
-  ctes.push(
-    `firsts AS (SELECT vkey, depth, via, row_number() OVER (PARTITION BY vkey ORDER BY depth, via) AS rn FROM walk WHERE depth > 0 AND vkey <> ${start})`,
-  );
-  return {
-    text: `WITH RECURSIVE ${ctes.join(', ')} SELECT v.body AS vertex, f.depth AS depth, x.body AS via FROM firsts f JOIN entities v ON v.key = f.vkey JOIN entities x ON x.key = f.via WHERE f.rn = 1 ORDER BY f.depth, f.vkey`,
-    values: p.values,
-  };
+  return { text: traverseResultSql(ctes, start), values: p.values };
 }
 
 /** Whether an entity is in a class: its direct classes' ancestors, walked upwards. */

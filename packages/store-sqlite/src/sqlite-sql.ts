@@ -1,9 +1,11 @@
 import type { Metadata, Query, TraverseOptions } from '@khutulun/floria';
 import {
   querySql as baseQuerySql,
-  descendantsCte,
   entityKey,
   type SqlParams,
+  traverseClassCtes,
+  traverseResultSql,
+  traverseStepFilter,
 } from '@khutulun/store-core';
 
 /** A statement and its parameters. */
@@ -45,34 +47,17 @@ export function querySql(query: Query): Sql {
  */
 export function traverseSql(options: TraverseOptions): Sql {
   const p = new SqliteParams();
-  const ctes: string[] = [];
-  if (options.edgeClass) ctes.push(descendantsCte('ecls', entityKey(options.edgeClass), p));
-  if (options.vertexClass) ctes.push(descendantsCte('vcls', entityKey(options.vertexClass), p));
+  const ctes = traverseClassCtes(options, p);
   const start = entityKey(options.from);
-  const direction = options.direction ?? 'out';
-  const step = (from: 'source' | 'target', to: 'source' | 'target'): string => {
-    let sql = `SELECT e.${to}, w.depth + 1, e.key FROM walk w JOIN entities e ON e.${from} = w.vkey WHERE w.depth < ${p.add(options.depth)} AND e.${to} IS NOT NULL`;
-    if (options.edgeClass) {
-      sql +=
-        ' AND EXISTS (SELECT 1 FROM memberships m WHERE m.entity_key = e.key AND m.class_key IN (SELECT k FROM ecls))';
-    }
-    if (options.vertexClass) {
-      sql += ` AND EXISTS (SELECT 1 FROM memberships m WHERE m.entity_key = e.${to} AND m.class_key IN (SELECT k FROM vcls))`;
-    }
-    return sql;
-  };
+  const step = (from: 'source' | 'target', to: 'source' | 'target'): string =>
+    `SELECT e.${to}, w.depth + 1, e.key FROM walk w JOIN entities e ON e.${from} = w.vkey WHERE w.depth < ${p.add(options.depth)} AND e.${to} IS NOT NULL${traverseStepFilter(options, to)}`;
   const seed = p.add(start);
+  const direction = options.direction ?? 'out';
   const steps: string[] = [];
   if (direction !== 'in') steps.push(step('source', 'target'));
   if (direction !== 'out') steps.push(step('target', 'source'));
   ctes.push(`walk(vkey, depth, via) AS (SELECT ${seed}, 0, NULL UNION ${steps.join(' UNION ')})`);
-  ctes.push(
-    `firsts AS (SELECT vkey, depth, via, row_number() OVER (PARTITION BY vkey ORDER BY depth, via) AS rn FROM walk WHERE depth > 0 AND vkey <> ${p.add(start)})`,
-  );
-  return {
-    text: `WITH RECURSIVE ${ctes.join(', ')} SELECT v.body AS vertex, f.depth AS depth, x.body AS via FROM firsts f JOIN entities v ON v.key = f.vkey JOIN entities x ON x.key = f.via WHERE f.rn = 1 ORDER BY f.depth, f.vkey`,
-    params: p.values,
-  };
+  return { text: traverseResultSql(ctes, p.add(start)), params: p.values };
 }
 
 /** Whether an entity is in a class: its direct classes' ancestors, walked upwards. */
