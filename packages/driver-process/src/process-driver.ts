@@ -22,6 +22,8 @@ import { join } from 'node:path';
 import {
   DriverError,
   type Problem,
+  quote,
+  quoteCommand,
   type ReadyOptions,
   type StopOptions,
   type WorkloadDescription,
@@ -44,7 +46,6 @@ import {
   planProcess,
 } from './process-plan.js';
 import { probe } from './readiness.js';
-import { quote, quoteCommand } from './shell-quote.js';
 import { renderEnvironment, renderShim, SHIM_SHELL, workloadCommand } from './shim-script.js';
 
 /** Options of a `ProcessDriver`. */

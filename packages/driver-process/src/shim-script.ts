@@ -8,9 +8,8 @@
  * newline: a reader sees the file empty or complete, never partial, without the cost of a
  * `mv` (an exec) per write.
  */
-
+import { quote, quoteCommand } from '@khutulun/driver';
 import type { ProcessPlan } from './process-plan.js';
-import { quote, quoteCommand } from './shell-quote.js';
 
 /** The shim's own interpreter. */
 export const SHIM_SHELL = '/bin/sh';

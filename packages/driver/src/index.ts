@@ -8,6 +8,7 @@ export {
   type Problem,
 } from './driver-error.js';
 export type { NetworkDriver, PortRequest, PortReservation } from './network-driver.js';
+export { quote, quoteCommand } from './shell-quote.js';
 export type {
   PortBinding,
   Protocol,

@@ -2,9 +2,8 @@
  * The host firewalls port exposure goes through: Firewalld when it runs, nftables otherwise.
  * Each returns the exact command lines it ran, for `khutulun workload show`.
  */
-import { DriverError, type Protocol } from '@khutulun/driver';
+import { DriverError, type Protocol, quoteCommand } from '@khutulun/driver';
 import type { CommandRunner } from './command-runner.js';
-import { quoteCommand } from './shell-quote.js';
 
 /** A port and protocol to open or close. */
 export interface FirewallPort {

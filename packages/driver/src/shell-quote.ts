@@ -1,4 +1,7 @@
-/** POSIX shell quoting, so that every command line the driver records can be pasted as is. */
+/**
+ * POSIX shell quoting, so that every command line a driver records (`describe`) can be pasted
+ * into a shell as is.
+ */
 
 const SAFE = /^[A-Za-z0-9_/.:,=+@%^-]+$/;
 
