@@ -11,7 +11,7 @@ import { lookupGroup, lookupUser, type SystemUser } from './system-users.js';
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** The readiness timeout when the spec gives none. */
-export const DEFAULT_READY_TIMEOUT_MS = 30_000;
+const DEFAULT_READY_TIMEOUT_MS = 30_000;
 
 /** How the driver decides a process is ready. */
 export type ProcessReadiness =

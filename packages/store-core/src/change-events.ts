@@ -12,7 +12,7 @@ function canonical(value: unknown): string {
 }
 
 /** Whether two JSON values are equal regardless of object key order. */
-export function sameValue(a: unknown, b: unknown): boolean {
+function sameValue(a: unknown, b: unknown): boolean {
   return canonical(a) === canonical(b);
 }
 

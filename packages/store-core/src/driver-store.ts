@@ -185,6 +185,7 @@ class CoreTransaction extends Reader<DriverTransaction> implements BulkStoreTran
     if (typeof event.type !== 'string' || event.type === '') {
       throw new StoreError('invalid-entity', 'an event needs a type', { backend: this.backend });
     }
+    // Refused, like every other operation, once the transaction has ended.
     await this.run(async () => undefined);
     this.events.push({
       type: event.type,

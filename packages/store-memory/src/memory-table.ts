@@ -121,7 +121,7 @@ function parse(row: EntityRow): Entity {
 }
 
 /** The class and every class that descends from it (through class parents). */
-export function descendantClasses(table: Table, classKey: string): Set<string> {
+function descendantClasses(table: Table, classKey: string): Set<string> {
   const children = new Map<string, string[]>();
   for (const key of table.lookup('kind', 'class')) {
     const row = table.get(key)!;
@@ -211,7 +211,7 @@ export function traverseTable(table: Table, options: TraverseOptions): TraverseS
   const edgeClasses = options.edgeClass && descendantClasses(table, entityKey(options.edgeClass));
   const vertexClasses =
     options.vertexClass && descendantClasses(table, entityKey(options.vertexClass));
-  const reached = new Map<string, { depth: number; via: string }>([[start, { depth: 0, via: '' }]]);
+  const reached = new Set([start]);
   const steps: TraverseStep[] = [];
   let frontier = [start];
   for (let depth = 1; depth <= options.depth && frontier.length > 0; depth++) {
@@ -236,7 +236,7 @@ export function traverseTable(table: Table, options: TraverseOptions): TraverseS
     const level = [...found.keys()].sort();
     for (const key of level) {
       const via = found.get(key)!;
-      reached.set(key, { depth, via });
+      reached.add(key);
       steps.push({
         vertex: parse(table.get(key)!) as Vertex | VertexTemplate,
         depth,
