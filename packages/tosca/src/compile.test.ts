@@ -641,6 +641,21 @@ service_template:
     ]);
   });
 
+  it('reads a quoted scalar continuing at column 0 as YAML 1.1 does, with a warning per line', async () => {
+    const dir = tmp();
+    writeTree(dir, {
+      's.yaml':
+        "tosca_definitions_version: tosca_2_0\nservice_template:\n  description: \"two\nlines\"\n  inputs:\n    n: { type: string, default: 'it''s\nfolded' }\n  node_templates: {}\n",
+    });
+    const compiled = await compile({ source: join(dir, 's.yaml') });
+    expect(compiled.diagnostics.map((d) => [d.severity, d.code, d.line, d.column])).toEqual([
+      ['warning', 'TOSCA1001', 4, 1],
+      ['warning', 'TOSCA1001', 7, 1],
+    ]);
+    expect(compiled.service?.description).toBe('two lines');
+    expect(compiled.service?.inputs.n).toBe("it's folded");
+  });
+
   it('requires inputs when compiling, only warns when validating', async () => {
     const dir = tmp();
     writeTree(dir, {

@@ -4,7 +4,7 @@
  */
 export const DIAGNOSTIC_CODES = {
   TOSCA1000: 'internal error (a bug: please report it with the input)',
-  TOSCA1001: 'YAML syntax error',
+  TOSCA1001: 'YAML syntax error (a warning for a quoted scalar under-indented as YAML 1.1 allows)',
   TOSCA1002: 'a file, archive entry or import cannot be read',
   TOSCA1003: 'missing or unsupported tosca_definitions_version',
   TOSCA1004: 'tosca_definitions_version is not the first key',

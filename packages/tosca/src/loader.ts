@@ -82,13 +82,14 @@ export class Loader {
     this.units.set(key, unit);
     for (const p of parsed.problems) {
       const pos = parsed.file.position(p.offset);
-      this.sink.error(
+      this.sink.report(
+        p.warning ? 'warning' : 'error',
         'TOSCA1001',
         { file: key, line: pos.line, column: pos.column },
         '',
         p.message,
       );
-      unit.ok = false;
+      if (!p.warning) unit.ok = false;
     }
     if (!parsed.root) return unit;
     if (parsed.root.kind !== 'map') {

@@ -60,10 +60,11 @@ export interface YSeq extends Base {
 /** Any node of the tree. */
 export type YNode = YScalar | YMap | YSeq;
 
-/** A YAML syntax problem, with its offset. */
+/** A YAML syntax problem, with its offset; a `warning` still lets the file be read. */
 export interface YamlProblem {
   message: string;
   offset: number;
+  warning?: boolean;
 }
 
 /** The parse of one file: the root (absent when the text is not a single YAML document). */
@@ -77,17 +78,33 @@ export interface ParsedYaml {
 
 /** Parses text into a positioned tree; never throws. */
 export function parseYaml(name: string, text: string): ParsedYaml {
-  const counter = new LineCounter();
-  const file = new SourceFile(name, counter);
+  let counter = new LineCounter();
+  let file = new SourceFile(name, counter);
   const problems: YamlProblem[] = [];
   let doc: Document.Parsed;
+  const parse = (source: string, lineCounter: LineCounter) =>
+    parseDocument(source, { lineCounter, merge: true, uniqueKeys: true, version: '1.2' });
   try {
-    doc = parseDocument(text, {
-      lineCounter: counter,
-      merge: true,
-      uniqueKeys: true,
-      version: '1.2',
-    });
+    doc = parse(text, counter);
+    if (doc.errors.length > 0) {
+      const repair = indentQuotedContinuations(text);
+      if (repair) {
+        const repairedCounter = new LineCounter();
+        const repaired = parse(repair.text, repairedCounter);
+        if (repaired.errors.length === 0) {
+          doc = repaired;
+          counter = repairedCounter;
+          file = new SourceFile(name, counter);
+          for (const line of repair.lines)
+            problems.push({
+              message:
+                'this line continues a quoted scalar but is not indented past its key, which YAML 1.2 requires (read as YAML 1.1 parsers read it)',
+              offset: repairedCounter.lineStarts[line - 1] ?? 0,
+              warning: true,
+            });
+        }
+      }
+    }
   } catch (e) {
     problems.push({ message: `cannot parse YAML: ${(e as Error).message}`, offset: 0 });
     return { file, problems };
@@ -104,7 +121,7 @@ export function parseYaml(name: string, text: string): ParsedYaml {
     if (w.code === 'TAG_RESOLVE_FAILED')
       problems.push({ message: brief(w.message), offset: w.pos[0] });
   }
-  if (problems.length > 0) return { file, problems };
+  if (problems.some((p) => !p.warning)) return { file, problems };
   if (!doc.contents)
     return {
       file,
@@ -119,6 +136,44 @@ export function parseYaml(name: string, text: string): ParsedYaml {
     if (first && isScalar(first.key)) firstKey = String(first.key.value);
   }
   return { file, root, problems, firstKey };
+}
+
+/**
+ * YAML 1.1 parsers (PyYAML, libyaml) accept a quoted scalar whose continuation lines are not
+ * indented past its key, and specification examples are written that way (description/s5);
+ * YAML 1.2 does not. Returns the text with such lines indented just enough, and their 1-based
+ * numbers, or nothing when no quoted scalar is left open at a line end. Leading white space of
+ * a continuation line is folded away, so the value read is the same.
+ */
+function indentQuotedContinuations(text: string): { text: string; lines: number[] } | undefined {
+  const lines = text.split('\n');
+  const repaired: number[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    // A quoted scalar opening as a mapping value or list item and left open at the line end.
+    const open = /^( *)(?:- +)*(?:[^\s"'#-][^#"']*?: +)?(["'])(.*)$/.exec(lines[i] ?? '');
+    if (!open || closes(open[3] ?? '', open[2] as '"' | "'")) continue;
+    const indent = ' '.repeat((open[1] ?? '').length + 1);
+    for (let j = i + 1; j < lines.length; j++) {
+      const line = lines[j] ?? '';
+      const lead = /^ */.exec(line)?.[0].length ?? 0;
+      if (line.trim() !== '' && lead < indent.length) {
+        if (/^(---|\.\.\.)(\s|$)/.test(line)) return undefined;
+        lines[j] = indent.slice(lead) + line;
+        repaired.push(j + 1);
+      }
+      if (closes(line, open[2] as '"' | "'")) {
+        i = j;
+        break;
+      }
+    }
+  }
+  return repaired.length > 0 ? { text: lines.join('\n'), lines: repaired } : undefined;
+}
+
+/** Whether a line of a quoted scalar's content holds its closing quote. */
+function closes(content: string, quote: '"' | "'"): boolean {
+  if (quote === '"') return /(^|[^\\])(\\\\)*"/.test(content);
+  return content.replaceAll("''", '').includes("'");
 }
 
 class Converter {
