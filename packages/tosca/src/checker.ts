@@ -1398,7 +1398,18 @@ export class Checker {
     const type = tn ? this.typeRef(unit, 'artifact', tn, `${path}.type`, 'type') : undefined;
     this.str(getEntry(m, 'file')?.value, `${path}.file`, 'file');
     const props = getEntry(m, 'properties')?.value;
-    if (props && type) this.assignProps(unit, props, type.props, `${path}.properties`, false);
+    // 12.2 ties artifact properties to no definition, and its own example (s121) assigns
+    // properties its artifact type lacks: a warning, not an error.
+    if (props && type)
+      this.assignProps(
+        unit,
+        props,
+        type.props,
+        `${path}.properties`,
+        false,
+        'the artifact type',
+        'warning',
+      );
     return m;
   }
 
@@ -2327,6 +2338,7 @@ export class Checker {
     path: string,
     isAttribute: boolean,
     owner = 'the type',
+    undefinedSeverity: 'error' | 'warning' = 'error',
   ): Map<string, { expr: Expression; def?: PropDef }> {
     const out = new Map<string, { expr: Expression; def?: PropDef }>();
     const map = node
@@ -2339,11 +2351,12 @@ export class Checker {
         assigned.add(k);
         const d = defs.get(k);
         if (!d) {
-          this.sink.error(
+          this.sink.report(
+            undefinedSeverity,
             'TOSCA1033',
             e.key,
             `${path}${q(k)}`,
-            `${owner} defines no ${isAttribute ? 'attribute' : 'property'} "${k}"`,
+            `${owner} defines no ${isAttribute ? 'attribute' : 'property'} "${k}"${undefinedSeverity === 'warning' ? ' (its value is kept unchecked)' : ''}`,
           );
           continue;
         }
