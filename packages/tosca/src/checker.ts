@@ -3042,8 +3042,16 @@ export class Checker {
     if (map) {
       this.named(map, path, 'interface', (name, value, key, p) => {
         const def = defs.get(name);
+        // 11.3 says what an assignment is for, not that an undefined one is an error, and
+        // its example s41 assigns an interface its relationship type lacks: a warning.
         if (!def) {
-          this.sink.error('TOSCA1033', key, p, `no interface "${name}" is defined for this entity`);
+          this.sink.report(
+            'warning',
+            'TOSCA1033',
+            key,
+            p,
+            `no interface "${name}" is defined for this entity: the assignment is ignored`,
+          );
           return;
         }
         const m = this.asMap(value, p, `interface "${name}"`);

@@ -33,8 +33,6 @@ const DEVIATIONS: Record<string, string> = {
     'imports profile com.example.tosca_profiles.example1:1.0, which no file in the corpus defines',
   'cases/profiles/profiles-profile2.yaml':
     'imports profile com.example.tosca_profiles.example1:1.0, which no file in the corpus defines',
-  'cases/relationship-templates/s41.yaml':
-    'assigns interface "configure", which its relationship type ConnectsTo does not define (spec 11.3)',
   'cases/requirement-assignment-grammar/requirement-assignment-attribute.yaml':
     'assigns { description: ... } to an integer attribute (spec 9.6: attribute assignments have no keynames)',
   'cases/scalar/scalar-invalid-prefixes-with-multiple-units.yaml':
