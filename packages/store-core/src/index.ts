@@ -8,13 +8,13 @@ export type { BulkStore, BulkStoreTransaction } from './driver-store.js';
 export { DriverStore } from './driver-store.js';
 export type { EntityRow } from './entity-row.js';
 export { directoryPath, entityKey, entityRow } from './entity-row.js';
-export type { SqlParams } from './sql-query.js';
+export type { SqlParams } from './query-sql.js';
 export {
   querySql,
   traverseClassCtes,
   traverseResultSql,
   traverseStepFilter,
-} from './sql-query.js';
+} from './query-sql.js';
 export type {
   DriverReader,
   DriverTransaction,
