@@ -561,6 +561,7 @@ export class Checker {
               ? this.primaryFile(impl)
               : undefined;
         if (typeof file === 'string' && file !== '') {
+          this.loadable(impl, `${sp}.implementation`);
           const base = file.split('/').pop() ?? file;
           def.plugin = base.replace(/\.[^.]*$/, '') || base;
           def.implementation = { file, unit };
@@ -578,13 +579,33 @@ export class Checker {
   }
 
   private primaryFile(impl: YMap): string | undefined {
+    const f = this.primaryNode(impl);
+    return typeof f?.value === 'string' ? f.value : undefined;
+  }
+
+  /** The scalar naming an implementation's primary file (short form, or `primary`). */
+  private primaryNode(impl: YNode): YScalar | undefined {
+    if (impl.kind === 'scalar') return impl;
+    if (impl.kind !== 'map') return undefined;
     const primary = getEntry(impl, 'primary')?.value;
-    if (primary?.kind === 'scalar' && typeof primary.value === 'string') return primary.value;
-    if (primary?.kind === 'map') {
-      const f = getEntry(primary, 'file')?.value;
-      if (f?.kind === 'scalar' && typeof f.value === 'string') return f.value;
-    }
-    return undefined;
+    if (primary?.kind === 'scalar') return primary;
+    const f = primary?.kind === 'map' ? getEntry(primary, 'file')?.value : undefined;
+    return f?.kind === 'scalar' ? f : undefined;
+  }
+
+  /**
+   * Khutulun loads a function, operation or notification implementation written in JavaScript
+   * in process, and Node 20 cannot import TypeScript source: better said now than at run time.
+   */
+  private loadable(impl: YNode, path: string): void {
+    const f = this.primaryNode(impl);
+    if (typeof f?.value !== 'string' || !/\.(ts|mts|cts|tsx)$/i.test(f.value)) return;
+    this.sink.error(
+      'TOSCA1071',
+      f,
+      path,
+      `implementation "${f.value}" is TypeScript source, which Node 20 cannot load: compile it to .js/.mjs and name that file`,
+    );
   }
 
   private checkFile(unit: Unit): void {
@@ -1347,6 +1368,7 @@ export class Checker {
     if (inherited?.implementation) op.implementation = inherited.implementation;
     if (node.kind === 'scalar') {
       if (node.value === null) return op;
+      this.loadable(node, path);
       op.implementation = node;
       return op;
     }
@@ -1369,6 +1391,7 @@ export class Checker {
   }
 
   private implementation(unit: Unit, node: YNode, path: string): void {
+    this.loadable(node, path);
     if (node.kind === 'scalar') {
       this.str(node, path, 'implementation');
       return;
@@ -3078,8 +3101,10 @@ export class Checker {
                 op,
                 `${k.slice(0, -1)} assignment "${opName}"`,
               );
-            else if (opNode.kind === 'scalar' && opNode.value !== null)
+            else if (opNode.kind === 'scalar' && opNode.value !== null) {
               this.str(opNode, op, 'an operation implementation', false);
+              this.loadable(opNode, op);
+            }
             if (opNode.kind === 'map') {
               const impl = getEntry(opNode, 'implementation')?.value;
               if (impl) this.implementation(unit, impl, `${op}.implementation`);

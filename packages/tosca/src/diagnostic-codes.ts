@@ -29,6 +29,7 @@ export const DIAGNOSTIC_CODES = {
   TOSCA1060: 'import problem (profile not found, unmapped URL, conflicting namespace)',
   TOSCA1061: 'a profile file must not contain a service template',
   TOSCA1070: 'invalid workflow, operation or activity',
+  TOSCA1071: 'an implementation Node cannot load (TypeScript source: compile it to .js/.mjs)',
   TOSCA1080: 'invalid substitution mapping',
   TOSCA1090: 'input value missing (error when compiling, warning when validating)',
   TOSCA1091: 'command line input cannot be used',

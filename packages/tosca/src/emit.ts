@@ -232,7 +232,7 @@ export function emit(
       metadata: { 'tosca.entity': 'plugin', 'tosca.function': f.name },
       classes: [],
       pluginKind:
-        ext === 'wasm' ? 'wasm' : ['js', 'mjs', 'ts'].includes(ext) ? 'typescript' : 'executable',
+        ext === 'wasm' ? 'wasm' : ['js', 'mjs'].includes(ext) ? 'typescript' : 'executable',
       digest: `sha256:${createHash('sha256')
         .update(bytes ?? new Uint8Array())
         .digest('hex')}`,
