@@ -3,20 +3,22 @@
  * to be sure, a bind attempt. A port that an outsider holds is never handed out.
  */
 import { createSocket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { Protocol } from '@khutulun/driver';
 
-/** Local ports of every socket of the protocol in this network namespace (any state). */
-export function portsInUse(protocol: Protocol): Set<number> {
+/**
+ * Local ports of every socket of the protocol in this network namespace (any state). Read
+ * off the main thread: on a busy host the tables are large and slow for the kernel to render.
+ */
+export async function portsInUse(protocol: Protocol): Promise<Set<number>> {
   const ports = new Set<number>();
-  for (const file of [`/proc/net/${protocol}`, `/proc/net/${protocol}6`]) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'latin1');
-    } catch {
-      continue;
-    }
+  const texts = await Promise.all(
+    [`/proc/net/${protocol}`, `/proc/net/${protocol}6`].map((file) =>
+      readFile(file, 'latin1').catch(() => ''),
+    ),
+  );
+  for (const text of texts) {
     for (const line of text.split('\n').slice(1)) {
       // "  sl  local_address rem_address st ...": local_address is ADDR:PORT in hex.
       const local = line.trim().split(/\s+/)[1];

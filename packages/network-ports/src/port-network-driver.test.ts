@@ -142,6 +142,36 @@ describe('PortNetworkDriver reservations', () => {
     expect(saved.reservations).toHaveLength(3);
   });
 
+  it('commits concurrent reservations together: unique, durable, a refused one fails alone', async () => {
+    const file = new FilePortLedger(join(state, 'ports.json'));
+    const saved: number[] = [];
+    const ledger = {
+      load: () => file.load(),
+      save: async (entries: Parameters<FilePortLedger['save']>[0]) => {
+        await file.save(entries);
+        saved.push(entries.length);
+      },
+    };
+    const ports = new PortNetworkDriver({ ledger, range: RANGE, firewall: 'none' });
+    const first = await ports.reserve({ owner: web, name: 'http', protocol: 'tcp' });
+    const owners = Array.from({ length: 12 }, (_, i) => ({ service: 'many', name: `w${i}` }));
+    const results = await Promise.allSettled([
+      ...owners.map((owner) => ports.reserve({ owner, name: 'http', protocol: 'tcp' })),
+      ports.reserve({ owner: api, name: 'x', protocol: 'tcp', port: first.port }),
+      ports.reserve({ owner: web, name: 'http', protocol: 'tcp' }),
+    ]);
+    const granted = results
+      .slice(0, 12)
+      .map((r) => (r as PromiseFulfilledResult<{ port: number }>).value.port);
+    expect(new Set([first.port, ...granted]).size).toBe(13);
+    expect(results[12]).toMatchObject({ status: 'rejected', reason: { code: 'port-taken' } });
+    expect(results[13]).toMatchObject({ status: 'fulfilled', value: first });
+    // One write for the first reservation, one for the twelve that came together.
+    expect(saved).toEqual([1, 13]);
+    const reloaded = await new FilePortLedger(join(state, 'ports.json')).load();
+    expect(reloaded.map((e) => e.port).sort()).toEqual([first.port, ...granted].sort());
+  });
+
   it('never hands out a port an outsider process holds (TCP and UDP)', async () => {
     const range = { from: 41010, to: 41011 };
     const tcp = await outsider('tcp', 41010);

@@ -46,6 +46,12 @@ export interface PortNetworkOptions {
 
 const KIND = 'ports';
 
+interface PendingReservation {
+  request: PortRequest;
+  resolve: (reservation: PortReservation) => void;
+  reject: (error: unknown) => void;
+}
+
 function ownerId(owner: WorkloadKey): string {
   return `${owner.service}/${owner.name}`;
 }
@@ -91,6 +97,8 @@ export class PortNetworkDriver implements NetworkDriver {
   #loaded = false;
   /** Every operation runs after the previous one: the ledger has one writer. */
   #queue: Promise<unknown> = Promise.resolve();
+  /** Reservations waiting for the next batch (see `reserve`). */
+  #pending: PendingReservation[] = [];
   /** Where the search for a free port continues, so a just-released port is not reused at once. */
   #cursor: number;
 
@@ -114,35 +122,84 @@ export class PortNetworkDriver implements NetworkDriver {
     return this.#serial(async () => (await this.#start()).kind);
   }
 
+  /**
+   * Reserves a port. Reservations asked for while an earlier batch is being saved are
+   * committed together, with one ledger write and one read of the kernel's socket tables:
+   * 200 workloads deploying at once cost one durable write, not 200. Each still resolves only
+   * once its reservation is durable, and a refused one fails alone.
+   */
   reserve(request: PortRequest): Promise<PortReservation> {
-    return this.#serial(async () => {
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ request, resolve, reject });
+      // The first of a batch schedules it; later ones join until it starts.
+      if (this.#pending.length === 1) void this.#serial(() => this.#reserveBatch());
+    });
+  }
+
+  async #reserveBatch(): Promise<void> {
+    const batch = this.#pending.splice(0);
+    try {
       await this.#load();
-      const existing = this.#entries.find((e) =>
-        same(e, request.owner, request.name, request.protocol),
-      );
-      if (existing && (request.port === undefined || request.port === existing.port)) {
-        return publicView(existing);
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+      return;
+    }
+    const entries = [...this.#entries];
+    const inUse = new Map<Protocol, Promise<Set<number>>>();
+    const tables = (protocol: Protocol) => {
+      let table = inUse.get(protocol);
+      if (!table) {
+        table = portsInUse(protocol);
+        inUse.set(protocol, table);
       }
-      if (existing) {
-        throw new DriverError(
-          `${ownerId(request.owner)} already holds ${request.name}/${request.protocol} on port ${existing.port}`,
-          { code: 'port-taken', driver: KIND, workload: request.owner },
+      return table;
+    };
+    const outcomes: Array<{ entry: LedgerEntry; fresh: boolean } | { error: unknown }> = [];
+    for (const { request } of batch) {
+      try {
+        const existing = entries.find((e) =>
+          same(e, request.owner, request.name, request.protocol),
         );
+        if (existing && (request.port === undefined || request.port === existing.port)) {
+          outcomes.push({ entry: existing, fresh: false });
+          continue;
+        }
+        if (existing) {
+          throw new DriverError(
+            `${ownerId(request.owner)} already holds ${request.name}/${request.protocol} on port ${existing.port}`,
+            { code: 'port-taken', driver: KIND, workload: request.owner },
+          );
+        }
+        const port =
+          request.port === undefined
+            ? await this.#pick(request.protocol, entries, await tables(request.protocol))
+            : await this.#claim(request, entries, await tables(request.protocol));
+        const entry: LedgerEntry = {
+          owner: { service: request.owner.service, name: request.owner.name },
+          name: request.name,
+          protocol: request.protocol,
+          port,
+          exposed: false,
+          commands: [],
+        };
+        entries.push(entry);
+        outcomes.push({ entry, fresh: true });
+      } catch (error) {
+        outcomes.push({ error });
       }
-      const port =
-        request.port === undefined
-          ? await this.#pick(request.protocol)
-          : await this.#claim(request);
-      const entry: LedgerEntry = {
-        owner: { service: request.owner.service, name: request.owner.name },
-        name: request.name,
-        protocol: request.protocol,
-        port,
-        exposed: false,
-        commands: [],
-      };
-      await this.#save([...this.#entries, entry]);
-      return publicView(entry);
+    }
+    if (outcomes.some((o) => 'entry' in o && o.fresh)) {
+      try {
+        await this.#save(entries);
+      } catch (error) {
+        for (const p of batch) p.reject(error);
+        return;
+      }
+    }
+    batch.forEach((p, i) => {
+      const outcome = outcomes[i]!;
+      if ('entry' in outcome) p.resolve(publicView(outcome.entry));
+      else p.reject(outcome.error);
     });
   }
 
@@ -294,11 +351,7 @@ export class PortNetworkDriver implements NetworkDriver {
     this.#entries = entries;
   }
 
-  #held(protocol: Protocol): Set<number> {
-    return new Set(this.#entries.filter((e) => e.protocol === protocol).map((e) => e.port));
-  }
-
-  async #claim(request: PortRequest): Promise<number> {
+  async #claim(request: PortRequest, entries: LedgerEntry[], inUse: Set<number>): Promise<number> {
     const port = request.port!;
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       throw new DriverError(`invalid port ${port}`, {
@@ -307,10 +360,10 @@ export class PortNetworkDriver implements NetworkDriver {
         workload: request.owner,
       });
     }
-    const holder = this.#entries.find((e) => e.protocol === request.protocol && e.port === port);
+    const holder = entries.find((e) => e.protocol === request.protocol && e.port === port);
     const why = holder
       ? `reserved by ${ownerId(holder.owner)}`
-      : portsInUse(request.protocol).has(port) || !(await canBind(request.protocol, port))
+      : inUse.has(port) || !(await canBind(request.protocol, port))
         ? 'in use on this host'
         : undefined;
     if (why) {
@@ -323,11 +376,11 @@ export class PortNetworkDriver implements NetworkDriver {
     return port;
   }
 
-  async #pick(protocol: Protocol): Promise<number> {
+  /** A free port of the range: reserved in none of `entries`, unused by the OS, bindable. */
+  async #pick(protocol: Protocol, entries: LedgerEntry[], inUse: Set<number>): Promise<number> {
     const { from, to } = this.range;
     const size = to - from + 1;
-    const held = this.#held(protocol);
-    const inUse = portsInUse(protocol);
+    const held = new Set(entries.filter((e) => e.protocol === protocol).map((e) => e.port));
     for (let i = 0; i < size; i++) {
       const port = from + ((this.#cursor - from + i) % size);
       if (held.has(port) || inUse.has(port) || !(await canBind(protocol, port))) continue;
