@@ -2145,7 +2145,10 @@ export class Checker {
         break;
       }
       default: {
-        if (node.kind !== 'scalar') return fail(`expected a ${base} for type "${t.name}"`);
+        if (node.kind !== 'scalar')
+          return fail(
+            `expected ${/^[aeiou]/.test(base) ? 'an' : 'a'} ${base} for type "${t.name}", got a ${node.kind === 'map' ? 'map' : 'list'}`,
+          );
         const v = this.primitive(node, t, base, path);
         if (v === undefined) return undefined;
         out = lit(v);
