@@ -153,7 +153,8 @@ function indentQuotedContinuations(text: string): { text: string; lines: number[
     const open = /^( *)(?:- +)*(?:[^\s"'#-][^#"']*?: +)?(["'])(.*)$/.exec(lines[i] ?? '');
     if (!open || closes(open[3] ?? '', open[2] as '"' | "'")) continue;
     const indent = ' '.repeat((open[1] ?? '').length + 1);
-    for (let j = i + 1; j < lines.length; j++) {
+    let closed = false;
+    for (let j = i + 1; j < lines.length && !closed; j++) {
       const line = lines[j] ?? '';
       const lead = /^ */.exec(line)?.[0].length ?? 0;
       if (line.trim() !== '' && lead < indent.length) {
@@ -161,11 +162,11 @@ function indentQuotedContinuations(text: string): { text: string; lines: number[
         lines[j] = indent.slice(lead) + line;
         repaired.push(j + 1);
       }
-      if (closes(line, open[2] as '"' | "'")) {
-        i = j;
-        break;
-      }
+      closed = closes(line, open[2] as '"' | "'");
+      i = j;
     }
+    // Open to the end of the text: nothing to repair (and no rescanning, so linear time).
+    if (!closed) return undefined;
   }
   return repaired.length > 0 ? { text: lines.join('\n'), lines: repaired } : undefined;
 }
