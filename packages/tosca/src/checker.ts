@@ -940,27 +940,8 @@ export class Checker {
     let units = inherited?.units;
     const unitsNode = get('units');
     if (unitsNode) {
-      const map = this.asMap(unitsNode.value, `${t.path}.units`, 'units');
-      if (!map) return;
-      units = new Map();
-      for (const e of map.entries) {
-        const v = e.value;
-        if (
-          v.kind !== 'scalar' ||
-          typeof v.value !== 'number' ||
-          v.value <= 0 ||
-          (isInt && !Number.isInteger(v.value))
-        ) {
-          this.sink.error(
-            'TOSCA1023',
-            v,
-            `${t.path}.units${q(String(e.key.value))}`,
-            `a unit multiplier must be a positive ${isInt ? 'integer' : 'number'}`,
-          );
-          return;
-        }
-        units.set(String(e.key.value), v.value);
-      }
+      units = this.multipliers(unitsNode.value, `${t.path}.units`, 'unit', isInt);
+      if (!units) return;
     }
     if (!units || units.size === 0) {
       this.sink.error('TOSCA1023', node, t.path, 'a scalar type needs units');
@@ -979,27 +960,8 @@ export class Checker {
     let prefixes = inherited?.prefixes;
     const prefixNode = get('prefixes');
     if (prefixNode) {
-      const map = this.asMap(prefixNode.value, `${t.path}.prefixes`, 'prefixes');
-      if (!map) return;
-      prefixes = new Map();
-      for (const e of map.entries) {
-        const v = e.value;
-        if (
-          v.kind !== 'scalar' ||
-          typeof v.value !== 'number' ||
-          v.value <= 0 ||
-          (isInt && !Number.isInteger(v.value))
-        ) {
-          this.sink.error(
-            'TOSCA1023',
-            v,
-            `${t.path}.prefixes${q(String(e.key.value))}`,
-            `a prefix multiplier must be a positive ${isInt ? 'integer' : 'number'}`,
-          );
-          return;
-        }
-        prefixes.set(String(e.key.value ?? ''), v.value);
-      }
+      prefixes = this.multipliers(prefixNode.value, `${t.path}.prefixes`, 'prefix', isInt);
+      if (!prefixes) return;
       if (![...prefixes.values()].includes(1)) {
         this.sink.error(
           'TOSCA1023',
@@ -1055,6 +1017,42 @@ export class Checker {
     }
     t.scalar = { units: expanded, canonical: canonical ?? ones[0] ?? '', dataType };
     if (prefixes) t.scalar.prefixes = prefixes;
+  }
+
+  /**
+   * The multipliers of a scalar type's units or prefixes, each positive (and whole for an
+   * integer scalar), or undefined after the first bad one's diagnostic. A null prefix key is
+   * the empty prefix.
+   */
+  private multipliers(
+    node: YNode,
+    path: string,
+    what: 'unit' | 'prefix',
+    isInt: boolean,
+  ): Map<string, number> | undefined {
+    const map = this.asMap(node, path, what === 'unit' ? 'units' : 'prefixes');
+    if (!map) return undefined;
+    const multipliers = new Map<string, number>();
+    for (const e of map.entries) {
+      const v = e.value;
+      if (
+        v.kind !== 'scalar' ||
+        typeof v.value !== 'number' ||
+        v.value <= 0 ||
+        (isInt && !Number.isInteger(v.value))
+      ) {
+        this.sink.error(
+          'TOSCA1023',
+          v,
+          `${path}${q(String(e.key.value))}`,
+          `a ${what} multiplier must be a positive ${isInt ? 'integer' : 'number'}`,
+        );
+        return undefined;
+      }
+      const key = what === 'prefix' ? (e.key.value ?? '') : e.key.value;
+      multipliers.set(String(key), v.value);
+    }
+    return multipliers;
   }
 
   private nodeTypeParts(t: ToscaType, node: YMap, unit: Unit): void {
