@@ -65,23 +65,41 @@ service_template:
       value: { $get_attribute: [ app, url ] }
 `;
 
-describe('compiled TOSCA in a Floria store', () => {
-  it('instantiates, then evaluates run-time TOSCA functions over the graph', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tosca-runtime-'));
-    writeFileSync(join(dir, 'service.yaml'), SERVICE);
-    const directory = ['services', 'shop'];
-    const result = await compile({ source: join(dir, 'service.yaml'), directory });
-    expect(result.diagnostics).toEqual([]);
-    const store = openMemoryStore();
+/**
+ * A memory store with the `tosca` plugin's dispatcher, and `deploy`, which compiles a service
+ * file into `services/NAME`, expects no diagnostic (no error, with `warningsAllowed`), stores
+ * the templates and instantiates them there.
+ */
+function serviceStore() {
+  const store = openMemoryStore();
+  const dispatcher = new RoutingDispatcher({ tosca: createToscaDispatcher() });
+  const deploy = async (source: string, name: string, warningsAllowed = false) => {
+    const directory = ['services', name];
+    const result = await compile({ source, directory });
+    expect(
+      warningsAllowed
+        ? result.diagnostics.filter((d) => d.severity === 'error')
+        : result.diagnostics,
+    ).toEqual([]);
     await store.transaction(async (tx) => {
       for (const entity of result.templates ?? []) await tx.put(entity);
     });
-    const dispatcher = new RoutingDispatcher({ tosca: createToscaDispatcher() });
-    const made = await instantiate(store, {
-      templates: { directory },
-      into: directory,
-      dispatcher,
-    });
+    return instantiate(store, { templates: { directory }, into: directory, dispatcher });
+  };
+  return { store, dispatcher, deploy };
+}
+
+/** Writes `text` as service.yaml in a new temporary directory; its path. */
+function serviceFile(text: string): string {
+  const source = join(mkdtempSync(join(tmpdir(), 'tosca-runtime-')), 'service.yaml');
+  writeFileSync(source, text);
+  return source;
+}
+
+describe('compiled TOSCA in a Floria store', () => {
+  it('instantiates, then evaluates run-time TOSCA functions over the graph', async () => {
+    const { store, dispatcher, deploy } = serviceStore();
+    const made = await deploy(serviceFile(SERVICE), 'shop');
     const machine = made.vertexes.find((v) => v.template?.name === 'machine') as Vertex;
     const app = made.vertexes.find((v) => v.template?.name === 'app') as Vertex;
     expect(made.edges).toHaveLength(1);
@@ -143,35 +161,22 @@ service_template:
             node_filter: { $equal: [ { $get_attribute: [ SELF, ready ] }, true ] }
 `,
     );
-    const store = openMemoryStore();
-    const dispatcher = new RoutingDispatcher({ tosca: createToscaDispatcher() });
-    const deploy = async (file: string, name: string) => {
-      const result = await compile({ source: join(dir, file), directory: ['services', name] });
-      expect(result.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
-      await store.transaction(async (tx) => {
-        for (const entity of result.templates ?? []) await tx.put(entity);
-      });
-      return instantiate(store, {
-        templates: { directory: ['services', name] },
-        into: ['services', name],
-        dispatcher,
-      });
-    };
-    const infra = await deploy('infra.yaml', 'infra');
+    const { store, deploy } = serviceStore();
+    const infra = await deploy(join(dir, 'infra.yaml'), 'infra', true);
     const m2 = infra.vertexes.find((v) => v.template?.name === 'm2') as Vertex;
     m2.properties.ready = { value: true, metadata: { 'tosca.kind': 'attribute' } };
     await store.put(m2);
-    const app = await deploy('app.yaml', 'app');
+    const app = await deploy(join(dir, 'app.yaml'), 'app', true);
     expect(app.edges).toHaveLength(1);
     const target = await store.get(app.edges[0]?.target as never);
     expect(target && 'parent' in target ? target.parent?.name : undefined).toBe(m2.id.name);
   });
 
   it('computes available_allocation from the allocations of the relationships made', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tosca-runtime-'));
-    writeFileSync(
-      join(dir, 'service.yaml'),
-      `tosca_definitions_version: tosca_2_0
+    const { store, dispatcher, deploy } = serviceStore();
+    const made = await deploy(
+      serviceFile(
+        `tosca_definitions_version: tosca_2_0
 capability_types:
   Host:
     properties:
@@ -198,20 +203,9 @@ service_template:
       requirements:
         - host: { node: m, allocation: { cpus: 3 } }
 `,
+      ),
+      'alloc',
     );
-    const directory = ['services', 'alloc'];
-    const result = await compile({ source: join(dir, 'service.yaml'), directory });
-    expect(result.diagnostics).toEqual([]);
-    const store = openMemoryStore();
-    await store.transaction(async (tx) => {
-      for (const entity of result.templates ?? []) await tx.put(entity);
-    });
-    const dispatcher = new RoutingDispatcher({ tosca: createToscaDispatcher() });
-    const made = await instantiate(store, {
-      templates: { directory },
-      into: directory,
-      dispatcher,
-    });
     expect(made.edges).toHaveLength(2);
     const m = made.vertexes.find((v) => v.template?.name === 'm') as Vertex;
     expect((await update(store, { ids: [m.id], dispatcher })).problems).toEqual([]);
@@ -219,10 +213,10 @@ service_template:
   });
 
   it('reports a path that leads nowhere as a problem, not a crash', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tosca-runtime-'));
-    writeFileSync(
-      join(dir, 'service.yaml'),
-      `tosca_definitions_version: tosca_2_0
+    const { store, dispatcher, deploy } = serviceStore();
+    const made = await deploy(
+      serviceFile(
+        `tosca_definitions_version: tosca_2_0
 node_types:
   N:
     attributes:
@@ -234,20 +228,9 @@ service_template:
       attributes:
         a: { $get_attribute: [ SELF, RELATIONSHIP, missing, TARGET, a ] }
 `,
+      ),
+      'broken',
     );
-    const directory = ['services', 'broken'];
-    const result = await compile({ source: join(dir, 'service.yaml'), directory });
-    expect(result.diagnostics).toEqual([]);
-    const store = openMemoryStore();
-    await store.transaction(async (tx) => {
-      for (const entity of result.templates ?? []) await tx.put(entity);
-    });
-    const dispatcher = new RoutingDispatcher({ tosca: createToscaDispatcher() });
-    const made = await instantiate(store, {
-      templates: { directory },
-      into: directory,
-      dispatcher,
-    });
     const n = made.vertexes.find((v) => v.template?.name === 'n') as Vertex;
     const updated = await update(store, { ids: [n.id], dispatcher });
     expect(updated.problems).toHaveLength(1);
