@@ -14,7 +14,13 @@ import type { DiagnosticSink } from './diagnostic.js';
 import { GRAMMAR, type Keynames } from './grammar.js';
 import type { Unit } from './loader.js';
 import { locationName, resolveRelative, type SourceReader } from './source-reader.js';
-import { foldExpression, foldStaticProperties, index } from './static-fold.js';
+import {
+  foldExpression,
+  foldStaticProperties,
+  index,
+  listExpression,
+  mapExpression,
+} from './static-fold.js';
 import type {
   CapDef,
   CheckedService,
@@ -1711,9 +1717,7 @@ export class Checker {
         else ok = false;
       });
       if (!ok) return undefined;
-      if (items.every((i) => i.kind === 'literal'))
-        return lit(items.map((i) => (i as { value: Value }).value));
-      return { kind: 'list', items };
+      return listExpression(items);
     }
     const entries: Array<{ key: Expression; value: Expression }> = [];
     let ok = true;
@@ -1725,13 +1729,7 @@ export class Checker {
       else ok = false;
     }
     if (!ok) return undefined;
-    if (entries.every((e) => e.value.kind === 'literal')) {
-      const out: Record<string, Value> = {};
-      for (const e of entries)
-        out[(e.key as { value: string }).value] = (e.value as { value: Value }).value;
-      return lit(out);
-    }
-    return { kind: 'map', entries };
+    return mapExpression(entries);
   }
 
   private call(node: YNode, fn: string, path: string, ctx: ValueContext): Expression | undefined {
@@ -2048,9 +2046,7 @@ export class Checker {
           else ok = false;
         });
         if (!ok) return undefined;
-        out = items.every((i) => i.kind === 'literal')
-          ? lit(items.map((i) => (i as { value: Value }).value))
-          : { kind: 'list', items };
+        out = listExpression(items);
         break;
       }
       case 'map': {
@@ -2069,12 +2065,7 @@ export class Checker {
           else ok = false;
         }
         if (!ok) return undefined;
-        if (entries.every((e) => e.value.kind === 'literal')) {
-          const o: Record<string, Value> = {};
-          for (const e of entries)
-            o[(e.key as { value: string }).value] = (e.value as { value: Value }).value;
-          out = lit(o);
-        } else out = { kind: 'map', entries };
+        out = mapExpression(entries);
         break;
       }
       case 'range': {
@@ -2134,12 +2125,7 @@ export class Checker {
           }
         }
         if (!ok) return undefined;
-        if (entries.every((e) => e.value.kind === 'literal')) {
-          const o: Record<string, Value> = {};
-          for (const e of entries)
-            o[(e.key as { value: string }).value] = (e.value as { value: Value }).value;
-          out = lit(o);
-        } else out = { kind: 'map', entries };
+        out = mapExpression(entries);
         break;
       }
       default: {

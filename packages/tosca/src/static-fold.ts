@@ -8,6 +8,23 @@ import type { NodeTemplate } from './tosca-model.js';
 
 const lit = (value: Value): Expression => ({ kind: 'literal', value });
 
+/** A list expression, or one literal list when every item is literal (nothing left to run). */
+export function listExpression(items: Expression[]): Expression {
+  return items.every((i) => i.kind === 'literal')
+    ? lit(items.map((i) => (i as { value: Value }).value))
+    : { kind: 'list', items };
+}
+
+/** A map expression, or one literal map when every key and value is literal. */
+export function mapExpression(entries: Array<{ key: Expression; value: Expression }>): Expression {
+  if (!entries.every((en) => en.key.kind === 'literal' && en.value.kind === 'literal'))
+    return { kind: 'map', entries };
+  const out: Record<string, Value> = {};
+  for (const en of entries)
+    out[String((en.key as { value: Value }).value)] = (en.value as { value: Value }).value;
+  return lit(out);
+}
+
 /** The entry of a list (by number) or map (by name), if any. */
 export function index(v: Value | undefined, i: Value): Value | undefined {
   if (v === undefined || v === null) return undefined;
@@ -51,21 +68,11 @@ export function foldExpression(
   };
   const rewrite = (x: Expression): Expression => {
     if (x.kind === 'literal') return x;
-    if (x.kind === 'list') {
-      const items = x.items.map(rewrite);
-      return items.every((i) => i.kind === 'literal')
-        ? lit(items.map((i) => (i as { value: Value }).value))
-        : { kind: 'list', items };
-    }
-    if (x.kind === 'map') {
-      const entries = x.entries.map((en) => ({ key: rewrite(en.key), value: rewrite(en.value) }));
-      if (!entries.every((en) => en.key.kind === 'literal' && en.value.kind === 'literal'))
-        return { kind: 'map', entries };
-      const out: Record<string, Value> = {};
-      for (const en of entries)
-        out[String((en.key as { value: Value }).value)] = (en.value as { value: Value }).value;
-      return lit(out);
-    }
+    if (x.kind === 'list') return listExpression(x.items.map(rewrite));
+    if (x.kind === 'map')
+      return mapExpression(
+        x.entries.map((en) => ({ key: rewrite(en.key), value: rewrite(en.value) })),
+      );
     const args = x.arguments.map(rewrite);
     const call = { ...x, arguments: args };
     if (x.plugin !== 'tosca' || !args.every((a) => a.kind === 'literal')) return call;
