@@ -1284,17 +1284,8 @@ export class Checker {
   }
 
   private countRange(node: YNode, path: string): [number, number] | undefined {
-    if (node.kind === 'seq' && node.items.length === 2) {
-      const [a, b] = node.items as [YNode, YNode];
-      const lo = a.kind === 'scalar' && isIntegerScalar(a) ? (a.value as number) : undefined;
-      const hi =
-        b.kind === 'scalar' && b.value === 'UNBOUNDED'
-          ? Number.POSITIVE_INFINITY
-          : b.kind === 'scalar' && isIntegerScalar(b)
-            ? (b.value as number)
-            : undefined;
-      if (lo !== undefined && hi !== undefined && lo >= 0 && hi >= lo) return [lo, hi];
-    }
+    const bounds = rangeBounds(node);
+    if (bounds && bounds[0] >= 0) return bounds;
     this.sink.error(
       'TOSCA1030',
       node,
@@ -2069,18 +2060,13 @@ export class Checker {
         break;
       }
       case 'range': {
-        // [ min, max ]: integers, max may be UNBOUNDED, min <= max (specification 9.1).
-        const [lo, hi] = node.kind === 'seq' && node.items.length === 2 ? node.items : [];
-        const int = (n: YNode | undefined) =>
-          n?.kind === 'scalar' && isIntegerScalar(n) ? (n.value as number) : undefined;
-        const min = int(lo);
-        const max =
-          hi?.kind === 'scalar' && hi.value === 'UNBOUNDED' ? Number.POSITIVE_INFINITY : int(hi);
-        if (min === undefined || max === undefined || min > max) {
+        const bounds = rangeBounds(node);
+        if (!bounds) {
           return fail(
             `expected a range [ min, max ] of integers (max may be UNBOUNDED, min <= max) for type "${t.name}"`,
           );
         }
+        const [min, max] = bounds;
         out = lit([min, max === Number.POSITIVE_INFINITY ? 'UNBOUNDED' : max]);
         break;
       }
@@ -4180,6 +4166,20 @@ const LEGACY_KEYNAMES: Record<string, string> = {
 
 const VERSION = /^\d+\.\d+(\.\d+(\.[A-Za-z0-9_]+(-\d+)?)?)?$/;
 const TIMESTAMP = /^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$/;
+
+/**
+ * The bounds of a range `[ min, max ]` of integers, max possibly UNBOUNDED (as Infinity) and
+ * min <= max (specification 9.1); undefined for anything else.
+ */
+function rangeBounds(node: YNode): [number, number] | undefined {
+  const [lo, hi] = node.kind === 'seq' && node.items.length === 2 ? node.items : [];
+  const int = (n: YNode | undefined) =>
+    n?.kind === 'scalar' && isIntegerScalar(n) ? (n.value as number) : undefined;
+  const min = int(lo);
+  const max =
+    hi?.kind === 'scalar' && hi.value === 'UNBOUNDED' ? Number.POSITIVE_INFINITY : int(hi);
+  return min !== undefined && max !== undefined && min <= max ? [min, max] : undefined;
+}
 
 function isIntegerScalar(n: YScalar): boolean {
   return (
