@@ -1431,6 +1431,17 @@ export class Checker {
     return m;
   }
 
+  /** The error for refining a definition whose inherited value is fixed (specification 9.3). */
+  private fixedRefined(where: YNode, path: string, name: string, fixed: YNode): void {
+    this.sink.error(
+      'TOSCA1034',
+      where,
+      path,
+      `"${name}" has a fixed value in the type it derives from and cannot be refined`,
+      [{ where: fixed, message: 'the fixed value' }],
+    );
+  }
+
   /** Reads property/attribute/parameter definitions (or refinements of inherited ones). */
   private propDefs(
     unit: Unit,
@@ -1470,13 +1481,7 @@ export class Checker {
     if (inherited && node.kind !== 'map') {
       // Refinement short form: a bare value fixes the value (specification 9.3).
       if (inherited.fixed) {
-        this.sink.error(
-          'TOSCA1034',
-          node,
-          path,
-          `"${name}" has a fixed value in the type it derives from and cannot be refined`,
-          [{ where: inherited.fixed, message: 'the fixed value' }],
-        );
+        this.fixedRefined(node, path, name, inherited.fixed);
         return undefined;
       }
       const d: PropDef = { ...inherited, node, fixed: node };
@@ -1486,13 +1491,7 @@ export class Checker {
     const map = this.asMap(node, path, `definition of "${name}"`);
     if (!map) return undefined;
     if (inherited?.fixed && mode !== 'parameter') {
-      this.sink.error(
-        'TOSCA1034',
-        map,
-        path,
-        `"${name}" has a fixed value in the type it derives from and cannot be refined`,
-        [{ where: inherited.fixed, message: 'the fixed value' }],
-      );
+      this.fixedRefined(map, path, name, inherited.fixed);
       return undefined;
     }
     const grammar =
