@@ -166,16 +166,7 @@ export class Loader {
       let profile: YScalar | undefined;
       let repository: YScalar | undefined;
       let namespace: string | undefined;
-      if (item.kind === 'scalar') {
-        if (typeof item.value !== 'string' || item.value === '') {
-          this.sink.error(
-            'TOSCA1010',
-            item,
-            path,
-            'an import must be a URL string or an import definition map',
-          );
-          return;
-        }
+      if (item.kind === 'scalar' && typeof item.value === 'string' && item.value !== '') {
         url = item;
       } else if (item.kind === 'map') {
         const allowed = new Set([
