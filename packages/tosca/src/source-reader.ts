@@ -111,12 +111,7 @@ export class SourceReader {
     try {
       stat = statSync(path);
     } catch (e) {
-      return {
-        error: `cannot read ${source}: ${(e as Error).message}`,
-        misuse: true,
-        file: source,
-        line: 1,
-      };
+      return unreadable(source, e);
     }
     if (stat.isDirectory()) {
       const files = new Map<string, Uint8Array | null>();
@@ -134,12 +129,7 @@ export class SourceReader {
     try {
       data = readFileSync(path);
     } catch (e) {
-      return {
-        error: `cannot read ${source}: ${(e as Error).message}`,
-        misuse: true,
-        file: source,
-        line: 1,
-      };
+      return unreadable(source, e);
     }
     let entries: Map<string, Uint8Array> | undefined;
     if (data[0] === 0x50 && data[1] === 0x4b) {
@@ -176,6 +166,16 @@ export class SourceReader {
       problems: found.problems.map((p) => ({ ...p, file: `${path}!${p.file}` })),
     };
   }
+}
+
+/** A source the user named that cannot be read: misuse, not a TOSCA diagnostic. */
+function unreadable(source: string, e: unknown): OpenError {
+  return {
+    error: `cannot read ${source}: ${(e as Error).message}`,
+    misuse: true,
+    file: source,
+    line: 1,
+  };
 }
 
 function normalizeEntry(name: string): string {
