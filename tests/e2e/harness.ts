@@ -384,3 +384,22 @@ export interface WorkloadItem {
 export function templateOf(name: string): string {
   return name.replace(/-\d+$/, '');
 }
+
+/**
+ * Writes `dir/name`, a service template importing the core profile as `k` with `nodes` (its
+ * node_templates, indented four spaces), and returns its path.
+ */
+export function serviceFile(dir: string, name: string, nodes: string): string {
+  const path = join(dir, name);
+  writeFileSync(
+    path,
+    `tosca_definitions_version: tosca_2_0
+imports:
+  - profile: io.khutulun.core
+    namespace: k
+service_template:
+  node_templates:
+${nodes}`,
+  );
+  return path;
+}

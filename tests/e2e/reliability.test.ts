@@ -4,7 +4,7 @@
  * invalid TOSCA.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   ApiError,
   isAlive,
+  serviceFile,
   TestHost,
   templateOf,
   type WorkloadItem,
@@ -31,22 +32,6 @@ async function newHost(): Promise<TestHost> {
   hosts.push(host);
   await host.startAgent();
   return host;
-}
-
-/** Writes a service file and returns its path. */
-function serviceFile(name: string, nodes: string): string {
-  const path = join(files, name);
-  writeFileSync(
-    path,
-    `tosca_definitions_version: tosca_2_0
-imports:
-  - profile: io.khutulun.core
-    namespace: k
-service_template:
-  node_templates:
-${nodes}`,
-  );
-  return path;
 }
 
 /** Unique numbers per run, so `sleep MARKER` processes are this test's and countable. */
@@ -92,6 +77,7 @@ describe('an agent killed with SIGKILL mid-deploy', () => {
       const markers = [nextMarker++, nextMarker++, nextMarker++, nextMarker++];
       const ready = `        readiness: { command: [/bin/sleep, '1'] }\n`;
       const path = serviceFile(
+        files,
         'chain.yaml',
         sleeper('a', markers[0]!, ready) +
           sleeper('b', markers[1]!, ready) +
@@ -157,6 +143,7 @@ describe('an agent restarted under running workloads', () => {
     const host = await newHost();
     const markers = [nextMarker++, nextMarker++];
     const path = serviceFile(
+      files,
       'pair.yaml',
       sleeper('one', markers[0]!) + sleeper('two', markers[1]!),
     );
@@ -223,7 +210,7 @@ describe('a port held by an outsider process', () => {
         command: node
         arguments: [-e, "require('node:net').createServer().listen(Number(process.env.PORT), '127.0.0.1')"]
 `;
-    const path = serviceFile('ports.yaml', listener('s1') + listener('s2') + listener('s3'));
+    const path = serviceFile(files, 'ports.yaml', listener('s1') + listener('s2') + listener('s3'));
     const deployed = await host.cli(['service', 'deploy', path, '--name', 'ports', '--wait']);
     expect(deployed.code, deployed.stderr).toBe(0);
     const items = await workloads(host, 'ports');
@@ -238,6 +225,7 @@ describe('a port held by an outsider process', () => {
     }
 
     const fixed = serviceFile(
+      files,
       'fixed.yaml',
       `${listener('s')}      capabilities:\n        port:\n          properties:\n            fixed_port: ${held[0]}\n`,
     );
@@ -258,6 +246,7 @@ describe('delete of a service with an exposed port', () => {
     // from where agents start handing out ports, keeps the check about this service only.
     const exposedPort = 29_000 + Math.floor(Math.random() * 900);
     const path = serviceFile(
+      files,
       'exposed.yaml',
       `    web:
       type: k:Server
@@ -302,6 +291,7 @@ describe('invalid TOSCA', () => {
     const host = await newHost();
     const marker = nextMarker++;
     const path = serviceFile(
+      files,
       'invalid.yaml',
       `${sleeper('fine', marker)}    broken:\n      type: k:NoSuchType\n`,
     );
@@ -328,7 +318,7 @@ describe('invalid TOSCA', () => {
     expect(sleepers(marker)).toEqual([]);
     expect(host.workloadProcesses()).toEqual([]);
 
-    const yaml = serviceFile('not-yaml.yaml', '    broken: [\n');
+    const yaml = serviceFile(files, 'not-yaml.yaml', '    broken: [\n');
     const syntax = await host.cli(['service', 'deploy', yaml, '--wait']);
     expect(syntax.code).toBe(1);
     expect(syntax.stderr).toMatch(/not-yaml\.yaml:\d+:\d+: error/);

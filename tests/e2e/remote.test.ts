@@ -3,11 +3,18 @@
  * given CA, the bearer token required, files uploaded rather than named.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, TestHost, templateOf, type WorkloadItem, waitUntil } from './harness.js';
+import {
+  ROOT,
+  serviceFile,
+  TestHost,
+  templateOf,
+  type WorkloadItem,
+  waitUntil,
+} from './harness.js';
 
 const host = new TestHost('khutulun-e2e-remote-');
 const files = mkdtempSync(join(tmpdir(), 'khutulun-e2e-remote-files-'));
@@ -103,16 +110,10 @@ describe('a remote agent over TLS with a token', () => {
   });
 
   it('deploys an uploaded file, lists, shows logs and deletes; a directory is refused as misuse', async () => {
-    const path = join(files, 'echo.yaml');
-    writeFileSync(
-      path,
-      `tosca_definitions_version: tosca_2_0
-imports:
-  - profile: io.khutulun.core
-    namespace: k
-service_template:
-  node_templates:
-    talker:
+    const path = serviceFile(
+      files,
+      'echo.yaml',
+      `    talker:
       type: k:Process
       properties:
         command: /bin/sh
