@@ -42,6 +42,8 @@ const PROFILE_LINE = /^profile:\s*["']?([^"'#\s]+)["']?\s*(?:#.*)?$/m;
 export class Loader {
   readonly units = new Map<string, Unit>();
   private catalog?: Map<string, Location[]>;
+  /** The texts the catalog scan read of files declaring a profile, until they are loaded. */
+  private readonly profileTexts = new Map<string, string>();
 
   constructor(
     private readonly reader: SourceReader,
@@ -59,7 +61,9 @@ export class Loader {
     const key = locationName(loc);
     const existing = this.units.get(key);
     if (existing) return existing;
-    const read = this.reader.read(loc);
+    const scanned = this.profileTexts.get(key);
+    this.profileTexts.delete(key);
+    const read = scanned === undefined ? this.reader.read(loc) : { text: scanned };
     if ('error' in read) {
       if (from)
         this.sink.error(
@@ -349,6 +353,7 @@ export class Loader {
       const list = catalog.get(m[1]) ?? [];
       list.push(loc);
       catalog.set(m[1], list);
+      this.profileTexts.set(locationName(loc), text);
     };
     // Profiles bundled in the CSAR come first, then the catalogs given, the folder of the
     // source, and the project's catalog.
