@@ -91,16 +91,6 @@ export class SourceReader {
     return out;
   }
 
-  /** Whether a location names a readable file. */
-  exists(loc: Location): boolean {
-    if (loc.archive) return this.archives.get(loc.archive)?.has(loc.path) ?? false;
-    try {
-      return statSync(loc.path).isFile();
-    } catch {
-      return false;
-    }
-  }
-
   /**
    * Opens a source given on the command line: a TOSCA file, a CSAR directory or a CSAR
    * archive, and finds its entry definitions (TOSCA.meta, or the single root YAML file).
