@@ -259,7 +259,7 @@ export function agentErrorFromBody(body: string, status: number, where: string):
  * lines. Details say where a failure happened (step, workload); for a request error such as
  * a 404 they only repeat the message.
  */
-export function causeLines(error: Record<string, unknown>, withDetails: boolean): string[] {
+function causeLines(error: Record<string, unknown>, withDetails: boolean): string[] {
   const lines: string[] = [];
   const details = error.details;
   if (withDetails && typeof details === 'object' && details !== null) {
@@ -279,7 +279,7 @@ export function causeLines(error: Record<string, unknown>, withDetails: boolean)
  * Formats TOSCA diagnostics as `file:line:col: severity CODE: message`, the form editors and
  * CI annotators understand.
  */
-export function diagnosticLines(value: unknown): string[] | undefined {
+function diagnosticLines(value: unknown): string[] | undefined {
   if (!Array.isArray(value)) return undefined;
   return value.map((d: unknown) => {
     if (typeof d === 'string') return d;

@@ -15,7 +15,7 @@ import { type Run, serviceCommand } from './service-commands.js';
 import { workloadCommand } from './workload-commands.js';
 
 /** The version `khutulun --version` prints: this package's. */
-export const CLI_VERSION = (
+const CLI_VERSION = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
     version: string;
   }

@@ -388,6 +388,6 @@ export class Loader {
 }
 
 /** The project's profile catalog (`profiles/` at the repository root). */
-export function defaultProfileDir(): string {
+function defaultProfileDir(): string {
   return resolve(dirname(new URL(import.meta.url).pathname), '../../../profiles');
 }
