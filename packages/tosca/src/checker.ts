@@ -11,6 +11,7 @@ import {
   PURE_FUNCTIONS,
 } from './builtin-functions.js';
 import type { DiagnosticSink } from './diagnostic.js';
+import type { DiagnosticCode } from './diagnostic-codes.js';
 import { GRAMMAR, type Keynames } from './grammar.js';
 import type { Unit } from './loader.js';
 import { locationName, resolveRelative, type SourceReader } from './source-reader.js';
@@ -220,6 +221,19 @@ export class Checker {
       if (req && !getEntry(node, k))
         this.sink.error('TOSCA1012', node, path, `${what} is missing the required keyname "${k}"`);
     }
+  }
+
+  /** The one entry of a map that must have exactly one (name: definition), or a diagnostic. */
+  private soleEntry(
+    node: YNode,
+    path: string,
+    code: DiagnosticCode,
+    message: string,
+  ): { key: YScalar; value: YNode } | undefined {
+    if (node.kind === 'map' && node.entries.length === 1)
+      return node.entries[0] as { key: YScalar; value: YNode };
+    this.sink.error(code, node, path, message);
+    return undefined;
   }
 
   /** A map node, or a diagnostic. `null` values get the "empty" diagnostic. */
@@ -1080,16 +1094,13 @@ export class Checker {
       const seen = new Set<string>();
       list?.items.forEach((item, i) => {
         const path = `${t.path}.requirements[${i}]`;
-        if (item.kind !== 'map' || item.entries.length !== 1) {
-          this.sink.error(
-            'TOSCA1010',
-            item,
-            path,
-            'each requirement definition must be a map with one entry (name: definition)',
-          );
-          return;
-        }
-        const e = item.entries[0] as { key: YScalar; value: YNode };
+        const e = this.soleEntry(
+          item,
+          path,
+          'TOSCA1010',
+          'each requirement definition must be a map with one entry (name: definition)',
+        );
+        if (!e) return;
         const name = String(e.key.value);
         if (seen.has(name)) {
           this.sink.error(
@@ -2620,16 +2631,13 @@ export class Checker {
       );
       list?.items.forEach((item, i) => {
         const p = `${path}.policies[${i}]`;
-        if (item.kind !== 'map' || item.entries.length !== 1) {
-          this.sink.error(
-            'TOSCA1010',
-            item,
-            p,
-            'each policy must be a map with one entry (name: definition)',
-          );
-          return;
-        }
-        const e = item.entries[0] as { key: YScalar; value: YNode };
+        const e = this.soleEntry(
+          item,
+          p,
+          'TOSCA1010',
+          'each policy must be a map with one entry (name: definition)',
+        );
+        if (!e) return;
         const name = String(e.key.value);
         const pp = `${p}${q(name)}`;
         const m = this.asMap(e.value, pp, `policy "${name}"`);
@@ -3269,16 +3277,13 @@ export class Checker {
     const items: Array<{ name: string; node: YNode; path: string; implicit?: boolean }> = [];
     list?.items.forEach((item, i) => {
       const p = `${nt.path}.requirements[${i}]`;
-      if (item.kind !== 'map' || item.entries.length !== 1) {
-        this.sink.error(
-          'TOSCA1010',
-          item,
-          p,
-          'each requirement assignment must be a map with one entry (name: assignment)',
-        );
-        return;
-      }
-      const e = item.entries[0] as { key: YScalar; value: YNode };
+      const e = this.soleEntry(
+        item,
+        p,
+        'TOSCA1010',
+        'each requirement assignment must be a map with one entry (name: assignment)',
+      );
+      if (!e) return;
       items.push({
         name: String(e.key.value),
         node: e.value,
@@ -3852,16 +3857,13 @@ export class Checker {
     target: NodeTemplate | undefined,
     wfInputs?: Map<string, PropDef>,
   ): void {
-    if (node.kind !== 'map' || node.entries.length !== 1) {
-      this.sink.error(
-        'TOSCA1070',
-        node,
-        path,
-        'an activity is a map with one entry: delegate, set_state, call_operation or inline',
-      );
-      return;
-    }
-    const e = node.entries[0] as { key: YScalar; value: YNode };
+    const e = this.soleEntry(
+      node,
+      path,
+      'TOSCA1070',
+      'an activity is a map with one entry: delegate, set_state, call_operation or inline',
+    );
+    if (!e) return;
     const kind = String(e.key.value);
     if (!['delegate', 'set_state', 'call_operation', 'inline'].includes(kind)) {
       this.sink.error(
