@@ -2541,28 +2541,8 @@ export class Checker {
               'type',
             );
             if (!type) return;
-            this.assignProps(
-              unit,
-              getEntry(m, 'properties')?.value,
-              type.props,
-              `${p}.properties`,
-              false,
-              `relationship type "${type.name}"`,
-            );
-            this.assignProps(
-              unit,
-              getEntry(m, 'attributes')?.value,
-              type.attrs,
-              `${p}.attributes`,
-              true,
-              `relationship type "${type.name}"`,
-            );
-            this.interfaceAssignments(
-              unit,
-              getEntry(m, 'interfaces')?.value,
-              type.interfaces,
-              `${p}.interfaces`,
-            );
+            // Checked here too, so a template no requirement uses is still checked.
+            this.relationshipAssignments(unit, m, type, p);
             relTemplates.set(name, { type, node: m });
           },
         );
@@ -3030,6 +3010,35 @@ export class Checker {
     for (const e of node.entries)
       out[String(e.key.value)] = this.embedded(e.value, `${path}${q(String(e.key.value))}`, unit);
     return out;
+  }
+
+  /** The property, attribute and interface assignments of a relationship, checked against its type. */
+  private relationshipAssignments(unit: Unit, m: YMap | undefined, type: ToscaType, path: string) {
+    const owner = `relationship type "${type.name}"`;
+    return {
+      properties: this.assignProps(
+        unit,
+        m ? getEntry(m, 'properties')?.value : undefined,
+        type.props,
+        `${path}.properties`,
+        false,
+        owner,
+      ),
+      attributes: this.assignProps(
+        unit,
+        m ? getEntry(m, 'attributes')?.value : undefined,
+        type.attrs,
+        `${path}.attributes`,
+        true,
+        owner,
+      ),
+      interfaces: this.interfaceAssignments(
+        unit,
+        m ? getEntry(m, 'interfaces')?.value : undefined,
+        type.interfaces,
+        `${path}.interfaces`,
+      ),
+    };
   }
 
   private interfaceAssignments(
@@ -3572,29 +3581,15 @@ export class Checker {
       if (Object.keys(allocation).length > 0) req.allocation = allocation;
       if (relType) {
         req.relationship = relType;
-        const rm = relNode?.kind === 'map' ? relNode : undefined;
-        req.properties = this.assignProps(
+        const assigned = this.relationshipAssignments(
           unit,
-          rm ? getEntry(rm, 'properties')?.value : undefined,
-          relType.props,
-          `${item.path}.relationship.properties`,
-          false,
-          `relationship type "${relType.name}"`,
+          relNode?.kind === 'map' ? relNode : undefined,
+          relType,
+          `${item.path}.relationship`,
         );
-        req.attributes = this.assignProps(
-          unit,
-          rm ? getEntry(rm, 'attributes')?.value : undefined,
-          relType.attrs,
-          `${item.path}.relationship.attributes`,
-          true,
-          `relationship type "${relType.name}"`,
-        );
-        req.interfaces = this.interfaceAssignments(
-          unit,
-          rm ? getEntry(rm, 'interfaces')?.value : undefined,
-          relType.interfaces,
-          `${item.path}.relationship.interfaces`,
-        );
+        req.properties = assigned.properties;
+        req.attributes = assigned.attributes;
+        req.interfaces = assigned.interfaces;
       }
       const chosen = found[0];
       let spread: typeof found = [];
