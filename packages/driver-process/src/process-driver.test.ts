@@ -407,6 +407,37 @@ async function killShim(name: string): Promise<void> {
   await eventually(() => !alive(shimPid));
 }
 
+describe('ProcessDriver shims, started by its launcher process', () => {
+  it('reports a run lost, and kills its group, when its shim is killed while watched', async () => {
+    const d = driver();
+    const status = await d.create(spec('watched', { command: 'sleep', arguments: ['300'] }));
+    const exited = nextExit(d, 'watched');
+    await killShim('watched');
+    expect(await exited).toMatchObject({ ref: status.ref, requested: false, lost: true });
+    expect((await d.read(status.ref))?.state).toBe('exited');
+    await eventually(() => !alive(status.pid!));
+  });
+
+  it('keeps supervising when the launcher dies: runs report exits, a new launcher starts more', async () => {
+    const d = driver();
+    const first = await d.create(spec('first', { command: 'sleep', arguments: ['300'] }));
+    const shim = readStat(first.pid!)!.ppid;
+    const launcher = readStat(shim)!.ppid;
+    expect(launcher).not.toBe(process.pid);
+    process.kill(launcher, 'SIGKILL');
+    await eventually(() => !alive(launcher));
+    expect(alive(shim)).toBe(true);
+
+    const second = await d.create(spec('second', { command: 'sleep', arguments: ['300'] }));
+    expect(readStat(readStat(second.pid!)!.ppid)!.ppid).not.toBe(launcher);
+    const exited = nextExit(d, 'first');
+    process.kill(first.pid!, 'SIGKILL');
+    expect(await exited).toMatchObject({ signal: 'SIGKILL', requested: false });
+    const stopped = await d.stop(second.ref, { graceMs: 5_000 });
+    expect(stopped).toMatchObject({ state: 'stopped', signal: 'SIGTERM' });
+  });
+});
+
 describe('ProcessDriver when the shim of an adopted workload is killed', () => {
   it('stop still ends the workload and reports it lost', async () => {
     const first = driver();

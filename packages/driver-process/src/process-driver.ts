@@ -4,7 +4,6 @@
  * `shim-script.ts`) that outlives the agent; the driver learns of starts and exits through
  * inotify on that directory, never by polling, also for workloads it adopts after a restart.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import {
   type FSWatcher,
   readdirSync,
@@ -44,6 +43,7 @@ import {
   planProcess,
 } from './process-plan.js';
 import { probe } from './readiness.js';
+import { ShimLauncher } from './shim-launcher.js';
 import { renderEnvironment, renderShim, SHIM_SHELL, workloadCommand } from './shim-script.js';
 
 /** Options of a `ProcessDriver`. */
@@ -83,8 +83,8 @@ interface Workload {
   spec: WorkloadSpec;
   state: WorkloadState;
   watcher?: FSWatcher;
-  /** The shim this driver spawned for the current run (absent for adopted workloads). */
-  shim?: ChildProcess;
+  /** The shim this driver launched for the current run (absent for adopted workloads). */
+  shimPid?: number;
   pid?: number;
   startedAt?: string;
   exit?: ExitRecord;
@@ -173,6 +173,7 @@ export class ProcessDriver implements WorkloadDriver {
   readonly #startTimeoutMs: number;
   readonly #workloads = new Map<string, Workload>();
   readonly #listeners = new Set<WorkloadListener<'exit'>>();
+  readonly #launcher = new ShimLauncher({ PATH: DEFAULT_PATH });
   #closed = false;
 
   constructor(options: ProcessDriverOptions) {
@@ -427,6 +428,7 @@ export class ProcessDriver implements WorkloadDriver {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#launcher.close();
     for (const workload of this.#workloads.values()) {
       workload.watcher?.close();
       for (const wake of workload.waiters) wake();
@@ -464,16 +466,23 @@ export class ProcessDriver implements WorkloadDriver {
     delete workload.pid;
     delete workload.exit;
     delete workload.startedAt;
-    let shim: ChildProcess;
+    delete workload.shimPid;
+    let shimPid: number;
     try {
-      shim = spawn(SHIM_SHELL, [join(dir, 'run')], {
-        cwd: dir,
-        detached: true,
-        stdio: 'ignore',
-        env: { PATH: DEFAULT_PATH },
-      });
+      shimPid = await this.#launcher.launch(
+        { file: SHIM_SHELL, args: [join(dir, 'run')], cwd: dir, env: { PATH: DEFAULT_PATH } },
+        () => this.#shimExited(workload, generation),
+      );
     } catch (cause) {
-      workload.state = 'exited';
+      // A launcher that died after taking the request may have started the shim: no orphans.
+      const stray = this.#findShim(workload);
+      if (stray !== undefined) killGroup(stray, 'SIGKILL');
+      if (workload.pid !== undefined) killGroup(workload.pid, 'SIGKILL');
+      if (workload.generation === generation && workload.state === 'running') {
+        workload.state = 'exited';
+        workload.exit = { time: new Date().toISOString(), lost: true };
+        this.#notify(workload);
+      }
       throw new DriverError(`cannot start the shim of ${workload.ref.id}`, {
         code: 'start-failed',
         driver: KIND,
@@ -481,14 +490,7 @@ export class ProcessDriver implements WorkloadDriver {
         cause,
       });
     }
-    workload.shim = shim;
-    let spawnError: unknown;
-    shim.once('error', (error) => {
-      spawnError = error;
-      this.#shimExited(workload, generation);
-    });
-    shim.once('exit', () => this.#shimExited(workload, generation));
-    shim.unref();
+    if (workload.generation === generation) workload.shimPid = shimPid;
     const started = await this.#waitFor(
       workload,
       () => workload.pid !== undefined || workload.state !== 'running',
@@ -497,7 +499,7 @@ export class ProcessDriver implements WorkloadDriver {
     if (!started || workload.pid === undefined) {
       if (workload.state === 'running') {
         // The shim's session: the shim, and a workload that had not reported itself yet.
-        if (shim.pid !== undefined) killGroup(shim.pid, 'SIGKILL');
+        killGroup(shimPid, 'SIGKILL');
         workload.state = 'exited';
         workload.exit = { time: new Date().toISOString(), lost: true };
       }
@@ -505,7 +507,6 @@ export class ProcessDriver implements WorkloadDriver {
         code: 'start-failed',
         driver: KIND,
         workload: workload.ref.key,
-        cause: spawnError,
       });
     }
     return statusOf(workload);
@@ -599,13 +600,8 @@ export class ProcessDriver implements WorkloadDriver {
 
   /** The live shim of a workload, by its command line `/bin/sh <dir>/run`. */
   #findShim(workload: Workload, processes?: ProcEntry[]): number | undefined {
-    if (
-      workload.shim?.pid !== undefined &&
-      workload.shim.exitCode === null &&
-      isAlive(workload.shim.pid)
-    ) {
-      return workload.shim.pid;
-    }
+    const pid = workload.shimPid;
+    if (pid !== undefined && this.#launcher.watches(pid) && isAlive(pid)) return pid;
     const run = join(workload.directory, 'run');
     return (processes ?? scanProcesses()).find((p) => p.argv[0] === SHIM_SHELL && p.argv[1] === run)
       ?.pid;
