@@ -16,9 +16,11 @@ interface Pending {
 
 /**
  * Writes attribute values (and the custom events that go with them) back into the graph.
- * Writes that arrive while a transaction is committing are coalesced into the next one, so
- * 200 workloads becoming ready cost a few durable commits, not 200; a lone write commits at
- * once. Each write resolves when its transaction has committed.
+ * Writes of one turn of the event loop (e.g. the exits or PIDs of many workloads that one
+ * poll delivered) and those that arrive while a transaction is committing are coalesced into
+ * one transaction, so 200 workloads becoming ready cost a few durable commits, not 200; a
+ * lone write commits within the same turn. Each write resolves when its transaction has
+ * committed.
  */
 export class AttributeWriter {
   #pending: Pending[] = [];
@@ -30,7 +32,11 @@ export class AttributeWriter {
   write(id: Id, values: Record<string, Value | undefined>, ...events: WriteEvent[]): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#pending.push({ id, values, events, resolve, reject });
-      if (!this.#running) void this.#drain();
+      if (this.#running) return;
+      this.#running = true;
+      // After the other callbacks of this turn: a SQLite commit completes within the turn, so
+      // writes those callbacks make could not join it otherwise.
+      setImmediate(() => void this.#drain());
     });
   }
 
@@ -40,7 +46,6 @@ export class AttributeWriter {
   }
 
   async #drain(): Promise<void> {
-    this.#running = true;
     while (this.#pending.length) {
       const batch = this.#pending.splice(0);
       try {

@@ -238,9 +238,10 @@ export class ServiceController {
       new Map([...overrides].map(([id, restart]) => [id, { restart }])),
     );
 
-    // Ports first, for every workload (the network driver serves them one by one, and each
-    // check is cheapest before the service's own processes and probes fill the socket
-    // tables), then properties are evaluated with the ports in place.
+    // Ports first, for every workload, all at once (the network driver commits concurrent
+    // reservations together, and its check of the socket tables is cheapest before the
+    // service's own processes and probes fill them), then properties are evaluated with the
+    // ports in place.
     const reserved = new Map<string, PortBinding[]>();
     const reservations = await Promise.allSettled(
       plan.map(async (w) => reserved.set(w.name, await this.reservePorts(name, w))),
@@ -344,12 +345,16 @@ export class ServiceController {
     const status = await this.s.workloads.create(spec);
     const sup = this.supervise(service, vertex, status, sources);
     sup.stopping = true; // no restarts until the deploy has succeeded
-    await this.attributes.write(w.vertex, statusValues(status, 'starting'), {
+    const started = this.attributes.write(w.vertex, statusValues(status, 'starting'), {
       type: 'workload-started',
       data: { pid: status.pid ?? null },
     });
     const timeout = readinessTimeout(vertex);
-    await this.s.workloads.ready(spec, { signal, ...(timeout ? { timeoutMs: timeout } : {}) });
+    // The readiness wait does not wait for that commit; `workload-ready` still follows it.
+    await Promise.all([
+      started,
+      this.s.workloads.ready(spec, { signal, ...(timeout ? { timeoutMs: timeout } : {}) }),
+    ]);
     sup.stopping = false;
     await this.attributes.write(w.vertex, { state: 'running' }, { type: 'workload-ready' });
     // An exit while the deploy held supervision back is handled now, by the policy.
