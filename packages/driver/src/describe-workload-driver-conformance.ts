@@ -81,7 +81,6 @@ export function describeWorkloadDriverConformance(
       expect(typeof status.startedAt).toBe('string');
       expect(await driver.read(status.ref)).toMatchObject({ state: 'running' });
       expect((await driver.list()).map((s) => s.ref.id)).toEqual([status.ref.id]);
-      await driver.ready(spec);
       const description = await driver.describe(status.ref);
       expect(description?.commands.length).toBeGreaterThan(0);
       expect(description?.files.length).toBeGreaterThan(0);

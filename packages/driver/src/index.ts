@@ -1,4 +1,6 @@
 /** Driver contracts: the lifecycle of workloads and networks, and the errors drivers raise. */
+
+export { diffSpecs } from './diff-specs.js';
 export {
   DRIVER_ERROR,
   DriverError,
@@ -10,11 +12,18 @@ export {
 export type { NetworkDriver, PortRequest, PortReservation } from './network-driver.js';
 export { quote, quoteCommand } from './shell-quote.js';
 export type {
+  ExecOptions,
+  ExecSession,
+  LogChunk,
+  LogOptions,
+  Mount,
   PortBinding,
+  PropertyDiff,
   Protocol,
-  ReadyOptions,
+  ResourceLimits,
   StopOptions,
   WorkloadDescription,
+  WorkloadDiff,
   WorkloadDriver,
   WorkloadEvents,
   WorkloadExit,
@@ -26,3 +35,11 @@ export type {
   WorkloadState,
   WorkloadStatus,
 } from './workload-driver.js';
+export type {
+  DriverContext,
+  KindAvailability,
+  KindMapping,
+  NodeArtifact,
+  WorkloadKind,
+  WorkloadNode,
+} from './workload-kind.js';

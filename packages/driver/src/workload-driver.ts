@@ -20,27 +20,72 @@ export type Protocol = 'tcp' | 'udp';
 export interface PortBinding {
   /** The capability or port name, e.g. `http`. */
   name: string;
+  /** The port reserved on the host. */
   port: number;
   protocol: Protocol;
+  /**
+   * The port the workload listens on inside its own network namespace (containers, VMs), to
+   * which the host's `port` is mapped. Absent for kinds on the host's network (`process`):
+   * they listen on `port` itself.
+   */
+  target?: number;
+  /** The host address to publish on (default: every address the firewall exposes). */
+  hostAddress?: string;
 }
 
 /**
- * What to run. `properties` are the kind's own (validated by `check`); for `process`, see the
- * README: `command`, `arguments`, `environment`, `working_directory`, `user`, `readiness`.
+ * A host path made available inside a workload. Files and data directories are prepared
+ * above the drivers (rendered, created with owner and mode) and handed over as mounts:
+ * containers and VMs bind-mount them at `target`; kinds on the host's file system (`process`)
+ * use `source` directly and ignore `target`.
+ */
+export interface Mount {
+  /** `bind`: a host path; `volume`: a named volume of the engine; `tmpfs`: memory. */
+  type: 'bind' | 'volume' | 'tmpfs';
+  /** The host path (`bind`) or the volume name (`volume`); absent for `tmpfs`. */
+  source?: string;
+  /** The path inside the workload. */
+  target: string;
+  readOnly?: boolean;
+}
+
+/**
+ * Resource limits every kind applies where it can: containers by the engine's flags, VMs by
+ * their domain, processes by cgroup v2 where the host allows it (otherwise the driver warns).
+ */
+export interface ResourceLimits {
+  /** CPUs, fractional (e.g. 0.5). */
+  cpus?: number;
+  memoryBytes?: number;
+  pids?: number;
+}
+
+/**
+ * What to run. `properties` are the kind's own, mapped from its TOSCA node type by the kind's
+ * package (`WorkloadKind.spec`) and validated by `check`; for `process`: `command`,
+ * `arguments`, `environment`, `working_directory`, `user`. What every kind shares (ports,
+ * mounts, labels, limits) is typed here, once.
  */
 export interface WorkloadSpec {
   key: WorkloadKey;
   properties: Record<string, Value>;
   /** Ports reserved for this workload; drivers pass them to it (e.g. `PORT_HTTP=8080`). */
   ports: PortBinding[];
+  /** Labels to put on what the driver makes (containers, units); `io.khutulun.*` included. */
+  labels?: Record<string, string>;
+  mounts?: Mount[];
+  limits?: ResourceLimits;
 }
 
-/** How a driver names a workload it made. Plain data: the agent stores it as an attribute. */
+/**
+ * How a driver names a workload it made. Plain data: the agent stores it (the `ref`
+ * attribute) and addresses the workload by it afterwards; nothing rebuilds it from names.
+ */
 export interface WorkloadRef {
   /** The driver kind, e.g. `process`. */
   kind: string;
   key: WorkloadKey;
-  /** The driver's own stable identifier (for `process`: `<service>/<name>`). */
+  /** The driver's own stable identifier (`process`: `<service>/<name>`; containers: the container ID). */
   id: string;
 }
 
@@ -108,12 +153,75 @@ export interface StopOptions {
   graceMs?: number;
 }
 
-/** Options of `ready`. */
-export interface ReadyOptions {
-  /** Overrides the spec's readiness timeout (default 30 000 ms). */
-  timeoutMs?: number;
-  /** Abandons the wait (rejects with the signal's reason). */
+/** Options of `logs`. */
+export interface LogOptions {
+  /** Which output (default both). */
+  stream?: 'stdout' | 'stderr' | 'both';
+  /** Only the last N lines of what exists now. */
+  tail?: number;
+  /** Keep going with new output until `signal` aborts (or the iteration is ended). */
+  follow?: boolean;
   signal?: AbortSignal;
+}
+
+/** A piece of a workload's output. */
+export interface LogChunk {
+  stream: 'stdout' | 'stderr';
+  data: Uint8Array;
+}
+
+/** Options of `exec`. */
+export interface ExecOptions {
+  /** The program and its arguments. */
+  command: string[];
+  /** Allocate a terminal (where the kind has one); stdout and stderr are then one stream. */
+  tty?: boolean;
+  /** Keep stdin open for the caller to write (default false: stdin is empty). */
+  stdin?: boolean;
+  /** Extra environment. */
+  environment?: Record<string, string>;
+  /** The terminal size, with `tty`. */
+  columns?: number;
+  rows?: number;
+}
+
+/** A command running inside a workload. */
+export interface ExecSession {
+  /** Writable when `stdin` was asked for; end it to close the command's stdin. */
+  readonly stdin: NodeJS.WritableStream | undefined;
+  readonly stdout: NodeJS.ReadableStream;
+  /** Absent with `tty` (the terminal merges it into stdout). */
+  readonly stderr: NodeJS.ReadableStream | undefined;
+  /** Resolves once the command ended, with its exit code (128 + n for a signal n). */
+  readonly exit: Promise<{ code: number }>;
+  /** Changes the terminal size (with `tty`; otherwise ignored). */
+  resize(columns: number, rows: number): void;
+  /** Ends the command (and the session) early. */
+  kill(): void;
+}
+
+/** One changed property path of a spec, in Pulumi's `detailedDiff` shape. */
+export interface PropertyDiff {
+  kind: 'add' | 'delete' | 'update';
+  /** True when this change cannot be applied in place: the workload must be replaced. */
+  replace: boolean;
+}
+
+/**
+ * What changed between two specs of a workload and how it can be applied (Pulumi's
+ * `DiffResponse`): in place (`update`) when `replaces` is empty, else by a replacement.
+ */
+export interface WorkloadDiff {
+  /** Whether anything changed. */
+  changes: boolean;
+  /** Every changed top-level path, e.g. `properties.image`, `ports`, `limits.memoryBytes`. */
+  diffs: string[];
+  /** The changed paths that force a replacement. */
+  replaces: string[];
+  /** Per changed path. */
+  detailedDiff: Record<string, PropertyDiff>;
+  /** A replacement must delete the old workload before creating the new one (same name). */
+  deleteBeforeReplace: boolean;
 }
 
 /** A file a driver made for a workload, for `khutulun workload show`. */
@@ -137,8 +245,9 @@ export interface WorkloadDescription {
  * A workload driver: one per kind and host. Every method is safe to call concurrently for
  * different keys; calls for the same key are serialised by the caller (the agent).
  *
- * Restart policy is the agent's: the driver reports every exit promptly (`on('exit')`) and
- * offers a fast `restart`.
+ * Restart policy, readiness and health checks are the agent's, above every driver: the
+ * driver reports every exit promptly (`on('exit')`), offers a fast `restart`, and runs
+ * commands inside its workloads (`exec`) for command checks.
  */
 export interface WorkloadDriver {
   /** The kind of workload it runs, e.g. `process`. */
@@ -154,17 +263,19 @@ export interface WorkloadDriver {
    */
   create(spec: WorkloadSpec): Promise<WorkloadStatus>;
 
-  /**
-   * Waits until the workload is ready by its spec's readiness (a TCP port accepting, or a
-   * command exiting 0); at once when it declares none. Rejects with `not-ready` after the
-   * timeout, or `exited` if the workload ends first.
-   */
-  ready(spec: WorkloadSpec, options?: ReadyOptions): Promise<void>;
-
   /** The workload's current status, or `undefined` if the driver has none by that ref. */
   read(ref: WorkloadRef): Promise<WorkloadStatus | undefined>;
 
-  /** Replaces a workload's spec in place, if the kind can; otherwise the agent stops and recreates. */
+  /**
+   * What changed from `from` to `to`, and whether each change can be applied in place
+   * (`update`) or needs a replacement. Pure: it looks at the specs, not the workload.
+   */
+  diff(from: WorkloadSpec, to: WorkloadSpec): Promise<WorkloadDiff>;
+
+  /**
+   * Applies a spec whose `diff` has no `replaces`, in place. Kinds that replace everything
+   * omit it; the agent then deletes and creates.
+   */
   update?(ref: WorkloadRef, spec: WorkloadSpec): Promise<WorkloadStatus>;
 
   /**
@@ -199,6 +310,20 @@ export interface WorkloadDriver {
 
   /** The exact commands and files the driver made for the workload (`undefined` if unknown). */
   describe(ref: WorkloadRef): Promise<WorkloadDescription | undefined>;
+
+  /**
+   * The workload's output, from the kind's own logs (files, the engine's log driver). Ends
+   * when the existing output is read, or, with `follow`, when `signal` aborts. Rejects with
+   * `not-found` for an unknown ref.
+   */
+  logs(ref: WorkloadRef, options?: LogOptions): AsyncIterable<LogChunk>;
+
+  /**
+   * Runs a command inside a running workload (for `process`: in its environment, working
+   * directory and user). Kinds that cannot run commands in their workloads omit it.
+   * Rejects with `not-found`, or `exited` when the workload is not running.
+   */
+  exec?(ref: WorkloadRef, options: ExecOptions): Promise<ExecSession>;
 
   /** Registers a listener; returns the function that removes it. Listeners must not throw. */
   on<E extends keyof WorkloadEvents>(event: E, listener: WorkloadListener<E>): () => void;

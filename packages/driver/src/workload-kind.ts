@@ -1,0 +1,69 @@
+/**
+ * A workload kind as a plug-in of the agent: the TOSCA node types it runs, the mapping from a
+ * node's values to its driver's spec, and how to open its driver on a host. The agent holds
+ * kinds in a registry and never imports a particular one; one composition root wires them.
+ */
+import type { Value } from '@khutulun/floria';
+import type { Problem } from './driver-error.js';
+import type { WorkloadDriver, WorkloadKey } from './workload-driver.js';
+
+/** An artifact of a node, as its template declares it, with the file resolved. */
+export interface NodeArtifact {
+  /** The artifact type's full class name, e.g. `artifact:io.khutulun.core/OciArchive`. */
+  type: string;
+  /** Every class the type is in (itself and its ancestors), for `is a` checks. */
+  types: string[];
+  /** The artifact file, absolute (resolved against the service's base directory). */
+  file: string;
+  /** The artifact's properties and other keynames, as declared. */
+  values: Record<string, Value>;
+}
+
+/** A workload's node, as the kind's mapping sees it: evaluated values, nothing else. */
+export interface WorkloadNode {
+  key: WorkloadKey;
+  /** The node's type (full class name) and every ancestor class. */
+  types: string[];
+  /** The node's evaluated property values (TOSCA snake_case names). */
+  properties: Record<string, Value>;
+  /** Its artifacts by name. */
+  artifacts: Record<string, NodeArtifact>;
+  /** The directory relative paths in the template are resolved against. */
+  baseDirectory: string;
+}
+
+/** What a kind's mapping returns: the kind's spec properties, or problems (as data). */
+export interface KindMapping {
+  properties: Record<string, Value>;
+  problems: Problem[];
+}
+
+/** What a driver is opened with on a host. */
+export interface DriverContext {
+  /** The agent's state directory; a driver keeps its own files under `<state>/<kind>`. */
+  stateDirectory: string;
+  /** This host's name (put on what the driver makes, e.g. a container label). */
+  host: string;
+  log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
+}
+
+/** Whether a kind can run on this host, found by probing at agent start. */
+export type KindAvailability = { available: true } | { available: false; reason: string };
+
+/**
+ * One workload kind. `nodeTypes` are full class names (e.g. `node:io.khutulun.core/Process`);
+ * a node is run by the kind whose node type is the most derived among its classes, and, when
+ * several kinds share that type (`Container`: podman or docker), by the one that `claims` it.
+ */
+export interface WorkloadKind {
+  readonly kind: string;
+  readonly nodeTypes: readonly string[];
+  /** With shared node types: whether this kind runs the node (e.g. its `engine` property). */
+  claims?(node: WorkloadNode): boolean;
+  /** Maps a node to the kind's spec properties. Never throws for bad input. */
+  map(node: WorkloadNode): KindMapping;
+  /** Probes the host (the engine installed, its socket answering). Never throws. */
+  probe(context: DriverContext): Promise<KindAvailability>;
+  /** Opens the driver (after a successful probe). */
+  open(context: DriverContext): Promise<WorkloadDriver>;
+}
