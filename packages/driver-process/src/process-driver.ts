@@ -18,12 +18,15 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import {
   DriverError,
+  diffSpecs,
+  type LogChunk,
+  type LogOptions,
   type Problem,
   quote,
   quoteCommand,
-  type ReadyOptions,
   type StopOptions,
   type WorkloadDescription,
+  type WorkloadDiff,
   type WorkloadDriver,
   type WorkloadEvents,
   type WorkloadExit,
@@ -35,6 +38,7 @@ import {
   type WorkloadState,
   type WorkloadStatus,
 } from '@khutulun/driver';
+import { readLogFiles } from './log-files.js';
 import { isAlive, type ProcEntry, readStat, scanProcesses } from './proc-table.js';
 import {
   DEFAULT_PATH,
@@ -55,6 +59,14 @@ export interface ProcessDriverOptions {
    * the wait is event-driven, and a loaded host may take seconds to start hundreds).
    */
   startTimeoutMs?: number;
+}
+
+/** Options of the process driver's own readiness wait (not part of the driver contract). */
+export interface ProcessReadyOptions {
+  /** Overrides the spec's `readiness.timeout_ms`. */
+  timeoutMs?: number;
+  /** Abandons the wait (it rejects with the signal's reason). */
+  signal?: AbortSignal;
 }
 
 /** A graph value, as attributes hold them. */
@@ -241,7 +253,12 @@ export class ProcessDriver implements WorkloadDriver {
     return this.#launch(fresh);
   }
 
-  async ready(spec: WorkloadSpec, options: ReadyOptions = {}): Promise<void> {
+  /**
+   * Waits for the spec's `readiness` (a TCP connect or a command exiting 0). Not part of the
+   * `WorkloadDriver` contract any more (readiness is the agent's): kept for this package's
+   * own tests and callers that hold a `ProcessDriver`.
+   */
+  async ready(spec: WorkloadSpec, options: ProcessReadyOptions = {}): Promise<void> {
     const plan = validPlan(spec, this.directoryOf(spec.key));
     options.signal?.throwIfAborted();
     const readiness = plan.readiness;
@@ -280,6 +297,20 @@ export class ProcessDriver implements WorkloadDriver {
   async read(ref: WorkloadRef): Promise<WorkloadStatus | undefined> {
     const workload = this.#workloads.get(ref.id);
     return workload && statusOf(workload);
+  }
+
+  /** Every change replaces a process: it cannot change its command or environment in place. */
+  async diff(from: WorkloadSpec, to: WorkloadSpec): Promise<WorkloadDiff> {
+    return diffSpecs(from, to);
+  }
+
+  /**
+   * The workload's output from `logs/stdout.log` and `logs/stderr.log` (see `readLogFiles`):
+   * it survives restarts (the shim appends) and ends with `delete`. Following uses inotify.
+   */
+  async *logs(ref: WorkloadRef, options: LogOptions = {}): AsyncGenerator<LogChunk> {
+    const workload = this.#get(ref);
+    yield* readLogFiles(join(workload.directory, 'logs'), options);
   }
 
   async restart(ref: WorkloadRef): Promise<WorkloadStatus> {
