@@ -18,6 +18,8 @@ export const CORE_PROFILE = 'io.khutulun.core';
 export const CONTAINER_TYPE = `node:${CORE_PROFILE}/Container`;
 /** A pod: containers sharing one network namespace, its ports published on the pod. */
 export const POD_TYPE = `node:${CORE_PROFILE}/Pod`;
+/** The relationship of a container to its pod. */
+export const IN_POD_TYPE = `relationship:${CORE_PROFILE}/InPod`;
 /** The artifact types of images: a root file system tarball, an OCI archive, a docker-archive. */
 export const IMAGE_ARTIFACT_TYPES = {
   rootfs: `artifact:${CORE_PROFILE}/RootfsArchive`,
@@ -100,12 +102,13 @@ export function mapContainer(node: WorkloadNode): KindMapping {
     'hostname',
     'stop_signal',
     'runtime',
-    'pod',
   ] as const) {
     const v = p[name];
     if (typeof v === 'string' && v) out[name] = v;
     else if (typeof v === 'number') out[name] = String(v);
   }
+  const pod = node.relations.find((r) => r.types.includes(IN_POD_TYPE));
+  if (pod) out.pod = pod.target;
   return { properties: out as unknown as Record<string, Value>, problems };
 }
 

@@ -40,6 +40,7 @@ export type {
   KindAvailability,
   KindMapping,
   NodeArtifact,
+  NodeRelation,
   WorkloadKind,
   WorkloadNode,
 } from './workload-kind.js';

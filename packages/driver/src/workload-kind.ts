@@ -19,6 +19,16 @@ export interface NodeArtifact {
   values: Record<string, Value>;
 }
 
+/** A requirement of a node that another workload of the service fulfils. */
+export interface NodeRelation {
+  /** The requirement's name, e.g. `pod`. */
+  name: string;
+  /** The relationship's type (full class name) and every ancestor. */
+  types: string[];
+  /** The name of the workload it points at (the target node, or the owner of the target capability). */
+  target: string;
+}
+
 /** A workload's node, as the kind's mapping sees it: evaluated values, nothing else. */
 export interface WorkloadNode {
   key: WorkloadKey;
@@ -28,6 +38,8 @@ export interface WorkloadNode {
   properties: Record<string, Value>;
   /** Its artifacts by name. */
   artifacts: Record<string, NodeArtifact>;
+  /** Its requirements fulfilled by other workloads of the service. */
+  relations: NodeRelation[];
   /** The directory relative paths in the template are resolved against. */
   baseDirectory: string;
 }
