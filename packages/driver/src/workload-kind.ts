@@ -72,8 +72,20 @@ export interface WorkloadKind {
   readonly nodeTypes: readonly string[];
   /** With shared node types: whether this kind runs the node (e.g. its `engine` property). */
   claims?(node: WorkloadNode): boolean;
+  /**
+   * Whether the kind's workloads have a file system of their own (containers, VMs): the
+   * agent's configuration files and data directories are then bind-mounted at their paths.
+   * Otherwise (processes) they are written at their paths on the host.
+   */
+  readonly ownFileSystem: boolean;
   /** Maps a node to the kind's spec properties. Never throws for bad input. */
   map(node: WorkloadNode): KindMapping;
+  /**
+   * The spec properties that run `command` (program and arguments) instead of the workload's
+   * own, with everything else kept: how the agent runs prestart steps in the workload's kind
+   * (for containers, a one-off container of the same image with the same mounts).
+   */
+  withCommand(properties: Record<string, Value>, command: string[]): Record<string, Value>;
   /** Probes the host (the engine installed, its socket answering). Never throws. */
   probe(context: DriverContext): Promise<KindAvailability>;
   /** Opens the driver (after a successful probe). */
