@@ -96,13 +96,7 @@ export function mapContainer(node: WorkloadNode): KindMapping {
     if (Array.isArray(v)) out[name] = v.map(String);
     else problems.push({ path: [name], message: `${name} must be a list of strings` });
   }
-  for (const name of [
-    'user',
-    'working_directory',
-    'hostname',
-    'stop_signal',
-    'runtime',
-  ] as const) {
+  for (const name of ['user', 'working_directory', 'hostname', 'stop_signal', 'runtime'] as const) {
     const v = p[name];
     if (typeof v === 'string' && v) out[name] = v;
     else if (typeof v === 'number') out[name] = String(v);

@@ -1,4 +1,16 @@
-/** What the OCI container kinds share: the spec, its TOSCA mapping, names and labels. */
+/**
+ * What the OCI container kinds share: the spec and its TOSCA mapping, names and labels, the
+ * plan of a container and its equivalent command line, and the once-per-digest import of
+ * image archives. The container conformance suite is in `./conformance`, test images in
+ * `./testing`.
+ */
+export {
+  type ContainerPlan,
+  checkContainer,
+  containerPort,
+  planContainer,
+  portVariable,
+} from './container-plan.js';
 export {
   CONTAINER_TYPE,
   CORE_PROFILE,
@@ -11,4 +23,21 @@ export {
   mapContainer,
   POD_TYPE,
 } from './container-spec.js';
+export {
+  ARCHIVE_REPOSITORY,
+  ArchiveImages,
+  archiveReference,
+  fileDigest,
+  type ImageStore,
+  isArchiveReference,
+} from './image-archive.js';
 export { containerName, LABELS, workloadLabels } from './names.js';
+export {
+  type ContainerEngine,
+  describeCommands,
+  imageImportCommands,
+  mountFlag,
+  podCreateCommand,
+  runCommand,
+  volumeCreateCommand,
+} from './run-command.js';

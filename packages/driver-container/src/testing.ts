@@ -1,0 +1,7 @@
+/** Test images built from files (never pulled), for tests and benchmarks. */
+export {
+  BUSYBOX,
+  busyboxRootfs,
+  busyboxRootfsVariant,
+  imageCacheDirectory,
+} from './testing/images.js';
