@@ -30,6 +30,7 @@ export {
   outputFrame,
   stdinFrame,
 } from './exec-frames.js';
+export { type LiveState, LiveView, workloadKey } from './live-view.js';
 export { type ServerSentEvent, ServerSentEventParser } from './server-sent-events.js';
 export { formatDiagnostic, type InputDefinition, inputDefinitions } from './tosca-inputs.js';
 export * from './types.js';

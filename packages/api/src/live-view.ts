@@ -1,0 +1,199 @@
+/**
+ * A live view of the cluster for dashboards: services, workloads and hosts loaded once, then
+ * kept current from the event stream (no polling). Views subscribe to it (React's
+ * `useSyncExternalStore` fits); each event patches only what it is about, so a state change
+ * reaches the screen in one render.
+ */
+import type { ApiClient } from './api-client.js';
+import { type ApiEvent, eventService, eventWorkload } from './events.js';
+import type { Health, HostItem, ServiceSummary, WorkloadItem, WorkloadState } from './types.js';
+
+/** How many events the timeline keeps. */
+const EVENT_BUFFER = 2000;
+
+/** Workload properties that an event patches into the list item, by property name. */
+const PATCHED: Record<string, keyof WorkloadItem> = {
+  state: 'state',
+  pid: 'pid',
+  restarts: 'restarts',
+  started_at: 'startedAt',
+  host: 'host',
+  container_id: 'containerId',
+  image: 'image',
+  ports: 'ports',
+};
+
+/** A snapshot of the live state; a new object whenever anything in it changes. */
+export interface LiveState {
+  connected: boolean;
+  health: Health | undefined;
+  services: Map<string, ServiceSummary>;
+  /** By `service/name`. */
+  workloads: Map<string, WorkloadItem>;
+  hosts: HostItem[];
+  /** The newest events, oldest first. */
+  events: ApiEvent[];
+  lastSeq: number;
+  /** Bumped when a service's structure (its vertexes and edges) may have changed. */
+  structure: Map<string, number>;
+  error: string | undefined;
+}
+
+/** The key of a workload in {@link LiveState.workloads}. */
+export function workloadKey(service: string, name: string): string {
+  return `${service}/${name}`;
+}
+
+/** The live state and its event stream. */
+export class LiveView {
+  private state: LiveState = {
+    connected: false,
+    health: undefined,
+    services: new Map(),
+    workloads: new Map(),
+    hosts: [],
+    events: [],
+    lastSeq: 0,
+    structure: new Map(),
+    error: undefined,
+  };
+  private readonly listeners = new Set<() => void>();
+  private readonly abort = new AbortController();
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly stale = new Set<string>();
+  private notifyScheduled = false;
+
+  constructor(readonly api: ApiClient) {}
+
+  /** Loads everything, then follows the event stream until {@link close}. */
+  async start(): Promise<void> {
+    try {
+      const health = await this.api.health();
+      const since = health.lastSeq;
+      const backlog = await this.api.events({ since: Math.max(0, since - 300), limit: 300 });
+      await this.reload();
+      this.state = { ...this.state, health, events: backlog, lastSeq: since };
+      this.notify();
+      void this.api.followEvents(
+        {
+          since,
+          signal: this.abort.signal,
+          onConnection: (connected) => {
+            this.state = { ...this.state, connected };
+            this.notify();
+            if (connected) this.scheduleRefresh('*');
+          },
+        },
+        (event) => this.apply(event),
+      );
+    } catch (error) {
+      this.state = { ...this.state, error: (error as Error).message };
+      this.notify();
+    }
+  }
+
+  close(): void {
+    this.abort.abort();
+  }
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  snapshot = (): LiveState => this.state;
+
+  /** Reloads the lists now (after an action whose events may take a moment). */
+  async reload(): Promise<void> {
+    const [services, workloads, hosts] = await Promise.all([
+      this.api.services(),
+      this.api.workloads(),
+      this.api.hosts(),
+    ]);
+    this.state = {
+      ...this.state,
+      services: new Map(services.map((s) => [s.name, s])),
+      workloads: new Map(workloads.map((w) => [workloadKey(w.service, w.name), w])),
+      hosts,
+      error: undefined,
+    };
+    this.notify();
+  }
+
+  private apply(event: ApiEvent): void {
+    const events =
+      this.state.events.length >= EVENT_BUFFER
+        ? [...this.state.events.slice(-EVENT_BUFFER + 1), event]
+        : [...this.state.events, event];
+    let { workloads, structure } = this.state;
+    const service = eventService(event);
+    const workload = eventWorkload(event);
+    if (service && workload && event.type === 'property-changed' && event.data) {
+      const field = PATCHED[event.data.property];
+      const key = workloadKey(service, workload);
+      const item = workloads.get(key);
+      if (field && item) {
+        workloads = new Map(workloads);
+        workloads.set(key, { ...item, [field]: event.data.new ?? undefined });
+        if (field === 'state') this.patchReady(service, workloads);
+      }
+    }
+    if (service) {
+      if (event.type === 'added' || event.type === 'removed') {
+        structure = new Map(structure);
+        structure.set(service, (structure.get(service) ?? 0) + 1);
+        this.scheduleRefresh(service);
+      } else if (event.type.startsWith('service-')) {
+        this.scheduleRefresh(service);
+      }
+    }
+    this.state = { ...this.state, events, workloads, structure, lastSeq: event.seq };
+    this.notify();
+  }
+
+  /** Recounts a service's running workloads after a state change, without a request. */
+  private patchReady(service: string, workloads: Map<string, WorkloadItem>): void {
+    const summary = this.state.services.get(service);
+    if (!summary) return;
+    let ready = 0;
+    let total = 0;
+    for (const w of workloads.values()) {
+      if (w.service !== service) continue;
+      total++;
+      if ((w.state as WorkloadState) === 'running') ready++;
+    }
+    const state =
+      summary.state === 'running' || summary.state === 'degraded'
+        ? ready === total
+          ? 'running'
+          : 'degraded'
+        : summary.state;
+    const services = new Map(this.state.services);
+    services.set(service, { ...summary, ready, workloads: total, state });
+    this.state = { ...this.state, services };
+  }
+
+  /** Coalesces structural changes (a deploy adds hundreds of entities) into one reload. */
+  private scheduleRefresh(service: string): void {
+    this.stale.add(service);
+    if (this.refreshTimer) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      this.stale.clear();
+      this.reload().catch((error: Error) => {
+        this.state = { ...this.state, error: error.message };
+        this.notify();
+      });
+    }, 150);
+  }
+
+  /** Renders at most once per frame however many events arrive. */
+  private notify(): void {
+    if (this.notifyScheduled) return;
+    this.notifyScheduled = true;
+    queueMicrotask(() => {
+      this.notifyScheduled = false;
+      for (const listener of this.listeners) listener();
+    });
+  }
+}

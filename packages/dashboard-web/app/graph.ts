@@ -1,0 +1,248 @@
+/**
+ * The service topology in cytoscape: workloads grouped by host (compound nodes), edges by
+ * relationship type, colours by state. Built once per structure; state changes only restyle
+ * the nodes they are about.
+ */
+import { type ServiceGraph, stateTone, type WorkloadItem } from '@khutulun/api';
+import cytoscape, { type Core, type ElementDefinition } from 'cytoscape';
+import fcose from 'cytoscape-fcose';
+
+cytoscape.use(fcose);
+
+/** Above this many nodes the layout is a computed grid per host (fcose takes seconds there). */
+const FORCE_LAYOUT_LIMIT = 150;
+
+/** The kind of line a relationship is drawn with. */
+export type EdgeKind = 'depends' | 'connects' | 'attaches' | 'other';
+
+/** A relationship type's short name (`ConnectsTo`) from an edge's classes. */
+function relationshipType(classes: Array<{ name: string }>): string {
+  const named = classes.map((c) => c.name).find((n) => n.startsWith('relationship:'));
+  return named ? (named.split('/').pop() ?? named) : 'relationship';
+}
+
+function edgeKind(type: string): EdgeKind {
+  if (/DependsOn/i.test(type)) return 'depends';
+  if (/ConnectsTo/i.test(type)) return 'connects';
+  if (/Attach|Link|Bind|Network/i.test(type)) return 'attaches';
+  return 'other';
+}
+
+/** The cytoscape elements of a service's graph. */
+export function graphElements(graph: ServiceGraph, workloads: WorkloadItem[]): ElementDefinition[] {
+  const byName = new Map(workloads.map((w) => [w.name, w]));
+  const parentOf = new Map<string, string>();
+  const nodes = new Set<string>();
+  const elements: ElementDefinition[] = [];
+  const hosts = new Set<string>();
+  for (const vertex of graph.vertexes) {
+    if (vertex.parent) parentOf.set(vertex.id.name, vertex.parent.name);
+  }
+  for (const vertex of graph.vertexes) {
+    if (vertex.metadata['tosca.entity'] !== 'node') continue;
+    const name = vertex.id.name;
+    const workload = byName.get(name);
+    const type = vertex.metadata['tosca.type'] ?? '';
+    nodes.add(name);
+    if (workload) {
+      hosts.add(workload.host);
+      elements.push({
+        group: 'nodes',
+        data: {
+          id: `w:${name}`,
+          name,
+          label: name,
+          parent: `host:${workload.host}`,
+          state: workload.state,
+          tone: stateTone(workload.state),
+          kind: workload.kind,
+          type,
+        },
+        classes: 'workload',
+      });
+    } else {
+      elements.push({
+        group: 'nodes',
+        data: { id: `w:${name}`, name, label: name, tone: 'idle', type },
+        classes: /Network/i.test(type) ? 'network' : 'other',
+      });
+    }
+  }
+  for (const host of hosts) {
+    elements.unshift({
+      group: 'nodes',
+      data: { id: `host:${host}`, label: host },
+      classes: 'host',
+    });
+  }
+  const top = (name: string): string | undefined => {
+    let current: string | undefined = name;
+    for (let depth = 0; current && !nodes.has(current) && depth < 8; depth++)
+      current = parentOf.get(current);
+    return current && nodes.has(current) ? current : undefined;
+  };
+  for (const edge of graph.edges) {
+    const source = top(edge.source.name);
+    const target = top(edge.target.name);
+    if (!source || !target) continue;
+    const type = relationshipType(edge.classes);
+    elements.push({
+      group: 'edges',
+      data: { id: `e:${edge.id.name}`, source: `w:${source}`, target: `w:${target}`, label: type },
+      classes: edgeKind(type),
+    });
+  }
+  return elements;
+}
+
+function colours(): Record<string, string> {
+  const css = getComputedStyle(document.documentElement);
+  const get = (name: string) => css.getPropertyValue(name).trim() || '#888';
+  return {
+    ok: get('--ok'),
+    busy: get('--busy'),
+    bad: get('--bad'),
+    idle: get('--idle'),
+    text: get('--text'),
+    border: get('--border'),
+    panel: get('--panel'),
+    muted: get('--muted'),
+    accent: get('--accent'),
+  };
+}
+
+/** The graph's style sheet, in the current theme's colours. */
+export function graphStyle(): cytoscape.StylesheetJson {
+  const c = colours();
+  return [
+    {
+      selector: 'node',
+      style: {
+        label: 'data(label)',
+        color: c.text,
+        'font-size': 11,
+        'text-valign': 'bottom',
+        'text-margin-y': 4,
+        'min-zoomed-font-size': 7,
+        width: 26,
+        height: 26,
+        'background-color': c.idle,
+        'border-width': 2,
+        'border-color': c.panel,
+      },
+    },
+    { selector: 'node[tone = "ok"]', style: { 'background-color': c.ok } },
+    { selector: 'node[tone = "busy"]', style: { 'background-color': c.busy } },
+    { selector: 'node[tone = "bad"]', style: { 'background-color': c.bad } },
+    { selector: 'node.network', style: { shape: 'diamond', 'background-color': c.accent } },
+    { selector: 'node.other', style: { shape: 'round-rectangle' } },
+    {
+      selector: 'node.host',
+      style: {
+        shape: 'round-rectangle',
+        'background-opacity': 0.06,
+        'background-color': c.accent,
+        'border-color': c.border,
+        'border-width': 1,
+        'text-valign': 'top',
+        'text-halign': 'center',
+        'font-weight': 'bold',
+        padding: '14px',
+      },
+    },
+    { selector: 'node:selected', style: { 'border-color': c.accent, 'border-width': 4 } },
+    {
+      selector: 'edge',
+      style: {
+        width: 1.5,
+        'curve-style': 'bezier',
+        'target-arrow-shape': 'triangle',
+        'line-color': c.muted,
+        'target-arrow-color': c.muted,
+        label: 'data(label)',
+        'font-size': 9,
+        color: c.muted,
+        'min-zoomed-font-size': 8,
+        'text-rotation': 'autorotate',
+      },
+    },
+    { selector: 'edge.depends', style: { 'line-style': 'dashed' } },
+    {
+      selector: 'edge.attaches',
+      style: { 'line-style': 'dotted', 'line-color': c.accent, 'target-arrow-color': c.accent },
+    },
+  ];
+}
+
+/** Grid positions per host, hosts side by side: instant for thousands of nodes. */
+function gridPositions(elements: ElementDefinition[]): Record<string, { x: number; y: number }> {
+  const byParent = new Map<string, string[]>();
+  for (const e of elements) {
+    if (e.group !== 'nodes' || e.classes === 'host') continue;
+    const parent = (e.data.parent as string | undefined) ?? '';
+    byParent.set(parent, [...(byParent.get(parent) ?? []), e.data.id as string]);
+  }
+  const positions: Record<string, { x: number; y: number }> = {};
+  const spacing = 70;
+  let offsetX = 0;
+  for (const ids of byParent.values()) {
+    const columns = Math.max(1, Math.ceil(Math.sqrt(ids.length * 1.6)));
+    ids.forEach((id, i) => {
+      positions[id] = {
+        x: offsetX + (i % columns) * spacing,
+        y: Math.floor(i / columns) * spacing,
+      };
+    });
+    offsetX += columns * spacing + 120;
+  }
+  return positions;
+}
+
+/** Creates the graph in a container; `onOpen` is called with a workload's name when clicked. */
+export function createGraph(
+  container: HTMLElement,
+  elements: ElementDefinition[],
+  onOpen: (name: string) => void,
+  onReady: () => void,
+): Core {
+  const count = elements.filter((e) => e.group === 'nodes').length;
+  const force = count <= FORCE_LAYOUT_LIMIT;
+  const positions = force ? {} : gridPositions(elements);
+  const cy = cytoscape({
+    container,
+    elements,
+    style: graphStyle(),
+    wheelSensitivity: 0.3,
+    textureOnViewport: !force,
+    hideEdgesOnViewport: !force,
+    minZoom: 0.05,
+    maxZoom: 3,
+    layout: force
+      ? ({
+          name: 'fcose',
+          animate: false,
+          randomize: true,
+          nodeSeparation: 80,
+          idealEdgeLength: 90,
+          padding: 30,
+        } as cytoscape.LayoutOptions)
+      : { name: 'preset', positions, fit: true, padding: 20 },
+  });
+  cy.on('tap', 'node.workload, node.other, node.network', (e) =>
+    onOpen(e.target.data('name') as string),
+  );
+  // Ready once laid out and painted.
+  cy.ready(() => requestAnimationFrame(() => requestAnimationFrame(onReady)));
+  return cy;
+}
+
+/** Brings the nodes' states up to date; only changed nodes are restyled. */
+export function updateStates(cy: Core, workloads: Iterable<WorkloadItem>): void {
+  cy.batch(() => {
+    for (const w of workloads) {
+      const node = cy.getElementById(`w:${w.name}`);
+      if (node.empty() || node.data('state') === w.state) continue;
+      node.data({ state: w.state, tone: stateTone(w.state) });
+    }
+  });
+}

@@ -1,0 +1,217 @@
+/** A service: its live topology graph, its workloads, its outputs; delete. */
+import type { ServiceGraph, WorkloadItem } from '@khutulun/api';
+import type { Core } from 'cytoscape';
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useApi, useLive, useLiveStore } from '../context.js';
+import { createGraph, graphElements, graphStyle, updateStates } from '../graph.js';
+import { navigate, workloadHref } from '../route.js';
+import { Confirm, StateBadge, useListKeys } from '../widgets.js';
+
+declare global {
+  interface Window {
+    /** The graph of the page, for tests and the benchmark. */
+    __khutulunGraph?: Core;
+  }
+}
+
+export function ServicePage({ service }: { service: string }) {
+  const api = useApi();
+  const live = useLiveStore();
+  const { services, workloads, structure } = useLive();
+  const summary = services.get(service);
+  const items = useMemo(
+    () =>
+      [...workloads.values()]
+        .filter((w) => w.service === service)
+        .sort((a, b) => a.name.localeCompare(b.name)),
+    [workloads, service],
+  );
+  const [graph, setGraph] = useState<ServiceGraph | undefined>();
+  const [error, setError] = useState<string | undefined>();
+  const [filter, setFilter] = useState('');
+  const [selected, setSelected] = useState(-1);
+  const [confirm, setConfirm] = useState(false);
+  const container = useRef<HTMLDivElement>(null);
+  const cyRef = useRef<Core | undefined>(undefined);
+  const version = structure.get(service) ?? 0;
+  const hasItems = items.length > 0;
+
+  // The structure: fetched again when entities were added or removed (the live state counts that).
+  // biome-ignore lint/correctness/useExhaustiveDependencies: version and hasItems trigger a refetch
+  useEffect(() => {
+    let cancelled = false;
+    api
+      .graph(service)
+      .then((g) => !cancelled && setGraph(g))
+      .catch((e: Error) => !cancelled && setError(e.message));
+    return () => {
+      cancelled = true;
+    };
+  }, [api, service, version, hasItems]);
+
+  // The graph itself: rebuilt on a new structure; states are patched below.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: items are read once per structure
+  useEffect(() => {
+    if (!graph || !container.current) return;
+    const element = container.current;
+    element.dataset.ready = 'false';
+    const cy = createGraph(
+      element,
+      graphElements(graph, items),
+      (name) => navigate(workloadHref(service, name)),
+      () => {
+        element.dataset.ready = 'true';
+        performance.mark('khutulun:graph-ready');
+      },
+    );
+    cyRef.current = cy;
+    window.__khutulunGraph = cy;
+    const restyle = new MutationObserver(() => cy.style(graphStyle()));
+    restyle.observe(document.documentElement, {
+      attributes: true,
+      attributeFilter: ['data-theme'],
+    });
+    return () => {
+      restyle.disconnect();
+      cy.destroy();
+      cyRef.current = undefined;
+    };
+  }, [graph, service]);
+
+  useEffect(() => {
+    if (cyRef.current) updateStates(cyRef.current, items);
+  }, [items]);
+
+  const shown = useMemo(() => {
+    const f = filter.trim().toLowerCase();
+    return f
+      ? items.filter((w) => `${w.name} ${w.state} ${w.host} ${w.kind}`.toLowerCase().includes(f))
+      : items;
+  }, [items, filter]);
+  const open = useCallback(
+    (i: number) => shown[i] && navigate(workloadHref(service, shown[i].name)),
+    [shown, service],
+  );
+  const select = useCallback(
+    (i: number) => {
+      setSelected(i);
+      const name = shown[i]?.name;
+      const cy = cyRef.current;
+      if (cy && name) {
+        cy.$(':selected').unselect();
+        cy.getElementById(`w:${name}`).select();
+      }
+    },
+    [shown],
+  );
+  useListKeys(shown.length, selected, select, open);
+
+  const remove = async () => {
+    setConfirm(false);
+    try {
+      await api.deleteService(service, false);
+      navigate('#/');
+      void live.reload();
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  };
+
+  return (
+    <>
+      <h1>
+        <a href="#/">Services</a> / {service} {summary && <StateBadge state={summary.state} />}
+        {summary && (
+          <span className="muted" data-testid="ready">
+            {summary.ready}/{summary.workloads} running
+          </span>
+        )}
+        <span style={{ flex: 1 }} />
+        <button type="button" className="danger" onClick={() => setConfirm(true)}>
+          Delete service
+        </button>
+      </h1>
+      {error && <p className="error">{error}</p>}
+      <div className="legend muted">
+        <span className="tone-ok">running</span>
+        <span className="tone-busy">starting / restarting / stopping</span>
+        <span className="tone-bad">exited / failed / lost</span>
+        <span className="tone-idle">stopped / other</span>
+        <span>— connects to, ‐ ‐ depends on, ··· network</span>
+      </div>
+      <div className="service-layout">
+        <div
+          id="graph"
+          ref={container}
+          data-testid="graph"
+          role="img"
+          aria-label={`Topology of ${service}`}
+        />
+        <section className="panel side" aria-label="Workloads">
+          <input
+            type="search"
+            placeholder="Filter workloads"
+            aria-label="Filter workloads"
+            value={filter}
+            onChange={(e) => setFilter(e.target.value)}
+            style={{ width: '100%' }}
+          />
+          <table>
+            <thead>
+              <tr>
+                <th>Workload</th>
+                <th>State</th>
+                <th>Host</th>
+              </tr>
+            </thead>
+            <tbody data-testid="workload-rows">
+              {shown.map((w, i) => (
+                <Row key={w.name} workload={w} selected={i === selected} />
+              ))}
+            </tbody>
+          </table>
+        </section>
+      </div>
+      <Confirm
+        open={confirm}
+        title={`Delete ${service}?`}
+        confirmLabel="Delete"
+        onConfirm={remove}
+        onCancel={() => setConfirm(false)}
+      >
+        Every workload of {service} is stopped and its ports, files and graph are removed.
+      </Confirm>
+    </>
+  );
+}
+
+const Row = memo(function Row({
+  workload: w,
+  selected,
+}: {
+  workload: WorkloadItem;
+  selected: boolean;
+}) {
+  return (
+    <tr
+      className="clickable"
+      aria-selected={selected}
+      data-testid="workload-row"
+      data-name={w.name}
+      data-state={w.state}
+      onClick={() => navigate(workloadHref(w.service, w.name))}
+    >
+      <td>
+        <a href={workloadHref(w.service, w.name)}>{w.name}</a>
+        <div className="muted">
+          {w.kind}
+          {w.restarts ? `, ${w.restarts} restarts` : ''}
+        </div>
+      </td>
+      <td>
+        <StateBadge state={w.state} />
+      </td>
+      <td>{w.host}</td>
+    </tr>
+  );
+});
