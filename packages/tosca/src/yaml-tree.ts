@@ -1,7 +1,14 @@
 /**
- * A small positioned YAML tree: the `yaml` library's document nodes with aliases and merge
- * keys resolved, each node remembering its file and offset so any diagnostic can point at it.
+ * A small positioned YAML tree: every node remembers its file and offset so any diagnostic can
+ * point at it, with aliases and merge keys resolved.
+ *
+ * Two well-kept parsers read it. js-yaml (with a `listener` that sees every node open and
+ * close) reads the files that are well formed, about twenty times faster than `yaml`'s
+ * document API; the tree is built from its events and checked against the values it returns.
+ * Anything it cannot read, or that the check finds the events do not explain, is read again by
+ * `yaml`'s `parseDocument`, which gives the syntax diagnostics and the YAML 1.1 repair.
  */
+import jsYaml from 'js-yaml';
 import {
   type Document,
   isAlias,
@@ -15,18 +22,30 @@ import {
 
 /** A loaded source text: its display name and a way to turn offsets into line/column. */
 export class SourceFile {
-  private readonly counter: LineCounter;
+  /** Offsets of the line starts, computed on the first position asked for. */
+  private lineStarts?: number[];
   constructor(
     /** What diagnostics print: a path, or `archive!entry`. */
     readonly name: string,
-    counter: LineCounter,
-  ) {
-    this.counter = counter;
-  }
+    private readonly text: string,
+  ) {}
   /** 1-based line and column of an offset. */
   position(offset: number): { line: number; column: number } {
-    const p = this.counter.linePos(offset);
-    return { line: p.line, column: p.col };
+    if (!this.lineStarts) {
+      const starts = [0];
+      for (let i = this.text.indexOf('\n'); i !== -1; i = this.text.indexOf('\n', i + 1))
+        starts.push(i + 1);
+      this.lineStarts = starts;
+    }
+    const starts = this.lineStarts;
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((starts[mid] as number) <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return { line: lo + 1, column: offset - (starts[lo] as number) + 1 };
   }
 }
 
@@ -78,14 +97,21 @@ export interface ParsedYaml {
 
 /** Parses text into a positioned tree; never throws. */
 export function parseYaml(name: string, text: string): ParsedYaml {
-  let counter = new LineCounter();
-  let file = new SourceFile(name, counter);
+  return readFast(name, text) ?? readExact(name, text);
+}
+
+/**
+ * Reads with `yaml`'s document API: slower, but it reports every syntax problem with its
+ * position, and repairs (with a warning) quoted scalars written the YAML 1.1 way.
+ */
+export function readExact(name: string, text: string): ParsedYaml {
+  let file = new SourceFile(name, text);
   const problems: YamlProblem[] = [];
   let doc: Document.Parsed;
   const parse = (source: string, lineCounter: LineCounter) =>
     parseDocument(source, { lineCounter, merge: true, uniqueKeys: true, version: '1.2' });
   try {
-    doc = parse(text, counter);
+    doc = parse(text, new LineCounter());
     if (doc.errors.length > 0) {
       const repair = indentQuotedContinuations(text);
       if (repair) {
@@ -93,8 +119,7 @@ export function parseYaml(name: string, text: string): ParsedYaml {
         const repaired = parse(repair.text, repairedCounter);
         if (repaired.errors.length === 0) {
           doc = repaired;
-          counter = repairedCounter;
-          file = new SourceFile(name, counter);
+          file = new SourceFile(name, repair.text);
           for (const line of repair.lines)
             problems.push({
               message:
@@ -136,6 +161,363 @@ export function parseYaml(name: string, text: string): ParsedYaml {
     if (first && isScalar(first.key)) firstKey = String(first.key.value);
   }
   return { file, root, problems, firstKey };
+}
+
+/** Thrown inside the fast reader when js-yaml's events do not explain its result. */
+class Unexplained extends Error {}
+
+/** js-yaml's failsafe schema: every plain scalar a string, resolved below by YAML 1.2's rules. */
+const FAILSAFE: jsYaml.Schema = jsYaml.FAILSAFE_SCHEMA;
+
+/** One node js-yaml closed: the tree node, js-yaml's value for it, and where it ended. */
+interface Closed {
+  node: YNode;
+  raw: unknown;
+  end: number;
+  /** No content at all (an empty value, or a key js-yaml tried and gave up on). */
+  empty: boolean;
+}
+
+/** A node js-yaml has opened and not yet closed. */
+interface Frame {
+  open: number;
+  children: Closed[];
+}
+
+/** The state js-yaml passes its listener (the fields read here). */
+interface ListenerState {
+  position: number;
+  kind: string | null;
+  result: unknown;
+  tag: string | null;
+  anchor: string | null;
+}
+
+/**
+ * Reads with js-yaml, building the tree from its open and close events. Returns nothing when
+ * js-yaml rejects the text or its events do not account for every value it read (the exact
+ * reader then decides).
+ */
+function readFast(name: string, text: string): ParsedYaml | undefined {
+  // js-yaml drops a byte order mark, which would shift every offset.
+  if (text.charCodeAt(0) === 0xfeff) return undefined;
+  const file = new SourceFile(name, text);
+  const builder = new TreeBuilder(text, file);
+  try {
+    jsYaml.load(text, {
+      schema: FAILSAFE,
+      json: true,
+      filename: name,
+      listener: (event, state) => builder.event(event, state as unknown as ListenerState),
+    });
+  } catch {
+    return undefined;
+  }
+  const root = builder.root();
+  if (!root) return undefined;
+  const parsed: ParsedYaml = { file, root: root.node, problems: [] };
+  if (builder.firstKey !== undefined) parsed.firstKey = builder.firstKey;
+  return parsed;
+}
+
+class TreeBuilder {
+  private readonly stack: Frame[] = [];
+  private readonly roots: Closed[] = [];
+  private readonly anchors = new Map<string, Closed>();
+  firstKey?: string;
+
+  constructor(
+    private readonly text: string,
+    private readonly file: SourceFile,
+  ) {}
+
+  event(event: string, state: ListenerState): void {
+    if (event === 'open') {
+      this.stack.push({ open: state.position, children: [] });
+      return;
+    }
+    const frame = this.stack.pop();
+    if (!frame) throw new Unexplained('close without open');
+    const closed = this.close(frame, state);
+    if (state.anchor !== null && !closed.empty) {
+      this.anchors.set(state.anchor, closed);
+      if (closed.node.kind !== 'scalar') closed.node.anchor = state.anchor;
+    }
+    const parent = this.stack[this.stack.length - 1];
+    if (parent) parent.children.push(closed);
+    else this.roots.push(closed);
+  }
+
+  /** The document's root, or nothing when the events do not add up to one. */
+  root(): Closed | undefined {
+    if (this.stack.length > 0) return undefined;
+    const withContent = this.roots.filter((r) => !r.empty);
+    if (withContent.length > 1) return undefined;
+    return (
+      withContent[0] ?? {
+        node: { kind: 'scalar', value: null, quoted: false, file: this.file, offset: 0 },
+        raw: null,
+        end: 0,
+        empty: true,
+      }
+    );
+  }
+
+  private close(frame: Frame, state: ListenerState): Closed {
+    const raw = state.result;
+    const end = state.position;
+    const kind = state.kind;
+    const start = this.contentStart(frame.open);
+    // A node js-yaml first read as a would-be mapping key and then kept as the value itself.
+    const wrapped = frame.children.length > 0 ? lastSame(frame.children, raw) : undefined;
+    if (kind === 'mapping') {
+      if (wrapped && wrapped.node.kind === 'map') return { ...wrapped, end };
+      return { node: this.mapping(frame, raw, start), raw, end, empty: false };
+    }
+    if (kind === 'sequence') {
+      if (wrapped && wrapped.node.kind === 'seq') return { ...wrapped, end };
+      return { node: this.sequence(frame, raw, start), raw, end, empty: false };
+    }
+    if (kind === 'scalar') {
+      if (wrapped && wrapped.node.kind === 'scalar') return { ...wrapped, end };
+      return { node: this.scalar(raw, state.tag, start), raw, end, empty: false };
+    }
+    // No kind: an alias, or nothing at all.
+    if (this.text.charCodeAt(start) === 0x2a /* * */ && raw !== null && raw !== undefined) {
+      if (wrapped) return { ...wrapped, end };
+      const alias = /^\*([^\s,[\]{}]+)/.exec(this.text.slice(start, start + 1024))?.[1];
+      const target = alias === undefined ? undefined : this.anchors.get(alias);
+      if (!target || target.raw !== raw) throw new Unexplained(`alias at ${start}`);
+      return { ...target, end };
+    }
+    if (raw !== null && raw !== undefined)
+      throw new Unexplained(`content without kind at ${start}`);
+    return { node: this.empty(frame.open), raw: null, end, empty: true };
+  }
+
+  private scalar(raw: unknown, tag: string | null, offset: number): YScalar {
+    if (typeof raw !== 'string') throw new Unexplained(`scalar at ${offset}`);
+    const file = this.file;
+    const c = this.text.charCodeAt(offset);
+    // Quoted and block scalars are strings, whatever they hold.
+    if (c === 0x22 || c === 0x27 || c === 0x7c || c === 0x3e) {
+      const s: YScalar = { kind: 'scalar', value: raw, quoted: true, file, offset };
+      if (tag !== null && tag !== '!' && tag !== '?') s.tag = tag;
+      return s;
+    }
+    if (tag === '?') {
+      return { kind: 'scalar', value: resolvePlain(raw), quoted: false, file, offset, source: raw };
+    }
+    if (tag !== 'tag:yaml.org,2002:str') throw new Unexplained(`tag ${tag} at ${offset}`);
+    return { kind: 'scalar', value: raw, quoted: false, file, offset, tag, source: raw };
+  }
+
+  private sequence(frame: Frame, raw: unknown, offset: number): YSeq {
+    if (!Array.isArray(raw)) throw new Unexplained(`sequence at ${offset}`);
+    const items: YNode[] = [];
+    const children = frame.children;
+    let i = 0;
+    let last = offset;
+    for (const value of raw) {
+      // Attempts js-yaml gave up on leave empty children behind.
+      while (i < children.length && (children[i] as Closed).empty && value !== null) i++;
+      const child = children[i];
+      if (child && child.raw === value) {
+        items.push(child.node);
+        last = child.end;
+        i++;
+      } else if (value === null) {
+        items.push(this.emptyItem(last));
+      } else throw new Unexplained(`sequence item at ${offset}`);
+    }
+    for (; i < children.length; i++)
+      if (!(children[i] as Closed).empty) throw new Unexplained(`sequence rest at ${offset}`);
+    return { kind: 'seq', items, file: this.file, offset };
+  }
+
+  private mapping(frame: Frame, raw: unknown, offset: number): YMap {
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+      throw new Unexplained(`mapping at ${offset}`);
+    const result = raw as Record<string, unknown>;
+    const file = this.file;
+    const children = frame.children;
+    const entries: YMap['entries'] = [];
+    const merged: YMap['entries'] = [];
+    const seen = new Set<string>();
+    const scalarKeys = new Map<unknown, true>();
+    const complexKeys = new Set<string>();
+    let explained = 0;
+    let i = 0;
+    while (i < children.length) {
+      const keyChild = children[i] as Closed;
+      i++;
+      // The key js-yaml tried after the last entry and found nothing.
+      if (keyChild.empty && i >= children.length) break;
+      const complex = keyChild.node.kind !== 'scalar';
+      const jsKey = complex ? undefined : jsKeyOf(keyChild.raw);
+      const next = children[i];
+      let valueChild: Closed | undefined;
+      if (complex) {
+        complexKeys.add(jsKeyOf(keyChild.raw));
+        valueChild = next;
+        if (valueChild) i++;
+      } else {
+        if (!Object.hasOwn(result, jsKey as string)) throw new Unexplained(`key at ${offset}`);
+        const expected = result[jsKey as string];
+        if (next && next.raw === expected) {
+          valueChild = next;
+          i++;
+        } else if (expected !== null) throw new Unexplained(`value at ${offset}`);
+      }
+      const value = valueChild ? valueChild.node : this.emptyValue(keyChild.end);
+      if (valueChild && value.kind === 'scalar' && value.quoted)
+        this.checkQuotedIndent(keyChild.node.offset, value.offset, valueChild.end);
+      if (keyChild.node.kind === 'scalar') {
+        const key = keyChild.node;
+        if (!key.quoted && key.value === '<<') {
+          explained++;
+          const sources = value.kind === 'seq' ? value.items : [value];
+          for (const src of sources) {
+            if (src.kind !== 'map') throw new Unexplained(`merge at ${offset}`);
+            merged.push(...src.entries);
+          }
+          continue;
+        }
+        if (scalarKeys.has(key.value)) throw new Unexplained(`duplicate key at ${offset}`);
+        scalarKeys.set(key.value, true);
+        explained++;
+        if (entries.length === 0 && this.stack.length === 0) this.firstKey = String(key.value);
+        seen.add(String(key.value));
+        entries.push({ key, value });
+      } else {
+        const structured = keyChild.node;
+        const key: YScalar = {
+          kind: 'scalar',
+          value: JSON.stringify(toPlain(structured)),
+          quoted: true,
+          file,
+          offset: structured.offset,
+          complex: structured,
+        };
+        seen.add(String(key.value));
+        entries.push({ key, value });
+      }
+    }
+    // Every key js-yaml stored must be one read here (complex keys all store as one string).
+    const stored = Object.keys(result).filter((k) => !complexKeys.has(k)).length;
+    if (stored !== explained) throw new Unexplained(`keys at ${offset}`);
+    for (const e of merged) {
+      const name = String(e.key.value);
+      if (!seen.has(name)) {
+        seen.add(name);
+        entries.push(e);
+      }
+    }
+    return { kind: 'map', entries, file, offset };
+  }
+
+  /**
+   * js-yaml reads a quoted scalar whose continuation lines are not indented past its key, as
+   * YAML 1.1 parsers do; YAML 1.2 does not, and the exact reader repairs such text with a
+   * warning. So such a value is left to it.
+   */
+  private checkQuotedIndent(keyOffset: number, from: number, to: number): void {
+    const t = this.text;
+    const c = t.charCodeAt(from);
+    if (c !== 0x22 && c !== 0x27) return;
+    let nl = t.indexOf('\n', from);
+    if (nl === -1 || nl >= to) return;
+    const keyIndent = keyOffset - (t.lastIndexOf('\n', keyOffset - 1) + 1);
+    for (; nl !== -1 && nl < to; nl = t.indexOf('\n', nl + 1)) {
+      let i = nl + 1;
+      while (t.charCodeAt(i) === 0x20) i++;
+      const next = t.charCodeAt(i);
+      if (i < to && next !== 0x0a && next !== 0x0d && i - nl - 1 <= keyIndent)
+        throw new Unexplained(`quoted scalar continued at ${i}`);
+    }
+  }
+
+  /** Where a node's content starts: past white space, comments, anchors and tags. */
+  private contentStart(from: number): number {
+    const t = this.text;
+    let i = from;
+    for (;;) {
+      const c = t.charCodeAt(i);
+      if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) i++;
+      else if (c === 0x23 /* # */ && (i === 0 || isBlank(t.charCodeAt(i - 1)))) {
+        const nl = t.indexOf('\n', i);
+        i = nl === -1 ? t.length : nl;
+      } else if (c === 0x26 /* & */ || c === 0x21 /* ! */) {
+        while (i < t.length && !isBlank(t.charCodeAt(i))) i++;
+      } else return i;
+    }
+  }
+
+  /** An empty node where js-yaml opened it: after the spaces on the same line. */
+  private empty(from: number): YScalar {
+    let i = from;
+    while (this.text.charCodeAt(i) === 0x20 || this.text.charCodeAt(i) === 0x09) i++;
+    return { kind: 'scalar', value: null, quoted: false, file: this.file, offset: i, source: '' };
+  }
+
+  /** The empty value of a key that ends at `keyEnd`: just after its colon. */
+  private emptyValue(keyEnd: number): YScalar {
+    let i = keyEnd;
+    while (this.text.charCodeAt(i) === 0x20 || this.text.charCodeAt(i) === 0x09) i++;
+    if (this.text.charCodeAt(i) === 0x3a /* : */) i++;
+    return this.empty(i);
+  }
+
+  /** The empty item after `from`: just after its dash. */
+  private emptyItem(from: number): YScalar {
+    const dash = this.text.indexOf('-', from);
+    return this.empty(dash === -1 ? from : dash + 1);
+  }
+}
+
+function isBlank(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || Number.isNaN(c);
+}
+
+/** The last child holding the very value js-yaml returned (a node read twice is one node). */
+function lastSame(children: Closed[], raw: unknown): Closed | undefined {
+  for (let i = children.length - 1; i >= 0; i--) {
+    const c = children[i] as Closed;
+    if (!c.empty && c.raw === raw) return c;
+  }
+  return undefined;
+}
+
+/** The string key js-yaml stores a key under (collections lose their structure). */
+function jsKeyOf(raw: unknown): string {
+  if (Array.isArray(raw))
+    return raw.map((v) => (v !== null && typeof v === 'object' ? '[object Object]' : v)).join(',');
+  if (raw !== null && typeof raw === 'object') return '[object Object]';
+  return String(raw);
+}
+
+/** A plain scalar's value by the YAML 1.2 core schema (as `yaml` resolves it). */
+function resolvePlain(s: string): null | boolean | number | string {
+  if (s === '' || s === '~' || s === 'null' || s === 'Null' || s === 'NULL') return null;
+  // Only these can start a boolean or a number.
+  if (!/^[-+.0-9tTfF]/.test(s)) return s;
+  if (s === 'true' || s === 'True' || s === 'TRUE') return true;
+  if (s === 'false' || s === 'False' || s === 'FALSE') return false;
+  if (/^0o[0-7]+$/.test(s)) return Number.parseInt(s.slice(2), 8);
+  if (/^[-+]?[0-9]+$/.test(s)) return Number.parseInt(s, 10);
+  if (/^0x[0-9a-fA-F]+$/.test(s)) return Number.parseInt(s.slice(2), 16);
+  if (/^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/.test(s))
+    return s.slice(-3).toLowerCase() === 'nan'
+      ? Number.NaN
+      : s[0] === '-'
+        ? Number.NEGATIVE_INFINITY
+        : Number.POSITIVE_INFINITY;
+  if (
+    /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$/.test(s) ||
+    /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/.test(s)
+  )
+    return Number.parseFloat(s);
+  return s;
 }
 
 /**
