@@ -1,5 +1,9 @@
+import { quote } from '@khutulun/driver';
 import { describeWorkloadDriverConformance } from '@khutulun/driver/conformance';
 import { ProcessDriver } from './process-driver.js';
+
+const print = (lines: string[], redirect = '') =>
+  lines.map((line) => `echo ${quote(line)}${redirect}`).join('; ');
 
 describeWorkloadDriverConformance('process', {
   open: (stateDirectory) => new ProcessDriver({ stateDirectory }),
@@ -10,4 +14,12 @@ describeWorkloadDriverConformance('process', {
     ports: [],
   }),
   invalid: (key) => ({ key, properties: { arguments: 'not a list' }, ports: [] }),
+  talking: (key, lines) => ({
+    key,
+    properties: {
+      command: '/bin/sh',
+      arguments: ['-c', `${print(lines.stdout)}; ${print(lines.stderr, ' >&2')}`],
+    },
+    ports: [],
+  }),
 });

@@ -458,8 +458,11 @@ describe('ProcessDriver adoption of interrupted creates', () => {
   it('removes a directory without a spec, and reports a never-started workload as lost', async () => {
     const first = driver();
     const status = await first.create(spec('half', { command: 'sleep', arguments: ['300'] }));
+    const shim = readStat(status.pid!)!.ppid;
     await first.stop(status.ref, { graceMs: 2_000 });
     await first.close();
+    // The shim ends just after it wrote the exit status; a live one would be adopted as running.
+    await eventually(() => !alive(shim));
     const dir = join(state, 'workloads', 'svc', 'half');
     // As if the agent died after writing the files but before the shim ran.
     for (const file of ['pid', 'exit', 'stopped']) rmSync(join(dir, file), { force: true });

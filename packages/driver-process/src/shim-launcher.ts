@@ -44,7 +44,8 @@ const { spawn } = require('node:child_process');
 process.on('SIGINT', () => {});
 process.on('SIGHUP', () => {});
 process.on('disconnect', () => process.exit(0));
-const send = (message) => { if (process.connected) process.send(message); };
+// With a callback, a send racing the channel's close fails quietly instead of crashing.
+const send = (message) => { if (process.connected) process.send(message, () => {}); };
 const failure = (id, error) => send({ id, error: { code: error.code, message: error.message } });
 process.on('message', ({ id, file, args, cwd, env }) => {
   let child;

@@ -7,9 +7,39 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isDriverError } from './driver-error.js';
-import type { WorkloadDriver, WorkloadExit, WorkloadKey, WorkloadSpec } from './workload-driver.js';
+import type {
+  ExecSession,
+  LogChunk,
+  WorkloadDriver,
+  WorkloadExit,
+  WorkloadKey,
+  WorkloadSpec,
+} from './workload-driver.js';
 
-/** What the suite needs to know about one driver. */
+/** The lines a `talking` spec writes, each run. */
+export interface TalkingLines {
+  stdout: string[];
+  stderr: string[];
+}
+
+/** Commands for the `exec` cases, run inside a `running` workload. */
+export interface ConformanceCommands {
+  /** Writes `out` and a newline to stdout, `err` and a newline to stderr, and exits 3. */
+  output: string[];
+  /** Copies its stdin to its stdout, then exits 0. */
+  echo: string[];
+}
+
+/** The default `exec` commands: POSIX `sh` and `cat`, in any workload that has them. */
+export const POSIX_COMMANDS: ConformanceCommands = {
+  output: ['sh', '-c', 'echo out; echo err >&2; exit 3'],
+  echo: ['cat'],
+};
+
+/**
+ * What the suite needs to know about one driver. The first four members are required; the
+ * others add cases (a case whose member is absent is skipped, and says why).
+ */
 export interface WorkloadDriverConformance {
   /** A fresh driver instance on a state directory (a second instance simulates an agent restart). */
   open(stateDirectory: string): WorkloadDriver;
@@ -19,6 +49,49 @@ export interface WorkloadDriverConformance {
   exiting(key: WorkloadKey, code: number): WorkloadSpec;
   /** A spec that `check` rejects. */
   invalid(key: WorkloadKey): WorkloadSpec;
+  /**
+   * A spec that writes these lines (each followed by a newline) to stdout and stderr, then
+   * exits 0; a `restart` writes them again, after the first run's output in its logs.
+   * Enables the `logs` cases.
+   */
+  talking?(key: WorkloadKey, lines: TalkingLines): WorkloadSpec;
+  /** The `exec` commands (default `POSIX_COMMANDS`); used only when the driver has `exec`. */
+  commands?: ConformanceCommands;
+}
+
+/** Text of chunks per stream, as the `logs` cases compare it. */
+async function collectLogs(chunks: AsyncIterable<LogChunk>): Promise<Record<string, string>> {
+  const out: Record<string, string> = { stdout: '', stderr: '' };
+  const decoder = { stdout: new TextDecoder(), stderr: new TextDecoder() };
+  for await (const chunk of chunks)
+    out[chunk.stream] += decoder[chunk.stream].decode(chunk.data, { stream: true });
+  return out;
+}
+
+/** Everything a readable stream gives until it ends. */
+function readAll(stream: NodeJS.ReadableStream | undefined): Promise<string> {
+  if (!stream) return Promise.resolve('');
+  return new Promise((resolve, reject) => {
+    let text = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (data: string) => {
+      text += data;
+    });
+    stream.once('end', () => resolve(text));
+    stream.once('error', reject);
+  });
+}
+
+/** Runs a session to its end: its output and exit code. */
+async function finish(
+  session: ExecSession,
+): Promise<{ stdout: string; stderr: string; code: number }> {
+  const [stdout, stderr, { code }] = await Promise.all([
+    readAll(session.stdout),
+    readAll(session.stderr),
+    session.exit,
+  ]);
+  return { stdout, stderr, code };
 }
 
 function nextExit(driver: WorkloadDriver, name: string): Promise<WorkloadExit> {
@@ -116,6 +189,143 @@ export function describeWorkloadDriverConformance(
       expect(await driver.list()).toEqual([]);
       expect(await driver.delete(status.ref)).toBe(false);
       expect(await open().adopt()).toEqual([]);
+    });
+
+    const talking = subject.talking?.bind(subject);
+    const lines: TalkingLines = { stdout: ['one', 'two', 'three'], stderr: ['oops'] };
+    const logsCase = (name: string) =>
+      talking ? name : `${name} (skipped: the subject gives no talking spec)`;
+
+    it.skipIf(!talking)(
+      logsCase('logs: existing output per stream, and its last lines'),
+      async () => {
+        const driver = open();
+        const exited = nextExit(driver, 'talker');
+        const status = await driver.create(talking!(key('talker'), lines));
+        await exited;
+        expect(await collectLogs(driver.logs(status.ref))).toEqual({
+          stdout: 'one\ntwo\nthree\n',
+          stderr: 'oops\n',
+        });
+        expect(await collectLogs(driver.logs(status.ref, { stream: 'stdout' }))).toEqual({
+          stdout: 'one\ntwo\nthree\n',
+          stderr: '',
+        });
+        expect(await collectLogs(driver.logs(status.ref, { stream: 'stdout', tail: 2 }))).toEqual({
+          stdout: 'two\nthree\n',
+          stderr: '',
+        });
+      },
+    );
+
+    it.skipIf(!talking)(logsCase('logs: follow receives new output until aborted'), async () => {
+      const driver = open();
+      const exited = nextExit(driver, 'chatty');
+      const status = await driver.create(talking!(key('chatty'), lines));
+      await exited;
+      const abort = new AbortController();
+      let stdout = '';
+      let notify: () => void = () => {};
+      const grown = (text: string) =>
+        new Promise<void>((resolve) => {
+          notify = () => {
+            if (stdout.includes(text)) resolve();
+          };
+          notify();
+        });
+      const decoder = new TextDecoder();
+      const following = (async () => {
+        for await (const chunk of driver.logs(status.ref, {
+          stream: 'stdout',
+          follow: true,
+          signal: abort.signal,
+        })) {
+          stdout += decoder.decode(chunk.data, { stream: true });
+          notify();
+        }
+      })();
+      await grown('three\n');
+      const again = nextExit(driver, 'chatty');
+      await driver.restart(status.ref);
+      await again;
+      await grown('three\none\ntwo\nthree\n');
+      abort.abort();
+      await following;
+      expect(stdout).toBe('one\ntwo\nthree\none\ntwo\nthree\n');
+    });
+
+    it('logs: an unknown ref is not-found', async () => {
+      const driver = open();
+      const ref = { kind, key: key('nobody'), id: 'conformance-nobody' };
+      const error = await collectLogs(driver.logs(ref)).catch((e: unknown) => e);
+      expect(isDriverError(error)).toBe(true);
+      expect(error).toMatchObject({ code: 'not-found' });
+    });
+
+    const commands = subject.commands ?? POSIX_COMMANDS;
+
+    it('exec: stdout, stderr and the exit code of a command in a running workload', async (context) => {
+      const driver = open();
+      if (!driver.exec) return context.skip('this driver has no exec');
+      const status = await driver.create(subject.running(key('shell')));
+      const session = await driver.exec(status.ref, { command: commands.output });
+      expect(await finish(session)).toEqual({ stdout: 'out\n', stderr: 'err\n', code: 3 });
+    });
+
+    it('exec: stdin reaches the command when asked for', async (context) => {
+      const driver = open();
+      if (!driver.exec) return context.skip('this driver has no exec');
+      const status = await driver.create(subject.running(key('piped')));
+      const session = await driver.exec(status.ref, { command: commands.echo, stdin: true });
+      expect(session.stdin).toBeDefined();
+      session.stdin?.end('hello\nworld\n');
+      expect(await finish(session)).toEqual({ stdout: 'hello\nworld\n', stderr: '', code: 0 });
+    });
+
+    it('exec: not-found for an unknown ref, exited for a workload that is not running', async (context) => {
+      const driver = open();
+      if (!driver.exec) return context.skip('this driver has no exec');
+      const unknown = { kind, key: key('nobody'), id: 'conformance-nobody' };
+      await expect(driver.exec(unknown, { command: commands.output })).rejects.toMatchObject({
+        code: 'not-found',
+      });
+      const status = await driver.create(subject.running(key('halted')));
+      await driver.stop(status.ref, { graceMs: 5_000 });
+      await expect(driver.exec(status.ref, { command: commands.output })).rejects.toMatchObject({
+        code: 'exited',
+      });
+    });
+
+    it('diff: no change, a changed property, and replacements the kind cannot apply in place', async () => {
+      const driver = open();
+      const spec = subject.running(key('diffed'));
+      const same = await driver.diff(spec, subject.running(key('diffed')));
+      expect(same).toMatchObject({ changes: false, diffs: [], replaces: [] });
+      const other = subject.exiting(key('diffed'), 3);
+      const changed = await driver.diff(spec, other);
+      expect(changed.changes).toBe(true);
+      expect(changed.diffs.length).toBeGreaterThan(0);
+      expect(changed.diffs.every((path) => changed.detailedDiff[path] !== undefined)).toBe(true);
+      // What it runs changed: no kind can apply that in place.
+      expect(changed.replaces.length).toBeGreaterThan(0);
+      expect(changed.deleteBeforeReplace).toBe(true);
+      if (!driver.update) expect(changed.replaces).toEqual(changed.diffs);
+      const labelled = { ...spec, labels: { 'io.khutulun.test': 'yes' } };
+      const relabelled = await driver.diff(spec, labelled);
+      expect(relabelled.diffs).toContain('labels');
+      expect(relabelled.detailedDiff['labels']?.kind).toBe('add');
+    });
+
+    it('accepts a spec with labels and limits (applied, or warned about in its status)', async () => {
+      const driver = open();
+      const spec: WorkloadSpec = {
+        ...subject.running(key('labelled')),
+        labels: { 'io.khutulun.service': 'conformance', 'io.khutulun.test': 'labels' },
+        limits: { memoryBytes: 256 * 1024 * 1024, pids: 64, cpus: 0.5 },
+      };
+      expect(await driver.check(spec)).toEqual([]);
+      const status = await driver.create(spec);
+      expect(status.state).toBe('running');
     });
 
     it('is adopted by a fresh instance without duplicates, which then reports its exits', async () => {
