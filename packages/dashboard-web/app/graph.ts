@@ -231,6 +231,11 @@ export function createGraph(
   cy.on('tap', 'node.workload, node.other, node.network', (e) =>
     onOpen(e.target.data('name') as string),
   );
+  // A small graph fitted to a large pane is drawn huge: keep it at a readable size.
+  if (cy.zoom() > 1.25) {
+    cy.zoom(1.25);
+    cy.center();
+  }
   // Ready once laid out and painted.
   cy.ready(() => requestAnimationFrame(() => requestAnimationFrame(onReady)));
   return cy;
