@@ -546,3 +546,71 @@ describe('ProcessDriver.logs', () => {
     expect(await following).toEqual({ stdout: '', stderr: '' });
   });
 });
+
+/** Everything a stream gives until it ends. */
+function text(stream: NodeJS.ReadableStream | undefined): Promise<string> {
+  return new Promise((resolve, reject) => {
+    if (!stream) return resolve('');
+    let out = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (data: string) => {
+      out += data;
+    });
+    stream.once('end', () => resolve(out));
+    stream.once('error', reject);
+  });
+}
+
+describe('ProcessDriver.exec', () => {
+  it("runs a command in the workload's environment, working directory and user", async () => {
+    const d = driver();
+    const wd = mkdtempSync(join(tmpdir(), 'khutulun-wd-'));
+    const status = await d.create(
+      spec(
+        'host',
+        {
+          command: 'sleep',
+          arguments: ['300'],
+          environment: { GREETING: 'hello', PORT: 8080 },
+          working_directory: wd,
+          user: 'nobody',
+        },
+        [{ name: 'http', port: 23457, protocol: 'tcp' }],
+      ),
+    );
+    const session = await d.exec(status.ref, {
+      command: ['/bin/sh', '-c', 'echo "$GREETING $PORT $PORT_HTTP $EXTRA $(pwd) $(id -u)"'],
+      environment: { EXTRA: 'more' },
+    });
+    expect(session.stdin).toBeUndefined();
+    const [out, err, exit] = await Promise.all([
+      text(session.stdout),
+      text(session.stderr),
+      session.exit,
+    ]);
+    expect({ out, err, exit }).toEqual({
+      out: `hello 8080 23457 more ${wd} 65534\n`,
+      err: '',
+      exit: { code: 0 },
+    });
+    rmSync(wd, { recursive: true, force: true });
+  });
+
+  it('refuses a TTY and a bad command with invalid-spec, a missing program with start-failed; kill ends it', async () => {
+    const d = driver();
+    const status = await d.create(spec('plain', { command: 'sleep', arguments: ['300'] }));
+    await expect(d.exec(status.ref, { command: ['sh'], tty: true })).rejects.toMatchObject({
+      code: 'invalid-spec',
+      problems: [{ path: ['tty'] }],
+    });
+    await expect(d.exec(status.ref, { command: [] })).rejects.toMatchObject({
+      code: 'invalid-spec',
+    });
+    await expect(
+      d.exec(status.ref, { command: ['no-such-program-khutulun'] }),
+    ).rejects.toMatchObject({ code: 'start-failed' });
+    const session = await d.exec(status.ref, { command: ['sleep', '300'] });
+    session.kill();
+    expect(await session.exit).toEqual({ code: 128 + 9 });
+  });
+});

@@ -19,6 +19,8 @@ import { join } from 'node:path';
 import {
   DriverError,
   diffSpecs,
+  type ExecOptions,
+  type ExecSession,
   type LogChunk,
   type LogOptions,
   type Problem,
@@ -40,6 +42,7 @@ import {
 } from '@khutulun/driver';
 import { readLogFiles } from './log-files.js';
 import { isAlive, type ProcEntry, readStat, scanProcesses } from './proc-table.js';
+import { execInWorkload } from './process-exec.js';
 import {
   DEFAULT_PATH,
   type ProcessPlan,
@@ -311,6 +314,24 @@ export class ProcessDriver implements WorkloadDriver {
   async *logs(ref: WorkloadRef, options: LogOptions = {}): AsyncGenerator<LogChunk> {
     const workload = this.#get(ref);
     yield* readLogFiles(join(workload.directory, 'logs'), options);
+  }
+
+  /**
+   * Runs a command beside the running workload: its environment (plus `environment`), working
+   * directory and user. No TTY: `tty: true` is refused with `invalid-spec` (processes have no
+   * terminal). A program that cannot be started rejects `start-failed` (as the workload's user,
+   * `setpriv` reports it instead: exit code 127 and a message on stderr).
+   */
+  async exec(ref: WorkloadRef, options: ExecOptions): Promise<ExecSession> {
+    const workload = this.#get(ref);
+    if (workload.state !== 'running') {
+      throw new DriverError(`workload ${ref.id} is not running`, {
+        code: 'exited',
+        driver: KIND,
+        workload: ref.key,
+      });
+    }
+    return execInWorkload(ref.key, validPlan(workload.spec, workload.directory), options);
   }
 
   async restart(ref: WorkloadRef): Promise<WorkloadStatus> {

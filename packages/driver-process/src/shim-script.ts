@@ -21,17 +21,23 @@ export const SHIM_SHELL = '/bin/sh';
  * `setpriv` drops to the workload's user.
  */
 export function workloadCommand(plan: ProcessPlan): string[] {
+  return ['setsid', 'env', '--default-signal', '--', ...asUser(plan), ...plan.argv];
+}
+
+/**
+ * The `setpriv` prefix that runs a command as the plan's user, with its groups (empty when the
+ * plan has no user): what the workload and commands run inside it (`exec`) both use.
+ */
+export function asUser(plan: ProcessPlan): string[] {
   const user = plan.user;
-  const drop = user
-    ? [
-        'setpriv',
-        `--reuid=${user.uid}`,
-        `--regid=${user.gid}`,
-        user.name === String(user.uid) ? '--clear-groups' : '--init-groups',
-        '--',
-      ]
-    : [];
-  return ['setsid', 'env', '--default-signal', '--', ...drop, ...plan.argv];
+  if (!user) return [];
+  return [
+    'setpriv',
+    `--reuid=${user.uid}`,
+    `--regid=${user.gid}`,
+    user.name === String(user.uid) ? '--clear-groups' : '--init-groups',
+    '--',
+  ];
 }
 
 /** The `env` file: one shell-quoted `NAME=value` per line, sourced by the shim. */

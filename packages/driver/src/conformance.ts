@@ -4,6 +4,9 @@ export {
   type NetworkDriverConformance,
 } from './describe-network-driver-conformance.js';
 export {
+  type ConformanceCommands,
   describeWorkloadDriverConformance,
+  POSIX_COMMANDS,
+  type TalkingLines,
   type WorkloadDriverConformance,
 } from './describe-workload-driver-conformance.js';
