@@ -519,28 +519,24 @@ export class ProcessDriver implements WorkloadDriver {
     delete workload.exit;
     delete workload.startedAt;
     delete workload.shimPid;
-    let shimPid: number;
-    try {
-      shimPid = await this.#launcher.launch(
-        { file: SHIM_SHELL, args: [join(dir, 'run')], cwd: dir, env: { PATH: DEFAULT_PATH } },
-        () => this.#shimExited(workload, generation),
-      );
-    } catch (cause) {
-      // A launcher that died after taking the request may have started the shim: no orphans.
-      const stray = this.#findShim(workload);
-      if (stray !== undefined) killGroup(stray, 'SIGKILL');
-      if (workload.pid !== undefined) killGroup(workload.pid, 'SIGKILL');
-      if (workload.generation === generation && workload.state === 'running') {
-        workload.state = 'exited';
-        workload.exit = { time: new Date().toISOString(), lost: true };
-        this.#notify(workload);
+    let shimPid: number | undefined;
+    for (let attempt = 1; shimPid === undefined; attempt++) {
+      try {
+        shimPid = await this.#launcher.launch(
+          { file: SHIM_SHELL, args: [join(dir, 'run')], cwd: dir, env: { PATH: DEFAULT_PATH } },
+          () => this.#shimExited(workload, generation),
+        );
+        break;
+      } catch (cause) {
+        // A launcher that died after taking the request may have started the shim: no orphans.
+        const stray = this.#findShim(workload);
+        if (stray !== undefined) killGroup(stray, 'SIGKILL');
+        if (workload.pid !== undefined) killGroup(workload.pid, 'SIGKILL');
+        // It started nothing (e.g. it had just died when asked): a new launcher may, once.
+        const clean = stray === undefined && workload.pid === undefined;
+        if (attempt === 1 && clean && workload.generation === generation) continue;
+        this.#launchFailed(workload, generation, cause);
       }
-      throw new DriverError(`cannot start the shim of ${workload.ref.id}`, {
-        code: 'start-failed',
-        driver: KIND,
-        workload: workload.ref.key,
-        cause,
-      });
     }
     if (workload.generation === generation) workload.shimPid = shimPid;
     const started = await this.#waitFor(
@@ -562,6 +558,21 @@ export class ProcessDriver implements WorkloadDriver {
       });
     }
     return statusOf(workload);
+  }
+
+  /** A run could not be started: it ends as lost, and `create`/`restart` reject. */
+  #launchFailed(workload: Workload, generation: number, cause: unknown): never {
+    if (workload.generation === generation && workload.state === 'running') {
+      workload.state = 'exited';
+      workload.exit = { time: new Date().toISOString(), lost: true };
+      this.#notify(workload);
+    }
+    throw new DriverError(`cannot start the shim of ${workload.ref.id}`, {
+      code: 'start-failed',
+      driver: KIND,
+      workload: workload.ref.key,
+      cause,
+    });
   }
 
   #watch(workload: Workload): void {
