@@ -62,6 +62,8 @@ export const requestErrors = {
     new ApiRequestError({ code, status: 404, message, details }),
   conflict: (code: string, message: string, details?: Record<string, Value>) =>
     new ApiRequestError({ code, status: 409, message, details }),
+  notImplemented: (code: string, message: string, details?: Record<string, Value>) =>
+    new ApiRequestError({ code, status: 501, message, details }),
   unauthorized: () =>
     new ApiRequestError({
       code: 'unauthorized',

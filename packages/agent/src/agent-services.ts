@@ -1,5 +1,6 @@
-import type { NetworkDriver, WorkloadDriver } from '@khutulun/driver';
+import type { NetworkDriver } from '@khutulun/driver';
 import type { Dispatcher, Entity, Id, PluginEntity, Query, Store, Value } from '@khutulun/floria';
+import type { WorkloadKinds } from './workload-kinds.js';
 
 /** A compile diagnostic, as the TOSCA compiler returns it. */
 export interface CompileDiagnostic {
@@ -52,10 +53,17 @@ export interface HostPolicies {
 
 /** Everything the agent's service logic runs on. */
 export interface AgentServices {
+  /** This host's name. */
   host: string;
+  /**
+   * This host's address, as its host record holds it: what connections to its workloads'
+   * ports are given (the embedded single host: 127.0.0.1).
+   */
+  address: string;
   stateDir: string;
   store: Store;
-  workloads: WorkloadDriver;
+  /** The workload kinds this host offers, and their drivers. */
+  kinds: WorkloadKinds;
   network: NetworkDriver;
   dispatcher: Dispatcher;
   /** Registers plugins (by entity) so the dispatcher can call them. */

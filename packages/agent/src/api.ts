@@ -1,5 +1,4 @@
-import { createReadStream, watch } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { basename, isAbsolute, join } from 'node:path';
 import {
   type Entity,
@@ -13,7 +12,8 @@ import {
   type Vertex,
 } from '@khutulun/floria';
 import { Hono } from 'hono';
-import { stream as streamBody, streamSSE } from 'hono/streaming';
+import { streamSSE } from 'hono/streaming';
+import type { UpgradeWebSocket } from 'hono/ws';
 import { isAgentError, requestErrors } from './agent-error.js';
 import type { AgentServices } from './agent-services.js';
 import { PLUGIN_DIRECTORY } from './backends.js';
@@ -25,6 +25,9 @@ import {
   serviceDirectories,
 } from './service-record.js';
 import { uploadsPath } from './state-dir.js';
+import { isMap } from './values.js';
+import { workloadRoutes } from './workload-routes.js';
+import { workloadItems } from './workload-views.js';
 
 /** What the API needs from the running agent. */
 export interface ApiContext {
@@ -33,6 +36,8 @@ export interface ApiContext {
   startedAt: string;
   /** When set, every request must carry `Authorization: Bearer <token>`. */
   token?: string;
+  /** Serves WebSockets (exec) on the server this API runs on. */
+  upgradeWebSocket?: UpgradeWebSocket;
 }
 
 /**
@@ -132,61 +137,6 @@ export function createApi(context: ApiContext): Hono {
     return c.json({ service: name, state: 'deleting', sinceSeq }, 202);
   });
 
-  app.get('/v1/workloads', async (c) => {
-    const only = c.req.query('service');
-    const records = (await readRecords(s.store)).filter((r) => !only || r.name === only);
-    if (only && !records.length) throw serviceNotFound(only);
-    const items = await Promise.all(records.map((r) => workloadItems(context, r)));
-    return c.json(items.flat());
-  });
-
-  app.get('/v1/workloads/:service/:name', async (c) => {
-    const { service, name } = c.req.param();
-    return c.json(await showWorkload(context, service, name));
-  });
-
-  app.get('/v1/workloads/:service/:name/logs', async (c) => {
-    const { service, name } = c.req.param();
-    const which = c.req.query('stream') ?? 'both';
-    const files = await logFiles(context, service, name, which);
-    const follow = flag(c.req.query('follow'), false);
-    const tail = c.req.query('tail') ? Number(c.req.query('tail')) : undefined;
-    c.header('content-type', 'text/plain; charset=utf-8');
-    return streamBody(c, async (out) => {
-      const offsets = new Map<string, number>();
-      for (const file of files) {
-        const size = (await stat(file).catch(() => undefined))?.size ?? 0;
-        const text = size ? await readRange(file, 0, size) : '';
-        await out.write(
-          tail === undefined
-            ? text
-            : text
-                .split('\n')
-                .slice(-(tail + 1))
-                .join('\n'),
-        );
-        offsets.set(file, size);
-      }
-      if (!follow) return;
-      // File-change events (inotify), not polling: each change sends what was appended.
-      await new Promise<void>((resolve) => {
-        const watchers = files.map((file) =>
-          watch(file, async () => {
-            const size = (await stat(file).catch(() => undefined))?.size ?? 0;
-            const from = offsets.get(file) ?? 0;
-            if (size <= from) return;
-            offsets.set(file, size);
-            await out.write(await readRange(file, from, size));
-          }),
-        );
-        out.onAbort(() => {
-          for (const w of watchers) w.close();
-          resolve();
-        });
-      });
-    });
-  });
-
   app.get('/v1/events', async (c) => {
     const since = Number(c.req.query('since') ?? 0);
     const limit = Number(c.req.query('limit') ?? 1000);
@@ -216,15 +166,22 @@ export function createApi(context: ApiContext): Hono {
     });
   });
 
+  app.route('/v1/workloads', workloadRoutes(s, controller, context.upgradeWebSocket));
+
   app.get('/v1/hosts', async (c) => {
-    const workloads = (await s.workloads.list()).length;
+    const workloads = (await s.kinds.list()).length;
+    const offered = s.kinds.offered();
     return c.json([
       {
         name: s.host,
         state: 'up',
         self: true,
         agentPid: process.pid,
-        address: '127.0.0.1',
+        address: s.address,
+        kinds: offered.filter((k) => k.available).map((k) => k.kind),
+        unavailableKinds: Object.fromEntries(
+          offered.filter((k) => !k.available).map((k) => [k.kind, k.reason ?? 'unavailable']),
+        ),
         workloads,
         startedAt: context.startedAt,
       },
@@ -382,10 +339,6 @@ async function jsonBody(request: Request): Promise<Record<string, Value>> {
   return body as Record<string, Value>;
 }
 
-function isMap(v: Value | undefined): v is Record<string, Value> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function optionalMap(v: Value | undefined, field: string): Record<string, Value> {
   if (v === undefined || v === null) return {};
   if (!isMap(v)) throw requestErrors.badRequest(`${field} must be an object`);
@@ -419,7 +372,7 @@ async function serviceSummary(
   context: ApiContext,
   record: ServiceRecord,
 ): Promise<Record<string, Value>> {
-  const items = await workloadItems(context, record);
+  const items = await workloadItems(context.services, record);
   const ready = items.filter((w) => w.state === 'running').length;
   const state =
     record.state === 'running' ? (ready === items.length ? 'running' : 'degraded') : record.state;
@@ -439,7 +392,7 @@ async function showService(context: ApiContext, name: string): Promise<Record<st
     ...(await serviceSummary(context, record)),
     inputs: record.inputs,
     outputs: await outputsOf(context, name),
-    workloads: await workloadItems(context, record),
+    workloads: await workloadItems(context.services, record),
     directory: serviceDirectories(name).root,
   };
 }
@@ -469,135 +422,6 @@ async function outputsOf(context: ApiContext, name: string): Promise<Record<stri
     outputs[key.slice('output:'.length)] = value;
   }
   return outputs;
-}
-
-/**
- * A workload's vertex by its name (`server-1`), or by its node template's name (`server`)
- * when the service has exactly one instance of it.
- */
-async function workloadVertex(context: ApiContext, service: string, name: string): Promise<Vertex> {
-  const record = await readRecord(context.services.store, service);
-  const names = record?.workloads ?? [];
-  const alike = names.filter((n) => n.replace(/-\d+$/, '') === name);
-  const resolved = names.includes(name) ? name : alike.length === 1 ? alike[0]! : undefined;
-  const vertex = resolved
-    ? ((await context.services.store.get({
-        kind: 'vertex',
-        directory: serviceDirectories(service).instances,
-        name: resolved,
-      })) as Vertex | undefined)
-    : undefined;
-  if (!vertex) {
-    throw requestErrors.notFound('workload-not-found', `no workload ${service}/${name}`, {
-      service,
-      name,
-    });
-  }
-  return vertex;
-}
-
-async function workloadItems(
-  context: ApiContext,
-  record: ServiceRecord,
-): Promise<Record<string, Value>[]> {
-  const { store } = context.services;
-  const { instances } = serviceDirectories(record.name);
-  const items: Record<string, Value>[] = [];
-  for (const name of record.workloads) {
-    const vertex = (await store.get({ kind: 'vertex', directory: instances, name })) as
-      | Vertex
-      | undefined;
-    if (vertex) items.push(workloadItem(context, record.name, vertex));
-  }
-  return items;
-}
-
-function workloadItem(context: ApiContext, service: string, vertex: Vertex): Record<string, Value> {
-  const v = (n: string) => vertex.properties[n]?.value;
-  const item: Record<string, Value> = {
-    service,
-    name: vertex.id.name,
-    host: (v('host') as string) ?? context.services.host,
-    kind: 'process',
-    state: (v('state') as string) ?? 'pending',
-    restarts: (v('restarts') as number) ?? 0,
-  };
-  if (typeof v('pid') === 'number') item.pid = v('pid')!;
-  if (v('ports') !== undefined && v('ports') !== null) item.ports = v('ports')!;
-  if (typeof v('started_at') === 'string') item.startedAt = v('started_at')!;
-  return item;
-}
-
-async function showWorkload(
-  context: ApiContext,
-  service: string,
-  requested: string,
-): Promise<Record<string, Value>> {
-  const vertex = await workloadVertex(context, service, requested);
-  const name = vertex.id.name;
-  const { workloads, network } = context.services;
-  const ref = { kind: workloads.kind, key: { service, name }, id: `${service}/${name}` };
-  const description = await workloads.describe(ref);
-  const v = (n: string) => vertex.properties[n]?.value ?? null;
-  const command = [v('command'), ...((v('arguments') as Value[]) ?? [])]
-    .flat()
-    .filter((x) => x !== null);
-  const files: Value[] = (description?.files ?? []).map((f) => ({
-    path: f.path,
-    purpose: f.purpose,
-  }));
-  const attributes: Record<string, Value> = {};
-  const properties: Record<string, Value> = {};
-  for (const [key, p] of Object.entries(vertex.properties)) {
-    if (key.startsWith('tosca:')) continue;
-    (p.metadata?.['tosca.kind'] === 'attribute' ? attributes : properties)[key] = p.value ?? null;
-  }
-  return {
-    ...workloadItem(context, service, vertex),
-    command: command as Value[],
-    commandLine: description?.commands.join('\n') ?? '',
-    commands: [...(description?.commands ?? []), ...(await network.describe({ service, name }))],
-    workingDirectory: (description?.details.working_directory as string) ?? v('working_directory'),
-    environment: v('environment'),
-    user: v('user'),
-    restartPolicy: v('restart'),
-    exitCode: v('exit_code'),
-    signal: v('signal'),
-    files,
-    details: description?.details ?? {},
-    attributes,
-    properties,
-  };
-}
-
-async function logFiles(
-  context: ApiContext,
-  service: string,
-  requested: string,
-  which: string,
-): Promise<string[]> {
-  const { name } = (await workloadVertex(context, service, requested)).id;
-  const { workloads } = context.services;
-  const description = await workloads.describe({
-    kind: workloads.kind,
-    key: { service, name },
-    id: `${service}/${name}`,
-  });
-  const wanted = which === 'both' ? ['stdout', 'stderr'] : [which];
-  const files = (description?.files ?? [])
-    .filter((f) => wanted.some((w) => f.purpose.includes(w) || basename(f.path).startsWith(w)))
-    .map((f) => f.path);
-  return [...new Set(files)];
-}
-
-function readRange(file: string, start: number, end: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    createReadStream(file, { start, end: end - 1 })
-      .on('data', (c) => chunks.push(c as Buffer))
-      .on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-      .on('error', reject);
-  });
 }
 
 function pluginSummary(plugin: Entity): Record<string, Value> {

@@ -13,7 +13,8 @@ import {
   type Vertex,
 } from '@khutulun/floria';
 import type { AgentServices } from './agent-services.js';
-import { type PolicyTrigger, propertyValue } from './workload-plan.js';
+import { isMap, propertyValue } from './values.js';
+import type { PolicyTrigger } from './workload-plan.js';
 
 /** A user event handler: the file that implements it and, for plugins, the function. */
 export interface Handler {
@@ -227,8 +228,4 @@ function literalString(v: Value | undefined): string | undefined {
   if (typeof v === 'string') return v;
   if (isMap(v) && v.kind === 'literal' && typeof v.value === 'string') return v.value;
   return undefined;
-}
-
-function isMap(v: Value | undefined): v is Record<string, Value> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -12,6 +12,7 @@ export interface AgentCommandIO {
 
 const USAGE =
   'usage: khutulun agent [--state-dir DIR] [--store postgres://...] [--port-range FROM-TO] ' +
+  '[--host-name NAME] [--address ADDRESS] ' +
   '[--listen HOST:PORT --tls-cert FILE --tls-key FILE --token TOKEN]\n';
 
 /**
@@ -31,6 +32,8 @@ export async function runAgentCommand(argv: string[], io: AgentCommandIO): Promi
         'tls-key': { type: 'string' },
         token: { type: 'string' },
         'port-range': { type: 'string' },
+        'host-name': { type: 'string' },
+        address: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -75,6 +78,8 @@ export async function runAgentCommand(argv: string[], io: AgentCommandIO): Promi
     agent = await startAgent({
       stateDir: str('state-dir'),
       store,
+      host: str('host-name'),
+      address: str('address'),
       listen,
       tls: cert && key ? { cert, key } : undefined,
       token,

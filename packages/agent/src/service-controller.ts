@@ -2,9 +2,12 @@ import { setMaxListeners } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { basename, dirname, extname } from 'node:path';
 import {
+  DriverError,
   isDriverError,
   type PortBinding,
+  type WorkloadDriver,
   type WorkloadExit,
+  type WorkloadKind,
   type WorkloadRef,
   type WorkloadSpec,
   type WorkloadStatus,
@@ -15,6 +18,14 @@ import type { AgentServices, UpdateProblem } from './agent-services.js';
 import { AttributeWriter } from './attribute-writer.js';
 import { EventHandlers, type Handler, type HandlerSources, handlersOf } from './event-handlers.js';
 import {
+  healthCheckOf,
+  type LivenessCheck,
+  livenessOf,
+  runCheck,
+  waitHealthy,
+} from './health-checks.js';
+import { runPrestart } from './prestart.js';
+import {
   readRecord,
   readRecords,
   recordId,
@@ -23,14 +34,16 @@ import {
   serviceDirectories,
 } from './service-record.js';
 import { uploadsPath } from './state-dir.js';
+import { isMap, propertyValue } from './values.js';
+import { workloadNode } from './workload-node.js';
 import {
   type PlannedWorkload,
   planWorkloads,
   policyTriggers,
   portEnvironment,
-  propertyValue,
   restartOverrides,
 } from './workload-plan.js';
+import { cleanupWorkload, prepareWorkload } from './workload-setup.js';
 
 /** One step of a deploy's progress, as streamed to the client. */
 export interface DeployProgress {
@@ -66,6 +79,12 @@ interface Supervised {
   startedAt: number;
   stopping: boolean;
   timer?: NodeJS.Timeout;
+  /** The liveness check, when the template declares one. */
+  liveness?: LivenessCheck;
+  livenessTimer?: NodeJS.Timeout;
+  livenessFailures: number;
+  /** Aborts a readiness wait when the workload exits during its deploy. */
+  readiness?: AbortController;
   handlers: Record<string, Handler[]>;
   /** Serialises the operations on this workload. */
   queue: Promise<void>;
@@ -90,7 +109,7 @@ export class ServiceController {
   constructor(private readonly s: AgentServices) {
     this.attributes = new AttributeWriter(s.store);
     this.handlers = new EventHandlers(s);
-    s.workloads.on('exit', (exit) => this.onExit(exit));
+    s.kinds.onExit((exit) => this.onExit(exit));
   }
 
   /**
@@ -209,7 +228,7 @@ export class ServiceController {
       dispatcher,
     });
     progress({ service: name, step: 'instantiated' });
-    const plan = await planWorkloads(store, dirs.instances, dirs.templates);
+    const plan = await planWorkloads(store, this.s.kinds, dirs, name, baseDir);
 
     const placed = new Map<Id, Record<string, Value | undefined>>();
     await Promise.all(
@@ -227,7 +246,7 @@ export class ServiceController {
             details: { workload: w.name, host },
           });
         }
-        placed.set(w.vertex, { host, state: 'pending', restarts: 0 });
+        placed.set(w.vertex, { host, kind: w.kind, state: 'pending', restarts: 0 });
       }),
     );
     await this.attributes.writeMany(placed);
@@ -269,7 +288,7 @@ export class ServiceController {
         p = (async () => {
           await Promise.all(w.after.map((d) => start(byName.get(d)!)));
           if (abort.signal.aborted) throw abort.signal.reason;
-          await this.startWorkload(name, sources, w, reserved, abort.signal, progress);
+          await this.startWorkload(name, baseDir, sources, w, reserved, abort.signal, progress);
         })();
         p.catch((error) => abort.abort(error));
         done.set(w.name, p);
@@ -307,7 +326,12 @@ export class ServiceController {
         ...(p.fixedPort === undefined ? {} : { port: p.fixedPort }),
       });
       if (p.expose) await this.s.network.expose(r);
-      bindings.push({ name: p.name, port: r.port, protocol: p.protocol });
+      bindings.push({
+        name: p.name,
+        port: r.port,
+        protocol: p.protocol,
+        ...(p.target === undefined ? {} : { target: p.target }),
+      });
     }
     return bindings;
   }
@@ -321,11 +345,11 @@ export class ServiceController {
     for (const w of plan) {
       for (const p of w.ports) {
         const b = reserved.get(w.name)?.find((x) => x.name === p.name);
-        if (b) values.set(p.capability, { port: b.port, address: '127.0.0.1' });
+        if (b) values.set(p.capability, { port: b.port, address: this.s.address });
       }
       for (const c of w.connections) {
         const b = reserved.get(c.target)?.find((x) => x.name === c.port);
-        if (b) values.set(c.edge, { port: b.port, address: '127.0.0.1' });
+        if (b) values.set(c.edge, { port: b.port, address: this.s.address });
       }
     }
     await this.attributes.writeMany(values);
@@ -333,6 +357,7 @@ export class ServiceController {
 
   private async startWorkload(
     service: string,
+    baseDir: string,
     sources: HandlerSources,
     w: PlannedWorkload,
     reserved: Map<string, PortBinding[]>,
@@ -340,25 +365,42 @@ export class ServiceController {
     progress: (p: DeployProgress) => void,
   ): Promise<void> {
     const vertex = (await this.s.store.get(w.vertex)) as Vertex;
-    const spec = specOf(service, vertex, reserved.get(w.name) ?? [], portEnvironment(w, reserved));
+    const ports = reserved.get(w.name) ?? [];
+    const { kind, driver, spec } = await this.specOf(service, baseDir, vertex, w, ports, reserved);
     progress({ service, step: 'start', workload: w.name, state: 'starting' });
-    const status = await this.s.workloads.create(spec);
+    await runPrestart({
+      stateDir: this.s.stateDir,
+      kind,
+      driver,
+      spec,
+      steps: propertyValue(vertex, 'prestart'),
+      signal,
+    });
+    const status = await driver.create(spec);
     const sup = this.supervise(service, vertex, status, sources);
     sup.stopping = true; // no restarts until the deploy has succeeded
     const started = this.attributes.write(w.vertex, statusValues(status, 'starting'), {
       type: 'workload-started',
       data: { pid: status.pid ?? null },
     });
-    const timeout = readinessTimeout(vertex);
+    const readiness = healthCheckOf(propertyValue(vertex, 'readiness'), ports, this.s.address);
+    const timeoutMs = readinessTimeout(vertex) ?? 30_000;
+    // A readiness wait ends early when the workload exits (the exit handler aborts it).
+    sup.readiness = new AbortController();
+    const waiting = AbortSignal.any([signal, sup.readiness.signal]);
     // The readiness wait does not wait for that commit; `workload-ready` still follows it.
     await Promise.all([
       started,
-      this.s.workloads.ready(spec, { signal, ...(timeout ? { timeoutMs: timeout } : {}) }),
+      readiness
+        ? waitHealthy(readiness, { driver, ref: status.ref }, { timeoutMs, signal: waiting })
+        : Promise.resolve(),
     ]);
+    sup.readiness = undefined;
     sup.stopping = false;
+    sup.liveness = livenessOf(propertyValue(vertex, 'liveness'), ports, this.s.address);
     await this.attributes.write(w.vertex, { state: 'running' }, { type: 'workload-ready' });
     // An exit while the deploy held supervision back is handled now, by the policy.
-    const now = await this.s.workloads.read(status.ref);
+    const now = await driver.read(status.ref);
     if (now && now.state !== 'running') {
       this.enqueue(sup, () =>
         this.handleExit(sup, {
@@ -367,7 +409,7 @@ export class ServiceController {
           ...(status.pid === undefined ? {} : { pid: status.pid }),
         }),
       );
-    }
+    } else this.scheduleLiveness(sup);
     progress({
       service,
       step: 'ready',
@@ -377,6 +419,59 @@ export class ServiceController {
     });
     this.runHandler(sup, 'started', { pid: status.pid ?? null });
     this.runHandler(sup, 'ready', {});
+  }
+
+  /**
+   * A workload's spec: its kind maps the node's evaluated values; the agent adds what every
+   * kind shares (ports, their environment, files, directories, limits, labels).
+   */
+  private async specOf(
+    service: string,
+    baseDir: string,
+    vertex: Vertex,
+    w: PlannedWorkload,
+    ports: PortBinding[],
+    reserved: Map<string, PortBinding[]>,
+  ): Promise<{ kind: WorkloadKind; driver: WorkloadDriver; spec: WorkloadSpec }> {
+    const key = { service, name: w.name };
+    const dirs = serviceDirectories(service);
+    const node = await workloadNode(this.s.store, key, vertex, dirs.templates, baseDir);
+    node.relations = w.relations;
+    const kind = this.s.kinds.kindOf(node)!;
+    const driver = this.s.kinds.driver(kind.kind);
+    const mapped = kind.map(node);
+    if (mapped.problems.length) {
+      const p = mapped.problems[0]!;
+      throw new DeployError({
+        code: 'invalid-workload',
+        status: 422,
+        message: `workload ${w.name}: ${p.path.length ? `${p.path.join('.')}: ` : ''}${p.message}`,
+        details: { service, workload: w.name, problems: mapped.problems as unknown as Value },
+      });
+    }
+    const prepared = await prepareWorkload({
+      stateDir: this.s.stateDir,
+      host: this.s.host,
+      key,
+      properties: node.properties,
+      ownFileSystem: kind.ownFileSystem,
+    });
+    const properties = { ...mapped.properties };
+    const own = isMap(properties.environment) ? properties.environment : {};
+    properties.environment = {
+      ...prepared.environment,
+      ...portEnvironment(w, reserved, this.s.address),
+      ...own,
+    };
+    const spec: WorkloadSpec = {
+      key,
+      properties,
+      ports,
+      labels: prepared.labels,
+      mounts: prepared.mounts,
+      ...(prepared.limits ? { limits: prepared.limits } : {}),
+    };
+    return { kind, driver, spec };
   }
 
   private supervise(
@@ -405,6 +500,7 @@ export class ServiceController {
       restarts: Number(propertyValue(vertex, 'restarts') ?? 0) || 0,
       startedAt: status.startedAt ? Date.parse(status.startedAt) : Date.now(),
       stopping: false,
+      livenessFailures: 0,
       handlers: handlersOf(vertex, sources),
       queue: Promise.resolve(),
     };
@@ -414,8 +510,59 @@ export class ServiceController {
 
   private onExit(exit: WorkloadExit): void {
     const sup = this.supervised.get(`${exit.ref.key.service}/${exit.ref.key.name}`);
-    if (!sup || exit.requested || sup.stopping) return;
+    if (!sup || exit.requested || sup.ref.id !== exit.ref.id) return;
+    this.stopLiveness(sup);
+    if (sup.readiness) {
+      sup.readiness.abort(
+        new DriverError(`workload ${sup.name} exited before it was ready`, {
+          code: 'exited',
+          driver: exit.ref.kind,
+          workload: exit.ref.key,
+        }),
+      );
+    }
+    if (sup.stopping) return;
     this.enqueue(sup, () => this.handleExit(sup, exit));
+  }
+
+  /** Runs the liveness check at its interval, while the workload runs (none declared: nothing). */
+  private scheduleLiveness(sup: Supervised): void {
+    const liveness = sup.liveness;
+    if (!liveness || sup.stopping) return;
+    this.stopLiveness(sup);
+    sup.livenessTimer = setTimeout(() => {
+      sup.livenessTimer = undefined;
+      this.enqueue(sup, async () => {
+        if (sup.stopping || sup.timer) return;
+        const driver = this.s.kinds.driverOf(sup.ref);
+        const healthy = await runCheck(
+          liveness.check,
+          { driver, ref: sup.ref },
+          liveness.timeoutMs,
+        );
+        sup.livenessFailures = healthy ? 0 : sup.livenessFailures + 1;
+        if (sup.livenessFailures < liveness.failures) return this.scheduleLiveness(sup);
+        sup.livenessFailures = 0;
+        // Unhealthy: stopped by the agent, then treated as a failed exit by the restart policy.
+        await this.attributes.write(
+          sup.vertex,
+          { state: 'unhealthy' },
+          { type: 'workload-unhealthy', data: { failures: liveness.failures } },
+        );
+        const pid = sup.pid;
+        await driver.stop(sup.ref, { graceMs: sup.graceMs });
+        await this.handleExit(sup, {
+          exitCode: 1,
+          reason: 'liveness',
+          ...(pid === undefined ? {} : { pid }),
+        });
+      });
+    }, liveness.intervalMs);
+  }
+
+  private stopLiveness(sup: Supervised): void {
+    if (sup.livenessTimer) clearTimeout(sup.livenessTimer);
+    sup.livenessTimer = undefined;
   }
 
   private enqueue(sup: Supervised, work: () => Promise<void>): void {
@@ -428,7 +575,7 @@ export class ServiceController {
 
   private async handleExit(
     sup: Supervised,
-    exit: { exitCode?: number; signal?: string; pid?: number },
+    exit: { exitCode?: number; signal?: string; pid?: number; reason?: string },
   ): Promise<void> {
     if (sup.stopping) return;
     if (exit.pid !== undefined && exit.pid !== sup.pid) return; // an earlier run, or handled
@@ -439,6 +586,7 @@ export class ServiceController {
       code: exit.exitCode ?? null,
       signal: exit.signal ?? null,
       pid: exit.pid ?? null,
+      ...(exit.reason ? { reason: exit.reason } : {}),
     };
     const exitValues = { exit_code: exit.exitCode, signal: exit.signal, pid: undefined };
     // Handlers run after the write, so that what they read is the state after the exit.
@@ -495,14 +643,61 @@ export class ServiceController {
     }, delayMs);
   }
 
+  /**
+   * Restarts a workload on request (`workload restart`): stops it (its handlers see
+   * `stopped`), starts it again, and counts the restart. Refused while its service is busy.
+   */
+  async restartWorkload(service: string, name: string): Promise<void> {
+    const sup = this.supervised.get(`${service}/${name}`);
+    if (!sup || this.busy.has(service)) {
+      throw requestErrors.conflict(
+        'workload-busy',
+        `workload ${service}/${name} is not running under this agent, or its service is being deployed or deleted`,
+        { service, name },
+      );
+    }
+    let failure: unknown;
+    this.enqueue(sup, async () => {
+      try {
+        sup.stopping = true;
+        if (sup.timer) clearTimeout(sup.timer);
+        sup.timer = undefined;
+        this.stopLiveness(sup);
+        const driver = this.s.kinds.driverOf(sup.ref);
+        await driver.stop(sup.ref, { graceMs: sup.graceMs });
+        this.runHandler(sup, 'stopped', {});
+        const status = await driver.restart(sup.ref);
+        sup.ref = status.ref;
+        sup.pid = status.pid;
+        sup.startedAt = Date.now();
+        sup.consecutive = 0;
+        sup.stopping = false;
+        await this.attributes.write(
+          sup.vertex,
+          { ...statusValues(status, 'running'), restarts: ++sup.restarts },
+          { type: 'workload-restarted', data: { pid: status.pid ?? null, requested: true } },
+        );
+        this.scheduleLiveness(sup);
+        this.runHandler(sup, 'started', { pid: status.pid ?? null });
+      } catch (error) {
+        sup.stopping = false;
+        failure = error;
+      }
+    });
+    await sup.queue;
+    if (failure) throw failure;
+  }
+
   /** Restarts a workload; if the driver cannot, records it as failed (no retry loop). */
   private async restartOrFail(
     sup: Supervised,
     exitData: Record<string, Value>,
   ): Promise<WorkloadStatus | undefined> {
     try {
-      const status = await this.s.workloads.restart(sup.ref);
+      const status = await this.s.kinds.driverOf(sup.ref).restart(sup.ref);
       sup.pid = status.pid;
+      sup.ref = status.ref;
+      this.scheduleLiveness(sup);
       return status;
     } catch (error) {
       await this.attributes.write(
@@ -572,22 +767,57 @@ export class ServiceController {
     await this.teardown(name, ROLLBACK_GRACE_MS);
   }
 
-  /** Stops and deletes every workload of a service, releases its ports, removes its entities. */
+  /**
+   * Stops and deletes every workload of a service (by the refs stored with them, and any the
+   * drivers hold under its name, e.g. from a create the agent did not live to record),
+   * removes their files and directories (those not kept), releases its ports, and removes its
+   * entities.
+   */
   private async teardown(name: string, graceOverride: number | undefined): Promise<void> {
     const record = await readRecord(this.s.store, name);
     const mine = [...this.supervised.values()].filter((s) => s.service === name);
     for (const sup of mine) {
       sup.stopping = true;
       if (sup.timer) clearTimeout(sup.timer);
+      this.stopLiveness(sup);
     }
-    const statuses = (await this.s.workloads.list()).filter((st) => st.ref.key.service === name);
-    await Promise.all(
-      statuses.map(async (st) => {
-        const sup = mine.find((m) => m.name === st.ref.key.name);
-        await this.s.workloads.delete(st.ref, { graceMs: graceOverride ?? sup?.graceMs ?? 10_000 });
-        if (sup && st.state === 'running') this.runHandler(sup, 'stopped', {});
-      }),
-    );
+    const { instances } = serviceDirectories(name);
+    const vertexes = (await this.s.store.query({
+      kind: 'vertex',
+      directory: instances,
+    })) as Vertex[];
+    const workloads = vertexes.filter((v) => !v.parent && propertyValue(v, 'kind') !== undefined);
+    const refs = new Map<string, WorkloadRef>();
+    for (const v of workloads) {
+      const ref = refOf(propertyValue(v, 'ref'));
+      if (ref) refs.set(`${ref.kind}:${ref.id}`, ref);
+    }
+    for (const st of await this.s.kinds.list()) {
+      if (st.ref.key.service === name) refs.set(`${st.ref.kind}:${st.ref.id}`, st.ref);
+    }
+    // Dependants first: a workload stops before what it depends on (reverse start order).
+    const order = await this.stopOrder(name, [...refs.values()]);
+    for (const wave of order) {
+      await Promise.all(
+        wave.map(async (ref) => {
+          const sup = mine.find((m) => m.name === ref.key.name);
+          const driver = this.s.kinds.driverOf(ref);
+          const before = await driver.read(ref);
+          await driver.delete(ref, { graceMs: graceOverride ?? sup?.graceMs ?? 10_000 });
+          if (sup && before?.state === 'running') this.runHandler(sup, 'stopped', {});
+        }),
+      );
+    }
+    for (const v of workloads) {
+      const kind = propertyValue(v, 'kind');
+      const offered = this.s.kinds.offered().find((k) => k.kind === kind);
+      await cleanupWorkload({
+        stateDir: this.s.stateDir,
+        key: { service: name, name: v.id.name },
+        properties: valuesOf(v),
+        ownFileSystem: offered ? this.s.kinds.ownFileSystem(offered.kind) : false,
+      });
+    }
     for (const sup of mine) this.supervised.delete(`${sup.service}/${sup.name}`);
     const owners = new Set(
       (await this.s.network.list())
@@ -607,12 +837,44 @@ export class ServiceController {
   }
 
   /**
+   * Groups refs into waves to stop, dependants before their dependencies (a pod's containers
+   * before the pod). Refs the graph does not order go in the first wave.
+   */
+  private async stopOrder(service: string, refs: WorkloadRef[]): Promise<WorkloadRef[][]> {
+    const { instances } = serviceDirectories(service);
+    const after = new Map<string, string[]>();
+    for (const ref of refs) {
+      const id: Id = { kind: 'vertex', directory: instances, name: ref.key.name };
+      const targets = new Set<string>();
+      for (const edge of await this.s.store.edgesOut(id).catch(() => [])) {
+        const t = (edge as { target: Id }).target;
+        const owner =
+          t.directory.length > instances.length ? t.directory[instances.length] : t.name;
+        if (owner && owner !== ref.key.name) targets.add(owner);
+      }
+      after.set(ref.key.name, [...targets]);
+    }
+    const waves: WorkloadRef[][] = [];
+    let left = [...refs];
+    while (left.length) {
+      // Stoppable now: nothing left depends on it.
+      const wave = left.filter(
+        (r) => !left.some((o) => o !== r && after.get(o.key.name)?.includes(r.key.name)),
+      );
+      const next = wave.length ? wave : left; // a cycle: stop the rest together
+      waves.push(next);
+      left = left.filter((r) => !next.includes(r));
+    }
+    return waves;
+  }
+
+  /**
    * After a restart: rolls back deploys that were interrupted, finishes interrupted deletes,
    * removes workloads and ports of no service (orphans), and re-adopts the running ones,
    * applying the restart policy to those that ended while no agent watched.
    */
   async recover(): Promise<void> {
-    const statuses = await this.s.workloads.adopt();
+    const statuses = await this.s.kinds.adopt();
     const records = await readRecords(this.s.store);
     const known = new Set(records.map((r) => r.name));
     for (const record of records) {
@@ -633,9 +895,16 @@ export class ServiceController {
         );
       }
     }
+    // Orphans: workloads of no service, or of a service that does not list them (e.g. a
+    // prestart step the agent did not live to remove).
+    const listed = new Set(
+      (await readRecords(this.s.store)).flatMap((r) => r.workloads.map((w) => `${r.name}/${w}`)),
+    );
     for (const st of statuses) {
-      if (!known.has(st.ref.key.service))
-        await this.s.workloads.delete(st.ref, { graceMs: ROLLBACK_GRACE_MS });
+      const { service, name } = st.ref.key;
+      const deploying = records.some((r) => r.name === service && r.state !== 'running');
+      if (!known.has(service) || (!deploying && !listed.has(`${service}/${name}`)))
+        await this.s.kinds.driverOf(st.ref).delete(st.ref, { graceMs: ROLLBACK_GRACE_MS });
     }
     for (const r of await this.s.network.list()) {
       if (!known.has(r.owner.service)) await this.s.network.release(r.owner);
@@ -649,16 +918,25 @@ export class ServiceController {
           directory: dirs.instances,
           name,
         })) as Vertex | undefined;
-        const status = statuses.find(
-          (st) => st.ref.key.service === record.name && st.ref.key.name === name,
-        );
         if (!vertex) continue;
+        // By the ref stored with it; by its key only if none was stored.
+        const stored = refOf(propertyValue(vertex, 'ref'));
+        const status = statuses.find((st) =>
+          stored
+            ? st.ref.kind === stored.kind && st.ref.id === stored.id
+            : st.ref.key.service === record.name && st.ref.key.name === name,
+        );
         if (!status) {
-          // Its files are gone (removed by hand): nothing to re-adopt or restart from.
+          // Removed by hand (or by the engine): nothing to re-adopt or restart from.
           await this.attributes.write(
             vertex.id,
             { state: 'failed', pid: undefined },
-            { type: 'workload-lost', data: { message: 'the process driver has no such workload' } },
+            {
+              type: 'workload-lost',
+              data: {
+                message: `the ${stored?.kind ?? 'workload'} driver has no such workload${stored ? ` (${stored.id})` : ''}`,
+              },
+            },
           );
           continue;
         }
@@ -668,6 +946,17 @@ export class ServiceController {
         });
         if (status.state === 'running') {
           await this.attributes.write(vertex.id, statusValues(status, 'running'));
+          const ports = (await this.s.network.list({ service: record.name, name })).map((r) => ({
+            name: r.name,
+            port: r.port,
+            protocol: r.protocol,
+          }));
+          try {
+            sup.liveness = livenessOf(propertyValue(vertex, 'liveness'), ports, this.s.address);
+          } catch {
+            sup.liveness = undefined;
+          }
+          this.scheduleLiveness(sup);
         } else {
           this.enqueue(sup, () =>
             this.handleExit(sup, {
@@ -685,9 +974,12 @@ export class ServiceController {
     await Promise.all([...this.supervised.values()].map((s) => s.queue));
   }
 
-  /** Cancels back-off timers (the agent is stopping; workloads keep running). */
+  /** Cancels back-off and liveness timers (the agent is stopping; workloads keep running). */
   close(): void {
-    for (const sup of this.supervised.values()) if (sup.timer) clearTimeout(sup.timer);
+    for (const sup of this.supervised.values()) {
+      if (sup.timer) clearTimeout(sup.timer);
+      this.stopLiveness(sup);
+    }
   }
 
   /** Whether a service is being deployed or deleted right now. */
@@ -739,31 +1031,21 @@ function defaultName(source: string): string {
     .replace(/[^a-z0-9._-]/g, '-');
 }
 
-function specOf(
-  service: string,
-  vertex: Vertex,
-  ports: PortBinding[],
-  portEnv: Record<string, string>,
-): WorkloadSpec {
-  const properties: Record<string, Value> = {};
-  for (const name of ['command', 'arguments', 'working_directory', 'user']) {
-    const v = propertyValue(vertex, name);
-    if (v !== undefined && v !== null) properties[name] = v;
-  }
-  const env = propertyValue(vertex, 'environment');
-  properties.environment = { ...portEnv, ...(isMap(env) ? env : {}) };
-  const readiness = propertyValue(vertex, 'readiness');
-  if (isMap(readiness)) {
-    const timeout: Record<string, Value> =
-      typeof readiness.timeout === 'number' ? { timeout_ms: readiness.timeout * 1000 } : {};
-    if (typeof readiness.port === 'string')
-      properties.readiness = { tcp: readiness.port, ...timeout };
-    else if (typeof readiness.tcp_port === 'number')
-      properties.readiness = { tcp: readiness.tcp_port, ...timeout };
-    else if (Array.isArray(readiness.command))
-      properties.readiness = { command: readiness.command, ...timeout };
-  }
-  return { key: { service, name: vertex.id.name }, properties, ports };
+/** A stored `ref` attribute read back (undefined when absent or malformed). */
+function refOf(v: Value | undefined): WorkloadRef | undefined {
+  if (!isMap(v) || typeof v.kind !== 'string' || typeof v.id !== 'string' || !isMap(v.key))
+    return undefined;
+  const { service, name } = v.key;
+  if (typeof service !== 'string' || typeof name !== 'string') return undefined;
+  return { kind: v.kind, id: v.id, key: { service, name } };
+}
+
+/** A vertex's property values (TOSCA's own aside). */
+function valuesOf(vertex: Vertex): Record<string, Value> {
+  const out: Record<string, Value> = {};
+  for (const [k, p] of Object.entries(vertex.properties))
+    if (!k.startsWith('tosca:') && p.value !== undefined) out[k] = p.value;
+  return out;
 }
 
 function readinessTimeout(vertex: Vertex): number | undefined {
@@ -773,18 +1055,18 @@ function readinessTimeout(vertex: Vertex): number | undefined {
     : undefined;
 }
 
-function isMap(v: Value | undefined): v is Record<string, Value> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
+/**
+ * The attributes a status writes: the driver's own (e.g. `container_id`, `image`, `ports`,
+ * `directory`), the ref the agent addresses the workload by from then on, and the state.
+ */
 function statusValues(status: WorkloadStatus, state: string): Record<string, Value | undefined> {
-  const a = status.attributes;
   return {
+    ...status.attributes,
     pid: status.pid,
     state,
     started_at: status.startedAt,
-    ...(a.ports === undefined ? {} : { ports: a.ports }),
-    ...(a.directory === undefined ? {} : { directory: a.directory }),
+    kind: status.ref.kind,
+    ref: status.ref as unknown as Value,
   };
 }
 

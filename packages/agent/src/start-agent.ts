@@ -3,6 +3,10 @@ import type { Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { hostname } from 'node:os';
 import { createAdaptorServer } from '@hono/node-server';
+import { createNodeWebSocket } from '@hono/node-ws';
+import type { WorkloadKind } from '@khutulun/driver';
+import type { Hono } from 'hono';
+import type { UpgradeWebSocket } from 'hono/ws';
 import { AgentStartError } from './agent-error.js';
 import { openAgentServices } from './agent-runtime.js';
 import { createApi } from './api.js';
@@ -24,6 +28,10 @@ export interface AgentOptions {
   token?: string;
   /** This host's name (default the OS host name). */
   host?: string;
+  /** This host's address, handed to connections (default 127.0.0.1: the embedded single host). */
+  address?: string;
+  /** The workload kinds to offer (default every kind Khutulun has; tests pass others). */
+  kinds?: readonly WorkloadKind[];
 }
 
 /** A running agent. */
@@ -64,6 +72,8 @@ export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
     const services = await openAgentServices({
       stateDir,
       host,
+      ...(options.address ? { address: options.address } : {}),
+      ...(options.kinds ? { kinds: options.kinds } : {}),
       ...(options.store ? { store: options.store } : {}),
       ...(options.portRange ? { portRange: options.portRange } : {}),
     });
@@ -75,14 +85,17 @@ export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
     });
     await controller.recover();
     const startedAt = new Date().toISOString();
-    const app = createApi({ services, controller, startedAt });
+    const unixApi = withWebSockets((upgradeWebSocket) =>
+      createApi({ services, controller, startedAt, upgradeWebSocket }),
+    );
     const socketPath = apiSocketPath(stateDir);
     try {
       unlinkSync(socketPath);
     } catch {
       // No stale socket.
     }
-    const unixServer = createAdaptorServer({ fetch: app.fetch }) as Server;
+    const unixServer = createAdaptorServer({ fetch: unixApi.app.fetch }) as Server;
+    unixApi.inject(unixServer);
     servers.push(unixServer);
     await listen(unixServer, () => unixServer.listen(socketPath));
     chmodSync(socketPath, 0o600);
@@ -91,15 +104,18 @@ export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
     if (options.listen && options.tls && options.token) {
       const { host: tcpHost, port } = parseListen(options.listen);
       const token = options.token;
-      const secure = createApi({ services, controller, startedAt, token });
+      const secure = withWebSockets((upgradeWebSocket) =>
+        createApi({ services, controller, startedAt, token, upgradeWebSocket }),
+      );
       const tcpServer = createAdaptorServer({
-        fetch: secure.fetch,
+        fetch: secure.app.fetch,
         createServer: createHttpsServer,
         serverOptions: {
           cert: readFileSync(options.tls.cert),
           key: readFileSync(options.tls.key),
         },
       }) as Server;
+      secure.inject(tcpServer);
       servers.push(tcpServer);
       await listen(tcpServer, () => tcpServer.listen(port, tcpHost));
       const address = tcpServer.address();
@@ -119,6 +135,21 @@ export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
     await shutdown();
     throw error;
   }
+}
+
+/**
+ * An API app whose server also serves WebSockets (exec). The upgrade helper routes upgrades
+ * into the app, and the app's routes need the helper: the helper is given the app once built
+ * (it reads `init.app` only when an upgrade arrives).
+ */
+function withWebSockets(build: (upgrade: UpgradeWebSocket) => Hono): {
+  app: Hono;
+  inject(server: Server): void;
+} {
+  const init = { app: undefined as unknown as Hono };
+  const { upgradeWebSocket, injectWebSocket } = createNodeWebSocket(init);
+  init.app = build(upgradeWebSocket);
+  return { app: init.app, inject: (server) => injectWebSocket(server) };
 }
 
 function parseListen(listen: string): { host: string; port: number } {

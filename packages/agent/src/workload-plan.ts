@@ -1,11 +1,13 @@
-import type { PortBinding, Protocol } from '@khutulun/driver';
-import type { Edge, Entity, Expression, Id, StoreReader, Value, Vertex } from '@khutulun/floria';
+import type { NodeRelation, PortBinding, Protocol } from '@khutulun/driver';
+import type { Edge, Expression, Id, StoreReader, Vertex } from '@khutulun/floria';
 import { DeployError } from './agent-error.js';
+import { envName, isMap, propertyValue } from './values.js';
+import type { WorkloadKinds } from './workload-kinds.js';
+import { classNames, workloadNode } from './workload-node.js';
 
 /** The profile's name as it appears in compiled class names. */
 export const PROFILE = 'io.khutulun.core';
 
-const PROCESS_CLASS = `node:${PROFILE}/Process`;
 const PORT_CLASS = `capability:${PROFILE}/Port`;
 const DEPENDS_ON_CLASS = `relationship:${PROFILE}/DependsOn`;
 const CONNECTS_TO_CLASS = `relationship:${PROFILE}/ConnectsTo`;
@@ -16,6 +18,8 @@ export interface PlannedPort {
   name: string;
   protocol: Protocol;
   fixedPort?: number;
+  /** The port inside the workload's network namespace (containers); default the host port. */
+  target?: number;
   expose: boolean;
 }
 
@@ -27,54 +31,84 @@ export interface PlannedConnection {
   prefix: string;
 }
 
-/** One process of a service, with what the deploy needs to run it in order. */
+/** One workload of a service, with what the deploy needs to run it in order. */
 export interface PlannedWorkload {
   vertex: Id;
   name: string;
+  /** The kind that runs it (`process`, `podman`, ...). */
+  kind: string;
   ports: PlannedPort[];
-  /** Names of the workloads it starts after (DependsOn and ConnectsTo). */
+  /** Names of the workloads it starts after (DependsOn and everything derived from it). */
   after: string[];
   connections: PlannedConnection[];
+  /** Its requirements that other workloads fulfil (e.g. a container's pod). */
+  relations: NodeRelation[];
 }
 
 /**
- * Reads a service's instance graph into the workloads to run: every vertex in the profile's
- * Process class (or a subclass), its Port capabilities (child vertexes) and its DependsOn /
- * ConnectsTo edges (to a capability whose parent is the target workload).
+ * Reads a service's instance graph into the workloads to run: every top-level vertex that a
+ * registered kind runs (by its node types), its Port capabilities (child vertexes) and its
+ * DependsOn / ConnectsTo edges (to a workload, or to a capability of one).
  */
 export async function planWorkloads(
   store: StoreReader,
-  instances: string[],
-  templates: string[],
+  kinds: WorkloadKinds,
+  dirs: { instances: string[]; templates: string[] },
+  service: string,
+  baseDirectory: string,
 ): Promise<PlannedWorkload[]> {
-  const cls = (name: string): Id => ({ kind: 'class', directory: templates, name });
-  const vertexes = (await store.query({ kind: 'vertex', directory: instances })) as Vertex[];
+  const cls = (name: string): Id => ({ kind: 'class', directory: dirs.templates, name });
+  const vertexes = (await store.query({ kind: 'vertex', directory: dirs.instances })) as Vertex[];
   const byId = new Map(vertexes.map((v) => [key(v.id), v]));
   const workloads: PlannedWorkload[] = [];
   for (const vertex of vertexes) {
-    if (vertex.parent || !(await store.isInClass(vertex.id, cls(PROCESS_CLASS)))) continue;
+    if (vertex.parent || vertex.metadata['tosca.entity'] !== 'node') continue;
+    const node = await workloadNode(
+      store,
+      { service, name: vertex.id.name },
+      vertex,
+      dirs.templates,
+      baseDirectory,
+    );
+    const kind = kinds.kindOf(node);
+    if (!kind) continue;
     const ports: PlannedPort[] = [];
     for (const child of (await store.children(vertex.id)) as Vertex[]) {
       if (!(await store.isInClass(child.id, cls(PORT_CLASS)))) continue;
       const protocol = propertyValue(child, 'protocol') === 'udp' ? 'udp' : 'tcp';
       const fixed = propertyValue(child, 'fixed_port');
+      const target = propertyValue(child, 'target');
       ports.push({
         capability: child.id,
         name: child.metadata['tosca.name'] ?? child.id.name,
         protocol,
         ...(typeof fixed === 'number' ? { fixedPort: fixed } : {}),
+        ...(typeof target === 'number' ? { target } : {}),
         expose: propertyValue(child, 'expose') === true,
       });
     }
-    workloads.push({ vertex: vertex.id, name: vertex.id.name, ports, after: [], connections: [] });
+    workloads.push({
+      vertex: vertex.id,
+      name: vertex.id.name,
+      kind: kind.kind,
+      ports,
+      after: [],
+      connections: [],
+      relations: [],
+    });
   }
   const byName = new Map(workloads.map((w) => [w.name, w]));
   for (const workload of workloads) {
     for (const edge of (await store.edgesOut(workload.vertex)) as Edge[]) {
-      if (!(await store.isInClass(edge.id, cls(DEPENDS_ON_CLASS)))) continue;
       const target = byId.get(key(edge.target)) ?? ((await store.get(edge.target)) as Vertex);
       const owner = target?.parent ? byName.get(target.parent.name) : byName.get(edge.target.name);
       if (!owner) continue;
+      workload.relations.push({
+        name: edge.metadata['tosca.name'] ?? edge.id.name,
+        types: await classNames(store, edge.classes),
+        target: owner.name,
+      });
+      if (!(await store.isInClass(edge.id, cls(DEPENDS_ON_CLASS)))) continue;
       if (!workload.after.includes(owner.name)) workload.after.push(owner.name);
       if (await store.isInClass(edge.id, cls(CONNECTS_TO_CLASS))) {
         const prefix = propertyValue(edge, 'environment_prefix');
@@ -94,31 +128,27 @@ export async function planWorkloads(
   return workloads;
 }
 
-/** `NAME` in upper case with every character other than A-Z and 0-9 as `_`. */
-export function envName(name: string): string {
-  return name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
-}
-
-/** The value of a property of an entity that has properties. */
-export function propertyValue(entity: Entity, property: string): Value | undefined {
-  return 'properties' in entity ? entity.properties[property]?.value : undefined;
-}
-
-/** The environment a workload gets from its ports and connections. */
+/**
+ * The environment a workload gets from its ports and connections: `PORT` / `PORT_<NAME>` (the
+ * port it listens on: inside its namespace for containers), and `<PREFIX>_HOST`, `_PORT`,
+ * `_ADDRESS` of each connection, with the target host's address.
+ */
 export function portEnvironment(
   workload: PlannedWorkload,
   reserved: Map<string, PortBinding[]>,
+  address: string,
 ): Record<string, string> {
   const env: Record<string, string> = {};
   for (const binding of reserved.get(workload.name) ?? []) {
-    if (binding.name === 'port') env.PORT = String(binding.port);
+    const inside = String(binding.target ?? binding.port);
+    env[binding.name === 'port' ? 'PORT' : `PORT_${envName(binding.name)}`] = inside;
   }
   for (const connection of workload.connections) {
     const binding = reserved.get(connection.target)?.find((b) => b.name === connection.port);
     if (!binding) continue;
-    env[`${connection.prefix}_HOST`] = '127.0.0.1';
+    env[`${connection.prefix}_HOST`] = address;
     env[`${connection.prefix}_PORT`] = String(binding.port);
-    env[`${connection.prefix}_ADDRESS`] = `127.0.0.1:${binding.port}`;
+    env[`${connection.prefix}_ADDRESS`] = `${address}:${binding.port}`;
   }
   return env;
 }
@@ -199,27 +229,23 @@ export async function policyTriggers(
   for (const policy of policies) {
     const targets = propertyValue(policy, 'tosca:targets');
     const defined = propertyValue(policy, 'tosca:triggers');
-    if (!Array.isArray(targets) || !isRecord(defined)) continue;
+    if (!Array.isArray(targets) || !isMap(defined)) continue;
     for (const trigger of Object.values(defined)) {
-      if (!isRecord(trigger) || typeof trigger.event !== 'string') continue;
+      if (!isMap(trigger) || typeof trigger.event !== 'string') continue;
       const operations = (Array.isArray(trigger.action) ? trigger.action : []).flatMap((a) => {
-        const call = isRecord(a) ? a.call_operation : undefined;
+        const call = isMap(a) ? a.call_operation : undefined;
         if (typeof call === 'string') return [call];
-        return isRecord(call) && typeof call.operation === 'string' ? [call.operation] : [];
+        return isMap(call) && typeof call.operation === 'string' ? [call.operation] : [];
       });
       triggers.push({
         targets: targets.map(String),
         event: trigger.event,
         operations,
-        ...(isRecord(trigger.condition)
+        ...(isMap(trigger.condition)
           ? { condition: trigger.condition as unknown as Expression }
           : {}),
       });
     }
   }
   return triggers;
-}
-
-function isRecord(v: Value | undefined): v is Record<string, Value> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

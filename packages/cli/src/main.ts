@@ -51,7 +51,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       return await delegate(word, argv.slice(index + 1), globals, io);
     const program = buildProgram(io);
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return io.exitCode ?? 0;
   } catch (error) {
     return report(error, io);
   }

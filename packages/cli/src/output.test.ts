@@ -120,8 +120,8 @@ describe('detail views', () => {
         'state:     running',
         'directory: services/hello',
         '',
-        'SERVICE  NAME      HOST  KIND     STATE    PID  PORTS       RESTARTS',
-        'hello    server-1  h     process  running  7    port=20001  0',
+        'SERVICE  NAME      HOST  KIND     STATE    PID  CONTAINER  PORTS       RESTARTS',
+        'hello    server-1  h     process  running  7    -          port=20001  0',
         '',
       ].join('\n'),
     );

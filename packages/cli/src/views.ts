@@ -39,6 +39,10 @@ export const WORKLOAD_COLUMNS: Column<WorkloadItem>[] = [
   { header: 'KIND', cell: (w) => w.kind },
   { header: 'STATE', cell: (w) => w.state },
   { header: 'PID', cell: (w) => w.pid },
+  {
+    header: 'CONTAINER',
+    cell: (w) => (typeof w.containerId === 'string' ? w.containerId.slice(0, 12) : undefined),
+  },
   { header: 'PORTS', cell: (w) => portsText(w.ports) },
   { header: 'RESTARTS', cell: (w) => w.restarts },
 ];
@@ -49,6 +53,7 @@ export const HOST_COLUMNS: Column<Record<string, unknown>>[] = [
   { header: 'STATE', cell: (h) => h.state },
   { header: 'SELF', cell: (h) => (h.self ? 'yes' : 'no') },
   { header: 'ADDRESS', cell: (h) => h.address },
+  { header: 'KINDS', cell: (h) => (Array.isArray(h.kinds) ? h.kinds.join(',') : undefined) },
   { header: 'AGENT PID', cell: (h) => h.agentPid },
   { header: 'WORKLOADS', cell: (h) => h.workloads },
   { header: 'STARTED', cell: (h) => h.startedAt },

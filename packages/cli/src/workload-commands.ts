@@ -1,6 +1,7 @@
-/** `khutulun workload ...`: list, show, logs. */
+/** `khutulun workload ...`: list, show, logs, exec, restart. */
 import { Command, Option } from 'commander';
 import { parseCount, parseWorkloadRef } from './arguments.js';
+import { execInWorkload } from './exec-session.js';
 import { renderList } from './output.js';
 import { enc, type Run } from './service-commands.js';
 import { renderWorkload, WORKLOAD_COLUMNS, type WorkloadItem } from './views.js';
@@ -75,6 +76,56 @@ export function workloadCommand(run: Run): Command {
           });
         },
       ),
+    );
+
+  workload
+    .command('exec')
+    .description("run a command inside a workload; its exit code is this command's")
+    .usage('[options] SERVICE/NAME -- COMMAND [ARGS...]')
+    .argument('<workload>', 'SERVICE/NAME')
+    .argument('<command...>', 'the command and its arguments (after --)')
+    .option('-i, --interactive', "pass this terminal's stdin to the command")
+    .option('-t, --tty', 'give the command a terminal (for kinds that have one)')
+    .action(
+      run(
+        async (
+          ctx,
+          target: string,
+          command: string[],
+          opts: { interactive?: boolean; tty?: boolean },
+        ) => {
+          const ref = parseWorkloadRef(target, undefined);
+          const agent = await ctx.agent();
+          const path = `/v1/workloads/${enc(ref.service)}/${enc(ref.name)}/exec`;
+          ctx.io.exitCode = await execInWorkload(
+            agent.endpoint,
+            path,
+            { command, tty: Boolean(opts.tty), interactive: Boolean(opts.interactive) },
+            {
+              stdout: ctx.io.stdout as never,
+              stderr: ctx.io.stderr as never,
+              ...(ctx.io.stdin ? { stdin: ctx.io.stdin } : {}),
+              ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
+            },
+          );
+        },
+      ),
+    );
+
+  workload
+    .command('restart')
+    .description('stop a workload and start it again')
+    .argument('<workload>', 'SERVICE/NAME (or SERVICE NAME)')
+    .argument('[name]')
+    .action(
+      run(async (ctx, first: string, second: string | undefined) => {
+        const ref = parseWorkloadRef(first, second);
+        const item = await (await ctx.agent()).json<Record<string, unknown>>(
+          'POST',
+          `/v1/workloads/${enc(ref.service)}/${enc(ref.name)}/restart`,
+        );
+        ctx.out(renderWorkload(item, ctx.format));
+      }),
     );
 
   return workload;
