@@ -29,6 +29,7 @@ export const PURE_FUNCTIONS: Record<string, [number, number]> = {
   less_than: [2, 2],
   less_or_equal: [2, 2],
   valid_values: [2, 2],
+  in_range: [2, 2],
   matches: [2, 2],
   has_suffix: [2, 2],
   has_prefix: [2, 2],
@@ -137,6 +138,10 @@ function str(fn: string, v: Value): string {
   return v;
 }
 
+function isScalarValue(v: Value): v is string | number | boolean {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+}
+
 function isMapValue(v: Value): v is { [key: string]: Value } {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -218,21 +223,24 @@ export function evaluatePure(fn: string, args: Value[]): Value {
       if (isMapValue(a0)) return Object.keys(a0).length;
       throw new FunctionError(fn, 'expects a string, list or map');
     case 'concat':
-      // Numbers and booleans join strings as their text (the specification's own example
-      // concatenates a port attribute into a URL).
-      if (
-        args.every(
-          (a) => typeof a === 'string' || typeof a === 'number' || typeof a === 'boolean',
-        ) &&
-        args.some((a) => typeof a === 'string')
-      )
-        return args.map(String).join('');
+      // Numbers and booleans join strings as their text, as Puccini reads them (and the
+      // specification's own example concatenates a port attribute into a URL).
+      if (args.every(isScalarValue)) return args.map(String).join('');
       if (args.every((a) => Array.isArray(a))) return (args as Value[][]).flat(1);
-      throw new FunctionError(fn, 'expects all strings or all lists');
+      throw new FunctionError(fn, 'expects all strings (numbers, booleans) or all lists');
     case 'join': {
-      if (!Array.isArray(a0)) throw new FunctionError(fn, 'expects a list of strings');
+      if (!Array.isArray(a0) || !a0.every(isScalarValue))
+        throw new FunctionError(fn, 'expects a list of strings (numbers, booleans)');
       const sep = args.length > 1 ? str(fn, a1) : '';
-      return a0.map((v) => str(fn, v)).join(sep);
+      return a0.map(String).join(sep);
+    }
+    case 'in_range': {
+      // Used by the specification's own examples (8.8, 9.1.1.2) but not defined among its
+      // functions: [ value, [ lower, upper ] ], bounds included, UNBOUNDED for no upper bound.
+      if (!Array.isArray(a1) || a1.length !== 2)
+        throw new FunctionError(fn, 'expects a value and a range [ lower, upper ]');
+      const [lo, hi] = a1 as [Value, Value];
+      return compare(fn, lo, a0) <= 0 && (hi === 'UNBOUNDED' || compare(fn, a0, hi) <= 0);
     }
     case 'token': {
       const parts = str(fn, a0).split(new RegExp(`[${escapeClass(str(fn, a1))}]`, 'u'));

@@ -120,6 +120,8 @@ export class Checker {
   /** Checking a substitution template (its inputs are fed by the substituted node). */
   private substituting = false;
   private readonly allFunctions: FunctionDef[] = [];
+  /** `$valid_values` calls written with their list alone, and the arguments they imply. */
+  private readonly impliedValue = new WeakMap<YNode, YNode[]>();
   private readonly unitByName = new Map<string, Unit>();
   /** Node template name -> its type, known before templates are checked (for TOSCA paths). */
   private templateTypes = new Map<string, ToscaType | undefined>();
@@ -1700,6 +1702,34 @@ export class Checker {
         : [arg];
   }
 
+  /**
+   * The arguments of a call in a validation clause. `$valid_values` written with its list
+   * alone (`$valid_values: [ a, b, c ]`, as the community simple profile does) implies
+   * `$value`: it reads as `[ $value, [ a, b, c ] ]`. Any other call: its own arguments.
+   */
+  private clauseArguments(node: YNode, fn: string, inValidation: boolean): YNode[] {
+    const args = this.argumentNodes(node);
+    if (fn !== 'valid_values' || !inValidation) return args;
+    const second = args[1];
+    if (
+      args.length === 2 &&
+      second &&
+      (second.kind === 'seq' || this.functionName(second) !== undefined)
+    )
+      return args;
+    let implied = this.impliedValue.get(node);
+    if (!implied) {
+      const only = args.length === 1 && args[0]?.kind === 'seq' ? args[0] : undefined;
+      const list: YNode = only ?? { kind: 'seq', items: args, file: node.file, offset: node.offset };
+      implied = [
+        { kind: 'scalar', value: '$value', quoted: false, file: node.file, offset: node.offset },
+        list,
+      ];
+      this.impliedValue.set(node, implied);
+    }
+    return implied;
+  }
+
   /** Compiles a function call (or any value containing calls) to an expression. */
   private expression(node: YNode, path: string, ctx: ValueContext): Expression | undefined {
     const fn = this.functionName(node);
@@ -1723,24 +1753,71 @@ export class Checker {
     const entries: Array<{ key: Expression; value: Expression }> = [];
     let ok = true;
     for (const e of node.entries) {
-      let k = String(e.key.value);
-      if (k.startsWith('$$')) k = k.slice(1);
-      const v = this.expression(e.value, `${path}${q(k)}`, ctx);
-      if (v) entries.push({ key: lit(k), value: v });
+      const computed = this.keyExpression(e.key, path, ctx);
+      if (!computed) {
+        ok = false;
+        continue;
+      }
+      const v = this.expression(e.value, `${path}${q(computed.text)}`, ctx);
+      if (v) entries.push({ key: computed.expr, value: v });
       else ok = false;
     }
     if (!ok) return undefined;
     return mapExpression(entries);
   }
 
+  /**
+   * A map key as an expression. A function call written as the key is called (10.1: functions
+   * may return the keys of a map); any other key is its text, `$$` unescaped.
+   */
+  private keyExpression(
+    key: YScalar,
+    path: string,
+    ctx: ValueContext,
+  ): { expr: Expression; text: string } | undefined {
+    const complex = key.complex;
+    if (complex && this.functionName(complex) !== undefined) {
+      const expr = this.expression(complex, `${path}${q(String(key.value))}`, ctx);
+      if (!expr) return undefined;
+      if (expr.kind !== 'literal') return { expr, text: String(key.value) };
+      if (typeof expr.value !== 'string' && typeof expr.value !== 'number') {
+        this.sink.error(
+          'TOSCA1040',
+          key,
+          `${path}${q(String(key.value))}`,
+          `a function used as a map key must give a string, not ${compact(expr.value)}`,
+        );
+        return undefined;
+      }
+      const text = String(expr.value);
+      return { expr: lit(text), text };
+    }
+    const text = unescapeDollar(String(key.value));
+    return { expr: lit(text), text };
+  }
+
   private call(node: YNode, fn: string, path: string, ctx: ValueContext): Expression | undefined {
-    const argNodes = this.argumentNodes(node);
+    const argNodes = this.clauseArguments(node, fn, ctx.inValidation === true);
+    if (this.impliedValue.has(node))
+      this.sink.warning(
+        'TOSCA1040',
+        node,
+        path,
+        '$valid_values takes the value and a list of valid values (TOSCA 2.0 10.2.2.2.6); read as [ $value, [ ...its arguments ] ], as Puccini does',
+      );
     if (fn === 'value' && !ctx.inValidation) {
       this.sink.error('TOSCA1040', node, path, '$value is only meaningful in validation clauses');
       return undefined;
     }
     const custom = this.customFunction(ctx.unit, fn);
     const known = GRAPH_FUNCTIONS.has(fn) || fn in PURE_FUNCTIONS;
+    if (fn === 'in_range' && !custom)
+      this.sink.warning(
+        'TOSCA1040',
+        node.kind === 'map' ? (node.entries[0]?.key ?? node) : node,
+        path,
+        '$in_range is not among the functions TOSCA 2.0 defines (10.2), though its own examples use it (8.8, 9.1.1.2); read as Puccini reads it: [ value, [ lower, upper ] ], bounds included',
+      );
     if (!known && !custom) {
       this.sink.error(
         'TOSCA1040',
@@ -1843,7 +1920,11 @@ export class Checker {
         );
         return undefined;
       }
-      if (!ctx.inValidation && !this.checkPath(fn, args, node, path)) return undefined;
+      if (!ctx.inValidation) {
+        const checked = this.checkPath(fn, args, node, path);
+        if (!checked) return undefined;
+        args.splice(0, args.length, ...checked);
+      }
     }
     if (fn === 'get_artifact' && !ctx.inValidation && !this.checkArtifactRef(args, node, path))
       return undefined;
@@ -1854,28 +1935,78 @@ export class Checker {
    * Checks what can be checked of a TOSCA path at compile time: the node template it starts
    * at, a capability step, and that the final name is a property (for get_property) or a
    * property or attribute (for get_attribute) of what it reaches. Paths through relationships
-   * are left to run time.
+   * are left to run time. Returns the path to use: TOSCA 1.3 forms that Puccini still reads
+   * (`HOST`, a capability or requirement name without `CAPABILITY` or `RELATIONSHIP`) are
+   * rewritten to the TOSCA 2.0 path (10.3), with a warning; nothing when the path is wrong.
    */
-  private checkPath(fn: string, args: Expression[], node: YNode, path: string): boolean {
-    if (!args.every((a) => a.kind === 'literal')) return true;
-    const v = args.map((a) => (a as { value: Value }).value);
+  private checkPath(
+    fn: string,
+    args: Expression[],
+    node: YNode,
+    path: string,
+  ): Expression[] | undefined {
+    if (!args.every((a) => a.kind === 'literal')) return args;
+    let v = args.map((a) => (a as { value: Value }).value);
+    if (v[0] === 'HOST') {
+      const host = this.selfType ? this.hostRequirement(this.selfType) : undefined;
+      if (!host) {
+        this.sink.error(
+          'TOSCA1041',
+          node,
+          path,
+          `$${fn}: HOST (TOSCA 1.3) means the target of a HostedOn requirement, and ${this.selfType ? `node type "${this.selfType.name}" has none` : 'there is no node here'} (TOSCA 2.0 10.3 writes SELF, RELATIONSHIP, <requirement>, TARGET, ...)`,
+        );
+        return undefined;
+      }
+      this.sink.warning(
+        'TOSCA1041',
+        node,
+        path,
+        `HOST is TOSCA 1.3; TOSCA 2.0 10.3 writes SELF, RELATIONSHIP, ${host}, TARGET, ...: read so, as Puccini reads it`,
+      );
+      v = ['SELF', 'RELATIONSHIP', host, 'TARGET', ...v.slice(1)];
+    }
     let type: ToscaType | undefined;
     let i = 1;
     if (v[0] === 'SELF') type = this.selfType;
-    else if (v[0] === 'SOURCE' || v[0] === 'TARGET') return true;
+    else if (v[0] === 'SOURCE' || v[0] === 'TARGET') return v.map(lit);
     else if (typeof v[0] === 'string' && this.templateTypes.size > 0) {
       if (!this.templateTypes.has(v[0])) {
         this.sink.error('TOSCA1041', node, path, `$${fn}: no node template "${v[0]}"`);
-        return false;
+        return undefined;
       }
       type = this.templateTypes.get(v[0]);
       if (v[1] === 'ALL' || typeof v[1] === 'number') i = 2;
     }
-    if (!type) return true;
+    if (!type) return v.map(lit);
+    const step = v[i];
+    // A capability or requirement named without its keyword (TOSCA 1.3's path).
+    if (
+      typeof step === 'string' &&
+      step !== 'RELATIONSHIP' &&
+      step !== 'CAPABILITY' &&
+      !type.props.has(step) &&
+      !type.attrs.has(step)
+    ) {
+      const keyword = type.capabilities.has(step)
+        ? 'CAPABILITY'
+        : type.requirements.has(step)
+          ? 'RELATIONSHIP'
+          : undefined;
+      if (keyword) {
+        this.sink.warning(
+          'TOSCA1041',
+          node,
+          path,
+          `"${step}" is a ${keyword === 'CAPABILITY' ? 'capability' : 'requirement'} of node type "${type.name}": TOSCA 2.0 10.3 writes ${keyword}, ${step}; read so, as Puccini reads it`,
+        );
+        v = [...v.slice(0, i), keyword, ...v.slice(i)];
+      }
+    }
     let props = type.props;
     let attrs = type.attrs;
     let what = `node type "${type.name}"`;
-    if (v[i] === 'RELATIONSHIP') return true;
+    if (v[i] === 'RELATIONSHIP') return v.map(lit);
     if (v[i] === 'CAPABILITY') {
       const cap = type.capabilities.get(String(v[i + 1]));
       if (!cap) {
@@ -1885,9 +2016,9 @@ export class Checker {
           path,
           `$${fn}: ${what} has no capability "${String(v[i + 1])}"`,
         );
-        return false;
+        return undefined;
       }
-      if (v[i + 2] === 'RELATIONSHIP') return true;
+      if (v[i + 2] === 'RELATIONSHIP') return v.map(lit);
       props = cap.props;
       attrs = cap.attrs;
       what = `capability "${cap.name}"`;
@@ -1896,7 +2027,7 @@ export class Checker {
     const name = v[i];
     if (typeof name !== 'string') {
       this.sink.error('TOSCA1041', node, path, `$${fn}: the path names no property`);
-      return false;
+      return undefined;
     }
     if (!props.has(name) && (fn === 'get_property' || !attrs.has(name))) {
       this.sink.error(
@@ -1905,9 +2036,18 @@ export class Checker {
         path,
         `$${fn}: ${what} has no ${fn === 'get_property' ? 'property' : 'property or attribute'} "${name}"`,
       );
-      return false;
+      return undefined;
     }
-    return true;
+    return v.map(lit);
+  }
+
+  /** The requirement of a node type whose relationship is a HostedOn (what 1.3's HOST follows). */
+  private hostRequirement(type: ToscaType): string | undefined {
+    for (const [name, r] of type.requirements) {
+      for (let t: ToscaType | undefined = r.relationship; t; t = t.parent)
+        if (/(^|[:./])HostedOn$/.test(t.name)) return name;
+    }
+    return type.requirements.has('host') ? 'host' : undefined;
   }
 
   /** `$get_artifact: [ SELF|node, artifact, ... ]` must name an artifact of that node. */
@@ -2057,12 +2197,19 @@ export class Checker {
         const entries: Array<{ key: Expression; value: Expression }> = [];
         let ok = true;
         for (const e of node.entries) {
-          const k = unescapeDollar(String(e.key.value));
-          if (key && !this.checkLiteral(e.key, key, `${path}${q(k)}`, ctx)) ok = false;
+          const computed = this.keyExpression(e.key, path, ctx);
+          if (!computed) {
+            ok = false;
+            continue;
+          }
+          const k = computed.text;
+          const keyNode =
+            computed.expr.kind === 'literal' ? valueNode(computed.expr.value, e.key) : undefined;
+          if (key && keyNode && !this.checkLiteral(keyNode, key, `${path}${q(k)}`, ctx)) ok = false;
           const v = entry
             ? this.value(e.value, entry, `${path}${q(k)}`, ctx)
             : this.expression(e.value, `${path}${q(k)}`, ctx);
-          if (v) entries.push({ key: lit(k), value: v });
+          if (v) entries.push({ key: computed.expr, value: v });
           else ok = false;
         }
         if (!ok) return undefined;
@@ -2315,7 +2462,7 @@ export class Checker {
         }
         return toPlain(node) as Value;
       }
-      const argNodes = this.argumentNodes(node);
+      const argNodes = this.clauseArguments(node, fn, true);
       if (fn === 'value') {
         // $value, or $value: [ names and indexes into it ]
         let cur: Value | undefined = v;
@@ -2376,9 +2523,14 @@ export class Checker {
           );
           continue;
         }
+        const assignment = isAttribute ? this.attributeValue(e.value, d, `${path}${q(k)}`) : e.value;
+        if (!assignment) {
+          assigned.delete(k);
+          continue;
+        }
         const expr = d.schema
-          ? this.value(e.value, d.schema, `${path}${q(k)}`, { unit })
-          : this.expression(e.value, `${path}${q(k)}`, { unit });
+          ? this.value(assignment, d.schema, `${path}${q(k)}`, { unit })
+          : this.expression(assignment, `${path}${q(k)}`, { unit });
         if (expr) out.set(k, { expr, def: d });
       }
     }
@@ -2399,6 +2551,28 @@ export class Checker {
       } else if (isAttribute) out.set(k, { expr: lit(null), def: d });
     }
     return out;
+  }
+
+  /**
+   * The value of an attribute assignment. TOSCA 2.0 9.6 assigns a value alone; the TOSCA 1.3
+   * long notation `{ description, value }`, which Puccini still reads, is accepted with a
+   * warning for an attribute whose type is not itself a map or data type with such keys
+   * (nothing when there is no value: the definition's default stands).
+   */
+  private attributeValue(node: YNode, d: PropDef, path: string): YNode | undefined {
+    if (node.kind !== 'map' || node.entries.length === 0 || this.functionName(node) !== undefined)
+      return node;
+    if (!node.entries.every((e) => e.key.value === 'description' || e.key.value === 'value'))
+      return node;
+    const base = d.schema ? this.baseOf(d.schema.type) : 'map';
+    if (base === 'map' || base === 'complex') return node;
+    this.sink.warning(
+      'TOSCA1030',
+      node,
+      path,
+      'an attribute assignment is its value alone (TOSCA 2.0 9.6); the TOSCA 1.3 long notation { description, value } is read as Puccini reads it',
+    );
+    return getEntry(node, 'value')?.value;
   }
 
   // ---------------------------------------------------------------- service
@@ -2474,37 +2648,7 @@ export class Checker {
         if (m) templates.set(name, { node: m, path: p, key });
       });
     }
-    const resolvedTemplates = new Map<string, YMap>();
-    for (const [name, t] of templates) {
-      const copy = getEntry(t.node, 'copy')?.value;
-      if (copy) {
-        const src = this.str(copy, `${t.path}.copy`, 'copy');
-        const from = src !== undefined ? templates.get(src) : undefined;
-        if (!from) {
-          if (src !== undefined)
-            this.sink.error(
-              'TOSCA1020',
-              copy,
-              `${t.path}.copy`,
-              `no node template "${src}" to copy`,
-            );
-          continue;
-        }
-        if (getEntry(from.node, 'copy')) {
-          this.sink.error(
-            'TOSCA1021',
-            copy,
-            `${t.path}.copy`,
-            `"${src}" is itself a copy and cannot be copied`,
-          );
-          continue;
-        }
-        const entries = [...t.node.entries.filter((e) => e.key.value !== 'copy')];
-        for (const e of from.node.entries)
-          if (!getEntry(t.node, String(e.key.value))) entries.push(e);
-        resolvedTemplates.set(name, { ...t.node, entries });
-      } else resolvedTemplates.set(name, t.node);
-    }
+    const resolvedTemplates = this.resolveCopies(templates, 'node template');
     this.templateNodes = resolvedTemplates;
     for (const [name, m] of resolvedTemplates) {
       const tn = getEntry(m, 'type')?.value;
@@ -2524,13 +2668,23 @@ export class Checker {
     if (rts) {
       const map = this.asMap(rts, `${path}.relationship_templates`, 'relationship_templates');
       if (map) {
+        const own = new Map<string, { node: YMap; path: string }>();
         this.named(
           map,
           `${path}.relationship_templates`,
           'relationship template',
           (name, value, _k, p) => {
-            const own = this.asMap(value, p, `relationship template "${name}"`);
-            const m = own ? this.applyCopy(own, map, p) : undefined;
+            const m = this.asMap(value, p, `relationship template "${name}"`);
+            if (m) own.set(name, { node: m, path: p });
+          },
+        );
+        const resolved = this.resolveCopies(own, 'relationship template');
+        this.named(
+          map,
+          `${path}.relationship_templates`,
+          'relationship template',
+          (name, _value, _k, p) => {
+            const m = resolved.get(name);
             if (!m) return;
             this.keys(m, GRAMMAR.relationship_template, p, `relationship template "${name}"`);
             const type = this.typeRef(
@@ -2751,28 +2905,65 @@ export class Checker {
   }
 
   /** A template with `copy`: the copied template's keynames, overridden by its own. */
-  private applyCopy(m: YMap, siblings: YMap, path: string): YMap | undefined {
-    const copy = getEntry(m, 'copy')?.value;
-    if (!copy) return m;
-    const src = this.str(copy, `${path}.copy`, 'copy');
-    if (src === undefined) return undefined;
-    const from = getEntry(siblings, src)?.value;
-    if (from?.kind !== 'map') {
-      this.sink.error('TOSCA1020', copy, `${path}.copy`, `no template "${src}" to copy`);
-      return undefined;
+  /**
+   * Templates with `copy` resolved: the copied template's keynames and values, deep-merged
+   * under the template's own (maps merge, lists and scalars are replaced), as Puccini does.
+   * A copy of a copy is resolved transitively, with a warning, though 7.2 and 7.4 say the
+   * source MUST NOT itself use `copy`; a cycle is an error. Templates whose copy fails are
+   * left out.
+   */
+  private resolveCopies(
+    templates: Map<string, { node: YMap; path: string }>,
+    what: 'node template' | 'relationship template',
+  ): Map<string, YMap> {
+    const section = what === 'node template' ? '7.2' : '7.4';
+    const resolved = new Map<string, YMap | undefined>();
+    const resolving = new Set<string>();
+    const resolve = (name: string): YMap | undefined => {
+      if (resolved.has(name)) return resolved.get(name);
+      const t = templates.get(name) as { node: YMap; path: string };
+      const copy = getEntry(t.node, 'copy')?.value;
+      if (!copy) {
+        resolved.set(name, t.node);
+        return t.node;
+      }
+      resolving.add(name);
+      let out: YMap | undefined;
+      const src = this.str(copy, `${t.path}.copy`, 'copy');
+      const from = src === undefined ? undefined : templates.get(src);
+      if (src !== undefined && !from)
+        this.sink.error('TOSCA1020', copy, `${t.path}.copy`, `no ${what} "${src}" to copy`);
+      else if (src !== undefined && resolving.has(src))
+        this.sink.error(
+          'TOSCA1021',
+          copy,
+          `${t.path}.copy`,
+          `copying "${src}" makes a cycle of copies (${[...resolving, src].join(' -> ')})`,
+        );
+      else if (src !== undefined && from) {
+        if (getEntry(from.node, 'copy'))
+          this.sink.warning(
+            'TOSCA1021',
+            copy,
+            `${t.path}.copy`,
+            `"${src}" is itself a copy, which TOSCA 2.0 ${section} forbids (MUST NOT); resolved transitively, as Puccini does`,
+          );
+        const base = resolve(src);
+        if (base) {
+          const own: YMap = { ...t.node, entries: t.node.entries.filter((e) => e.key.value !== 'copy') };
+          out = mergeMaps(own, base);
+        }
+      }
+      resolving.delete(name);
+      resolved.set(name, out);
+      return out;
+    };
+    const out = new Map<string, YMap>();
+    for (const name of templates.keys()) {
+      const m = resolve(name);
+      if (m) out.set(name, m);
     }
-    if (getEntry(from, 'copy')) {
-      this.sink.error(
-        'TOSCA1021',
-        copy,
-        `${path}.copy`,
-        `"${src}" is itself a copy and cannot be copied`,
-      );
-      return undefined;
-    }
-    const entries = m.entries.filter((e) => e.key.value !== 'copy');
-    for (const e of from.entries) if (!getEntry(m, String(e.key.value))) entries.push(e);
-    return { ...m, entries };
+    return out;
   }
 
   private isNodeOf(unit: Unit, t: ToscaType, typeName: string): boolean {
@@ -2786,11 +2977,12 @@ export class Checker {
     const get = (k: string) => getEntry(m, k)?.value;
     const type = this.typeRef(unit, 'node', get('type'), `${path}.type`, 'type');
     if (!type) return undefined;
-    const directives = this.directives(get('directives'), `${path}.directives`, [
-      'create',
-      'select',
-      'substitute',
-    ]);
+    const directives = this.directives(
+      get('directives'),
+      `${path}.directives`,
+      ['create', 'select', 'substitute'],
+      '7.2',
+    );
     const selectable = directives.includes('select') || directives.includes('substitute');
     this.selfType = type;
     this.selfName = name;
@@ -2943,7 +3135,8 @@ export class Checker {
         cm ? getEntry(cm, 'directives')?.value : undefined,
         `${p}.directives`,
         ['internal', 'external'],
-      );
+        '8.4',
+      ).filter((d) => d === 'internal' || d === 'external');
       if (capDirectives.length > 0) compiled.directives = capDirectives;
       nt.capabilities.set(cname, compiled);
     }
@@ -2956,8 +3149,30 @@ export class Checker {
       const am = this.asMap(arts, `${path}.artifacts`, 'artifacts');
       if (am) {
         this.named(am, `${path}.artifacts`, 'artifact', (aname, value, _k, p) => {
-          const a = this.artifactDef(unit, value, p);
-          if (a) artifacts[aname] = this.artifactValue(a, unit, p);
+          const inherited = type.artifacts.get(aname);
+          if (!inherited || value.kind !== 'map') {
+            const a = this.artifactDef(unit, value, p);
+            if (a) artifacts[aname] = this.artifactValue(a, unit, p);
+            return;
+          }
+          // 7.2: the template's artifacts "augment or replace" its type's. One of the same
+          // name refines it: what it leaves out (type, file...) is the type's, and a type it
+          // names must derive from the type's.
+          const ownType = getEntry(value, 'type')?.value;
+          const typeUnit = ownType ? unit : inherited.unit;
+          const a = this.artifactDef(typeUnit, mergeMaps(value, inherited.node), p);
+          if (!a) return;
+          const base = this.artifactTypeOf(inherited.node, inherited.unit);
+          const refined = ownType ? this.artifactTypeOf(value, unit) : undefined;
+          if (base && refined && !this.isA(refined, base))
+            this.sink.error(
+              'TOSCA1022',
+              ownType as YNode,
+              `${p}.type`,
+              `artifact type "${refined.name}" does not derive from "${base.name}", the type the node type gives artifact "${aname}"`,
+            );
+          const fileUnit = getEntry(value, 'file') ? unit : inherited.unit;
+          artifacts[aname] = this.artifactValue(a, typeUnit, p, fileUnit);
         });
       }
     }
@@ -2971,15 +3186,24 @@ export class Checker {
    * `archive!entry`), and `content` its base64 bytes when it is inside an archive (which may
    * be gone by the time it runs) and not larger than 1 MiB.
    */
-  private artifactValue(a: YMap, unit: Unit, path: string): Record<string, Value> {
+  private artifactValue(
+    a: YMap,
+    unit: Unit,
+    path: string,
+    fileUnit: Unit = unit,
+  ): Record<string, Value> {
     const value = this.embedded(a, path, unit) as Record<string, Value>;
-    const tn = getEntry(a, 'type')?.value;
-    const type =
-      tn?.kind === 'scalar' ? this.lookup(unit, 'artifact', String(tn.value)) : undefined;
+    const type = this.artifactTypeOf(a, unit);
     if (type) value.type = type.canonical;
     if (typeof value.file === 'string' && !getEntry(a, 'repository'))
-      Object.assign(value, this.fileInfo(value.file, unit));
+      Object.assign(value, this.fileInfo(value.file, fileUnit));
     return value;
+  }
+
+  /** The artifact type an artifact definition names, looked up where it was written. */
+  private artifactTypeOf(a: YMap, unit: Unit): ToscaType | undefined {
+    const tn = getEntry(a, 'type')?.value;
+    return tn?.kind === 'scalar' ? this.lookup(unit, 'artifact', String(tn.value)) : undefined;
   }
 
   private fileInfo(file: string, unit: Unit): Record<string, Value> {
@@ -3492,7 +3716,8 @@ export class Checker {
           getEntry(m, 'directives')?.value,
           `${item.path}.directives`,
           ['internal', 'external'],
-        );
+          '8.7',
+        ).filter((d) => d === 'internal' || d === 'external');
       }
       if (!item.implicit) {
         const c = counts.get(item.name) ?? { total: 0, mandatory: 0, where: item.node };
@@ -3702,19 +3927,29 @@ export class Checker {
 
   /** A non-negative integer count, literal or computed at compile time; undefined if not known. */
   /** A directives list, each one of `allowed`. */
-  private directives(node: YNode | undefined, path: string, allowed: string[]): string[] {
+  /**
+   * A directives list. The specification calls directives "processing instructions to
+   * orchestrators and tooling" (7.2, 8.4, 8.7): one it does not define is kept, with a warning,
+   * and means nothing here.
+   */
+  private directives(
+    node: YNode | undefined,
+    path: string,
+    allowed: string[],
+    section: string,
+  ): string[] {
     const list = node ? this.strList(node, path, 'directives') : undefined;
     if (!list) return [];
     list.forEach((d, i) => {
       if (!allowed.includes(d))
-        this.sink.error(
+        this.sink.warning(
           'TOSCA1030',
           itemOf(node, i),
           `${path}[${i}]`,
-          `unknown directive "${d}" (${allowed.join(', ')})`,
+          `directive "${d}" is not one TOSCA 2.0 ${section} defines (${allowed.join(', ')}); kept for other tooling, ignored here`,
         );
     });
-    return list.filter((d) => allowed.includes(d));
+    return list;
   }
 
   private countValue(unit: Unit, node: YNode, path: string): number | undefined {
@@ -4243,4 +4478,30 @@ function rangeMax(n: number): string {
 /** `$$text` is the literal `$text` (specification 10.1). */
 function unescapeDollar(s: string): string {
   return s.startsWith('$$') ? s.slice(1) : s;
+}
+
+/**
+ * `own` over `base`: keys of both whose values are both maps (not function calls) merge
+ * recursively, any other value of `own` replaces that of `base`; `base`'s other keys follow.
+ */
+function mergeMaps(own: YMap, base: YMap): YMap {
+  const entries = own.entries.map((e) => {
+    const under = getEntry(base, String(e.key.value))?.value;
+    if (
+      under?.kind === 'map' &&
+      e.value.kind === 'map' &&
+      !isCall(e.value) &&
+      !isCall(under)
+    )
+      return { key: e.key, value: mergeMaps(e.value, under) };
+    return e;
+  });
+  for (const e of base.entries) if (!getEntry(own, String(e.key.value))) entries.push(e);
+  return { ...own, entries };
+}
+
+/** Whether a map node is a function call (a single key starting with one `$`). */
+function isCall(m: YMap): boolean {
+  const k = m.entries.length === 1 ? m.entries[0]?.key.value : undefined;
+  return typeof k === 'string' && k.startsWith('$') && !k.startsWith('$$');
 }

@@ -55,6 +55,16 @@ export class DiagnosticSink {
     this.report('error', code, where, path, message, related);
   }
 
+  warning(
+    code: DiagnosticCode,
+    where: Where,
+    path: string,
+    message: string,
+    related?: Array<{ where: Where; message: string }>,
+  ): void {
+    this.report('warning', code, where, path, message, related);
+  }
+
   get hasErrors(): boolean {
     return this.items.some((d) => d.severity === 'error');
   }
