@@ -17,6 +17,7 @@ import type { UpgradeWebSocket } from 'hono/ws';
 import { isAgentError, requestErrors } from './agent-error.js';
 import type { AgentServices } from './agent-services.js';
 import { PLUGIN_DIRECTORY } from './backends.js';
+import { dashboardRoutes, tokenAuth } from './dashboard-routes.js';
 import { isAboutService, type ServiceController } from './service-controller.js';
 import {
   readRecord,
@@ -49,13 +50,9 @@ export function createApi(context: ApiContext): Hono {
   const uploads = uploadsPath(s.stateDir);
   const app = new Hono();
 
-  if (context.token) {
-    const expected = `Bearer ${context.token}`;
-    app.use('*', async (c, next) => {
-      if (c.req.header('authorization') !== expected) throw requestErrors.unauthorized();
-      await next();
-    });
-  }
+  // The bearer token, or the dashboard's session cookie (see dashboard-routes.ts).
+  if (context.token) app.use('*', tokenAuth(context.token));
+  app.route('/', dashboardRoutes());
 
   app.get('/v1/health', async (c) =>
     c.json({
