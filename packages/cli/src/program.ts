@@ -8,10 +8,12 @@ import { Argument, Command, Option } from 'commander';
 import type { CliIo } from './cli-io.js';
 import { COMPLETION_SHELLS, completionScript } from './completion.js';
 import { CommandContext, type GlobalOptions } from './context.js';
+import { dashboardCommand } from './dashboard-command.js';
 import { eventsCommand } from './event-commands.js';
 import { graphCommand, hostCommand, pluginCommand } from './graph-commands.js';
 import { OUTPUT_FORMATS, parseOutputFormat } from './output.js';
 import { type Run, serviceCommand } from './service-commands.js';
+import { topCommand } from './top-command.js';
 import { workloadCommand } from './workload-commands.js';
 
 /** The version `khutulun --version` prints: this package's. */
@@ -60,6 +62,8 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(hostCommand(run));
   program.addCommand(graphCommand(run));
   program.addCommand(pluginCommand(run));
+  program.addCommand(dashboardCommand(run));
+  program.addCommand(topCommand(run));
 
   // `tosca` and `agent` are listed here for help and completion only: main.ts hands them
   // their arguments before commander parses, as their options are theirs to define.

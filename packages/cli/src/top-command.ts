@@ -1,0 +1,36 @@
+/** `khutulun top`: the terminal dashboard (`@khutulun/dashboard-terminal`). */
+import { readFileSync } from 'node:fs';
+import { ApiClient } from '@khutulun/api';
+import { httpsFetch, unixSocketFetch } from '@khutulun/api/node';
+import { runTop } from '@khutulun/dashboard-terminal';
+import { Command } from 'commander';
+import type { AgentEndpoint } from './agent-client.js';
+import { usageError } from './cli-error.js';
+import type { Run } from './service-commands.js';
+
+/** The `top` command. */
+export function topCommand(run: Run): Command {
+  return new Command('top')
+    .description('the terminal dashboard: services, workloads and events, live')
+    .action(
+      run(async (ctx) => {
+        if (!process.stdin.isTTY) throw usageError('khutulun top needs a terminal');
+        await ctx.agent();
+        await runTop({
+          api: apiClientFor(ctx.endpoint),
+          ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
+        });
+      }),
+    );
+}
+
+/** An `@khutulun/api` client for the CLI's endpoint: the Unix socket, or TCP with its token. */
+export function apiClientFor(endpoint: AgentEndpoint): ApiClient {
+  if (endpoint.kind === 'unix')
+    return new ApiClient({ fetch: unixSocketFetch(endpoint.socketPath) });
+  return new ApiClient({
+    baseUrl: endpoint.url.href.replace(/\/$/, ''),
+    ...(endpoint.caFile ? { fetch: httpsFetch(readFileSync(endpoint.caFile)) } : {}),
+    ...(endpoint.token ? { headers: { authorization: `Bearer ${endpoint.token}` } } : {}),
+  });
+}
