@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
-import { rm } from 'node:fs/promises';
-import { basename, dirname, extname } from 'node:path';
+import { rm, rmdir } from 'node:fs/promises';
+import { basename, dirname, extname, join } from 'node:path';
 import {
   DriverError,
   isDriverError,
@@ -818,6 +818,8 @@ export class ServiceController {
         ownFileSystem: offered ? this.s.kinds.ownFileSystem(offered.kind) : false,
       });
     }
+    // The service's data directory goes with its last workload's (kept ones keep it).
+    await rmdir(join(this.s.stateDir, 'data', name)).catch(() => {});
     for (const sup of mine) this.supervised.delete(`${sup.service}/${sup.name}`);
     const owners = new Set(
       (await this.s.network.list())
