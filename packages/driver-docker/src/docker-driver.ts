@@ -1,0 +1,909 @@
+/**
+ * The Docker workload driver: OCI containers through the Docker Engine API, named
+ * `khutulun-<service>-<workload>` and labelled so that `docker ps --filter label=...` finds
+ * them. Exits come from Docker's `/events` (one subscription per driver), never by polling;
+ * after every (re)connection the driver inspects what it tracks once and reports the exits
+ * it missed.
+ *
+ * A workload's run is identified by its container's `State.StartedAt` (stable across every
+ * inspect of one run); an exit is reported once per run, whichever of the `die` event, the
+ * resync or `stop` sees it first.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import {
+  DriverError,
+  diffSpecs,
+  type ExecOptions,
+  type ExecSession,
+  type LogChunk,
+  type LogOptions,
+  type Problem,
+  quoteCommand,
+  type StopOptions,
+  type WorkloadDescription,
+  type WorkloadDiff,
+  type WorkloadDriver,
+  type WorkloadEvents,
+  type WorkloadExit,
+  type WorkloadKey,
+  type WorkloadListener,
+  type WorkloadRef,
+  type WorkloadSpec,
+  type WorkloadStatus,
+} from '@khutulun/driver';
+import {
+  ArchiveImages,
+  type ContainerProperties,
+  checkContainer,
+  containerName,
+  containerProperties,
+  describeCommands,
+  type ImageStore,
+  imageImportCommands,
+  isArchiveReference,
+  LABELS,
+  planContainer,
+  volumeCreateCommand,
+} from '@khutulun/driver-container';
+import { createBody, limitsBody } from './docker-create-body.js';
+import {
+  type ContainerInfo,
+  type DockerEngine,
+  dockerEngine,
+  engineMessage,
+} from './docker-engine.js';
+import { type DockerEvent, DockerEventStream } from './docker-event-stream.js';
+import { FrameDecoder } from './docker-frames.js';
+
+/** A graph value, as attributes hold them. */
+type Value = WorkloadStatus['attributes'][string];
+
+const KIND = 'docker';
+const DEFAULT_GRACE_MS = 10_000;
+/** The changes `docker update` applies in place. */
+const IN_PLACE = ['limits.'];
+
+const SIGNAL_NAMES = new Map<number, string>(
+  Object.entries(constants.signals).map(([name, number]) => [number, name]),
+);
+
+/** The daemon's socket: `DOCKER_HOST` (a `unix://` address) or `/var/run/docker.sock`. */
+export function defaultDockerSocket(): string {
+  const host = process.env.DOCKER_HOST;
+  if (host?.startsWith('unix://')) return host.slice('unix://'.length);
+  return '/var/run/docker.sock';
+}
+
+/** Options of a `DockerDriver`. */
+export interface DockerDriverOptions {
+  /** The agent's state directory; the driver keeps its files in `<stateDirectory>/docker`. */
+  stateDirectory: string;
+  /** This host's name: the `io.khutulun.host` label of its containers (what `adopt` finds). */
+  host: string;
+  /** The daemon's Unix socket (default `defaultDockerSocket()`). */
+  socketPath?: string;
+  /** The Engine API client (default: dockerode on `socketPath`). */
+  engine?: DockerEngine;
+  log?(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
+}
+
+/** What the driver keeps per container. */
+interface Workload {
+  ref: WorkloadRef;
+  /** `StartedAt` (ns) of the latest run seen; 0 before the first start. */
+  runNs: bigint;
+  /** `StartedAt` (ns) of the run whose exit was reported (or that ended unwatched). */
+  reportedNs: bigint;
+  stopRequested: boolean;
+  pid?: number;
+  /** Set while `delete` removes it: its events no longer matter. */
+  deleting?: boolean;
+}
+
+/** What the driver writes per workload: the spec and what it resolved. */
+interface WorkloadRecord {
+  id: string;
+  spec: WorkloadSpec;
+  /** The image reference the container was created from. */
+  image: string;
+  /** The names of the volumes this workload's create made. */
+  volumes: string[];
+}
+
+/** Nanoseconds since the epoch of an RFC 3339 time with up to 9 fraction digits; 0 if unset. */
+function nanos(time: string | undefined): bigint {
+  if (!time || time.startsWith('0001-')) return 0n;
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(.*)$/.exec(time);
+  if (!m) return 0n;
+  const seconds = Date.parse(`${m[1]}${m[3]}`);
+  if (Number.isNaN(seconds)) return 0n;
+  const fraction = BigInt((m[2] ?? '').padEnd(9, '0').slice(0, 9));
+  return BigInt(seconds) * 1_000_000n + fraction;
+}
+
+function isoTime(time: string | undefined): string | undefined {
+  return nanos(time) > 0n ? time : undefined;
+}
+
+function isRunning(info: ContainerInfo): boolean {
+  return info.State.Running || info.State.Restarting || info.State.Paused;
+}
+
+/** Docker reports a death by signal n as exit code 128 + n. */
+function signalOf(exitCode: number): string | undefined {
+  return exitCode > 128 && exitCode < 128 + 65 ? SIGNAL_NAMES.get(exitCode - 128) : undefined;
+}
+
+/** Runs workloads as Docker containers. */
+export class DockerDriver implements WorkloadDriver {
+  readonly kind = KIND;
+  /** `<stateDirectory>/docker`. */
+  readonly root: string;
+  readonly host: string;
+  readonly engine: DockerEngine;
+  readonly #workloads = new Map<string, Workload>();
+  readonly #listeners = new Set<WorkloadListener<'exit'>>();
+  /** Followers of logs waiting for a container's next run, by container ID. */
+  readonly #startWaiters = new Map<string, Set<() => void>>();
+  readonly #images: ArchiveImages;
+  readonly #events: DockerEventStream;
+  readonly #log: NonNullable<DockerDriverOptions['log']>;
+
+  constructor(options: DockerDriverOptions) {
+    this.root = join(options.stateDirectory, KIND);
+    this.host = options.host;
+    this.engine = options.engine ?? dockerEngine(options.socketPath ?? defaultDockerSocket());
+    this.#log = options.log ?? (() => {});
+    this.#images = new ArchiveImages(dockerImageStore(this.engine));
+    this.#events = new DockerEventStream({
+      engine: this.engine,
+      filters: { type: ['container'], label: [`${LABELS.host}=${this.host}`] },
+      onEvent: (event) => this.#onEvent(event),
+      connected: () => this.#resync(),
+      log: this.#log,
+    });
+  }
+
+  /** The directory of a workload's files: `<state>/docker/<service>/<name>`. */
+  directoryOf(key: WorkloadKey): string {
+    return join(this.root, key.service, key.name);
+  }
+
+  /** How many times the event stream (re)connected (1 after the first connection). */
+  get connections(): number {
+    return this.#events.connections;
+  }
+
+  async check(spec: WorkloadSpec): Promise<Problem[]> {
+    const problems = checkContainer(spec);
+    const p = spec.properties as Partial<ContainerProperties>;
+    if (p.type === 'pod')
+      problems.push({ path: ['type'], message: 'Docker has no pods: use the podman engine' });
+    if (p.pod !== undefined)
+      problems.push({ path: ['pod'], message: 'Docker has no pods: use the podman engine' });
+    const file = p.image_archive?.file;
+    if (typeof file === 'string' && !existsSync(file))
+      problems.push({ path: ['image_archive', 'file'], message: `${file} does not exist` });
+    return problems;
+  }
+
+  async create(spec: WorkloadSpec): Promise<WorkloadStatus> {
+    const problems = await this.check(spec);
+    if (problems.length)
+      throw new DriverError(
+        `docker: workload ${label(spec.key)}: invalid spec: ${problems.map((p) => `${p.path.join('.') || '(spec)'}: ${p.message}`).join('; ')}`,
+        { code: 'invalid-spec', driver: KIND, workload: spec.key, problems },
+      );
+    await this.#events.started;
+    const name = containerName(spec.key);
+    const existing = await this.#call(spec.key, 'inspecting', () =>
+      this.engine.inspectContainer(name),
+    );
+    if (existing) {
+      if (isRunning(existing))
+        throw new DriverError(`docker: workload ${label(spec.key)} is already running`, {
+          code: 'already-exists',
+          driver: KIND,
+          workload: spec.key,
+        });
+      // An ended workload of the same key is replaced.
+      this.#forget(existing.Id);
+      await this.#call(spec.key, 'removing its ended container', () =>
+        this.engine.removeContainer(existing.Id),
+      );
+    }
+
+    const p = containerProperties(spec);
+    const made: { volumes: string[]; image?: string } = { volumes: [] };
+    let id: string;
+    let image: string;
+    let held: string | undefined;
+    try {
+      if (p.image_archive) {
+        const acquired = await this.#images.acquire(p.image_archive).catch((error: unknown) => {
+          throw this.#failed(spec.key, `importing the image ${p.image_archive?.file}`, error);
+        });
+        held = acquired.reference;
+        image = acquired.reference;
+        if (acquired.imported) made.image = image;
+      } else {
+        image = p.image ?? '';
+        const found = await this.#call(spec.key, 'inspecting its image', () =>
+          this.engine.imageId(image),
+        );
+        if (!found)
+          throw new DriverError(
+            `docker: workload ${label(spec.key)}: the image ${image} is not in Docker's store (Khutulun never pulls: load it, or give the node an image artifact)`,
+            { code: 'start-failed', driver: KIND, workload: spec.key },
+          );
+      }
+      for (const mount of spec.mounts ?? []) {
+        if (mount.type !== 'volume' || !mount.source) continue;
+        const volume = mount.source;
+        const labels = await this.#call(spec.key, `inspecting the volume ${volume}`, () =>
+          this.engine.volumeLabels(volume),
+        );
+        if (labels) continue;
+        await this.#call(spec.key, `creating the volume ${volume}`, () =>
+          this.engine.createVolume(volume, this.#volumeLabels(spec.key)),
+        );
+        made.volumes.push(volume);
+      }
+      const plan = planContainer(spec, this.host, image);
+      id = await this.#call(spec.key, 'creating its container', () =>
+        this.engine.createContainer(createBody(plan)),
+      );
+    } catch (error) {
+      if (held) this.#images.release(held);
+      await this.#undo(made);
+      throw error;
+    }
+    if (held) this.#images.release(held);
+
+    const workload = this.#track({ kind: KIND, key: spec.key, id }, 0n, -1n, false);
+    try {
+      await this.#save(spec.key, { id, spec, image, volumes: made.volumes });
+      await this.#call(spec.key, 'starting its container', () => this.engine.startContainer(id));
+    } catch (error) {
+      workload.deleting = true;
+      this.#forget(id);
+      await this.engine.removeContainer(id).catch(() => false);
+      await rm(this.directoryOf(spec.key), { recursive: true, force: true });
+      await this.#undo(made);
+      throw error instanceof DriverError
+        ? error
+        : this.#failed(spec.key, 'writing its state', error);
+    }
+    return this.#status(workload);
+  }
+
+  async read(ref: WorkloadRef): Promise<WorkloadStatus | undefined> {
+    if (ref.kind !== KIND) return undefined;
+    const info = await this.#inspect(ref);
+    if (!info) return undefined;
+    const workload = this.#workloads.get(ref.id) ?? this.#adoptOne(info);
+    if (!workload) return undefined;
+    this.#settle(workload, info);
+    return this.#statusOf(workload, info);
+  }
+
+  async diff(from: WorkloadSpec, to: WorkloadSpec): Promise<WorkloadDiff> {
+    const diff = diffSpecs(from, to, IN_PLACE);
+    // `docker update` sets limits but cannot take one away.
+    for (const path of diff.diffs) {
+      const detail = diff.detailedDiff[path];
+      if (detail && detail.kind === 'delete' && path.startsWith('limits.')) detail.replace = true;
+    }
+    diff.replaces = diff.diffs.filter((p) => diff.detailedDiff[p]?.replace);
+    diff.deleteBeforeReplace = diff.replaces.length > 0;
+    return diff;
+  }
+
+  async update(ref: WorkloadRef, spec: WorkloadSpec): Promise<WorkloadStatus> {
+    const record = this.#load(ref.key);
+    const workload = await this.#require(ref);
+    if (record) {
+      const diff = await this.diff(record.spec, spec);
+      if (diff.replaces.length)
+        throw new DriverError(
+          `docker: workload ${label(ref.key)}: ${diff.replaces.join(', ')} cannot change in place`,
+          { code: 'invalid-spec', driver: KIND, workload: ref.key, problems: [] },
+        );
+    }
+    const body = limitsBody(spec.limits ?? {});
+    // A new memory limit moves the swap limit with it (as `docker run --memory` sets it).
+    const withSwap = body.Memory !== undefined ? { ...body, MemorySwap: body.Memory * 2 } : body;
+    await this.#call(ref.key, 'updating its limits', () =>
+      this.engine.updateContainer(ref.id, withSwap),
+    );
+    if (record) await this.#save(ref.key, { ...record, spec });
+    return this.#status(workload);
+  }
+
+  async restart(ref: WorkloadRef): Promise<WorkloadStatus> {
+    const workload = await this.#require(ref);
+    const info = await this.#inspect(ref);
+    if (info && isRunning(info)) return this.#statusOf(workload, info);
+    workload.stopRequested = false;
+    await rm(this.#stopMarker(ref.key), { force: true });
+    await this.#call(ref.key, 'starting its container', () => this.engine.startContainer(ref.id));
+    return this.#status(workload);
+  }
+
+  async stop(ref: WorkloadRef, options: StopOptions = {}): Promise<WorkloadStatus> {
+    const workload = await this.#require(ref);
+    workload.stopRequested = true;
+    await this.#markStopped(ref.key);
+    const seconds = Math.ceil((options.graceMs ?? DEFAULT_GRACE_MS) / 1000);
+    await this.#call(ref.key, 'stopping its container', () =>
+      this.engine.stopContainer(ref.id, seconds),
+    );
+    return this.#status(workload);
+  }
+
+  async delete(ref: WorkloadRef, options: StopOptions = {}): Promise<boolean> {
+    if (ref.kind !== KIND) return false;
+    const info = await this.#inspect(ref);
+    const record = this.#load(ref.key);
+    const ours = record?.id === ref.id;
+    if (!info) {
+      this.#forget(ref.id);
+      if (ours) await rm(this.directoryOf(ref.key), { recursive: true, force: true });
+      return false;
+    }
+    if (isRunning(info)) await this.stop(ref, options);
+    const workload = this.#workloads.get(ref.id);
+    if (workload) workload.deleting = true;
+    await this.#call(ref.key, 'removing its container', () => this.engine.removeContainer(ref.id));
+    this.#forget(ref.id);
+    for (const mount of info.Mounts ?? []) {
+      if (mount.Type !== 'volume' || !mount.Name) continue;
+      const labels = await this.engine.volumeLabels(mount.Name).catch(() => undefined);
+      // Only volumes Khutulun made for this service on this host, and only once unused.
+      if (labels?.[LABELS.service] === ref.key.service && labels[LABELS.host] === this.host)
+        await this.engine.removeVolume(mount.Name).catch(() => false);
+    }
+    const image = record && ours ? record.image : info.Config.Image;
+    if (isArchiveReference(image))
+      await this.#images.removeIfUnused(image).catch((error: unknown) => {
+        this.#log('warn', `docker: removing the image ${image}: ${String(error)}`);
+        return false;
+      });
+    if (ours || !record) await rm(this.directoryOf(ref.key), { recursive: true, force: true });
+    return true;
+  }
+
+  async adopt(): Promise<WorkloadStatus[]> {
+    await this.#events.started;
+    const found = await this.engine.listContainers({ label: [`${LABELS.host}=${this.host}`] });
+    const statuses: WorkloadStatus[] = [];
+    for (const summary of found) {
+      const info = await this.engine.inspectContainer(summary.id);
+      if (!info) continue;
+      const workload = this.#workloads.get(info.Id) ?? this.#adoptOne(info);
+      if (!workload) continue;
+      this.#settle(workload, info);
+      statuses.push(this.#statusOf(workload, info));
+    }
+    return statuses;
+  }
+
+  async list(): Promise<WorkloadStatus[]> {
+    const statuses: WorkloadStatus[] = [];
+    for (const workload of [...this.#workloads.values()]) {
+      const info = await this.engine.inspectContainer(workload.ref.id);
+      if (!info) {
+        this.#forget(workload.ref.id);
+        continue;
+      }
+      statuses.push(this.#statusOf(workload, info));
+    }
+    return statuses;
+  }
+
+  async describe(ref: WorkloadRef): Promise<WorkloadDescription | undefined> {
+    if (ref.kind !== KIND) return undefined;
+    const info = await this.#inspect(ref);
+    const record = this.#load(ref.key);
+    if (!info && record?.id !== ref.id) return undefined;
+    const commands: string[] = [];
+    const details: Record<string, Value> = { container_id: ref.id, name: containerName(ref.key) };
+    if (record?.id === ref.id) {
+      const p = containerProperties(record.spec);
+      if (p.image_archive)
+        for (const words of imageImportCommands(KIND, p.image_archive, record.image))
+          commands.push(quoteCommand(words));
+      for (const volume of record.volumes)
+        commands.push(quoteCommand(volumeCreateCommand(KIND, volume, this.#volumeLabels(ref.key))));
+      commands.push(...describeCommands(KIND, planContainer(record.spec, this.host, record.image)));
+      details.image = record.image;
+    } else if (info) {
+      commands.push(quoteCommand(['docker', 'container', 'inspect', ref.id]));
+    }
+    const files = [
+      {
+        path: join(this.directoryOf(ref.key), 'workload.json'),
+        purpose: 'the spec it was made from',
+      },
+    ];
+    if (info?.LogPath) {
+      files.push({ path: info.LogPath, purpose: 'stdout and stderr (the json-file log driver)' });
+      details.log_path = info.LogPath;
+    }
+    if (info?.HostConfig.Runtime) details.runtime = info.HostConfig.Runtime;
+    return { ref, commands, files, details };
+  }
+
+  /**
+   * The container's output from the engine's log driver. With `follow` it goes on across
+   * restarts of the container until `signal` aborts: when a run ends, it waits for the next
+   * start (an event, not a poll) and reads on from the last message it gave (by the
+   * messages' own timestamps, so nothing repeats).
+   */
+  async *logs(ref: WorkloadRef, options: LogOptions = {}): AsyncIterable<LogChunk> {
+    if (!(await this.#inspect(ref))) throw this.#notFound(ref);
+    const which = options.stream ?? 'both';
+    const { signal } = options;
+    // The daemon counts `tail` over both streams; for one stream the last lines are kept here.
+    const serverTail = which === 'both' ? options.tail : undefined;
+    const clientTail = which === 'both' ? undefined : options.tail;
+    let lastNs = -1n;
+    const fresh = (decoder: FrameDecoder, chunk: Buffer): LogChunk[] => {
+      const out: LogChunk[] = [];
+      for (const frame of decoder.push(chunk)) {
+        const space = frame.data.indexOf(0x20);
+        const at = nanos(frame.data.subarray(0, space).toString('latin1'));
+        if (at <= lastNs) continue;
+        lastNs = at;
+        out.push({ stream: frame.stream, data: frame.data.subarray(space + 1) });
+      }
+      return out;
+    };
+    const read = (follow: boolean, tail?: number) =>
+      this.#call(ref.key, 'reading its logs', () =>
+        this.engine.logs(ref.id, {
+          stdout: which !== 'stderr',
+          stderr: which !== 'stdout',
+          follow,
+          timestamps: true,
+          ...(tail !== undefined ? { tail } : {}),
+          ...(lastNs >= 0n ? { since: sinceParameter(lastNs) } : {}),
+        }),
+      );
+    if (clientTail !== undefined) {
+      // What exists now, of which the last lines; then (following) what comes after them.
+      const backlog = await read(false);
+      if (Buffer.isBuffer(backlog)) yield* fresh(new FrameDecoder(), backlog).slice(-clientTail);
+      if (!options.follow) return;
+    }
+    for (let first = true; ; first = false) {
+      const source = await read(options.follow ?? false, first ? serverTail : undefined);
+      if (Buffer.isBuffer(source)) {
+        yield* fresh(new FrameDecoder(), source);
+        return;
+      }
+      const readable = source as Readable;
+      const decoder = new FrameDecoder();
+      const abort = () => readable.destroy();
+      if (signal?.aborted) return abort();
+      signal?.addEventListener('abort', abort, { once: true });
+      try {
+        for await (const chunk of readable as AsyncIterable<Buffer>) yield* fresh(decoder, chunk);
+      } catch (error) {
+        if (!signal?.aborted) throw error;
+      } finally {
+        signal?.removeEventListener('abort', abort);
+        abort();
+      }
+      if (!options.follow || signal?.aborted) return;
+      // The run ended: wait for the next start (or the container's removal, or the abort).
+      const next = this.#nextStart(ref.id, signal);
+      try {
+        const now = await this.engine.inspectContainer(ref.id).catch(() => undefined);
+        if (!now) return;
+        if (!isRunning(now)) await next.promise;
+      } finally {
+        next.cancel();
+      }
+      if (signal?.aborted || !(await this.engine.inspectContainer(ref.id).catch(() => undefined)))
+        return;
+    }
+  }
+
+  /** Resolves at the container's next `start` or `destroy` event, or when `signal` aborts. */
+  #nextStart(
+    id: string,
+    signal: AbortSignal | undefined,
+  ): { promise: Promise<void>; cancel(): void } {
+    let wake: () => void = () => {};
+    const promise = new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    const waiters = this.#startWaiters.get(id) ?? new Set();
+    waiters.add(wake);
+    this.#startWaiters.set(id, waiters);
+    signal?.addEventListener('abort', wake, { once: true });
+    return {
+      promise,
+      cancel: () => {
+        signal?.removeEventListener('abort', wake);
+        waiters.delete(wake);
+        if (!waiters.size && this.#startWaiters.get(id) === waiters) this.#startWaiters.delete(id);
+      },
+    };
+  }
+
+  async exec(ref: WorkloadRef, options: ExecOptions): Promise<ExecSession> {
+    const info = await this.#inspect(ref);
+    if (!info) throw this.#notFound(ref);
+    if (!isRunning(info))
+      throw new DriverError(`docker: workload ${label(ref.key)} is not running`, {
+        code: 'exited',
+        driver: KIND,
+        workload: ref.key,
+      });
+    const tty = options.tty ?? false;
+    const handle = await this.#call(ref.key, 'starting a command in it', () =>
+      this.engine.exec(ref.id, {
+        command: options.command,
+        tty,
+        stdin: options.stdin ?? false,
+        environment: Object.entries(options.environment ?? {}).map(([k, v]) => `${k}=${v}`),
+      }),
+    );
+    const engine = this.engine;
+    const stdout = new PassThrough();
+    const stderr = tty ? undefined : new PassThrough();
+    const decoder = new FrameDecoder();
+    handle.stream.on('data', (chunk: Buffer) => {
+      if (tty) stdout.write(chunk);
+      else
+        for (const f of decoder.push(chunk))
+          (f.stream === 'stderr' ? stderr : stdout)?.write(f.data);
+    });
+    const ended = new Promise<void>((resolve) => {
+      let done = false;
+      const end = () => {
+        if (done) return;
+        done = true;
+        stdout.end();
+        stderr?.end();
+        resolve();
+      };
+      handle.stream.on('end', end);
+      handle.stream.on('close', end);
+      handle.stream.on('error', end);
+    });
+    let stdin: PassThrough | undefined;
+    if (options.stdin) {
+      stdin = new PassThrough();
+      stdin.pipe(handle.stream as NodeJS.WritableStream);
+    }
+    const exit = ended.then(async () => {
+      // The exit code is set as the stream closes; a few short retries cover the instant between.
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const state = await engine.execState(handle.id).catch(() => undefined);
+        if (state && !state.running && state.exitCode !== null) return { code: state.exitCode };
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      return { code: 137 };
+    });
+    if (tty && options.columns && options.rows)
+      await engine.execResize(handle.id, options.columns, options.rows).catch(() => {});
+    return {
+      stdin,
+      stdout,
+      stderr,
+      exit,
+      resize(columns, rows) {
+        if (tty) void engine.execResize(handle.id, columns, rows).catch(() => {});
+      },
+      kill() {
+        // The Engine API cannot signal an exec; its process is on this host, so kill it here.
+        void engine
+          .execState(handle.id)
+          .then((state) => {
+            if (state.running && state.pid > 0) process.kill(state.pid, 'SIGKILL');
+          })
+          .catch(() => {})
+          .finally(() => handle.stream.destroy());
+      },
+    };
+  }
+
+  on<E extends keyof WorkloadEvents>(event: E, listener: WorkloadListener<E>): () => void {
+    if (event !== 'exit') return () => {};
+    const l = listener as WorkloadListener<'exit'>;
+    this.#listeners.add(l);
+    return () => this.#listeners.delete(l);
+  }
+
+  async close(): Promise<void> {
+    this.#events.close();
+  }
+
+  // --- tracking and exits
+
+  #track(ref: WorkloadRef, runNs: bigint, reportedNs: bigint, stopRequested: boolean): Workload {
+    const workload: Workload = { ref, runNs, reportedNs, stopRequested };
+    this.#workloads.set(ref.id, workload);
+    return workload;
+  }
+
+  #forget(id: string): void {
+    this.#workloads.delete(id);
+  }
+
+  /** Starts tracking a container found in the engine; runs that ended unwatched are not reported. */
+  #adoptOne(info: ContainerInfo): Workload | undefined {
+    const labels = info.Config.Labels ?? {};
+    const service = labels[LABELS.service];
+    const name = labels[LABELS.workload];
+    if (!service || !name || labels[LABELS.host] !== this.host) return undefined;
+    const key = { service, name };
+    const started = nanos(info.State.StartedAt);
+    const workload = this.#track(
+      { kind: KIND, key, id: info.Id },
+      started,
+      isRunning(info) ? -1n : started,
+      existsSync(this.#stopMarker(key)) && this.#load(key)?.id === info.Id,
+    );
+    if (isRunning(info)) workload.pid = info.State.Pid;
+    return workload;
+  }
+
+  /**
+   * Compares a fresh inspect with what the driver knew, and reports the exit of a run that
+   * ended and was not reported yet. A stale inspect (of an earlier run) changes nothing.
+   */
+  #settle(workload: Workload, info: ContainerInfo): void {
+    const started = nanos(info.State.StartedAt);
+    if (started < workload.runNs) return;
+    if (isRunning(info)) {
+      if (started > workload.runNs && workload.runNs > 0n && workload.reportedNs !== workload.runNs)
+        this.#emit(workload, { time: new Date().toISOString(), lost: true });
+      workload.runNs = started;
+      workload.pid = info.State.Pid;
+      return;
+    }
+    workload.runNs = started;
+    if (started === 0n || workload.reportedNs === started) return;
+    const exitCode = info.State.ExitCode;
+    const signal = signalOf(exitCode);
+    this.#emit(workload, {
+      time: isoTime(info.State.FinishedAt) ?? new Date().toISOString(),
+      exitCode,
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  #emit(workload: Workload, exit: Omit<WorkloadExit, 'ref' | 'requested'>): void {
+    workload.reportedNs = workload.runNs;
+    const event: WorkloadExit = {
+      ref: workload.ref,
+      ...(workload.pid !== undefined ? { pid: workload.pid } : {}),
+      ...exit,
+      requested: workload.stopRequested,
+    };
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#log('error', `docker: an exit listener threw: ${String(error)}`);
+      }
+    }
+  }
+
+  #onEvent(event: DockerEvent): void {
+    if (event.Type !== 'container') return;
+    if (event.Action === 'start' || event.Action === 'destroy')
+      for (const wake of this.#startWaiters.get(event.Actor.ID) ?? []) wake();
+    if (event.Action !== 'start' && event.Action !== 'die') return;
+    const workload = this.#workloads.get(event.Actor.ID);
+    if (!workload || workload.deleting) return;
+    void this.engine
+      .inspectContainer(workload.ref.id)
+      .then((info) => {
+        if (this.#workloads.get(workload.ref.id) !== workload) return;
+        if (info) return this.#settle(workload, info);
+        // Removed before we looked: the event itself tells the exit.
+        if (event.Action === 'die' && workload.reportedNs !== workload.runNs) {
+          const code = Number(event.Actor.Attributes.exitCode);
+          const signal = Number.isInteger(code) ? signalOf(code) : undefined;
+          this.#emit(workload, {
+            time: new Date(Math.floor(event.timeNano / 1e6)).toISOString(),
+            ...(Number.isInteger(code) ? { exitCode: code } : {}),
+            ...(signal ? { signal } : {}),
+          });
+        }
+      })
+      .catch((error: unknown) =>
+        this.#log(
+          'warn',
+          `docker: inspecting ${workload.ref.id} after ${event.Action}: ${String(error)}`,
+        ),
+      );
+  }
+
+  /** After every (re)connection: inspect what is tracked, once, and report missed exits. */
+  async #resync(): Promise<void> {
+    for (const workload of [...this.#workloads.values()]) {
+      if (workload.deleting) continue;
+      const info = await this.engine.inspectContainer(workload.ref.id);
+      if (info) {
+        this.#settle(workload, info);
+        continue;
+      }
+      // Removed while the driver was not listening.
+      if (workload.runNs > 0n && workload.reportedNs !== workload.runNs)
+        this.#emit(workload, { time: new Date().toISOString(), lost: true });
+      this.#forget(workload.ref.id);
+    }
+  }
+
+  // --- helpers
+
+  async #status(workload: Workload): Promise<WorkloadStatus> {
+    const info = await this.#inspect(workload.ref);
+    if (!info) throw this.#notFound(workload.ref);
+    this.#settle(workload, info);
+    return this.#statusOf(workload, info);
+  }
+
+  #statusOf(workload: Workload, info: ContainerInfo): WorkloadStatus {
+    const running = isRunning(info);
+    const state = running ? 'running' : workload.stopRequested ? 'stopped' : 'exited';
+    const attributes: Record<string, Value> = {
+      state,
+      container_id: info.Id,
+      container_name: info.Name.replace(/^\//, ''),
+      image: info.Image,
+    };
+    const status: WorkloadStatus = { ref: workload.ref, state, attributes };
+    if (running && info.State.Pid > 0) {
+      status.pid = info.State.Pid;
+      attributes.pid = info.State.Pid;
+    }
+    const startedAt = isoTime(info.State.StartedAt);
+    if (startedAt) {
+      status.startedAt = startedAt;
+      attributes.started_at = startedAt;
+    }
+    const finishedAt = isoTime(info.State.FinishedAt);
+    if (!running && finishedAt) {
+      status.exitedAt = finishedAt;
+      attributes.exited_at = finishedAt;
+      status.exitCode = info.State.ExitCode;
+      attributes.exit_code = info.State.ExitCode;
+      const signal = signalOf(info.State.ExitCode);
+      if (signal) {
+        status.signal = signal;
+        attributes.signal = signal;
+      }
+    }
+    const ports: Record<string, Value> = {};
+    for (const [inside, bindings] of Object.entries(info.HostConfig.PortBindings ?? {}))
+      for (const b of (bindings ?? []) as { HostPort?: string }[])
+        if (b.HostPort) ports[inside] = Number(b.HostPort);
+    attributes.ports = ports;
+    return status;
+  }
+
+  async #inspect(ref: WorkloadRef): Promise<ContainerInfo | undefined> {
+    if (ref.kind !== KIND) return undefined;
+    return this.#call(ref.key, 'inspecting its container', () =>
+      this.engine.inspectContainer(ref.id),
+    );
+  }
+
+  /** The tracked workload of a ref (adopting it if the engine has it), else `not-found`. */
+  async #require(ref: WorkloadRef): Promise<Workload> {
+    const known = this.#workloads.get(ref.id);
+    if (known) return known;
+    const info = await this.#inspect(ref);
+    const adopted = info ? this.#adoptOne(info) : undefined;
+    if (!adopted) throw this.#notFound(ref);
+    return adopted;
+  }
+
+  #notFound(ref: WorkloadRef): DriverError {
+    return new DriverError(`docker: workload ${label(ref.key)}: no container ${ref.id}`, {
+      code: 'not-found',
+      driver: KIND,
+      workload: ref.key,
+    });
+  }
+
+  #failed(key: WorkloadKey, doing: string, error: unknown): DriverError {
+    if (error instanceof DriverError) return error;
+    return new DriverError(`docker: workload ${label(key)}: ${doing}: ${engineMessage(error)}`, {
+      code: 'start-failed',
+      driver: KIND,
+      workload: key,
+      cause: error,
+    });
+  }
+
+  /** Runs an Engine API call, turning its failure into a `DriverError` naming the workload. */
+  async #call<T>(key: WorkloadKey, doing: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      throw this.#failed(key, doing, error);
+    }
+  }
+
+  /** Takes back what a failed create made: its volumes, and an image only it used. */
+  async #undo(made: { volumes: string[]; image?: string }): Promise<void> {
+    for (const volume of made.volumes) await this.engine.removeVolume(volume).catch(() => false);
+    if (made.image) await this.#images.removeIfUnused(made.image).catch(() => false);
+  }
+
+  #volumeLabels(key: WorkloadKey): Record<string, string> {
+    return { [LABELS.service]: key.service, [LABELS.workload]: key.name, [LABELS.host]: this.host };
+  }
+
+  #stopMarker(key: WorkloadKey): string {
+    return join(this.directoryOf(key), 'stop-requested');
+  }
+
+  async #markStopped(key: WorkloadKey): Promise<void> {
+    if (!existsSync(this.directoryOf(key))) return;
+    await writeFile(this.#stopMarker(key), '').catch(() => {});
+  }
+
+  async #save(key: WorkloadKey, record: WorkloadRecord): Promise<void> {
+    const directory = this.directoryOf(key);
+    await mkdir(directory, { recursive: true });
+    await rm(this.#stopMarker(key), { force: true });
+    await writeFile(join(directory, 'workload.json'), `${JSON.stringify(record, null, 2)}\n`);
+  }
+
+  #load(key: WorkloadKey): WorkloadRecord | undefined {
+    try {
+      return JSON.parse(
+        readFileSync(join(this.directoryOf(key), 'workload.json'), 'utf8'),
+      ) as WorkloadRecord;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** A time in nanoseconds as the logs API's `since` (`seconds.nanoseconds`), just after it. */
+function sinceParameter(ns: bigint): string {
+  const next = ns + 1n;
+  return `${next / 1_000_000_000n}.${(next % 1_000_000_000n).toString().padStart(9, '0')}`;
+}
+
+function label(key: WorkloadKey): string {
+  return `${key.service}/${key.name}`;
+}
+
+/** The image store of `ArchiveImages` on Docker: import, load and tag, remove unless used. */
+function dockerImageStore(engine: DockerEngine): ImageStore {
+  return {
+    exists: async (reference) => (await engine.imageId(reference)) !== undefined,
+    async put(archive, reference) {
+      if (archive.format === 'rootfs') return engine.importImage(archive.file, reference);
+      const before = new Set(await engine.imageTags());
+      const loaded = await engine.loadImage(archive.file);
+      const source = loaded[0];
+      if (!source) throw new Error(`docker load ${archive.file} reported no image`);
+      await engine.tagImage(source, reference);
+      // Only `reference` names it: the tags the archive brought along go, unless they were there.
+      for (const name of loaded)
+        if (!name.startsWith('sha256:') && name !== reference && !before.has(name))
+          await engine.removeImage(name);
+    },
+    async removeUnlessUsed(reference) {
+      const users = await engine.listContainers({ ancestor: [reference] });
+      if (users.length) return false;
+      return engine.removeImage(reference);
+    },
+  };
+}

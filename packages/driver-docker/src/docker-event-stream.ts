@@ -1,0 +1,143 @@
+/**
+ * Docker's `/events` as a subscription that survives the daemon: when the stream ends (the
+ * daemon stopped or restarted) it reconnects, and after every (re)connection it calls
+ * `connected`, where the driver lists once and compares, because the daemon keeps only its
+ * last 256 events and none from before its restart.
+ *
+ * Waiting for the daemon to come back is event-driven too: an inotify watch on the socket's
+ * directory wakes a reconnect when the socket appears. A slow back-off (1 s doubling to 30 s)
+ * covers what the watch cannot see (a socket directory made anew); it runs only while the
+ * daemon is unreachable, so a connected, idle driver wakes for nothing.
+ */
+import { type FSWatcher, watch } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import type { DockerEngine } from './docker-engine.js';
+
+/** One event of `/events` (the fields the driver reads). */
+export interface DockerEvent {
+  Type: string;
+  Action: string;
+  id?: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+  time: number;
+  timeNano: number;
+}
+
+/** Options of a `DockerEventStream`. */
+export interface DockerEventStreamOptions {
+  engine: DockerEngine;
+  filters: Record<string, string[]>;
+  onEvent(event: DockerEvent): void;
+  /** After each successful (re)subscription: resync. Errors are logged, not fatal. */
+  connected(): Promise<void>;
+  log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+
+/** A reconnecting subscription to the daemon's events. */
+export class DockerEventStream {
+  readonly #options: DockerEventStreamOptions;
+  #abort = new AbortController();
+  #closed = false;
+  #connecting = false;
+  #watcher: FSWatcher | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #backoffMs = 1_000;
+  /** Resolves once the first subscription is up (or the first attempt failed). */
+  readonly started: Promise<void>;
+  /** How many times it (re)connected; a test hook. */
+  connections = 0;
+
+  constructor(options: DockerEventStreamOptions) {
+    this.#options = options;
+    this.started = this.#connect();
+  }
+
+  /** Ends the subscription and any pending reconnect. */
+  close(): void {
+    this.#closed = true;
+    this.#abort.abort();
+    this.#stopWaiting();
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#closed || this.#connecting) return;
+    this.#connecting = true;
+    try {
+      this.#abort = new AbortController();
+      const stream = await this.#options.engine.events(this.#options.filters, this.#abort.signal);
+      this.#stopWaiting();
+      this.#backoffMs = 1_000;
+      this.connections++;
+      this.#read(stream);
+      try {
+        await this.#options.connected();
+      } catch (error) {
+        this.#options.log('warn', `docker: resync after connecting failed: ${String(error)}`);
+      }
+    } catch (error) {
+      if (!this.#closed) {
+        this.#options.log('warn', `docker: cannot subscribe to events: ${String(error)}`);
+        this.#waitForDaemon();
+      }
+    } finally {
+      this.#connecting = false;
+    }
+  }
+
+  #read(stream: NodeJS.ReadableStream): void {
+    let buffered = '';
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      if (this.#closed) return;
+      this.#options.log('warn', 'docker: the event stream ended; reconnecting');
+      void this.#connect();
+    };
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      buffered += chunk;
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        const line = buffered.slice(0, nl).trim();
+        buffered = buffered.slice(nl + 1);
+        if (!line) continue;
+        try {
+          this.#options.onEvent(JSON.parse(line) as DockerEvent);
+        } catch (error) {
+          this.#options.log('warn', `docker: bad event ${line}: ${String(error)}`);
+        }
+      }
+    });
+    stream.on('end', end);
+    stream.on('close', end);
+    stream.on('error', end);
+  }
+
+  /** Until the daemon answers again: retry when its socket appears, or after a back-off. */
+  #waitForDaemon(): void {
+    if (this.#closed) return;
+    const socket = this.#options.engine.socketPath;
+    if (!this.#watcher) {
+      try {
+        this.#watcher = watch(dirname(socket), (_event, name) => {
+          if (name === null || name === basename(socket)) void this.#connect();
+        });
+        this.#watcher.on('error', () => this.#watcher?.close());
+      } catch {
+        // no directory to watch: the back-off alone
+      }
+    }
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.#connect(), this.#backoffMs);
+    this.#backoffMs = Math.min(this.#backoffMs * 2, MAX_BACKOFF_MS);
+  }
+
+  #stopWaiting(): void {
+    this.#watcher?.close();
+    this.#watcher = undefined;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
