@@ -35,7 +35,7 @@ import {
 } from './service-record.js';
 import { uploadsPath } from './state-dir.js';
 import { isMap, propertyValue } from './values.js';
-import { workloadNode } from './workload-node.js';
+import { type ClassCache, workloadNode } from './workload-node.js';
 import {
   type PlannedWorkload,
   planWorkloads,
@@ -228,7 +228,8 @@ export class ServiceController {
       dispatcher,
     });
     progress({ service: name, step: 'instantiated' });
-    const plan = await planWorkloads(store, this.s.kinds, dirs, name, baseDir);
+    const classes: ClassCache = new Map();
+    const plan = await planWorkloads(store, this.s.kinds, dirs, name, baseDir, classes);
 
     const placed = new Map<Id, Record<string, Value | undefined>>();
     await Promise.all(
@@ -288,7 +289,14 @@ export class ServiceController {
         p = (async () => {
           await Promise.all(w.after.map((d) => start(byName.get(d)!)));
           if (abort.signal.aborted) throw abort.signal.reason;
-          await this.startWorkload(name, baseDir, sources, w, reserved, abort.signal, progress);
+          await this.startWorkload(
+            { service: name, baseDir, classes },
+            sources,
+            w,
+            reserved,
+            abort.signal,
+            progress,
+          );
         })();
         p.catch((error) => abort.abort(error));
         done.set(w.name, p);
@@ -356,17 +364,17 @@ export class ServiceController {
   }
 
   private async startWorkload(
-    service: string,
-    baseDir: string,
+    deploy: { service: string; baseDir: string; classes: ClassCache },
     sources: HandlerSources,
     w: PlannedWorkload,
     reserved: Map<string, PortBinding[]>,
     signal: AbortSignal,
     progress: (p: DeployProgress) => void,
   ): Promise<void> {
+    const { service } = deploy;
     const vertex = (await this.s.store.get(w.vertex)) as Vertex;
     const ports = reserved.get(w.name) ?? [];
-    const { kind, driver, spec } = await this.specOf(service, baseDir, vertex, w, ports, reserved);
+    const { kind, driver, spec } = await this.specOf(deploy, vertex, w, ports, reserved);
     progress({ service, step: 'start', workload: w.name, state: 'starting' });
     await runPrestart({
       stateDir: this.s.stateDir,
@@ -426,16 +434,23 @@ export class ServiceController {
    * kind shares (ports, their environment, files, directories, limits, labels).
    */
   private async specOf(
-    service: string,
-    baseDir: string,
+    deploy: { service: string; baseDir: string; classes: ClassCache },
     vertex: Vertex,
     w: PlannedWorkload,
     ports: PortBinding[],
     reserved: Map<string, PortBinding[]>,
   ): Promise<{ kind: WorkloadKind; driver: WorkloadDriver; spec: WorkloadSpec }> {
+    const { service } = deploy;
     const key = { service, name: w.name };
     const dirs = serviceDirectories(service);
-    const node = await workloadNode(this.s.store, key, vertex, dirs.templates, baseDir);
+    const node = await workloadNode(
+      this.s.store,
+      key,
+      vertex,
+      dirs.templates,
+      deploy.baseDir,
+      deploy.classes,
+    );
     node.relations = w.relations;
     const kind = this.s.kinds.kindOf(node)!;
     const driver = this.s.kinds.driver(kind.kind);

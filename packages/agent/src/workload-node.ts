@@ -6,16 +6,31 @@ import type { NodeArtifact, WorkloadKey, WorkloadNode } from '@khutulun/driver';
 import type { Id, StoreReader, Value, Vertex } from '@khutulun/floria';
 import { isMap, propertyValue } from './values.js';
 
+/**
+ * The parents of classes already read, by class key: a deploy reads each class once, however
+ * many workloads are in it (classes do not change while a service exists).
+ */
+export type ClassCache = Map<string, Id[]>;
+
 /** Every class an entity is in: its direct classes and all their ancestors, by name. */
-export async function classNames(store: StoreReader, direct: Id[]): Promise<string[]> {
+export async function classNames(
+  store: StoreReader,
+  direct: Id[],
+  cache: ClassCache = new Map(),
+): Promise<string[]> {
   const seen = new Set<string>();
   const queue = [...direct];
   while (queue.length) {
     const id = queue.shift()!;
     if (seen.has(id.name)) continue;
     seen.add(id.name);
-    const cls = (await store.get(id)) as { parents?: Id[] } | undefined;
-    for (const parent of cls?.parents ?? []) queue.push(parent);
+    const key = `${id.directory.join('/')}/${id.name}`;
+    let parents = cache.get(key);
+    if (!parents) {
+      parents = ((await store.get(id)) as { parents?: Id[] } | undefined)?.parents ?? [];
+      cache.set(key, parents);
+    }
+    queue.push(...parents);
   }
   return [...seen];
 }
@@ -30,6 +45,7 @@ export async function workloadNode(
   vertex: Vertex,
   templates: string[],
   baseDirectory: string,
+  cache: ClassCache = new Map(),
 ): Promise<WorkloadNode> {
   const properties: Record<string, Value> = {};
   for (const [name, property] of Object.entries(vertex.properties)) {
@@ -44,14 +60,14 @@ export async function workloadNode(
     const file = typeof a.path === 'string' ? a.path : typeof a.file === 'string' ? a.file : '';
     artifacts[name] = {
       type,
-      types: await classNames(store, [{ kind: 'class', directory: templates, name: type }]),
+      types: await classNames(store, [{ kind: 'class', directory: templates, name: type }], cache),
       file,
       values: a,
     };
   }
   return {
     key,
-    types: await classNames(store, vertex.classes),
+    types: await classNames(store, vertex.classes, cache),
     properties,
     artifacts,
     relations: [],

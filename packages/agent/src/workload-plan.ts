@@ -3,7 +3,7 @@ import type { Edge, Expression, Id, StoreReader, Vertex } from '@khutulun/floria
 import { DeployError } from './agent-error.js';
 import { envName, isMap, propertyValue } from './values.js';
 import type { WorkloadKinds } from './workload-kinds.js';
-import { classNames, workloadNode } from './workload-node.js';
+import { type ClassCache, classNames, workloadNode } from './workload-node.js';
 
 /** The profile's name as it appears in compiled class names. */
 export const PROFILE = 'io.khutulun.core';
@@ -56,6 +56,7 @@ export async function planWorkloads(
   dirs: { instances: string[]; templates: string[] },
   service: string,
   baseDirectory: string,
+  cache: ClassCache = new Map(),
 ): Promise<PlannedWorkload[]> {
   const cls = (name: string): Id => ({ kind: 'class', directory: dirs.templates, name });
   const vertexes = (await store.query({ kind: 'vertex', directory: dirs.instances })) as Vertex[];
@@ -69,6 +70,7 @@ export async function planWorkloads(
       vertex,
       dirs.templates,
       baseDirectory,
+      cache,
     );
     const kind = kinds.kindOf(node);
     if (!kind) continue;
@@ -105,7 +107,7 @@ export async function planWorkloads(
       if (!owner) continue;
       workload.relations.push({
         name: edge.metadata['tosca.name'] ?? edge.id.name,
-        types: await classNames(store, edge.classes),
+        types: await classNames(store, edge.classes, cache),
         target: owner.name,
       });
       if (!(await store.isInClass(edge.id, cls(DEPENDS_ON_CLASS)))) continue;
