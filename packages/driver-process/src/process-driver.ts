@@ -62,6 +62,8 @@ export interface ProcessDriverOptions {
    * the wait is event-driven, and a loaded host may take seconds to start hundreds).
    */
   startTimeoutMs?: number;
+  /** Where the driver reports what it cannot do (e.g. apply resource limits); default: nowhere. */
+  log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
 }
 
 /** Options of the process driver's own readiness wait (not part of the driver contract). */

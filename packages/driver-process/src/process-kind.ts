@@ -1,80 +1,124 @@
 /**
- * The `process` kind as a plug-in of the agent: runs the profile's `Process` nodes (and their
- * subtypes) with the `ProcessDriver`, on the host's own file system.
+ * The `process` kind as a plug-in of the agent: the TOSCA `Process` node type, the mapping of
+ * its values to the driver's spec properties, and how to open the driver on a host.
  */
-import type { KindMapping, Problem, WorkloadKind, WorkloadNode } from '@khutulun/driver';
+import type {
+  DriverContext,
+  KindAvailability,
+  KindMapping,
+  Problem,
+  WorkloadKind,
+  WorkloadNode,
+} from '@khutulun/driver';
 import { ProcessDriver } from './process-driver.js';
 
-type Value = KindMapping['properties'][string];
+/** A node or spec property value. */
+type Value = WorkloadNode['properties'][string];
 
-/** The profile's node type this kind runs. */
+/** The node type the `process` kind runs (and every type derived from it, e.g. `Server`). */
 export const PROCESS_TYPE = 'node:io.khutulun.core/Process';
 
-/** A scalar as the string a command line or environment holds (numbers, booleans included). */
-function text(v: Value | undefined): string | undefined {
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+function isMap(value: Value | undefined): value is { [key: string]: Value } {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * A value as a command-line word or environment value: strings as they are, numbers and
+ * booleans as their strings (so a reserved port, an integer, can go on a command line).
+ */
+function word(value: Value | undefined): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return undefined;
 }
 
 /**
- * Maps a Process node: `command`, `arguments`, `environment`, `working_directory`, `user`.
- * An argument or environment value that evaluates to a number or a boolean is passed as its
- * string, so a reserved port can go on a command line as is.
+ * Maps a `Process` node to the driver's properties: `command`, `arguments`, `environment`
+ * (always present, `{}` when unset), `working_directory`, `user`, `group`. An argument or
+ * environment value that evaluates to a number or a boolean is passed as its string, so a
+ * reserved port can go on a command line as is; any other non-string is a problem (as data).
  */
 export function mapProcess(node: WorkloadNode): KindMapping {
-  const p = node.properties;
   const problems: Problem[] = [];
   const properties: Record<string, Value> = {};
-  const command = text(p.command);
-  if (command !== undefined) properties.command = command;
-  if (Array.isArray(p.arguments)) {
-    properties.arguments = p.arguments.map((a, i) => {
-      const s = text(a);
-      if (s === undefined)
-        problems.push({
-          path: ['arguments', String(i)],
-          message: 'must be a string, a number or a boolean',
-        });
-      return s ?? '';
-    });
+  const p = node.properties;
+
+  const command = p['command'];
+  if (command !== undefined && command !== null) {
+    if (Array.isArray(command)) {
+      const words = command.map(word);
+      if (words.every((w) => w !== undefined)) properties['command'] = words as string[];
+      else problems.push({ path: ['command'], message: 'must be a string or a list of strings' });
+    } else if (word(command) !== undefined) properties['command'] = word(command)!;
+    else problems.push({ path: ['command'], message: 'must be a string or a list of strings' });
   }
-  const environment: Record<string, Value> = {};
-  const env = p.environment;
-  if (typeof env === 'object' && env !== null && !Array.isArray(env)) {
-    for (const [name, value] of Object.entries(env)) {
-      if (value === null) continue;
-      const s = text(value);
-      if (s === undefined)
-        problems.push({
-          path: ['environment', name],
-          message: 'must be a string, a number or a boolean',
-        });
-      else environment[name] = s;
+
+  const args = p['arguments'];
+  if (args !== undefined && args !== null) {
+    if (!Array.isArray(args)) problems.push({ path: ['arguments'], message: 'must be a list' });
+    else {
+      const words: string[] = [];
+      for (const [index, value] of args.entries()) {
+        const text = word(value);
+        if (text === undefined) {
+          problems.push({
+            path: ['arguments', String(index)],
+            message: 'must be a string, a number or a boolean',
+          });
+        } else words.push(text);
+      }
+      properties['arguments'] = words;
     }
   }
-  properties.environment = environment;
-  for (const name of ['working_directory', 'user'] as const) {
-    const v = text(p[name]);
-    if (v !== undefined) properties[name] = v;
+
+  const env = p['environment'];
+  const environment: Record<string, string> = {};
+  properties['environment'] = environment;
+  if (env !== undefined && env !== null) {
+    if (!isMap(env)) problems.push({ path: ['environment'], message: 'must be a map' });
+    else {
+      for (const [name, value] of Object.entries(env)) {
+        // An unset value (e.g. an attribute not known yet) leaves the variable out.
+        if (value === null) continue;
+        const text = word(value);
+        if (text === undefined) {
+          problems.push({
+            path: ['environment', name],
+            message: 'must be a string, a number or a boolean',
+          });
+        } else environment[name] = text;
+      }
+    }
+  }
+
+  for (const name of ['working_directory', 'user', 'group']) {
+    const value = p[name];
+    if (value === undefined || value === null) continue;
+    const text = word(value);
+    if (text === undefined) problems.push({ path: [name], message: 'must be a string' });
+    else properties[name] = text;
   }
   return { properties, problems };
 }
 
-/** The process kind: always available (it needs nothing but the host). */
+/**
+ * The `process` kind: bare processes under a shell shim each (see `ProcessDriver`). Always
+ * available (it needs `/bin/sh`, `setsid`, `env` and, for `user`, `setpriv`, which every
+ * supported host has); its workloads share the host's file system.
+ */
 export const processKind: WorkloadKind = {
   kind: 'process',
   nodeTypes: [PROCESS_TYPE],
   ownFileSystem: false,
   map: mapProcess,
   withCommand(properties, command) {
-    const [program = '', ...rest] = command;
-    return { ...properties, command: program, arguments: rest };
+    const [program, ...args] = command;
+    return { ...properties, command: program ?? '', arguments: args };
   },
-  async probe() {
+  async probe(_context: DriverContext): Promise<KindAvailability> {
     return { available: true };
   },
-  async open(context) {
-    return new ProcessDriver({ stateDirectory: context.stateDirectory });
+  async open(context: DriverContext): Promise<ProcessDriver> {
+    return new ProcessDriver({ stateDirectory: context.stateDirectory, log: context.log });
   },
 };
