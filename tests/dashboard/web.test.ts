@@ -177,7 +177,7 @@ describe.skipIf(!CHROMIUM)('web dashboard (Chromium, real agent)', () => {
 
   it('runs echo through the exec terminal', async () => {
     await page.goto(`${origin}/dashboard/#/workloads/ticker/worker-1/terminal`);
-    await page.fill('[data-testid=exec-command]', 'echo exec-answers-$((6*7))');
+    await page.fill('[data-testid=exec-command]', 'sh -c "echo exec-answers-$((6*7))"');
     await page.click('[data-testid=exec-connect]');
     await page
       .waitForFunction(

@@ -85,7 +85,7 @@ export type ApiErrorCode =
   | 'deploy-failed'
   | 'placement-failed'
   | 'delete-failed'
-  | 'not-supported'
+  | 'exec-unsupported'
   | 'internal';
 
 /** The one error body of every route (and the data of a final SSE `error` event). */

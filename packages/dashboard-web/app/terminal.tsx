@@ -32,6 +32,8 @@ export function Terminal({
   const [command, setCommand] = useState('/bin/sh');
   const [session, setSession] = useState(0);
   const [status, setStatus] = useState('');
+  // Container kinds have a TTY; a bare process has none (the agent refuses tty for it).
+  const [tty, setTty] = useState(kind !== undefined && kind !== 'process');
   const host = useRef<HTMLDivElement>(null);
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: a new session starts on Connect only
@@ -45,7 +47,7 @@ export function Terminal({
     const words = splitCommand(command);
     const path = api.execPath(service, name, {
       command: words,
-      tty: true,
+      tty,
       cols: term.cols,
       rows: term.rows,
     });
@@ -81,9 +83,32 @@ export function Terminal({
           ),
         );
     };
-    const input = term.onData(
-      (data) => socket.readyState === WebSocket.OPEN && socket.send(stdinFrame(data)),
-    );
+    const send = (frame: Uint8Array) => socket.readyState === WebSocket.OPEN && socket.send(frame);
+    // With a TTY the workload echoes and edits; without one this is a line editor: local echo,
+    // backspace, Enter sends the line, Ctrl-D closes stdin (an empty stdin frame).
+    let line = '';
+    const input = term.onData((data) => {
+      if (tty) return void send(stdinFrame(data));
+      for (const ch of data) {
+        if (ch === '\r') {
+          term.write('\r\n');
+          send(stdinFrame(`${line}\n`));
+          line = '';
+        } else if (ch === '\x7f') {
+          if (line) {
+            line = line.slice(0, -1);
+            term.write('\b \b');
+          }
+        } else if (ch === '\x04') {
+          if (line) send(stdinFrame(line));
+          line = '';
+          send(stdinFrame(new Uint8Array()));
+        } else if (ch >= ' ') {
+          line += ch;
+          term.write(ch);
+        }
+      }
+    });
     const resize = term.onResize(({ cols, rows }) => {
       if (socket.readyState === WebSocket.OPEN)
         socket.send(controlFrame({ type: 'resize', cols, rows }));
@@ -116,6 +141,9 @@ export function Terminal({
           onChange={(e) => setCommand(e.target.value)}
           style={{ flex: 1 }}
         />
+        <label title="A terminal (TTY) for kinds that have one: containers">
+          <input type="checkbox" checked={tty} onChange={(e) => setTty(e.target.checked)} /> TTY
+        </label>
         <button type="submit" data-testid="exec-connect">
           {session ? 'Run again' : 'Connect'}
         </button>
