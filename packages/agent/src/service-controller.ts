@@ -43,7 +43,7 @@ import {
   portEnvironment,
   restartOverrides,
 } from './workload-plan.js';
-import { cleanupWorkload, prepareWorkload } from './workload-setup.js';
+import { cleanupWorkload, dataRoot, prepareWorkload } from './workload-setup.js';
 
 /** One step of a deploy's progress, as streamed to the client. */
 export interface DeployProgress {
@@ -472,6 +472,10 @@ export class ServiceController {
       ownFileSystem: kind.ownFileSystem,
     });
     const properties = { ...mapped.properties };
+    // On the host's file system, a workload starts in its data root unless told otherwise, so
+    // that its files and directories are found by their relative paths.
+    if (!kind.ownFileSystem && properties.working_directory === undefined)
+      properties.working_directory = dataRoot(this.s.stateDir, key);
     const own = isMap(properties.environment) ? properties.environment : {};
     properties.environment = {
       ...prepared.environment,
