@@ -1,6 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,15 +51,6 @@ async function eventually(done: () => boolean, timeoutMs = 20_000): Promise<void
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
 beforeEach(() => {
   state = mkdtempSync(join(tmpdir(), 'khutulun-process-'));
 });
@@ -84,7 +74,6 @@ describe('ProcessDriver.check', () => {
         environment: { 'BAD-NAME': 'x', GOOD: { nested: true } },
         working_directory: 'relative',
         user: 'no-such-user-khutulun',
-        readiness: { tcp: 'unknown-port' },
       },
       ports: [],
     });
@@ -98,7 +87,6 @@ describe('ProcessDriver.check', () => {
         'environment.GOOD',
         'working_directory',
         'user',
-        'readiness.tcp',
       ]),
     );
     expect(await d.check(spec('nope', { command: 'khutulun-no-such-program' }))).toEqual([
@@ -241,71 +229,6 @@ describe('ProcessDriver lifecycle', () => {
     expect(await exited).toMatchObject({ exitCode: 0 });
     const out = readFileSync(join(state, 'workloads', 'svc', 'who', 'logs', 'stdout.log'), 'utf8');
     expect(out).toBe('65534\n65534\n/nonexistent nobody\n');
-  });
-});
-
-describe('ProcessDriver.ready', () => {
-  it('waits for a TCP port to accept, by number or by port name', async () => {
-    const d = driver();
-    const port = await freePort();
-    const s = spec(
-      'listener',
-      {
-        command: process.execPath,
-        arguments: [
-          '-e',
-          `setTimeout(() => require('net').createServer().listen(+process.env.PORT_HTTP, '127.0.0.1'), 500)`,
-        ],
-        readiness: { tcp: 'http' },
-      },
-      [{ name: 'http', port, protocol: 'tcp' }],
-    );
-    await d.create(s);
-    await d.ready(s);
-    await new Promise<void>((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve();
-      });
-      socket.once('error', reject);
-    });
-  });
-
-  it('waits for a command to exit 0, and fails with not-ready or exited', async () => {
-    const d = driver();
-    const marker = join(state, 'marker');
-    const s = spec('cmd', {
-      command: '/bin/sh',
-      arguments: ['-c', `sleep 0.5; touch ${marker}; exec sleep 300`],
-      readiness: { command: ['test', '-f', marker] },
-    });
-    await d.create(s);
-    await d.ready(s);
-    expect(existsSync(marker)).toBe(true);
-
-    const never = spec('never', {
-      command: 'sleep',
-      arguments: ['300'],
-      readiness: { command: 'false', timeout_ms: 500 },
-    });
-    await d.create(never);
-    await expect(d.ready(never)).rejects.toMatchObject({ code: 'not-ready' });
-    // Abandoned by the caller while waiting, and when already abandoned.
-    const aborted = new AbortController();
-    setTimeout(() => aborted.abort(new Error('deploy cancelled')), 300);
-    await expect(d.ready(never, { signal: aborted.signal, timeoutMs: 30_000 })).rejects.toThrow(
-      'deploy cancelled',
-    );
-    await expect(d.ready(never, { signal: aborted.signal })).rejects.toThrow('deploy cancelled');
-
-    const dies = spec('dies', {
-      command: '/bin/sh',
-      arguments: ['-c', 'sleep 0.3; exit 1'],
-      readiness: { tcp: await freePort(), timeout_ms: 30_000 },
-    });
-    await d.create(dies);
-    await expect(d.ready(dies)).rejects.toMatchObject({ code: 'exited' });
   });
 });
 

@@ -43,13 +43,7 @@ import {
 import { readLogFiles } from './log-files.js';
 import { isAlive, type ProcEntry, readStat, scanProcesses } from './proc-table.js';
 import { execInWorkload } from './process-exec.js';
-import {
-  DEFAULT_PATH,
-  type ProcessPlan,
-  type ProcessReadiness,
-  planProcess,
-} from './process-plan.js';
-import { probe } from './readiness.js';
+import { DEFAULT_PATH, type ProcessPlan, planProcess } from './process-plan.js';
 import { ShimLauncher } from './shim-launcher.js';
 import { renderEnvironment, renderShim, SHIM_SHELL, workloadCommand } from './shim-script.js';
 
@@ -64,14 +58,6 @@ export interface ProcessDriverOptions {
   startTimeoutMs?: number;
   /** Where the driver reports what it cannot do (e.g. apply resource limits); default: nowhere. */
   log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
-}
-
-/** Options of the process driver's own readiness wait (not part of the driver contract). */
-export interface ProcessReadyOptions {
-  /** Overrides the spec's `readiness.timeout_ms`. */
-  timeoutMs?: number;
-  /** Abandons the wait (it rejects with the signal's reason). */
-  signal?: AbortSignal;
 }
 
 /** A graph value, as attributes hold them. */
@@ -256,47 +242,6 @@ export class ProcessDriver implements WorkloadDriver {
     }
     this.#watch(fresh);
     return this.#launch(fresh);
-  }
-
-  /**
-   * Waits for the spec's `readiness` (a TCP connect or a command exiting 0). Not part of the
-   * `WorkloadDriver` contract any more (readiness is the agent's): kept for this package's
-   * own tests and callers that hold a `ProcessDriver`.
-   */
-  async ready(spec: WorkloadSpec, options: ProcessReadyOptions = {}): Promise<void> {
-    const plan = validPlan(spec, this.directoryOf(spec.key));
-    options.signal?.throwIfAborted();
-    const readiness = plan.readiness;
-    if (!readiness) return;
-    const workload = this.#workloads.get(refOf(spec.key).id);
-    if (!workload) throw this.#exitedError(spec.key);
-    const generation = workload.generation;
-    const ended = () => workload.state !== 'running' || workload.generation !== generation;
-    if (ended()) throw this.#exitedError(spec.key);
-    let cancel: () => void = () => {};
-    const cancelled = new Promise<void>((resolve) => {
-      cancel = resolve;
-    });
-    const onChange = () => {
-      if (ended()) cancel();
-    };
-    const onAbort = () => cancel();
-    workload.waiters.add(onChange);
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      const timeoutMs = options.timeoutMs ?? readiness.timeoutMs;
-      const outcome = await probe(readiness, plan, timeoutMs, cancelled);
-      if (outcome === 'ready') return;
-      if (options.signal?.aborted) throw options.signal.reason;
-      if (ended()) throw this.#exitedError(spec.key);
-      throw new DriverError(
-        `workload ${refOf(spec.key).id} was not ready within ${timeoutMs} ms (${describeReadiness(readiness)})`,
-        { code: 'not-ready', driver: KIND, workload: spec.key },
-      );
-    } finally {
-      workload.waiters.delete(onChange);
-      options.signal?.removeEventListener('abort', onAbort);
-    }
   }
 
   async read(ref: WorkloadRef): Promise<WorkloadStatus | undefined> {
@@ -500,14 +445,6 @@ export class ProcessDriver implements WorkloadDriver {
       });
     }
     return workload;
-  }
-
-  #exitedError(key: WorkloadKey): DriverError {
-    return new DriverError(`workload ${refOf(key).id} exited before it was ready`, {
-      code: 'exited',
-      driver: KIND,
-      workload: key,
-    });
   }
 
   /** Starts a run of the workload's shim and waits until it reports the workload's PID. */
@@ -743,13 +680,6 @@ function validPlan(spec: WorkloadSpec, directory: string): ProcessPlan {
     workload: spec.key,
     problems,
   });
-}
-
-function describeReadiness(readiness: ProcessReadiness | undefined): string {
-  if (!readiness) return 'no readiness';
-  return readiness.kind === 'tcp'
-    ? `TCP ${readiness.host}:${readiness.port}`
-    : `command ${quoteCommand(readiness.argv)}`;
 }
 
 /** Decodes the shim's `$?`: 128+N means killed by signal N (as the shell reports it). */

@@ -10,15 +10,7 @@ import { lookupGroup, lookupUser, type SystemUser } from './system-users.js';
 /** The `PATH` a workload gets unless its environment sets one. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** The readiness timeout when the spec gives none. */
-const DEFAULT_READY_TIMEOUT_MS = 30_000;
-
-/** How the driver decides a process is ready. */
-export type ProcessReadiness =
-  | { kind: 'tcp'; host: string; port: number; timeoutMs: number }
-  | { kind: 'command'; argv: string[]; timeoutMs: number };
-
-/** A validated process spec: everything the shim script and readiness need. */
+/** A validated process spec: everything the shim script and `exec` need. */
 export interface ProcessPlan {
   /** Program and arguments, as exec'd. */
   argv: string[];
@@ -27,7 +19,6 @@ export interface ProcessPlan {
   workingDirectory: string;
   /** Set when the workload runs as another user. */
   user?: SystemUser;
-  readiness?: ProcessReadiness;
 }
 
 /** A property value, as specs hold them. */
@@ -160,34 +151,6 @@ export function planProcess(
     if (!found) problem(['command'], `program not found: ${command[0]}`);
   }
 
-  let readiness: ProcessReadiness | undefined;
-  const r = p['readiness'];
-  if (r !== undefined && r !== null) {
-    const timeout = isRecord(r) ? r['timeout_ms'] : undefined;
-    const timeoutMs =
-      typeof timeout === 'number' && timeout > 0 ? timeout : DEFAULT_READY_TIMEOUT_MS;
-    if (timeout !== undefined && timeoutMs !== timeout) {
-      problem(['readiness', 'timeout_ms'], 'must be a positive number of milliseconds');
-    }
-    if (!isRecord(r)) problem(['readiness'], 'must be { tcp: PORT } or { command: COMMAND }');
-    else if (r['tcp'] !== undefined) {
-      const target = r['tcp'];
-      const port =
-        typeof target === 'number'
-          ? target
-          : spec.ports.find((b) => b.name === target && b.protocol === 'tcp')?.port;
-      const host = r['host'] ?? '127.0.0.1';
-      if (port === undefined || !Number.isInteger(port) || port < 1 || port > 65535) {
-        problem(['readiness', 'tcp'], 'must be a port number or the name of a reserved TCP port');
-      } else if (typeof host !== 'string') problem(['readiness', 'host'], 'must be a string');
-      else readiness = { kind: 'tcp', host, port, timeoutMs };
-    } else if (r['command'] !== undefined) {
-      const argv = stringList(r['command']);
-      if (!argv || argv.length === 0) problem(['readiness', 'command'], 'must be a command');
-      else readiness = { kind: 'command', argv, timeoutMs };
-    } else problem(['readiness'], 'must be { tcp: PORT } or { command: COMMAND }');
-  }
-
   if (problems.length > 0 || !command || !args) return { problems };
   return {
     problems,
@@ -196,7 +159,6 @@ export function planProcess(
       environment,
       workingDirectory,
       ...(user ? { user } : {}),
-      ...(readiness ? { readiness } : {}),
     },
   };
 }
