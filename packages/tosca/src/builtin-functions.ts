@@ -90,18 +90,45 @@ function equalValues(a: Value, b: Value): boolean {
   return false;
 }
 
+/**
+ * An RFC 3339 date-time (the TOSCA timestamp, 9.1.2.1) as milliseconds since the epoch, UTC;
+ * a string that is not one gives a reason instead. `T` and `Z` may be lower case and a space
+ * may separate date and time (RFC 3339 5.6, notes); a leap second (`:60`, RFC 3339 5.7) is
+ * allowed at minute 59 and counts as the next minute's start; the unknown offset `-00:00` is
+ * UTC, as TOSCA reads it.
+ */
+export function timestampMillis(s: string): number | { reason: string } {
+  const m =
+    /^(\d{4})-(\d\d)-(\d\d)(?:[Tt ](\d\d):(\d\d):(\d\d)(\.\d+)?([Zz]|([+-])(\d\d):(\d\d)))?$/.exec(
+      s,
+    );
+  if (!m) return { reason: 'not an RFC 3339 date-time (YYYY-MM-DDThh:mm:ss[.frac](Z|+hh:mm))' };
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (m[4] === undefined)
+    return {
+      reason:
+        'a date alone is the YAML !!timestamp form; a TOSCA timestamp is an RFC 3339 date-time, with a time and an offset',
+    };
+  const [hour, minute, second] = [Number(m[4]), Number(m[5]), Number(m[6])];
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+  if (days === undefined || day < 1 || day > days) return { reason: 'no such date' };
+  if (hour > 23 || minute > 59 || second > 60 || (second === 60 && minute !== 59))
+    return { reason: 'no such time (a leap second :60 ends a minute 59)' };
+  const offHours = Number(m[10] ?? 0);
+  const offMinutes = Number(m[11] ?? 0);
+  if (offHours > 23 || offMinutes > 59) return { reason: 'no such offset' };
+  const offset = (m[9] === '-' ? -1 : 1) * (offHours * 60 + offMinutes);
+  const frac = m[7] ? Number(`0${m[7]}`) * 1000 : 0;
+  return Date.UTC(year, month - 1, day, hour, minute, second) + frac - offset * 60_000;
+}
+
 function compare(fn: string, a: Value, b: Value): number {
   if (typeof a === 'number' && typeof b === 'number') return a - b;
   if (typeof a === 'string' && typeof b === 'string') {
-    const ta = Date.parse(a);
-    const tb = Date.parse(b);
-    if (
-      /^\d{4}-\d\d-\d\d/.test(a) &&
-      /^\d{4}-\d\d-\d\d/.test(b) &&
-      !Number.isNaN(ta) &&
-      !Number.isNaN(tb)
-    )
-      return ta - tb;
+    const ta = timestampMillis(a);
+    const tb = timestampMillis(b);
+    if (typeof ta === 'number' && typeof tb === 'number') return ta - tb;
     const va = versionParts(a);
     const vb = versionParts(b);
     if (va && vb) {

@@ -9,6 +9,7 @@ import {
   GRAPH_FUNCTIONS,
   isFunctionError,
   PURE_FUNCTIONS,
+  timestampMillis,
 } from './builtin-functions.js';
 import type { DiagnosticSink } from './diagnostic.js';
 import type { DiagnosticCode } from './diagnostic-codes.js';
@@ -645,7 +646,7 @@ export class Checker {
           'TOSCA1061',
           profile.key,
           'profile',
-          'a TOSCA file that defines a profile must not contain a service_template',
+          'a TOSCA file that defines a profile must not contain a service_template (TOSCA 2.0 6.7.1: MUST NOT)',
         );
       }
     }
@@ -1720,7 +1721,12 @@ export class Checker {
     let implied = this.impliedValue.get(node);
     if (!implied) {
       const only = args.length === 1 && args[0]?.kind === 'seq' ? args[0] : undefined;
-      const list: YNode = only ?? { kind: 'seq', items: args, file: node.file, offset: node.offset };
+      const list: YNode = only ?? {
+        kind: 'seq',
+        items: args,
+        file: node.file,
+        offset: node.offset,
+      };
       implied = [
         { kind: 'scalar', value: '$value', quoted: false, file: node.file, offset: node.offset },
         list,
@@ -1819,13 +1825,17 @@ export class Checker {
         '$in_range is not among the functions TOSCA 2.0 defines (10.2), though its own examples use it (8.8, 9.1.1.2); read as Puccini reads it: [ value, [ lower, upper ] ], bounds included',
       );
     if (!known && !custom) {
-      this.sink.error(
+      // 10.1 lets service designers "optionally" declare custom functions (6.6), so an
+      // undeclared one is left to run time (the tosca-functions plugin), with a warning that
+      // names the built-in it may be a misspelling of.
+      const where = node.kind === 'map' ? (node.entries[0]?.key ?? node) : node;
+      const near = nearBuiltin(fn);
+      this.sink.warning(
         'TOSCA1040',
-        node.kind === 'map' ? (node.entries[0]?.key ?? node) : node,
+        where,
         path,
-        `unknown function $${fn}`,
+        `no function definition declares $${fn}${near ? ` (did you mean $${near}?)` : ''}: TOSCA 2.0 6.6 makes declaring it optional, so it is called at run time, on the tosca-functions plugin`,
       );
-      return undefined;
     }
     const args: Expression[] = [];
     for (const [i, a] of argNodes.entries()) {
@@ -1833,6 +1843,8 @@ export class Checker {
       if (!e) return undefined;
       args.push(e);
     }
+    if (!known && !custom)
+      return { kind: 'call', plugin: 'tosca-functions', function: fn, arguments: args };
     if (custom) {
       if (
         custom.arities.length > 0 &&
@@ -2349,14 +2361,14 @@ export class Checker {
       case 'nil':
         if (v !== null) return fail(`expected null for type "${t.name}"`);
         return null;
-      case 'timestamp':
-        if (
-          typeof v !== 'string' ||
-          !TIMESTAMP.test(v) ||
-          Number.isNaN(Date.parse(v.replace(' ', 'T')))
-        )
-          return fail(`expected an RFC 3339 timestamp for type "${t.name}", got ${describe(node)}`);
+      case 'timestamp': {
+        const when = typeof v === 'string' && !node.tag ? timestampMillis(v) : undefined;
+        if (typeof when !== 'number')
+          return fail(
+            `expected an RFC 3339 timestamp for type "${t.name}", got ${describe(node)}: ${when?.reason ?? (node.tag ? `the tag ${node.tag} is not a TOSCA timestamp` : 'not a string')} (TOSCA 2.0 9.1.2.1)`,
+          );
         return v;
+      }
       case 'version': {
         const s = src ?? (typeof v === 'string' ? v : undefined);
         if ((typeof v !== 'string' && typeof v !== 'number') || s === undefined || !VERSION.test(s))
@@ -2386,7 +2398,7 @@ export class Checker {
           );
         if (this.baseOf(info.dataType) === 'integer' && !/^[-+]?\d+$/.test(m[1] as string))
           return fail(
-            `the number in ${v} must be an integer (the data type of "${t.name}" is integer)`,
+            `the number in ${v} must be an integer (the data type of "${t.name}" is integer; TOSCA 2.0 9.1.2.2)`,
           );
         const n = Number(m[1]) * mult;
         if (
@@ -2523,7 +2535,9 @@ export class Checker {
           );
           continue;
         }
-        const assignment = isAttribute ? this.attributeValue(e.value, d, `${path}${q(k)}`) : e.value;
+        const assignment = isAttribute
+          ? this.attributeValue(e.value, d, `${path}${q(k)}`)
+          : e.value;
         if (!assignment) {
           assigned.delete(k);
           continue;
@@ -2941,16 +2955,19 @@ export class Checker {
           `copying "${src}" makes a cycle of copies (${[...resolving, src].join(' -> ')})`,
         );
       else if (src !== undefined && from) {
-        if (getEntry(from.node, 'copy'))
+        const base = resolve(src);
+        if (base && getEntry(from.node, 'copy'))
           this.sink.warning(
             'TOSCA1021',
             copy,
             `${t.path}.copy`,
             `"${src}" is itself a copy, which TOSCA 2.0 ${section} forbids (MUST NOT); resolved transitively, as Puccini does`,
           );
-        const base = resolve(src);
         if (base) {
-          const own: YMap = { ...t.node, entries: t.node.entries.filter((e) => e.key.value !== 'copy') };
+          const own: YMap = {
+            ...t.node,
+            entries: t.node.entries.filter((e) => e.key.value !== 'copy'),
+          };
           out = mergeMaps(own, base);
         }
       }
@@ -4225,6 +4242,50 @@ export class Checker {
 
   // ---------------------------------------------------------------- substitution
 
+  /**
+   * A property or attribute mapping's key written as a path (15.2, 15.3):
+   * `[ CAPABILITY, capability, name ]` or `[ RELATIONSHIP, requirement, index?, name ]`,
+   * each name defined by the substituted node type.
+   */
+  private mappedPath(
+    type: ToscaType,
+    key: YScalar,
+    complex: unknown,
+    path: string,
+    what: 'property' | 'attribute',
+  ): void {
+    const err = (message: string) => this.sink.error('TOSCA1080', key, path, message);
+    const parts = Array.isArray(complex) ? complex : [];
+    const has = (defs: { props: Map<string, PropDef>; attrs: Map<string, PropDef> }, n: unknown) =>
+      typeof n === 'string' && (defs.props.has(n) || (what === 'attribute' && defs.attrs.has(n)));
+    if (parts[0] === 'CAPABILITY' && parts.length === 3) {
+      const cap = type.capabilities.get(String(parts[1]));
+      if (!cap) err(`node type "${type.name}" has no capability "${String(parts[1])}"`);
+      else if (!has(cap, parts[2]))
+        err(
+          `capability "${cap.name}" of node type "${type.name}" has no ${what} "${String(parts[2])}"`,
+        );
+      return;
+    }
+    if (parts[0] === 'RELATIONSHIP' && (parts.length === 3 || parts.length === 4)) {
+      const idx = parts.length === 4 ? parts[2] : 0;
+      const req = type.requirements.get(String(parts[1]));
+      if (!req) err(`node type "${type.name}" has no requirement "${String(parts[1])}"`);
+      else if (!(idx === 'ALL' || (typeof idx === 'number' && Number.isInteger(idx) && idx >= 0)))
+        err(
+          `the relationship index must be a non-negative integer or ALL, not ${compact(idx as Value)}`,
+        );
+      else if (req.relationship && !has(req.relationship, parts[parts.length - 1]))
+        err(
+          `relationship type "${req.relationship.name}" of requirement "${req.name}" has no ${what} "${String(parts[parts.length - 1])}"`,
+        );
+      return;
+    }
+    err(
+      `a ${what} mapping key is a ${what} name, [ CAPABILITY, <capability>, <${what}> ] or [ RELATIONSHIP, <requirement>, <index>, <${what}> ] (TOSCA 2.0 ${what === 'property' ? '15.2' : '15.3'})`,
+    );
+  }
+
   private substitution(
     unit: Unit,
     node: YNode,
@@ -4331,6 +4392,7 @@ export class Checker {
       const p = `${path}.properties${q(k)}`;
       if (type && !complex && !type.props.has(k))
         err(e.key, p, `node type "${type.name}" has no property "${k}"`);
+      if (type && complex !== undefined) this.mappedPath(type, e.key, complex, p, 'property');
       const v = e.value;
       const input =
         v.kind === 'scalar' && typeof v.value === 'string'
@@ -4363,12 +4425,35 @@ export class Checker {
       const p = `${path}.attributes${q(k)}`;
       if (type && !complex && !type.attrs.has(k) && !type.props.has(k))
         err(e.key, p, `node type "${type.name}" has no attribute "${k}"`);
+      if (type && complex !== undefined) this.mappedPath(type, e.key, complex, p, 'attribute');
       const v = e.value;
+      const plain = toPlain(v);
+      // TOSCA 1.3's [ node_template, attribute ], which Puccini still reads.
+      if (
+        Array.isArray(plain) &&
+        plain.length === 2 &&
+        typeof plain[0] === 'string' &&
+        typeof plain[1] === 'string' &&
+        byName.has(plain[0]) &&
+        !outputs.has(plain[0])
+      ) {
+        const nt = byName.get(plain[0]) as NodeTemplate;
+        if (!nt.type.attrs.has(plain[1]) && !nt.type.props.has(plain[1]))
+          err(v, p, `node type "${nt.type.name}" of "${plain[0]}" has no attribute "${plain[1]}"`);
+        else
+          this.sink.warning(
+            'TOSCA1080',
+            v,
+            p,
+            'TOSCA 2.0 15.3 maps an attribute to a service output; [ node_template, attribute ] is the TOSCA 1.3 form, read as Puccini reads it',
+          );
+        continue;
+      }
       const output =
         v.kind === 'scalar' && typeof v.value === 'string'
           ? v.value
-          : Array.isArray(toPlain(v))
-            ? String((toPlain(v) as Value[])[0])
+          : Array.isArray(plain)
+            ? String((plain as Value[])[0])
             : undefined;
       if (output === undefined) err(v, p, 'an attribute mapping names a service output');
       else if (!outputs.has(output)) err(v, p, `the service template has no output "${output}"`);
@@ -4396,7 +4481,6 @@ const LEGACY_KEYNAMES: Record<string, string> = {
 };
 
 const VERSION = /^\d+\.\d+(\.\d+(\.[A-Za-z0-9_]+(-\d+)?)?)?$/;
-const TIMESTAMP = /^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$/;
 
 /**
  * The bounds of a range `[ min, max ]` of integers, max possibly UNBOUNDED (as Infinity) and
@@ -4487,12 +4571,7 @@ function unescapeDollar(s: string): string {
 function mergeMaps(own: YMap, base: YMap): YMap {
   const entries = own.entries.map((e) => {
     const under = getEntry(base, String(e.key.value))?.value;
-    if (
-      under?.kind === 'map' &&
-      e.value.kind === 'map' &&
-      !isCall(e.value) &&
-      !isCall(under)
-    )
+    if (under?.kind === 'map' && e.value.kind === 'map' && !isCall(e.value) && !isCall(under))
       return { key: e.key, value: mergeMaps(e.value, under) };
     return e;
   });
@@ -4504,4 +4583,28 @@ function mergeMaps(own: YMap, base: YMap): YMap {
 function isCall(m: YMap): boolean {
   const k = m.entries.length === 1 ? m.entries[0]?.key.value : undefined;
   return typeof k === 'string' && k.startsWith('$') && !k.startsWith('$$');
+}
+
+/** The built-in function a name is one or two typing errors away from, if any. */
+function nearBuiltin(fn: string): string | undefined {
+  if (fn.length < 4) return undefined;
+  for (const b of [...GRAPH_FUNCTIONS, ...Object.keys(PURE_FUNCTIONS)])
+    if (Math.abs(b.length - fn.length) <= 2 && editDistance(fn, b) <= 2) return b;
+  return undefined;
+}
+
+/** Levenshtein distance, for short names. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(
+        (prev[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    prev = row;
+  }
+  return prev[b.length] as number;
 }
