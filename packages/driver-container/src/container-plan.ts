@@ -11,6 +11,7 @@ import type {
   WorkloadKey,
   WorkloadSpec,
 } from '@khutulun/driver';
+import type { Value } from '@khutulun/floria';
 import { type ContainerProperties, containerProperties } from './container-spec.js';
 import { containerName, workloadLabels } from './names.js';
 
@@ -44,6 +45,19 @@ export interface ContainerPlan {
 /** The environment variable that tells a workload its port, as for processes: `PORT_HTTP`. */
 export function portVariable(name: string): string {
   return `PORT_${name.toUpperCase().replace(/[^A-Z0-9_]/g, '_')}`;
+}
+
+/**
+ * The spec properties of a one-off container that runs `command` instead of the workload's
+ * own (same image, environment, user, mounts): how the agent runs prestart steps
+ * (`WorkloadKind.withCommand` of the OCI kinds). The command replaces the entrypoint too.
+ */
+export function withContainerCommand(
+  properties: Record<string, Value>,
+  command: string[],
+): Record<string, Value> {
+  const [program = '', ...rest] = command;
+  return { ...properties, entrypoint: [program], command: rest };
 }
 
 /** The port a binding listens on inside the container. */

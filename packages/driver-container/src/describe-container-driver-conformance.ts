@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   isDriverError,
+  quote,
   type WorkloadDriver,
   type WorkloadExit,
   type WorkloadKey,
@@ -210,6 +211,17 @@ export function describeContainerDriverConformance(
       containerSpec(key, { command: ['sh', '-c', `sleep 0.2; exit ${code}`] }),
     invalid: (key) =>
       containerSpec(key, { command: 'not a list' as unknown as string[], image: '' }),
+    talking: (key, lines) =>
+      containerSpec(key, {
+        command: [
+          'sh',
+          '-c',
+          [
+            ...lines.stdout.map((l) => `echo ${quote(l)}`),
+            ...lines.stderr.map((l) => `echo ${quote(l)} >&2`),
+          ].join('; '),
+        ],
+      }),
   });
 
   describe(`container conformance: ${engine}`, () => {

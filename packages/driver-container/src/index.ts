@@ -10,6 +10,7 @@ export {
   containerPort,
   planContainer,
   portVariable,
+  withContainerCommand,
 } from './container-plan.js';
 export {
   CONTAINER_TYPE,

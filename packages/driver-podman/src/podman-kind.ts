@@ -1,0 +1,126 @@
+/**
+ * The `podman` workload kind, as a plug-in of the agent: it runs the profile's `Container`
+ * nodes whose `engine` is `podman` (or absent) and every `Pod` node, maps them with the
+ * shared container mapping, and opens a `PodmanDriver` on libpod's socket.
+ *
+ * The socket: the one configured, else the system service's (`/run/podman/podman.sock` as
+ * root, `$XDG_RUNTIME_DIR/podman/podman.sock` otherwise), else the one a previous agent
+ * started under the state directory (`<state>/podman/podman.sock`). When none answers, `open`
+ * starts `podman system service --time=0` on that last socket, detached: it is kept when the
+ * driver closes and re-adopted by the next agent (stopping it would gain nothing, as the
+ * containers run under conmon either way, and would cost the next start a second or so).
+ * Its PID is in `<state>/podman/service.pid` for a sysadmin who wants it gone.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DriverContext, KindAvailability, WorkloadKind, WorkloadNode } from '@khutulun/driver';
+import {
+  CONTAINER_TYPE,
+  engineOf,
+  mapContainer,
+  POD_TYPE,
+  withContainerCommand,
+} from '@khutulun/driver-container';
+import { PodmanDriver } from './podman-driver.js';
+import { pingSocket, startPodmanService } from './podman-service.js';
+
+/** Options of the podman kind. */
+export interface PodmanKindOptions {
+  /** The libpod socket to use (default: the system service's, then the state directory's). */
+  socketPath?: string;
+  /** The podman program, for starting a service (default `podman` on PATH). */
+  podman?: string;
+  /** Start `podman system service` when no socket answers (default true). */
+  startService?: boolean;
+}
+
+/** The longest Unix socket path (`sun_path` is 108 bytes with its terminating zero). */
+const MAX_SOCKET_PATH = 107;
+
+/** The system service's socket for this user. */
+export function defaultSocketPath(): string {
+  if (process.getuid?.() === 0) return '/run/podman/podman.sock';
+  const runtime = process.env.XDG_RUNTIME_DIR || `/run/user/${process.getuid?.() ?? 0}`;
+  return join(runtime, 'podman', 'podman.sock');
+}
+
+/** The socket a service started by Khutulun listens on. */
+export function ownSocketPath(context: DriverContext): string {
+  return join(context.stateDirectory, 'podman', 'podman.sock');
+}
+
+function podmanVersion(podman: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile(podman, ['--version'], { timeout: 10_000 }, (error, stdout) =>
+      resolve(error ? undefined : stdout.trim()),
+    );
+  });
+}
+
+/** The podman kind with these options. */
+export function createPodmanKind(options: PodmanKindOptions = {}): WorkloadKind {
+  const podman = options.podman ?? 'podman';
+  const candidates = (context: DriverContext) =>
+    options.socketPath ? [options.socketPath] : [defaultSocketPath(), ownSocketPath(context)];
+  const answering = async (context: DriverContext) => {
+    for (const socket of candidates(context)) if (await pingSocket(socket)) return socket;
+    return undefined;
+  };
+  return {
+    kind: 'podman',
+    nodeTypes: [CONTAINER_TYPE, POD_TYPE],
+    claims: (node: WorkloadNode) => node.types.includes(POD_TYPE) || engineOf(node) === 'podman',
+    ownFileSystem: true,
+    map: mapContainer,
+    withCommand: withContainerCommand,
+    async probe(context): Promise<KindAvailability> {
+      if (await answering(context)) return { available: true };
+      if (options.startService === false)
+        return {
+          available: false,
+          reason: `no libpod socket answers (${candidates(context).join(', ')})`,
+        };
+      const version = await podmanVersion(podman);
+      if (!version)
+        return { available: false, reason: `podman is not installed (no ${podman} on PATH)` };
+      const socket = ownSocketPath(context);
+      if (socket.length > MAX_SOCKET_PATH)
+        return {
+          available: false,
+          reason: `the socket path ${socket} is too long for a Unix socket`,
+        };
+      return { available: true };
+    },
+    async open(context) {
+      let socket = await answering(context);
+      if (!socket) {
+        if (options.startService === false) throw new Error('no libpod socket answers');
+        socket = ownSocketPath(context);
+        const directory = join(context.stateDirectory, 'podman');
+        mkdirSync(directory, { recursive: true });
+        const service = await startPodmanService({
+          socketPath: socket,
+          podman,
+          detached: true,
+          logFile: join(directory, 'service.log'),
+        });
+        writeFileSync(join(directory, 'service.pid'), `${service.pid}\n`);
+        context.log(
+          'info',
+          `podman: started podman system service (PID ${service.pid}) on ${socket}`,
+        );
+      }
+      const driver = new PodmanDriver({
+        client: socket,
+        stateDirectory: join(context.stateDirectory, 'podman'),
+        host: context.host,
+        log: context.log,
+      });
+      return driver;
+    },
+  };
+}
+
+/** The podman kind with its defaults. */
+export const podmanKind: WorkloadKind = createPodmanKind();
