@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -6,30 +6,55 @@ import { compile } from './compile.js';
 import { formatDiagnostic } from './diagnostic.js';
 
 /**
- * Diagnostic baselines: each `fixtures/diagnostics/NAME.yaml` sits beside
- * `NAME.diagnostics` (`.tosca` for inputs that are not even YAML, which the formatter
- * skips), the exact diagnostics it must produce (file paths relative to the fixture folder).
+ * Diagnostic baselines: each fixture sits beside `NAME.diagnostics`, the exact diagnostics it
+ * must produce (file paths relative to its folder). A fixture is a `NAME.yaml`, a `NAME.tosca`
+ * (an input that is not even YAML, which the formatter skips) or a `NAME.csar` directory.
  * `UPDATE_BASELINES=1` writes the baselines from the current output, to be reviewed in the
  * diff; without it a fixture with no baseline fails, so no verdict is ever minted unread.
  */
-const folder = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/diagnostics');
-const fixtures = readdirSync(folder).filter((f) => /\.(yaml|tosca)$/.test(f));
+const root = join(dirname(fileURLToPath(import.meta.url)), '../fixtures');
 
-describe('diagnostic baselines', () => {
-  for (const fixture of fixtures) {
-    it(fixture, async () => {
-      const result = await compile({ source: join(folder, fixture), validateOnly: true });
-      const actual = `${result.diagnostics
-        .map((d) => formatDiagnostic(d).replaceAll(`${folder}/`, ''))
-        .join('\n')}\n`;
-      const baseline = join(folder, `${fixture.replace(/\.yaml$/, '')}.diagnostics`);
-      if (process.env.UPDATE_BASELINES) writeFileSync(baseline, actual);
-      if (!existsSync(baseline))
-        expect.fail(`${fixture} has no baseline: write it with UPDATE_BASELINES=1 and review it`);
-      expect(actual).toBe(readFileSync(baseline, 'utf8'));
-      // No result alongside errors; a result without them.
-      const errors = result.diagnostics.some((d) => d.severity === 'error');
-      expect(result.templates === undefined).toBe(errors);
-    });
-  }
-});
+/** Where the community simple profile 2.0 lives on the web, as templates in the wild import it. */
+const COMMUNITY_PROFILE =
+  'https://raw.githubusercontent.com/xDaryamo/tosca-community-contributions/refs/heads/master/profiles/org/oasis-open/simple/2.0/';
+
+const suites: Array<{ name: string; folder: string; mapUrls: Record<string, string> }> = [
+  { name: 'diagnostic baselines', folder: join(root, 'diagnostics'), mapUrls: {} },
+  {
+    name: 'templates from the wild (community simple profile 2.0 by URL)',
+    folder: join(root, 'wild'),
+    mapUrls: { [COMMUNITY_PROFILE]: join(root, 'community-simple-profile-2.0/') },
+  },
+];
+
+for (const suite of suites) {
+  const fixtures = readdirSync(suite.folder).filter(
+    (f) =>
+      /\.(yaml|tosca)$/.test(f) ||
+      (f.endsWith('.csar') && statSync(join(suite.folder, f)).isDirectory()),
+  );
+  describe(suite.name, () => {
+    for (const fixture of fixtures) {
+      it(fixture, async () => {
+        const result = await compile({
+          source: join(suite.folder, fixture),
+          validateOnly: true,
+          mapUrls: suite.mapUrls,
+        });
+        const actual = `${result.diagnostics
+          .map((d) =>
+            formatDiagnostic(d).replaceAll(`${suite.folder}/`, '').replaceAll(`${root}/`, '../'),
+          )
+          .join('\n')}\n`;
+        const baseline = join(suite.folder, `${fixture.replace(/\.yaml$/, '')}.diagnostics`);
+        if (process.env.UPDATE_BASELINES) writeFileSync(baseline, actual);
+        if (!existsSync(baseline))
+          expect.fail(`${fixture} has no baseline: write it with UPDATE_BASELINES=1 and review it`);
+        expect(actual).toBe(readFileSync(baseline, 'utf8'));
+        // No result alongside errors; a result without them.
+        const errors = result.diagnostics.some((d) => d.severity === 'error');
+        expect(result.templates === undefined).toBe(errors);
+      });
+    }
+  });
+}
