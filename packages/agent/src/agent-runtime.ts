@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { WorkloadKind } from '@khutulun/driver';
+import { dockerKind } from '@khutulun/driver-docker';
 import { processKind } from '@khutulun/driver-process';
 import {
   FunctionRegistry,
@@ -23,7 +24,7 @@ export type AgentRuntime = AgentServices & { close(): Promise<void> };
  * The workload kinds an agent offers, in the order they are probed. The one place that names
  * them: adding a kind touches its package, this list and the profile catalog.
  */
-export const WORKLOAD_KINDS: readonly WorkloadKind[] = [processKind];
+export const WORKLOAD_KINDS: readonly WorkloadKind[] = [processKind, dockerKind];
 
 /**
  * The composition root. Opens what the agent runs on: the store (SQLite in the state
