@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The process driver on its own (no agent, no store, no API), to show what the driver itself
 // costs:
-// - start: 200 small TCP listeners created and waited for (TCP-ready) through ProcessDriver;
-//   the floor, in the same run: the same 200 processes spawned directly and waited for.
+// - start: 200 small TCP listeners created through ProcessDriver and waited for (a TCP connect,
+//   as the floor waits: readiness is the agent's, not the driver's); the floor, in the same
+//   run: the same 200 processes spawned directly and waited for.
 // - restart: 50 times, SIGKILL a workload and time kill -> exit event -> restart() -> new PID.
 // - idle: the 200 workloads watched for IDLE_SECONDS (after 20 s to settle); this process's
 //   CPU and RSS (the floor: the RSS before any workload was created).
@@ -80,7 +81,7 @@ for (let i = 1; i <= PROCESSES; i++) {
   const port = (await network.reserve({ owner, name: 'http', protocol: 'tcp' })).port;
   specs.push({
     key: owner,
-    properties: { command: LISTENER[0], arguments: LISTENER.slice(1), readiness: { tcp: 'http' } },
+    properties: { command: LISTENER[0], arguments: LISTENER.slice(1) },
     ports: [{ name: 'http', port, protocol: 'tcp' }],
   });
 }
@@ -99,7 +100,7 @@ try {
     await Promise.all(
       specs.map(async (spec) => {
         await driver.create(spec);
-        await driver.ready(spec);
+        await tcpReady(spec.ports[0].port);
       }),
     );
     starts.push((performance.now() - t0) / 1000);
@@ -108,7 +109,7 @@ try {
       await Promise.all((await driver.list()).map((s) => driver.stop(s.ref, { graceMs: 5_000 })));
       floors.push(await floor(ports));
       await Promise.all((await driver.list()).map((s) => driver.restart(s.ref)));
-      await Promise.all(specs.map((spec) => driver.ready(spec)));
+      await Promise.all(ports.map(tcpReady));
     }
   }
 
