@@ -58,6 +58,7 @@ import {
 } from './docker-engine.js';
 import { type DockerEvent, DockerEventStream } from './docker-event-stream.js';
 import { FrameDecoder } from './docker-frames.js';
+import { ociAsDockerArchive } from './oci-archive.js';
 
 /** A graph value, as attributes hold them. */
 type Value = WorkloadStatus['attributes'][string];
@@ -891,7 +892,15 @@ function dockerImageStore(engine: DockerEngine): ImageStore {
     async put(archive, reference) {
       if (archive.format === 'rootfs') return engine.importImage(archive.file, reference);
       const before = new Set(await engine.imageTags());
-      const loaded = await engine.loadImage(archive.file);
+      let loaded: string[];
+      if (archive.format === 'oci-archive') {
+        const converted = await ociAsDockerArchive(archive.file);
+        try {
+          loaded = await engine.loadImage(converted.stream);
+        } finally {
+          await converted.cleanup();
+        }
+      } else loaded = await engine.loadImage(archive.file);
       const source = loaded[0];
       if (!source) throw new Error(`docker load ${archive.file} reported no image`);
       await engine.tagImage(source, reference);

@@ -52,8 +52,8 @@ export interface DockerEngine {
   imageId(reference: string): Promise<string | undefined>;
   /** `POST /images/create?fromSrc=-`: a root file system tarball as `reference`. */
   importImage(file: string, reference: string): Promise<void>;
-  /** `POST /images/load`: resolves with what the daemon reports it loaded (names or IDs). */
-  loadImage(file: string): Promise<string[]>;
+  /** `POST /images/load` of a docker-archive (a file or a stream): what it loaded (names or IDs). */
+  loadImage(archive: string | NodeJS.ReadableStream): Promise<string[]>;
   tagImage(source: string, reference: string): Promise<void>;
   /** Every `repository:tag` in the store. */
   imageTags(): Promise<string[]>;
@@ -171,8 +171,8 @@ export function dockerEngine(socketPath: string): DockerEngine {
     async importImage(file, reference) {
       await followProgress(docker, await docker.importImage(file, { repo: reference }));
     },
-    async loadImage(file) {
-      const output = await followProgress(docker, await docker.loadImage(file, { quiet: true }));
+    async loadImage(archive) {
+      const output = await followProgress(docker, await docker.loadImage(archive, { quiet: true }));
       const loaded: string[] = [];
       for (const o of output) {
         const text = (o as { stream?: unknown }).stream;
