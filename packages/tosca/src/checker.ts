@@ -915,7 +915,16 @@ export class Checker {
       }
     }
     const scalarKeys = ['data_type', 'units', 'canonical_unit', 'prefixes'].filter((k) => get(k));
-    if (scalarKeys.length === 0) return;
+    if (scalarKeys.length === 0) {
+      if (base === 'scalar' && t.parent?.builtin === 'scalar')
+        this.sink.error(
+          'TOSCA1023',
+          node,
+          t.path,
+          'a type derived from the abstract scalar must define its units (TOSCA 2.0 9.1.2.2)',
+        );
+      return;
+    }
     if (base !== 'scalar') {
       for (const k of scalarKeys)
         this.sink.error(
@@ -960,14 +969,44 @@ export class Checker {
       } else return;
     }
     const isInt = this.baseOf(dataType) === 'integer';
-    let units = inherited?.units;
+    // A derived scalar type may add units and prefixes, never change an inherited one (9.1.2.2).
+    const refine = (
+      what: 'unit' | 'prefix',
+      from: Map<string, number> | undefined,
+      own: Map<string, number>,
+      at: YNode,
+    ): Map<string, number> | undefined => {
+      const merged = new Map(from ?? []);
+      for (const [name, m] of own) {
+        const was = merged.get(name);
+        if (was !== undefined && was !== m) {
+          this.sink.error(
+            'TOSCA1022',
+            at,
+            `${t.path}.${what === 'unit' ? 'units' : 'prefixes'}${q(name)}`,
+            `${what} "${name}" is inherited with the multiplier ${was}: a derived scalar type may add ${what === 'unit' ? 'units' : 'prefixes'}, not change them (TOSCA 2.0 9.1.2.2)`,
+          );
+          return undefined;
+        }
+        merged.set(name, m);
+      }
+      return merged;
+    };
+    let units = inherited ? (inherited.baseUnits ?? inherited.units) : undefined;
     const unitsNode = get('units');
     if (unitsNode) {
-      units = this.multipliers(unitsNode.value, `${t.path}.units`, 'unit', isInt);
+      const own = this.multipliers(unitsNode.value, `${t.path}.units`, 'unit', isInt);
+      if (!own) return;
+      units = refine('unit', units, own, unitsNode.value);
       if (!units) return;
     }
     if (!units || units.size === 0) {
-      this.sink.error('TOSCA1023', node, t.path, 'a scalar type needs units');
+      this.sink.error(
+        'TOSCA1023',
+        node,
+        t.path,
+        'a type derived from the abstract scalar must define its units (TOSCA 2.0 9.1.2.2)',
+      );
       return;
     }
     const ones = [...units].filter(([, m]) => m === 1).map(([u]) => u);
@@ -983,7 +1022,9 @@ export class Checker {
     let prefixes = inherited?.prefixes;
     const prefixNode = get('prefixes');
     if (prefixNode) {
-      prefixes = this.multipliers(prefixNode.value, `${t.path}.prefixes`, 'prefix', isInt);
+      const own = this.multipliers(prefixNode.value, `${t.path}.prefixes`, 'prefix', isInt);
+      if (!own) return;
+      prefixes = refine('prefix', prefixes, own, prefixNode.value);
       if (!prefixes) return;
       if (![...prefixes.values()].includes(1)) {
         this.sink.error(
@@ -1038,7 +1079,12 @@ export class Checker {
       }
       canonical = ones[0];
     }
-    t.scalar = { units: expanded, canonical: canonical ?? ones[0] ?? '', dataType };
+    t.scalar = {
+      units: expanded,
+      baseUnits: units,
+      canonical: canonical ?? ones[0] ?? '',
+      dataType,
+    };
     if (prefixes) t.scalar.prefixes = prefixes;
   }
 
@@ -1605,6 +1651,15 @@ export class Checker {
     }
     const s: Schema = { type, validations: [...(inherited?.validations ?? [])] };
     const base = this.baseOf(type);
+    if (base === 'scalar' && !this.scalarOf(type) && typeNode) {
+      this.sink.error(
+        'TOSCA1023',
+        typeNode,
+        `${path}.type`,
+        `"${type.name}" is abstract, with no units: use a type derived from it that defines them (TOSCA 2.0 9.1.2.2)`,
+      );
+      return undefined;
+    }
     for (const k of ['entry_schema', 'key_schema'] as const) {
       const e = getEntry(map, k);
       if (!e) continue;
@@ -2362,10 +2417,11 @@ export class Checker {
         if (v !== null) return fail(`expected null for type "${t.name}"`);
         return null;
       case 'timestamp': {
-        const when = typeof v === 'string' && !node.tag ? timestampMillis(v) : undefined;
+        const tagged = node.tag !== undefined && node.tag !== 'tag:yaml.org,2002:str';
+        const when = typeof v === 'string' && !tagged ? timestampMillis(v) : undefined;
         if (typeof when !== 'number')
           return fail(
-            `expected an RFC 3339 timestamp for type "${t.name}", got ${describe(node)}: ${when?.reason ?? (node.tag ? `the tag ${node.tag} is not a TOSCA timestamp` : 'not a string')} (TOSCA 2.0 9.1.2.1)`,
+            `expected an RFC 3339 timestamp for type "${t.name}", got ${describe(node)}: ${when?.reason ?? (tagged ? `the tag ${node.tag} is not a TOSCA timestamp` : 'not a string')} (TOSCA 2.0 9.1.2.1)`,
           );
         return v;
       }

@@ -685,6 +685,60 @@ service_template:
   });
 });
 
+describe('thin corners of the specification', () => {
+  it('converts scalars of derived scalar types to their canonical unit (9.1.2.2)', async () => {
+    const dir = tmp();
+    writeTree(dir, {
+      's.yaml': `tosca_definitions_version: tosca_2_0
+data_types:
+  Length:
+    derived_from: scalar
+    units: { m: 1, ft: 0.3048 }
+  MetricLength:
+    derived_from: Length
+    prefixes: { "": 1, k: 1000, c: 0.01 }
+  NauticalLength:
+    derived_from: MetricLength
+    units: { nmi: 1852 }
+  Count:
+    derived_from: scalar
+    data_type: integer
+    units: { items: 1, dozen: 12 }
+node_types:
+  Thing:
+    properties:
+      feet: { type: Length }
+      metric: { type: MetricLength }
+      centi: { type: MetricLength }
+      nautical: { type: NauticalLength }
+      kilo-nautical: { type: NauticalLength }
+      count: { type: Count }
+service_template:
+  node_templates:
+    thing:
+      type: Thing
+      properties:
+        feet: 10 ft
+        metric: 2.5km
+        centi: 12 cm
+        nautical: 1 nmi
+        kilo-nautical: 2 knmi
+        count: 2 dozen
+`,
+    });
+    const result = await compile({ source: join(dir, 's.yaml') });
+    expect(result.diagnostics).toEqual([]);
+    const thing = byName<VertexTemplate>(result.templates, 'vertex-template', 'thing');
+    const value = (name: string) => thing.properties[name]?.value;
+    expect(value('feet')).toBeCloseTo(3.048, 9);
+    expect(value('metric')).toBe(2500);
+    expect(value('centi')).toBeCloseTo(0.12, 9);
+    expect(value('nautical')).toBe(1852);
+    expect(value('kilo-nautical')).toBe(3704000);
+    expect(value('count')).toBe(24);
+  });
+});
+
 describe('tosca command', () => {
   const run = async (argv: string[]) => {
     let stdout = '';

@@ -114,7 +114,10 @@ export interface OpDef {
 }
 /** What a scalar type measures in: every unit (prefixes applied) to its multiplier. */
 export interface ScalarInfo {
+  /** Every unit symbol a value may use (units with their prefixes), to its multiplier. */
   units: Map<string, number>;
+  /** The units as defined, before prefixes (what a derived type may add to). */
+  baseUnits?: Map<string, number>;
   prefixes?: Map<string, number>;
   canonical: string;
   dataType: ToscaType;
