@@ -267,6 +267,7 @@ export class DockerDriver implements WorkloadDriver {
 
     const workload = this.#track({ kind: KIND, key: spec.key, id }, 0n, -1n, false);
     try {
+      await rm(this.#stopMarker(spec.key), { force: true });
       await this.#save(spec.key, { id, spec, image, volumes: made.volumes });
       await this.#call(spec.key, 'starting its container', () => this.engine.startContainer(id));
     } catch (error) {
@@ -591,7 +592,7 @@ export class DockerDriver implements WorkloadDriver {
         if (state && !state.running && state.exitCode !== null) return { code: state.exitCode };
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
-      return { code: 137 };
+      return { code: 255 }; // the daemon never said
     });
     if (tty && options.columns && options.rows)
       await engine.execResize(handle.id, options.columns, options.rows).catch(() => {});
@@ -860,7 +861,6 @@ export class DockerDriver implements WorkloadDriver {
   async #save(key: WorkloadKey, record: WorkloadRecord): Promise<void> {
     const directory = this.directoryOf(key);
     await mkdir(directory, { recursive: true });
-    await rm(this.#stopMarker(key), { force: true });
     await writeFile(join(directory, 'workload.json'), `${JSON.stringify(record, null, 2)}\n`);
   }
 

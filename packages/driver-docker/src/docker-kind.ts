@@ -7,8 +7,12 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { delimiter, join } from 'node:path';
 import type { KindAvailability, WorkloadKind } from '@khutulun/driver';
-import { CONTAINER_TYPE, engineOf, mapContainer } from '@khutulun/driver-container';
-import type { Value } from '@khutulun/floria';
+import {
+  CONTAINER_TYPE,
+  engineOf,
+  mapContainer,
+  withContainerCommand,
+} from '@khutulun/driver-container';
 import { DockerDriver, defaultDockerSocket } from './docker-driver.js';
 
 /** Options of the docker kind. */
@@ -85,12 +89,7 @@ export function createDockerKind(options: DockerKindOptions = {}): WorkloadKind 
         });
       return mapping;
     },
-    withCommand(properties, command) {
-      const [program, ...args] = command;
-      const out: Record<string, Value> = { ...properties, command: args };
-      out.entrypoint = program === undefined ? [] : [program];
-      return out;
-    },
+    withCommand: withContainerCommand,
     probe: () => probeDocker(socket(), options.probeTimeoutMs),
     async open(context) {
       return new DockerDriver({
