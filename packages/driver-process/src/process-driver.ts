@@ -40,6 +40,14 @@ import {
   type WorkloadState,
   type WorkloadStatus,
 } from '@khutulun/driver';
+import {
+  applyLimits,
+  type CgroupHost,
+  createCgroup,
+  limitFiles,
+  probeCgroups,
+  removeCgroup,
+} from './cgroups.js';
 import { readLogFiles } from './log-files.js';
 import { isAlive, type ProcEntry, readStat, scanProcesses } from './proc-table.js';
 import { execInWorkload } from './process-exec.js';
@@ -56,6 +64,11 @@ export interface ProcessDriverOptions {
    * the wait is event-driven, and a loaded host may take seconds to start hundreds).
    */
   startTimeoutMs?: number;
+  /**
+   * What the host allows for cgroups (default: probed on the first workload with limits); for
+   * tests and hosts that delegate a particular cgroup.
+   */
+  cgroups?: CgroupHost;
   /** Where the driver reports what it cannot do (e.g. apply resource limits); default: nowhere. */
   log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
 }
@@ -96,6 +109,21 @@ interface Workload {
   generation: number;
   /** Woken on every change of this workload (PID known, exit). */
   waiters: Set<() => void>;
+  /** Its cgroup of its own (when it has limits and the host allows one). */
+  cgroup?: string;
+  /** What the driver could not do for it (e.g. limits the host does not allow). */
+  warnings: string[];
+}
+
+/** `limits.json`: the workload's cgroup and the warnings about its limits. */
+interface LimitsRecord {
+  cgroup?: string;
+  warnings: string[];
+}
+
+/** True when a spec asks for any limit. */
+function hasLimits(spec: WorkloadSpec): boolean {
+  return Object.values(spec.limits ?? {}).some((limit) => limit !== undefined);
 }
 
 function errno(error: unknown): string | undefined {
@@ -177,11 +205,22 @@ export class ProcessDriver implements WorkloadDriver {
   readonly #workloads = new Map<string, Workload>();
   readonly #listeners = new Set<WorkloadListener<'exit'>>();
   readonly #launcher = new ShimLauncher({ PATH: DEFAULT_PATH });
+  readonly #log: NonNullable<ProcessDriverOptions['log']>;
+  readonly #cgroupProbe: CgroupHost | undefined;
+  #cgroups: Promise<CgroupHost> | undefined;
   #closed = false;
 
   constructor(options: ProcessDriverOptions) {
     this.root = join(options.stateDirectory, 'workloads');
     this.#startTimeoutMs = options.startTimeoutMs ?? 60_000;
+    this.#log = options.log ?? (() => {});
+    this.#cgroupProbe = options.cgroups;
+  }
+
+  /** What the host allows for limits, probed once, on the first workload with limits. */
+  #cgroupHost(): Promise<CgroupHost> {
+    this.#cgroups ??= this.#cgroupProbe ? Promise.resolve(this.#cgroupProbe) : probeCgroups();
+    return this.#cgroups;
   }
 
   /** The directory of a workload: `<state>/workloads/<service>/<name>`. */
@@ -218,8 +257,17 @@ export class ProcessDriver implements WorkloadDriver {
       stopRequested: false,
       generation: workload?.generation ?? 0,
       waiters: new Set(),
+      warnings: [],
     };
     this.#workloads.set(ref.id, fresh);
+    if (hasLimits(spec)) {
+      const outcome = await createCgroup(await this.#cgroupHost(), spec.key, spec.limits ?? {});
+      if (outcome.path) fresh.cgroup = outcome.path;
+      fresh.warnings = outcome.warnings;
+      for (const warning of outcome.warnings) this.#log('warn', `workload ${ref.id}: ${warning}`);
+    } else if (workload?.cgroup) {
+      await removeCgroup(workload.cgroup);
+    }
     try {
       // Off the main thread, and the files in parallel: 200 creates at once are I/O bound.
       await rm(directory, { recursive: true, force: true });
@@ -227,12 +275,16 @@ export class ProcessDriver implements WorkloadDriver {
       await Promise.all([
         writeFile(join(directory, 'env'), renderEnvironment(plan.environment), { mode: 0o600 }),
         writeFile(join(directory, 'cmdline'), `${quoteCommand(plan.argv)}\n`),
-        writeFile(join(directory, 'run'), renderShim(spec.key, directory, plan), { mode: 0o755 }),
+        writeFile(join(directory, 'run'), renderShim(spec.key, directory, plan, fresh.cgroup), {
+          mode: 0o755,
+        }),
+        writeLimits(fresh),
       ]);
       // spec.json last: a directory without it is an interrupted create, which adopt removes.
       await writeFile(join(directory, 'spec.json'), `${JSON.stringify(spec, null, 2)}\n`);
     } catch (cause) {
       if (this.#workloads.get(ref.id) === fresh) this.#workloads.delete(ref.id);
+      if (fresh.cgroup) await removeCgroup(fresh.cgroup);
       throw new DriverError(`cannot write the directory of ${ref.id}`, {
         code: 'io-failed',
         driver: KIND,
@@ -249,9 +301,58 @@ export class ProcessDriver implements WorkloadDriver {
     return workload && statusOf(workload);
   }
 
-  /** Every change replaces a process: it cannot change its command or environment in place. */
+  /**
+   * A process cannot change its command, environment, ports or mounts in place: those
+   * replace. Labels (which a process does not carry) change in place, and so do limits when
+   * the workload was created with limits (its cgroup exists; a new one cannot be joined by a
+   * running process tree without moving it, which the driver never does).
+   */
   async diff(from: WorkloadSpec, to: WorkloadSpec): Promise<WorkloadDiff> {
-    return diffSpecs(from, to);
+    return diffSpecs(from, to, inPlaceOf(from));
+  }
+
+  /**
+   * Applies a spec whose `diff` has no replacements: new limits written into the workload's
+   * cgroup (or warned about), the stored spec replaced. Rejects `invalid-spec` for a change
+   * that needs a replacement or a spec that fails `check`.
+   */
+  async update(ref: WorkloadRef, spec: WorkloadSpec): Promise<WorkloadStatus> {
+    const workload = this.#get(ref);
+    validPlan(spec, workload.directory);
+    const { replaces } = diffSpecs(workload.spec, spec, inPlaceOf(workload.spec));
+    if (replaces.length > 0) {
+      throw new DriverError(`cannot update ${ref.id} in place: ${replaces.join(', ')} changed`, {
+        code: 'invalid-spec',
+        driver: KIND,
+        workload: ref.key,
+        problems: replaces.map((path) => ({
+          path: path.split('.'),
+          message: 'cannot change in place',
+        })),
+      });
+    }
+    const limits = spec.limits ?? {};
+    if (workload.cgroup) {
+      workload.warnings = await applyLimits(await this.#cgroupHost(), workload.cgroup, limits);
+    } else {
+      workload.warnings = (Object.keys(limits) as (keyof typeof limits)[])
+        .filter((name) => limits[name] !== undefined)
+        .map((name) => `limits.${name} is not applied: the workload has no cgroup of its own`);
+    }
+    for (const warning of workload.warnings) this.#log('warn', `workload ${ref.id}: ${warning}`);
+    workload.spec = spec;
+    try {
+      await writeLimits(workload);
+      await writeFile(join(workload.directory, 'spec.json'), `${JSON.stringify(spec, null, 2)}\n`);
+    } catch (cause) {
+      throw new DriverError(`cannot write the directory of ${ref.id}`, {
+        code: 'io-failed',
+        driver: KIND,
+        workload: ref.key,
+        cause,
+      });
+    }
+    return statusOf(workload);
   }
 
   /**
@@ -278,7 +379,12 @@ export class ProcessDriver implements WorkloadDriver {
         workload: ref.key,
       });
     }
-    return execInWorkload(ref.key, validPlan(workload.spec, workload.directory), options);
+    return execInWorkload(
+      ref.key,
+      validPlan(workload.spec, workload.directory),
+      options,
+      workload.cgroup && join(workload.cgroup, 'cgroup.procs'),
+    );
   }
 
   async restart(ref: WorkloadRef): Promise<WorkloadStatus> {
@@ -336,6 +442,7 @@ export class ProcessDriver implements WorkloadDriver {
     if (workload?.state === 'running') await this.stop(ref, options);
     workload?.watcher?.close();
     this.#workloads.delete(ref.id);
+    if (workload?.cgroup) await removeCgroup(workload.cgroup);
     let existed = workload !== undefined;
     try {
       statSync(directory);
@@ -393,6 +500,7 @@ export class ProcessDriver implements WorkloadDriver {
       { path: join(dir, 'cmdline'), purpose: 'the command line, shell-quoted' },
       { path: join(dir, 'env'), purpose: 'the environment, sourced by the shim' },
       { path: join(dir, 'spec.json'), purpose: 'the spec it was created from' },
+      { path: join(dir, 'limits.json'), purpose: 'its cgroup, and the limits not applied' },
       { path: join(dir, 'pid'), purpose: 'the PID of the current run' },
       { path: join(dir, 'exit'), purpose: 'the exit status of the last run (128+N: signal N)' },
       { path: join(dir, 'stopped'), purpose: 'present when the last run was stopped on request' },
@@ -413,6 +521,12 @@ export class ProcessDriver implements WorkloadDriver {
       details['argv'] = plan.argv;
       if (plan.user) details['user'] = plan.user.name;
     }
+    if (workload.cgroup) {
+      details['cgroup'] = workload.cgroup;
+      for (const [file, text] of Object.entries(limitFiles(workload.spec.limits ?? {})))
+        commands.push(`echo ${quote(text)} >${quote(join(workload.cgroup, file))}`);
+    }
+    if (workload.warnings.length) details['warnings'] = workload.warnings;
     const shim = this.#findShim(workload);
     if (shim !== undefined) details['shim_pid'] = shim;
     return { ref: workload.ref, commands, files, details };
@@ -633,6 +747,7 @@ export class ProcessDriver implements WorkloadDriver {
       stopRequested: readText(join(directory, 'stopped')) !== undefined,
       generation: 1,
       waiters: new Set(),
+      ...readLimits(directory),
     };
     this.#workloads.set(ref.id, workload);
     // Watch first, then read: an exit written in between still arrives as an event.
@@ -690,6 +805,33 @@ function decodeStatus(text: string): { exitCode?: number; signal?: string; lost?
   return signal ? { signal } : { exitCode: code };
 }
 
+/** The paths `diff` marks in place: labels always, limits when the workload has them (a cgroup). */
+function inPlaceOf(from: WorkloadSpec): string[] {
+  return hasLimits(from) ? ['labels', 'limits.'] : ['labels'];
+}
+
+/** Writes `limits.json` (the cgroup, for delete and adoption; the warnings, for status). */
+function writeLimits(workload: Workload): Promise<void> {
+  const record: LimitsRecord = {
+    ...(workload.cgroup ? { cgroup: workload.cgroup } : {}),
+    warnings: workload.warnings,
+  };
+  return writeFile(join(workload.directory, 'limits.json'), `${JSON.stringify(record)}\n`);
+}
+
+/** Reads `limits.json` of an adopted workload (none: no cgroup, no warnings). */
+function readLimits(directory: string): { cgroup?: string; warnings: string[] } {
+  try {
+    const record = JSON.parse(readText(join(directory, 'limits.json')) ?? '') as LimitsRecord;
+    return {
+      ...(typeof record.cgroup === 'string' ? { cgroup: record.cgroup } : {}),
+      warnings: Array.isArray(record.warnings) ? record.warnings.map(String) : [],
+    };
+  } catch {
+    return { warnings: [] };
+  }
+}
+
 function statusOf(workload: Workload): WorkloadStatus {
   const attributes: Record<string, Value> = {
     state: workload.state,
@@ -698,6 +840,8 @@ function statusOf(workload: Workload): WorkloadStatus {
     stderr_log: join(workload.directory, 'logs', 'stderr.log'),
     ports: Object.fromEntries(workload.spec.ports.map((p) => [p.name, p.port])),
   };
+  if (workload.cgroup) attributes['cgroup'] = workload.cgroup;
+  if (workload.warnings.length) attributes['warnings'] = [...workload.warnings];
   const status: WorkloadStatus = { ref: workload.ref, state: workload.state, attributes };
   if (workload.pid !== undefined) {
     status.pid = workload.pid;

@@ -66,9 +66,9 @@ export function execInWorkload(
       }),
     );
   }
-  // `sh -c 'echo $$ >cgroup.procs && exec "$@"'`: the command is in the cgroup before it runs.
+  // `sh -c 'echo 0 >cgroup.procs && exec "$@"'`: the command is in the cgroup before it runs.
   const join = joinCgroup
-    ? ['/bin/sh', '-c', 'echo $$ >"$0" && exec "$@"', joinCgroup]
+    ? ['/bin/sh', '-c', 'echo 0 >"$0" && exec "$@"', joinCgroup]
     : ([] as string[]);
   const argv = [...join, ...asUser(plan), ...options.command];
   const [program, ...args] = argv as [string, ...string[]];

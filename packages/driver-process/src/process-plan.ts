@@ -151,6 +151,20 @@ export function planProcess(
     if (!found) problem(['command'], `program not found: ${command[0]}`);
   }
 
+  const limits = spec.limits ?? {};
+  const positive = (name: string, value: unknown, integer: boolean) => {
+    if (value === undefined) return;
+    const ok =
+      typeof value === 'number' &&
+      Number.isFinite(value) &&
+      value > 0 &&
+      (!integer || Number.isInteger(value));
+    if (!ok) problem(['limits', name], `must be a positive ${integer ? 'integer' : 'number'}`);
+  };
+  positive('cpus', limits.cpus, false);
+  positive('memoryBytes', limits.memoryBytes, true);
+  positive('pids', limits.pids, true);
+
   if (problems.length > 0 || !command || !args) return { problems };
   return {
     problems,

@@ -52,7 +52,13 @@ export function renderShim(
   key: { service: string; name: string },
   directory: string,
   plan: ProcessPlan,
+  cgroup?: string,
 ): string {
+  // The subshell joins the cgroup (`0`: the writing process itself) before it execs the
+  // workload, so the workload and everything it starts are in it from the start.
+  const join = cgroup
+    ? `{ echo 0 >${quote(`${cgroup}/cgroup.procs`)} || { echo 'khutulun: cannot join the cgroup ${cgroup.replace(/'/g, '')}' >&2; exit 125; }; } && `
+    : '';
   return `#!/bin/sh
 # Khutulun process shim for workload ${key.name} of service ${key.service} (generated).
 # Starts the workload in a session of its own, records its PID in ./pid, waits for it and
@@ -61,7 +67,7 @@ cd ${quote(directory)} || exit 1
 set -a
 . ./env
 set +a
-(cd ${quote(plan.workingDirectory)} && exec ${quoteCommand(workloadCommand(plan))}) </dev/null >>logs/stdout.log 2>>logs/stderr.log &
+(${join}cd ${quote(plan.workingDirectory)} && exec ${quoteCommand(workloadCommand(plan))}) </dev/null >>logs/stdout.log 2>>logs/stderr.log &
 khutulun_pid=$!
 echo "$khutulun_pid" >pid
 wait "$khutulun_pid"
