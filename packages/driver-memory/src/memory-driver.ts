@@ -301,12 +301,14 @@ export class MemoryDriver implements WorkloadDriver {
         }
       }
       if (!options.follow) return;
-      while (!ended && !signal?.aborted) {
+      // What was written before a delete is still given; an abort stops at once.
+      while (!signal?.aborted) {
         const next = queue.shift();
         if (next) {
           yield next;
           continue;
         }
+        if (ended) break;
         await new Promise<void>((resolve) => {
           wake = resolve;
         });
