@@ -407,6 +407,25 @@ describe('the docker kind', () => {
     }
   });
 
+  it('fails a create clearly, naming the workload, when dockerd does not answer', async () => {
+    const state = mkdtempSync(join(tmpdir(), 'khutulun-docker-down-'));
+    const absent = join(state, 'docker.sock');
+    const driver = new DockerDriver({ stateDirectory: state, host: HOST, socketPath: absent });
+    try {
+      const error = await driver.create(spec('down')).catch((e: unknown) => e);
+      expect(error).toMatchObject({
+        code: 'start-failed',
+        driver: 'docker',
+        workload: key('down'),
+      });
+      expect((error as Error).message).toContain(`dk/down`);
+      expect((error as Error).message).toContain(`dockerd does not answer at ${absent}`);
+    } finally {
+      await driver.close();
+      rmSync(state, { recursive: true, force: true });
+    }
+  });
+
   it('opens a driver on the probed socket, under <state>/docker', async () => {
     const state = mkdtempSync(join(tmpdir(), 'khutulun-docker-kind-'));
     const driver = await createDockerKind({ socketPath: dockerd.socketPath }).open(context(state));

@@ -822,7 +822,12 @@ export class DockerDriver implements WorkloadDriver {
 
   #failed(key: WorkloadKey, doing: string, error: unknown): DriverError {
     if (error instanceof DriverError) return error;
-    return new DriverError(`docker: workload ${label(key)}: ${doing}: ${engineMessage(error)}`, {
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    const cause =
+      code === 'ENOENT' || code === 'ECONNREFUSED'
+        ? `dockerd does not answer at ${this.engine.socketPath} (${code}): is it running?`
+        : engineMessage(error);
+    return new DriverError(`docker: workload ${label(key)}: ${doing}: ${cause}`, {
       code: 'start-failed',
       driver: KIND,
       workload: key,

@@ -70,6 +70,8 @@ export class DockerEventStream {
       this.#stopWaiting();
       this.#backoffMs = 1_000;
       this.connections++;
+      if (this.connections > 1)
+        this.#options.log('info', 'docker: reconnected to the event stream; resyncing');
       this.#read(stream);
       try {
         await this.#options.connected();
