@@ -79,7 +79,9 @@ describe.skipIf(!TMUX)('khutulun top in tmux (real agent)', () => {
       'the exit',
     );
     expect(text).toMatch(/ticker\s+degraded\s+1\/2/);
-    expect(text).toMatch(/workload-exited|state: "running" → "(failed|exited)"|signal: null → "SIGKILL"/);
+    expect(text).toMatch(
+      /workload-exited|state: "running" → "(failed|exited)"|signal: null → "SIGKILL"/,
+    );
   });
 
   it('moves with j/k and opens the details with enter (commands and files)', async () => {

@@ -70,8 +70,10 @@ export class LiveView {
     try {
       const health = await this.api.health();
       const since = health.lastSeq;
-      const backlog = await this.api.events({ since: Math.max(0, since - 300), limit: 300 });
-      await this.reload();
+      const [backlog] = await Promise.all([
+        this.api.events({ since: Math.max(0, since - 300), limit: 300 }),
+        this.reload(),
+      ]);
       this.state = { ...this.state, health, events: backlog, lastSeq: since };
       this.notify();
       void this.api.followEvents(

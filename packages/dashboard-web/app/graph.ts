@@ -112,7 +112,7 @@ function colours(): Record<string, string> {
 }
 
 /** The graph's style sheet, in the current theme's colours. */
-export function graphStyle(): cytoscape.StylesheetJson {
+export function graphStyle(large = false): cytoscape.StylesheetJson {
   const c = colours();
   return [
     {
@@ -166,6 +166,43 @@ export function graphStyle(): cytoscape.StylesheetJson {
         'text-rotation': 'autorotate',
       },
     },
+    // Thousands of bezier edges with arrows cost a frame each redraw: large graphs draw
+    // straight, arrowless (haystack) edges, the cheapest cytoscape has. Their node labels
+    // (measured for every node's bounds even when too small to draw) show on hover and
+    // selection only; the list beside the graph names every workload.
+    ...(large
+      ? [
+          {
+            selector: 'node.workload, node.other, node.network',
+            style: { label: '', 'z-index': 2 },
+          },
+          {
+            selector: 'node.host-box',
+            style: {
+              width: 'data(w)',
+              height: 'data(h)',
+              'z-index': 1,
+              events: 'no' as const,
+              'text-margin-y': -8,
+              'font-size': 28,
+              'min-zoomed-font-size': 0,
+            },
+          },
+          {
+            selector: 'node.workload:selected, node.workload.hover, node.other.hover',
+            style: { label: 'data(label)', 'font-size': 14, 'z-index': 10 },
+          },
+          {
+            selector: 'edge',
+            style: {
+              'curve-style': 'haystack' as const,
+              'haystack-radius': 0,
+              'target-arrow-shape': 'none' as const,
+              label: '',
+            },
+          },
+        ]
+      : []),
     { selector: 'edge.depends', style: { 'line-style': 'dashed' } },
     {
       selector: 'edge.attaches',
@@ -174,31 +211,72 @@ export function graphStyle(): cytoscape.StylesheetJson {
   ];
 }
 
-/** Grid positions per host, hosts side by side: instant for thousands of nodes. */
-function gridPositions(elements: ElementDefinition[]): Record<string, { x: number; y: number }> {
+/**
+ * The large-graph layout: a grid per host, hosts side by side, computed at once. Hosts are
+ * drawn as boxes behind their workloads rather than as compound nodes: cytoscape recomputes
+ * compound bounds on every redraw, which at a thousand children costs more than the rest of
+ * the frame together.
+ */
+function hostGrid(elements: ElementDefinition[]): {
+  elements: ElementDefinition[];
+  positions: Record<string, { x: number; y: number }>;
+} {
   const byParent = new Map<string, string[]>();
   for (const e of elements) {
     if (e.group !== 'nodes' || e.classes === 'host') continue;
     const parent = (e.data.parent as string | undefined) ?? '';
-    byParent.set(parent, [...(byParent.get(parent) ?? []), e.data.id as string]);
+    const ids = byParent.get(parent) ?? [];
+    ids.push(e.data.id as string);
+    byParent.set(parent, ids);
   }
   const positions: Record<string, { x: number; y: number }> = {};
+  const boxes = new Map<string, { w: number; h: number }>();
   const spacing = 70;
+  const gap = 160;
+  // Hosts fill rows of a near-square grid, so the whole fits a landscape pane.
+  const perRow = Math.max(1, Math.ceil(Math.sqrt(byParent.size)));
   let offsetX = 0;
-  for (const ids of byParent.values()) {
+  let offsetY = 0;
+  let rowHeight = 0;
+  let placed = 0;
+  for (const [parent, ids] of byParent) {
     const columns = Math.max(1, Math.ceil(Math.sqrt(ids.length * 1.6)));
+    const rows = Math.ceil(ids.length / columns);
     ids.forEach((id, i) => {
       positions[id] = {
         x: offsetX + (i % columns) * spacing,
-        y: Math.floor(i / columns) * spacing,
+        y: offsetY + Math.floor(i / columns) * spacing,
       };
     });
-    offsetX += columns * spacing + 120;
+    const box = { w: columns * spacing, h: rows * spacing };
+    if (parent) {
+      boxes.set(parent, box);
+      positions[parent] = {
+        x: offsetX + box.w / 2 - spacing / 2,
+        y: offsetY + box.h / 2 - spacing / 2,
+      };
+    }
+    rowHeight = Math.max(rowHeight, box.h);
+    offsetX += box.w + gap;
+    if (++placed % perRow === 0) {
+      offsetX = 0;
+      offsetY += rowHeight + gap;
+      rowHeight = 0;
+    }
   }
-  return positions;
+  const flat = elements.map((e) => {
+    if (e.group !== 'nodes') return e;
+    if (e.classes === 'host') {
+      const box = boxes.get(e.data.id as string) ?? { w: spacing, h: spacing };
+      return { ...e, data: { ...e.data, w: box.w, h: box.h }, classes: 'host host-box' };
+    }
+    if (!e.data.parent) return e;
+    const { parent, ...data } = e.data;
+    return { ...e, data: { ...data, host: parent } };
+  });
+  return { elements: flat, positions };
 }
 
-/** Creates the graph in a container; `onOpen` is called with a workload's name when clicked. */
 export function createGraph(
   container: HTMLElement,
   elements: ElementDefinition[],
@@ -207,11 +285,12 @@ export function createGraph(
 ): Core {
   const count = elements.filter((e) => e.group === 'nodes').length;
   const force = count <= FORCE_LAYOUT_LIMIT;
-  const positions = force ? {} : gridPositions(elements);
+  const grid = force ? { elements, positions: {} } : hostGrid(elements);
+  const positions = grid.positions;
   const cy = cytoscape({
     container,
-    elements,
-    style: graphStyle(),
+    elements: grid.elements,
+    style: graphStyle(!force),
     wheelSensitivity: 0.3,
     textureOnViewport: !force,
     hideEdgesOnViewport: !force,
@@ -231,6 +310,8 @@ export function createGraph(
   cy.on('tap', 'node.workload, node.other, node.network', (e) =>
     onOpen(e.target.data('name') as string),
   );
+  cy.on('mouseover', 'node', (e) => e.target.addClass('hover'));
+  cy.on('mouseout', 'node', (e) => e.target.removeClass('hover'));
   // A small graph fitted to a large pane is drawn huge: keep it at a readable size.
   if (cy.zoom() > 1.25) {
     cy.zoom(1.25);

@@ -1,21 +1,27 @@
 /** The dashboard's entry: the live state, the hash router and the page frame. */
 import { ApiClient, LiveView } from '@khutulun/api';
-import { StrictMode, useEffect, useState } from 'react';
+import { lazy, StrictMode, Suspense, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { AppContext, useLive } from './context.js';
-import { DeployPage } from './pages/deploy.js';
 import { EventsPage } from './pages/events.js';
 import { OverviewPage } from './pages/overview.js';
 import { ServicePage } from './pages/service.js';
-import { WorkloadPage } from './pages/workload.js';
 import { navigate, parseRoute, type Route } from './route.js';
 import { Theme } from './theme.js';
 import { isTyping } from './widgets.js';
 import './styles.css';
 
+// The pages with the big libraries (xterm.js, the YAML parser) load when first opened, so the
+// overview and the graph do not wait for them.
+const WorkloadPage = lazy(() =>
+  import('./pages/workload.js').then((m) => ({ default: m.WorkloadPage })),
+);
+const DeployPage = lazy(() => import('./pages/deploy.js').then((m) => ({ default: m.DeployPage })));
+
 const api = new ApiClient({ baseUrl: '' });
 const live = new LiveView(api);
-void live.start();
+performance.mark('khutulun:script-start');
+void live.start().then(() => performance.mark('khutulun:live-loaded'));
 
 function useRoute(): Route {
   const [route, setRoute] = useState(() => parseRoute(location.hash));
@@ -76,13 +82,15 @@ function App() {
         <Theme />
       </header>
       <main>
-        {route.page === 'overview' && <OverviewPage />}
-        {route.page === 'service' && <ServicePage service={route.service} />}
-        {route.page === 'workload' && (
-          <WorkloadPage service={route.service} name={route.name} tab={route.tab} />
-        )}
-        {route.page === 'events' && <EventsPage />}
-        {route.page === 'deploy' && <DeployPage />}
+        <Suspense fallback={<p className="muted">Loading…</p>}>
+          {route.page === 'overview' && <OverviewPage />}
+          {route.page === 'service' && <ServicePage service={route.service} />}
+          {route.page === 'workload' && (
+            <WorkloadPage service={route.service} name={route.name} tab={route.tab} />
+          )}
+          {route.page === 'events' && <EventsPage />}
+          {route.page === 'deploy' && <DeployPage />}
+        </Suspense>
       </main>
     </div>
   );

@@ -1,0 +1,353 @@
+#!/usr/bin/env node
+// `npm run bench -- dashboard [--workloads N] [--events N] [--loads N]`: the web dashboard in
+// Chromium with a service of 1,000 workloads.
+//
+// The agent here is synthetic: a small loopback server that answers the API's routes with the
+// shapes of @khutulun/api (1,000 workloads on 4 hosts, 990 ConnectsTo edges) and serves the
+// real built dashboard (packages/dashboard-web/dist). That isolates the dashboard's own cost
+// (the API's is measured by bench/deploy.mjs) and lets the benchmark send events at known
+// instants.
+//
+// - first_render_ms: from navigation start to the graph laid out and painted (the page's
+//   `khutulun:graph-ready` mark), median of fresh page loads; includes loading the bundle and
+//   the data.
+// - event_latency_p99_ms: from the server writing a `property-changed` (state) event on the
+//   SSE stream to the next animation frame after the workload's row shows the new state (and
+//   the graph node has it), across paced events. Browser and server clocks are the same
+//   machine's; their offset is measured and printed.
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'packages/dashboard-web/dist');
+const { values } = parseArgs({
+  options: {
+    workloads: { type: 'string', default: '1000' },
+    events: { type: 'string', default: '300' },
+    loads: { type: 'string', default: '5' },
+    interval: { type: 'string', default: '25' },
+    screenshot: { type: 'string' },
+  },
+});
+const WORKLOADS = Number(values.workloads);
+const EVENTS = Number(values.events);
+const LOADS = Number(values.loads);
+const INTERVAL_MS = Number(values.interval);
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+if (!existsSync(join(dist, 'index.html'))) {
+  console.error(
+    'the dashboard is not built: npm run build (or npm run build:extra -w @khutulun/dashboard-web)',
+  );
+  process.exit(1);
+}
+if (!CHROMIUM) {
+  console.error('chromium is not installed (apt-get install chromium)');
+  process.exit(1);
+}
+
+// ---- the synthetic service -------------------------------------------------------------
+const SERVICE = 'bench';
+const HOSTS = ['host-1', 'host-2', 'host-3', 'host-4'];
+const DATABASES = 10;
+const now = new Date().toISOString();
+const names = Array.from({ length: WORKLOADS }, (_, i) =>
+  i < DATABASES ? `db-${i + 1}` : `app-${i + 1}`,
+);
+const workloads = names.map((name, i) => ({
+  service: SERVICE,
+  name,
+  host: HOSTS[i % HOSTS.length],
+  kind: 'process',
+  state: 'running',
+  restarts: 0,
+  pid: 10000 + i,
+  ports: {},
+  startedAt: now,
+}));
+const id = (kind, name) => ({ kind, directory: ['services', SERVICE], name });
+const vertexes = names.map((name) => ({
+  id: id('vertex', name),
+  metadata: { 'tosca.entity': 'node', 'tosca.type': 'io.khutulun.core/Process' },
+  classes: [],
+  properties: {},
+}));
+const edges = names.slice(DATABASES).map((name, i) => ({
+  id: id('edge', `${name}/requirements/0/connection-1`),
+  metadata: { 'tosca.entity': 'relationship' },
+  classes: [
+    {
+      kind: 'class',
+      directory: ['services', SERVICE],
+      name: 'relationship:io.khutulun.core/ConnectsTo',
+    },
+  ],
+  source: id('vertex', name),
+  target: id('vertex', names[i % DATABASES]),
+  properties: {},
+}));
+let seq = 1;
+const streams = new Set();
+const json = (res, body) => {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+};
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url, 'http://bench');
+  const path = url.pathname;
+  if (path.startsWith('/dashboard/')) {
+    const file = normalize(join(dist, path.slice('/dashboard/'.length) || 'index.html'));
+    if (!file.startsWith(dist) || !existsSync(file)) {
+      res.writeHead(404);
+      return res.end();
+    }
+    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+    return res.end(readFileSync(file));
+  }
+  if (path === '/v1/health') {
+    return json(res, {
+      ok: true,
+      version: 'bench',
+      host: 'bench',
+      pid: process.pid,
+      stateDir: '/',
+      store: 'synthetic',
+      lastSeq: seq,
+      memory: { rss: 0, heapTotal: 0, heapUsed: 0, external: 0 },
+    });
+  }
+  if (path === '/v1/services') {
+    const ready = workloads.filter((w) => w.state === 'running').length;
+    return json(res, [
+      {
+        name: SERVICE,
+        state: ready === WORKLOADS ? 'running' : 'degraded',
+        workloads: WORKLOADS,
+        ready,
+        createdAt: now,
+        source: '/bench.yaml',
+      },
+    ]);
+  }
+  if (path === `/v1/services/${SERVICE}/outputs`) return json(res, {});
+  if (path === '/v1/workloads') return json(res, workloads);
+  if (path === '/v1/hosts') {
+    return json(
+      res,
+      HOSTS.map((name) => ({
+        name,
+        state: 'up',
+        self: name === 'host-1',
+        address: '127.0.0.1',
+        workloads: WORKLOADS / HOSTS.length,
+        kinds: ['process'],
+      })),
+    );
+  }
+  if (path === '/v1/events') return json(res, []);
+  if (path === `/v1/graph/services/${SERVICE}`) return json(res, { vertexes, edges });
+  if (path === '/v1/events/stream') {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    res.flushHeaders();
+    streams.add(res);
+    req.on('close', () => streams.delete(res));
+    return;
+  }
+  res.writeHead(404, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ error: { code: 'not-found', message: 'no such route' } }));
+});
+server.listen(0, '127.0.0.1');
+await once(server, 'listening');
+const origin = `http://127.0.0.1:${server.address().port}`;
+
+/** Sends a state change of one workload on every open stream; returns when it was written. */
+function emit(index, state) {
+  const w = workloads[index];
+  const old = w.state;
+  w.state = state;
+  const event = {
+    seq: ++seq,
+    type: 'property-changed',
+    id: id('vertex', w.name),
+    time: new Date().toISOString(),
+    data: { property: 'state', old, new: state },
+  };
+  const text = `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+  const sentAt = performance.timeOrigin + performance.now();
+  for (const res of streams) res.write(text);
+  return sentAt;
+}
+
+// ---- the browser --------------------------------------------------------------------------
+const profile = mkdtempSync(join(tmpdir(), 'khutulun-bench-chromium-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: CHROMIUM,
+  headless: true,
+  viewport: { width: 1366, height: 820 },
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+const percentile = (sorted, p) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+const round = (n) => Math.round(n * 10) / 10;
+
+try {
+  const renders = [];
+  let page;
+  for (let load = 0; load < LOADS; load++) {
+    await page?.close();
+    page = await context.newPage();
+    await page.goto(`${origin}/dashboard/#/services/${SERVICE}`);
+    await page.waitForSelector('#graph[data-ready=true]', { timeout: 60_000 });
+    const marks = await page.evaluate(() =>
+      Object.fromEntries(
+        [
+          'script-start',
+          'live-loaded',
+          'graph-fetched',
+          'graph-create',
+          'graph-created',
+          'graph-ready',
+        ].map((m) => [
+          m,
+          Math.round(performance.getEntriesByName(`khutulun:${m}`)[0]?.startTime ?? -1),
+        ]),
+      ),
+    );
+    const ms = marks['graph-ready'];
+    console.log(
+      `  load ${load + 1}: ${Object.entries(marks)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')} ms`,
+    );
+    const nodes = await page.evaluate(() => window.__khutulunGraph.nodes('.workload').length);
+    if (nodes !== WORKLOADS)
+      throw new Error(`the graph shows ${nodes} workloads, not ${WORKLOADS}`);
+    renders.push(ms);
+  }
+  renders.sort((a, b) => a - b);
+  const firstRender = renders[Math.floor(renders.length / 2)];
+  console.log(`graph of ${WORKLOADS} workloads on ${HOSTS.length} hosts, ${edges.length} edges`);
+  console.log(
+    `first render (navigation to painted graph), ${LOADS} fresh loads: median ${round(firstRender)} ms, min ${round(renders[0])}, max ${round(renders.at(-1))}`,
+  );
+
+  if (values.screenshot) await page.screenshot({ path: values.screenshot });
+  // Interactivity: a pan and zoom of the whole graph, measured in frames.
+  const interaction = await page.evaluate(async () => {
+    const cy = window.__khutulunGraph;
+    const start = performance.now();
+    let frames = 0;
+    await new Promise((resolve) => {
+      const step = () => {
+        frames++;
+        cy.panBy({ x: 5, y: 3 });
+        cy.zoom({ level: cy.zoom() * 1.01, renderedPosition: { x: 400, y: 300 } });
+        if (frames < 60) requestAnimationFrame(step);
+        else resolve();
+      };
+      requestAnimationFrame(step);
+    });
+    return (performance.now() - start) / frames;
+  });
+  console.log(`pan and zoom: ${round(interaction)} ms per frame over 60 frames`);
+
+  // Clock offset between the page and this process (same machine, measured once).
+  const before = performance.timeOrigin + performance.now();
+  const pageNow = await page.evaluate(() => performance.timeOrigin + performance.now());
+  const after = performance.timeOrigin + performance.now();
+  const offset = pageNow - (before + after) / 2;
+  console.log(
+    `clock offset page - bench: ${round(offset)} ms (± ${round((after - before) / 2)} ms)`,
+  );
+
+  await page.evaluate(() => {
+    window.__seen = [];
+    const rows = document.querySelector('[data-testid=workload-rows]');
+    new MutationObserver((records) => {
+      const at = performance.timeOrigin + performance.now();
+      const changed = [];
+      for (const r of records) {
+        if (r.type === 'attributes' && r.attributeName === 'data-state') changed.push(r.target);
+      }
+      if (!changed.length) return;
+      // Painted at the next frame: count the latency to there.
+      requestAnimationFrame(() => {
+        const painted = performance.timeOrigin + performance.now();
+        const cy = window.__khutulunGraph;
+        for (const row of changed) {
+          const name = row.getAttribute('data-name');
+          const state = row.getAttribute('data-state');
+          const inGraph = cy.getElementById(`w:${name}`).data('state') === state;
+          window.__seen.push({ name, state, at, painted, inGraph });
+        }
+      });
+    }).observe(rows, { attributes: true, subtree: true, attributeFilter: ['data-state'] });
+  });
+
+  const sent = [];
+  for (let i = 0; i < EVENTS; i++) {
+    const index = (i * 7919) % WORKLOADS;
+    const state = workloads[index].state === 'running' ? 'failed' : 'running';
+    sent.push({ name: workloads[index].name, state, at: emit(index, state) });
+    await new Promise((resolve) => setTimeout(resolve, INTERVAL_MS));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const seen = await page.evaluate(() => window.__seen);
+  const latencies = [];
+  const dom = [];
+  let missing = 0;
+  let graphBehind = 0;
+  for (const s of sent) {
+    const match = seen.find(
+      (x) => x.name === s.name && x.state === s.state && x.at - offset >= s.at - 5 && !x.used,
+    );
+    if (!match) {
+      missing++;
+      continue;
+    }
+    match.used = true;
+    if (!match.inGraph) graphBehind++;
+    latencies.push(match.painted - offset - s.at);
+    dom.push(match.at - offset - s.at);
+  }
+  latencies.sort((a, b) => a - b);
+  dom.sort((a, b) => a - b);
+  console.log(
+    `events: ${EVENTS} state changes, one every ${INTERVAL_MS} ms; ${missing} not seen; ${graphBehind} where the graph lagged the row`,
+  );
+  console.log(
+    `event to DOM: p50 ${round(percentile(dom, 50))} ms, p99 ${round(percentile(dom, 99))} ms`,
+  );
+  console.log(
+    `event to painted frame: p50 ${round(percentile(latencies, 50))} ms, p95 ${round(percentile(latencies, 95))} ms, p99 ${round(percentile(latencies, 99))} ms, max ${round(latencies.at(-1))} ms`,
+  );
+  if (missing) throw new Error(`${missing} events never reached the page`);
+  console.log(
+    JSON.stringify({
+      workloads: WORKLOADS,
+      first_render_ms: Math.round(firstRender),
+      event_latency_p99_ms: round(percentile(latencies, 99)),
+    }),
+  );
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+  for (const res of streams) res.end();
+  server.closeAllConnections();
+  server.close();
+}
