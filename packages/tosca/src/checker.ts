@@ -114,6 +114,7 @@ interface ValueContext {
 export class Checker {
   private readonly typesByUnit = new Map<Unit, Map<string, ToscaType>>();
   private readonly visibleCache = new Map<Unit, Map<string, ToscaType>>();
+  private readonly repositoryCache = new Map<Unit, Map<string, YNode>>();
   private readonly functionsByUnit = new Map<Unit, Map<string, FunctionDef>>();
   private readonly allTypes: ToscaType[] = [];
   private readonly builtins = new Map<string, ToscaType>();
@@ -386,6 +387,42 @@ export class Checker {
         [...(existing.node ? [{ where: existing.node, message: 'the other definition' }] : [])],
       );
     }
+  }
+
+  /**
+   * The repositories a file can name: its own, and those of the files it imports (under their
+   * namespace, if imported into one). Names are unique within a namespace (6.8.4): a file's own
+   * repository shadows an imported one, two imported ones under one name are an error.
+   */
+  private repositories(unit: Unit, stack = new Set<Unit>()): Map<string, YNode> {
+    const cached = this.repositoryCache.get(unit);
+    if (cached) return cached;
+    const out = new Map<string, YNode>();
+    const own = unit.root ? getEntry(unit.root, 'repositories')?.value : undefined;
+    if (own?.kind === 'map') for (const e of own.entries) out.set(String(e.key.value), e.key);
+    stack.add(unit);
+    for (const imp of unit.imports) {
+      if (stack.has(imp.unit)) continue;
+      for (const [name, def] of this.repositories(imp.unit, stack)) {
+        const k = imp.namespace ? `${imp.namespace}:${name}` : name;
+        const existing = out.get(k);
+        if (!existing) out.set(k, def);
+        else if (existing !== def && !(own?.kind === 'map' && getEntry(own, k)))
+          this.sink.error(
+            'TOSCA1014',
+            imp.where,
+            imp.path,
+            `this import brings repository "${k}", which conflicts with another repository "${k}" imported here: names are unique within a namespace (TOSCA 2.0 6.8.4), so import one of them into a namespace`,
+            [
+              { where: def, message: 'this repository' },
+              { where: existing, message: 'the other repository' },
+            ],
+          );
+      }
+    }
+    stack.delete(unit);
+    if (stack.size === 0) this.repositoryCache.set(unit, out);
+    return out;
   }
 
   /** Finds a type by the name a file uses for it. */
@@ -666,6 +703,7 @@ export class Checker {
         }
       }
     }
+    this.repositories(unit);
     const repos = getEntry(root, 'repositories');
     if (repos) {
       const map = this.asMap(repos.value, 'repositories', 'repositories');
@@ -1408,8 +1446,34 @@ export class Checker {
           if (d) target.set(opName, d);
         });
       }
+      this.sharedInputs(def, p);
       out.set(name, def);
     });
+  }
+
+  /**
+   * An operation receives its interface's inputs and its own (11.1, 11.2): one name defined
+   * at both levels must have types one of which derives from the other, or no value could
+   * satisfy both definitions.
+   */
+  private sharedInputs(def: IfaceDef, path: string): void {
+    for (const k of ['operations', 'notifications'] as const) {
+      for (const [opName, op] of def[k]) {
+        for (const [name, own] of op.inputs) {
+          const outer = def.inputs.get(name);
+          const a = own.schema?.type;
+          const b = outer?.schema?.type;
+          if (!outer || !a || !b || this.isA(a, b) || this.isA(b, a)) continue;
+          this.sink.error(
+            'TOSCA1022',
+            own.node,
+            `${path}.${k}${q(opName)}.inputs${q(name)}`,
+            `input "${name}" of ${k.slice(0, -1)} "${opName}" has type ${a.name}, but interface input "${name}", which the ${k.slice(0, -1)} also receives, has type ${b.name}`,
+            [{ where: outer.node, message: 'the interface input' }],
+          );
+        }
+      }
+    }
   }
 
   private opDef(
@@ -1475,6 +1539,17 @@ export class Checker {
     const tn = getEntry(m, 'type')?.value;
     const type = tn ? this.typeRef(unit, 'artifact', tn, `${path}.type`, 'type') : undefined;
     this.str(getEntry(m, 'file')?.value, `${path}.file`, 'file');
+    const repository = getEntry(m, 'repository')?.value;
+    if (repository) {
+      const name = this.str(repository, `${path}.repository`, 'repository');
+      if (name !== undefined && !this.repositories(unit).has(name))
+        this.sink.error(
+          'TOSCA1020',
+          repository,
+          `${path}.repository`,
+          `no repository "${name}" is defined in this file or the files it imports (6.5)`,
+        );
+    }
     const props = getEntry(m, 'properties')?.value;
     // 12.2 ties artifact properties to no definition, and its own example (s121) assigns
     // properties its artifact type lacks: a warning, not an error.
@@ -3430,6 +3505,7 @@ export class Checker {
               opDef.inputs,
               an?.kind === 'map' ? getEntry(an, 'inputs')?.value : undefined,
               `${p}.${k}${q(opName)}.inputs`,
+              def.inputs,
             ),
           };
           if (implNode && !(implNode.kind === 'scalar' && implNode.value === null))
@@ -3510,6 +3586,7 @@ export class Checker {
     defs: Map<string, PropDef>,
     assigned: YNode | undefined,
     path: string,
+    outer?: Map<string, PropDef>,
   ): Value {
     const out: Record<string, Value> = {};
     for (const [k, d] of defs) {
@@ -3524,6 +3601,18 @@ export class Checker {
       for (const e of map.entries) {
         const k = String(e.key.value);
         const d = defs.get(k);
+        // 11.5: no assignment to an input whose definition (or the interface's) fixes its value.
+        const fixed = d ? d.fixed : outer?.get(k)?.fixed;
+        if (fixed) {
+          this.sink.error(
+            'TOSCA1034',
+            e.value,
+            `${path}${q(k)}`,
+            `input "${k}" has a fixed value in its definition and cannot be assigned (TOSCA 2.0 11.5)`,
+            [{ where: fixed, message: 'the fixed value' }],
+          );
+          continue;
+        }
         const expr = d?.schema
           ? this.value(e.value, d.schema, `${path}${q(k)}`, { unit })
           : this.expression(e.value, `${path}${q(k)}`, { unit });

@@ -686,6 +686,28 @@ service_template:
 });
 
 describe('thin corners of the specification', () => {
+  it('imports from the root of a CSAR archive with a leading slash (6.8.2.2)', async () => {
+    const tree: Record<string, string> = {
+      'TOSCA-Metadata/TOSCA.meta':
+        'CSAR-Version: 2.0\nCreated-By: test\nEntry-Definitions: definitions/service.yaml\n',
+      'definitions/service.yaml':
+        'tosca_definitions_version: tosca_2_0\nimports:\n  - /types/types.yaml\nservice_template:\n  node_templates:\n    box: { type: Box }\n',
+      'types/types.yaml': 'tosca_definitions_version: tosca_2_0\nnode_types:\n  Box: {}\n',
+    };
+    const dir = tmp();
+    const zip = join(dir, 'service.csar');
+    writeFileSync(
+      zip,
+      zipSync(Object.fromEntries(Object.entries(tree).map(([k, v]) => [k, Buffer.from(v)]))),
+    );
+    const zipped = await compile({ source: zip });
+    expect(zipped.diagnostics).toEqual([]);
+    const tgz = join(dir, 'service.tar.gz');
+    writeFileSync(tgz, await tarGz(tree));
+    const tarred = await compile({ source: tgz });
+    expect(tarred.diagnostics).toEqual([]);
+  });
+
   it('converts scalars of derived scalar types to their canonical unit (9.1.2.2)', async () => {
     const dir = tmp();
     writeTree(dir, {

@@ -3,7 +3,7 @@
  * profiles by name), each file once, cycles tolerated, with namespaces recorded per import.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import type { DiagnosticSink, Where } from './diagnostic.js';
 import {
   type Location,
@@ -313,6 +313,14 @@ export class Loader {
       );
       return undefined;
     }
+    // In a CSAR directory, a leading slash starts at the CSAR's root, as in an archive (6.8.2.2).
+    if (
+      ref.startsWith('/') &&
+      !base.archive &&
+      this.options.csarDirectory &&
+      isInside(this.entryDir, base.path)
+    )
+      return { path: resolve(this.entryDir, `.${ref}`) };
     return resolveRelative(base, ref);
   }
 
@@ -390,4 +398,10 @@ export class Loader {
 /** The project's profile catalog (`profiles/` at the repository root). */
 function defaultProfileDir(): string {
   return resolve(dirname(new URL(import.meta.url).pathname), '../../../profiles');
+}
+
+/** Whether `path` is `dir` or below it. */
+function isInside(dir: string, path: string): boolean {
+  const rel = relative(dir, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }

@@ -25,10 +25,16 @@ export function locationName(loc: Location): string {
   return loc.archive ? `${loc.archive}!${loc.path}` : loc.path;
 }
 
-/** Resolves `ref` relative to the file `base` (same archive, or the file system). */
+/**
+ * Resolves `ref` relative to the file `base` (same archive, or the file system). Inside an
+ * archive, a `ref` with a leading slash starts at the archive's root (6.8.2.2: the CSAR is the
+ * repository of the files in it).
+ */
 export function resolveRelative(base: Location, ref: string): Location {
   if (base.archive) {
-    const p = posix.normalize(posix.join(posix.dirname(base.path), ref));
+    const p = ref.startsWith('/')
+      ? posix.normalize(ref)
+      : posix.normalize(posix.join(posix.dirname(base.path), ref));
     return { archive: base.archive, path: p.replace(/^\/+/, '') };
   }
   return { path: isAbsolute(ref) ? ref : resolve(dirname(base.path), ref) };
