@@ -1,8 +1,6 @@
 /** The container conformance suite (vitest), run by each OCI engine's driver tests. */
 export {
-  accepts,
   type ContainerDriverConformance,
   describeContainerDriverConformance,
-  freePort,
-  waitForTcp,
 } from './describe-container-driver-conformance.js';
+export { accepts, freePort, waitForTcp } from './testing/tcp.js';

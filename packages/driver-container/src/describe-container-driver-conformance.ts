@@ -4,7 +4,7 @@
  * engine's driver tests (imported from `@khutulun/driver-container/conformance`).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -23,6 +23,7 @@ import { archiveReference, fileDigest } from './image-archive.js';
 import { containerName, LABELS } from './names.js';
 import type { ContainerEngine } from './run-command.js';
 import { busyboxRootfs, busyboxRootfsVariant } from './testing/images.js';
+import { freePort, waitForTcp } from './testing/tcp.js';
 
 /**
  * What the suite needs to know about one engine's driver. Keep this interface stable: both
@@ -53,39 +54,6 @@ export interface ContainerDriverConformance {
 
 /** A shell command that runs until stopped and exits 0 on SIGTERM (as PID 1 it needs a trap). */
 const RUNNING = 'trap "exit 0" TERM; sleep 300 & wait';
-
-/** A free TCP port on loopback (free when asked; the test uses it at once). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-/** Whether something accepts a TCP connection on 127.0.0.1:port now. */
-export function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-/** Waits until 127.0.0.1:port accepts TCP (a test's wait, not the driver's). */
-export async function waitForTcp(port: number, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await accepts(port))) {
-    if (Date.now() > deadline) throw new Error(`nothing accepts on 127.0.0.1:${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Sends one HTTP/1.0 GET to 127.0.0.1:port and resolves with the whole response. */
 function httpGet(port: number, path = '/'): Promise<string> {

@@ -201,6 +201,8 @@ export class PodmanDriver implements WorkloadDriver {
   readonly #runs = new Map<string, Run>();
   /** Workloads whose exit is one `stop`/`delete` asked for, by `service/name`. */
   readonly #stopping = new Set<string>();
+  /** The records read or written, by `service/name` (the files are this driver's alone). */
+  readonly #records = new Map<string, WorkloadRecord>();
   readonly #maxDelay: number;
   #stream: { destroy(): void } | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
@@ -557,16 +559,26 @@ export class PodmanDriver implements WorkloadDriver {
   }
 
   async #readRecord(key: WorkloadKey): Promise<WorkloadRecord | undefined> {
+    const cached = this.#records.get(keyId(key));
+    if (cached) return cached;
     try {
-      return JSON.parse(await readFile(this.#recordFile(key), 'utf8')) as WorkloadRecord;
+      const record = JSON.parse(await readFile(this.#recordFile(key), 'utf8')) as WorkloadRecord;
+      this.#records.set(keyId(key), record);
+      return record;
     } catch {
       return undefined;
     }
   }
 
+  async #removeRecord(key: WorkloadKey): Promise<void> {
+    this.#records.delete(keyId(key));
+    await rm(this.#recordFile(key), { force: true });
+  }
+
   async #writeRecord(record: WorkloadRecord): Promise<void> {
     const file = this.#recordFile(record.ref.key);
     await mkdir(join(this.#directory, 'workloads', record.ref.key.service), { recursive: true });
+    this.#records.set(keyId(record.ref.key), record);
     await writeFile(`${file}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
     await rename(`${file}.tmp`, file);
   }
@@ -734,7 +746,7 @@ export class PodmanDriver implements WorkloadDriver {
           .call('DELETE', path, { query: { force: true, v: true } })
           .catch(() => {});
       }
-      await rm(this.#recordFile(spec.key), { force: true });
+      await this.#removeRecord(spec.key);
       for (const volume of createdVolumes)
         await this.#client.call('DELETE', `/volumes/${encodeURIComponent(volume)}`).catch(() => {});
       if (held) {
@@ -777,6 +789,23 @@ export class PodmanDriver implements WorkloadDriver {
   }
 
   async restart(ref: WorkloadRef): Promise<WorkloadStatus> {
+    const run = this.#runs.get(ref.id);
+    if (run && !run.running && !(await this.#isPod(ref))) {
+      // The fast path (the agent's restart after an exit event): start, then read once.
+      this.#stopping.delete(keyId(ref.key));
+      this.#expectRun(ref, ref.id);
+      const res = await this.#client.call('POST', `/containers/${ref.id}/start`);
+      if (res.status >= 400) {
+        this.#runs.delete(ref.id);
+        if (res.status === 404) throw this.#notFound(ref);
+        throw this.#libpodFailure(`start ${containerName(ref.key)}`, res, ref.key);
+      }
+      await this.#setStopped(ref.key, false);
+      const engine = await this.#engineState(ref);
+      if (!engine) throw this.#notFound(ref);
+      this.#learn(engine);
+      return this.#status(ref, engine);
+    }
     const before = await this.#engineState(ref);
     if (!before) throw this.#notFound(ref);
     if (before.running) return this.#status(ref, before);
@@ -839,7 +868,7 @@ export class PodmanDriver implements WorkloadDriver {
     const engine = await this.#engineState(ref);
     const record = await this.#readRecord(ref.key);
     if (!engine) {
-      if (record?.ref.id === ref.id) await rm(this.#recordFile(ref.key), { force: true });
+      if (record?.ref.id === ref.id) await this.#removeRecord(ref.key);
       return false;
     }
     if (engine.running) await this.stop(ref, options);
@@ -873,7 +902,7 @@ export class PodmanDriver implements WorkloadDriver {
       await this.#client.call('DELETE', `/volumes/${encodeURIComponent(volume.Name)}`);
     const image = engine.image ?? record?.image;
     if (image && isArchiveReference(image)) await this.#images.removeIfUnused(image);
-    await rm(this.#recordFile(ref.key), { force: true });
+    await this.#removeRecord(ref.key);
     return true;
   }
 
