@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import { type ServerSentEvent, ServerSentEventParser } from '@khutulun/api';
 import { CliError } from './cli-error.js';
-import { type ServerSentEvent, ServerSentEventParser } from './server-sent-events.js';
 
 /** Where the agent's API is. */
 export type AgentEndpoint =

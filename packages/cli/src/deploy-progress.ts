@@ -1,17 +1,9 @@
 /** The lines `service deploy --wait` prints on stderr while the agent works. */
 
-/** A `progress` message of the deploy stream (see the agent's API.md). */
-export interface DeployProgress {
-  service?: string;
-  step?: string;
-  workload?: string;
-  state?: string;
-  pid?: number;
-  port?: number;
-  ports?: Record<string, number>;
-  message?: string;
-  [key: string]: unknown;
-}
+import type { DeployProgress } from '@khutulun/api';
+
+/** A `progress` message of the deploy stream: the API's own type. */
+export type { DeployProgress };
 
 /** One human line for a progress message, e.g. `hello: server running (pid 4242)`. */
 export function progressLine(p: DeployProgress): string {
