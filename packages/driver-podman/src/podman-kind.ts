@@ -3,8 +3,8 @@
  * nodes whose `engine` is `podman` (or absent) and every `Pod` node, maps them with the
  * shared container mapping, and opens a `PodmanDriver` on libpod's socket.
  *
- * The socket: the one configured, else the system service's (`/run/podman/podman.sock` as
- * root, `$XDG_RUNTIME_DIR/podman/podman.sock` otherwise), else the one a previous agent
+ * The socket: the one configured (default: the system service's, `/run/podman/podman.sock`
+ * as root, `$XDG_RUNTIME_DIR/podman/podman.sock` otherwise), else the one a previous agent
  * started under the state directory (`<state>/podman/podman.sock`). When none answers, `open`
  * starts `podman system service --time=0` on that last socket, detached: it is kept when the
  * driver closes and re-adopted by the next agent (stopping it would gain nothing, as the
@@ -33,6 +33,8 @@ export interface PodmanKindOptions {
   podman?: string;
   /** Start `podman system service` when no socket answers (default true). */
   startService?: boolean;
+  /** A store of its own for a service the kind starts (tests); default podman's. */
+  serviceStore?: { root?: string; runRoot?: string; tmpDir?: string };
 }
 
 /** The longest Unix socket path (`sun_path` is 108 bytes with its terminating zero). */
@@ -61,8 +63,10 @@ function podmanVersion(podman: string): Promise<string | undefined> {
 /** The podman kind with these options. */
 export function createPodmanKind(options: PodmanKindOptions = {}): WorkloadKind {
   const podman = options.podman ?? 'podman';
-  const candidates = (context: DriverContext) =>
-    options.socketPath ? [options.socketPath] : [defaultSocketPath(), ownSocketPath(context)];
+  const candidates = (context: DriverContext) => [
+    options.socketPath ?? defaultSocketPath(),
+    ownSocketPath(context),
+  ];
   const answering = async (context: DriverContext) => {
     for (const socket of candidates(context)) if (await pingSocket(socket)) return socket;
     return undefined;
@@ -100,6 +104,7 @@ export function createPodmanKind(options: PodmanKindOptions = {}): WorkloadKind 
         const directory = join(context.stateDirectory, 'podman');
         mkdirSync(directory, { recursive: true });
         const service = await startPodmanService({
+          ...options.serviceStore,
           socketPath: socket,
           podman,
           detached: true,
