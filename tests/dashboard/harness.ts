@@ -41,7 +41,9 @@ export interface TestAgent {
 /** Starts a real agent on a fresh state directory. */
 export async function startTestAgent(portRange: { from: number; to: number }): Promise<TestAgent> {
   const stateDir = mkdtempSync(join(tmpdir(), 'khutulun-dashboard-'));
-  const agent = await startAgent({ stateDir, portRange });
+  // Processes only: the podman kind would start a detached `podman system service` that
+  // outlives the test's state directory.
+  const agent = await startAgent({ stateDir, portRange, kindNames: ['process'] });
   const api = new ApiClient({ fetch: unixSocketFetch(agent.socketPath) });
   return {
     agent,

@@ -7,17 +7,8 @@ import { FitAddon } from '@xterm/addon-fit';
 import { Terminal as XTerm } from '@xterm/xterm';
 import '@xterm/xterm/css/xterm.css';
 import { useEffect, useRef, useState } from 'react';
+import { splitCommand } from './command-line.js';
 import { useApi } from './context.js';
-
-/** Splits a command line into words (single and double quotes group, no expansion). */
-export function splitCommand(line: string): string[] {
-  const words: string[] = [];
-  const re = /"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+)/g;
-  for (let m = re.exec(line); m; m = re.exec(line)) {
-    words.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] ?? m[3] ?? ''));
-  }
-  return words;
-}
 
 export function Terminal({
   service,
