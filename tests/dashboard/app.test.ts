@@ -38,10 +38,6 @@ describe('graph elements', () => {
     directory: ['services', 's'],
     name,
   });
-    kind,
-    directory: ['services', 's'],
-    name,
-  });
   const workload = (name: string, host: string, state: WorkloadItem['state']): WorkloadItem => ({
     service: 's',
     name,
