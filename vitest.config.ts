@@ -9,5 +9,9 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    // Agents started by tests offer the kinds that start nothing of their own: the podman
+    // kind would start (and leave) a `podman system service` per agent. Container tests ask
+    // for it, and stop what it started.
+    env: { KHUTULUN_KINDS: 'process,docker' },
   },
 });

@@ -205,6 +205,12 @@ export class TestHost {
           );
       }
     } finally {
+      // A podman service the agent started for the podman kind (kept for re-adoption).
+      const servicePid = join(this.stateDir, 'podman', 'service.pid');
+      if (existsSync(servicePid)) {
+        const p = Number(readFileSync(servicePid, 'utf8'));
+        if (p > 0 && isAlive(p)) process.kill(p, 'SIGTERM');
+      }
       for (const p of this.workloadProcesses()) {
         try {
           process.kill(p.pid, 'SIGKILL');

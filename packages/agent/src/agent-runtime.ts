@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { WorkloadKind } from '@khutulun/driver';
 import { dockerKind } from '@khutulun/driver-docker';
+import { podmanKind } from '@khutulun/driver-podman';
 import { processKind } from '@khutulun/driver-process';
 import {
   FunctionRegistry,
@@ -12,6 +13,7 @@ import {
   update,
 } from '@khutulun/floria';
 import { compile, createToscaDispatcher } from '@khutulun/tosca';
+import { AgentStartError } from './agent-error.js';
 import type { AgentServices } from './agent-services.js';
 import { openNetwork, openPluginHost, openStore } from './backends.js';
 import { dispatchedPolicies } from './host-policies.js';
@@ -24,7 +26,7 @@ export type AgentRuntime = AgentServices & { close(): Promise<void> };
  * The workload kinds an agent offers, in the order they are probed. The one place that names
  * them: adding a kind touches its package, this list and the profile catalog.
  */
-export const WORKLOAD_KINDS: readonly WorkloadKind[] = [processKind, dockerKind];
+export const WORKLOAD_KINDS: readonly WorkloadKind[] = [processKind, podmanKind, dockerKind];
 
 /**
  * The composition root. Opens what the agent runs on: the store (SQLite in the state
@@ -41,13 +43,16 @@ export async function openAgentServices(options: {
   portRange?: { from: number; to: number };
   /** The kinds to offer (default `WORKLOAD_KINDS`): tests pass the in-memory reference kind. */
   kinds?: readonly WorkloadKind[];
+  /** Only these of the kinds (by name), e.g. `['process']` on a host meant for processes. */
+  kindNames?: readonly string[];
 }): Promise<AgentRuntime> {
+  const offered = selectKinds(options.kinds ?? WORKLOAD_KINDS, options.kindNames);
   const store: Store = await openStore(options.store ?? join(options.stateDir, 'state.db'));
   const log = (level: string, message: string) => {
     if (level !== 'debug')
       process.stderr.write(`${new Date().toISOString()} ${level} ${message}\n`);
   };
-  const kinds = await WorkloadKinds.open([...(options.kinds ?? WORKLOAD_KINDS)], {
+  const kinds = await WorkloadKinds.open(offered, {
     stateDirectory: options.stateDir,
     host: options.host,
     log,
@@ -80,4 +85,18 @@ export async function openAgentServices(options: {
       await store.close();
     },
   };
+}
+
+/** The kinds named (all of them without names); an unknown name is a start error. */
+function selectKinds(kinds: readonly WorkloadKind[], names?: readonly string[]): WorkloadKind[] {
+  if (!names) return [...kinds];
+  const unknown = names.filter((n) => !kinds.some((k) => k.kind === n));
+  if (unknown.length) {
+    throw new AgentStartError({
+      code: 'bad-options',
+      status: 400,
+      message: `unknown workload kind ${unknown.join(', ')} (known: ${kinds.map((k) => k.kind).join(', ')})`,
+    });
+  }
+  return kinds.filter((k) => names.includes(k.kind));
 }

@@ -12,7 +12,7 @@ export interface AgentCommandIO {
 
 const USAGE =
   'usage: khutulun agent [--state-dir DIR] [--store postgres://...] [--port-range FROM-TO] ' +
-  '[--host-name NAME] [--address ADDRESS] ' +
+  '[--host-name NAME] [--address ADDRESS] [--kinds process,podman,docker] ' +
   '[--listen HOST:PORT --tls-cert FILE --tls-key FILE --token TOKEN]\n';
 
 /**
@@ -34,6 +34,7 @@ export async function runAgentCommand(argv: string[], io: AgentCommandIO): Promi
         'port-range': { type: 'string' },
         'host-name': { type: 'string' },
         address: { type: 'string' },
+        kinds: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -80,6 +81,7 @@ export async function runAgentCommand(argv: string[], io: AgentCommandIO): Promi
       store,
       host: str('host-name'),
       address: str('address'),
+      kindNames: kindList(str('kinds') ?? process.env.KHUTULUN_KINDS),
       listen,
       tls: cert && key ? { cert, key } : undefined,
       token,
@@ -110,4 +112,13 @@ function signalled(): Promise<NodeJS.Signals> {
     process.on('SIGINT', on);
     process.on('SIGTERM', on);
   });
+}
+
+/** `--kinds a,b` (or KHUTULUN_KINDS) as names; undefined when not given: every kind. */
+function kindList(text: string | undefined): string[] | undefined {
+  if (text === undefined || text.trim() === '') return undefined;
+  return text
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean);
 }

@@ -334,11 +334,14 @@ export class ServiceController {
         ...(p.fixedPort === undefined ? {} : { port: p.fixedPort }),
       });
       if (p.expose) await this.s.network.expose(r);
+      // An exposed port is published on every address (the firewall lets it in); any other
+      // only on this host's address, as the engines' port forwarding bypasses the firewall.
       bindings.push({
         name: p.name,
         port: r.port,
         protocol: p.protocol,
         ...(p.target === undefined ? {} : { target: p.target }),
+        ...(p.expose ? {} : { hostAddress: this.s.address }),
       });
     }
     return bindings;
@@ -351,6 +354,10 @@ export class ServiceController {
   ): Promise<void> {
     const values = new Map<Id, Record<string, Value | undefined>>();
     for (const w of plan) {
+      const bindings = reserved.get(w.name) ?? [];
+      // The workload's ports by name, the same for every kind (drivers' own views aside).
+      if (bindings.length)
+        values.set(w.vertex, { ports: Object.fromEntries(bindings.map((b) => [b.name, b.port])) });
       for (const p of w.ports) {
         const b = reserved.get(w.name)?.find((x) => x.name === p.name);
         if (b) values.set(p.capability, { port: b.port, address: this.s.address });
@@ -821,8 +828,13 @@ export class ServiceController {
         wave.map(async (ref) => {
           const sup = mine.find((m) => m.name === ref.key.name);
           const driver = this.s.kinds.driverOf(ref);
-          const before = await driver.read(ref);
-          await driver.delete(ref, { graceMs: graceOverride ?? sup?.graceMs ?? 10_000 });
+          const before = await driver.read(ref).catch(() => undefined);
+          try {
+            await driver.delete(ref, { graceMs: graceOverride ?? sup?.graceMs ?? 10_000 });
+          } catch (error) {
+            // Gone meanwhile (e.g. with the pod it was in): what delete was for.
+            if (!isDriverError(error) || error.code !== 'not-found') throw error;
+          }
           if (sup && before?.state === 'running') this.runHandler(sup, 'stopped', {});
         }),
       );
@@ -868,10 +880,11 @@ export class ServiceController {
       const id: Id = { kind: 'vertex', directory: instances, name: ref.key.name };
       const targets = new Set<string>();
       for (const edge of await this.s.store.edgesOut(id).catch(() => [])) {
+        // To a workload, or to a capability of one (a child vertex: its parent owns it).
         const t = (edge as { target: Id }).target;
-        const owner =
-          t.directory.length > instances.length ? t.directory[instances.length] : t.name;
-        if (owner && owner !== ref.key.name) targets.add(owner);
+        const target = (await this.s.store.get(t)) as Vertex | undefined;
+        const owner = target?.parent?.name ?? t.name;
+        if (owner !== ref.key.name) targets.add(owner);
       }
       after.set(ref.key.name, [...targets]);
     }
@@ -1081,8 +1094,9 @@ function readinessTimeout(vertex: Vertex): number | undefined {
  * `directory`), the ref the agent addresses the workload by from then on, and the state.
  */
 function statusValues(status: WorkloadStatus, state: string): Record<string, Value | undefined> {
+  const { ports: _driversPorts, ...attributes } = status.attributes;
   return {
-    ...status.attributes,
+    ...attributes,
     pid: status.pid,
     state,
     started_at: status.startedAt,

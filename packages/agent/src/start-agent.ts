@@ -32,6 +32,8 @@ export interface AgentOptions {
   address?: string;
   /** The workload kinds to offer (default every kind Khutulun has; tests pass others). */
   kinds?: readonly WorkloadKind[];
+  /** Only these kinds, by name (`--kinds process,docker`). */
+  kindNames?: readonly string[];
 }
 
 /** A running agent. */
@@ -74,6 +76,7 @@ export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
       host,
       ...(options.address ? { address: options.address } : {}),
       ...(options.kinds ? { kinds: options.kinds } : {}),
+      ...(options.kindNames ? { kindNames: options.kindNames } : {}),
       ...(options.store ? { store: options.store } : {}),
       ...(options.portRange ? { portRange: options.portRange } : {}),
     });

@@ -21,7 +21,7 @@ function labelFlags(labels: Record<string, string>): string[] {
 function portFlags(plan: ContainerPlan): string[] {
   return plan.ports.flatMap((p) => [
     '-p',
-    `${p.hostAddress ?? '0.0.0.0'}:${p.port}:${containerPort(p)}/${p.protocol}`,
+    `${p.hostAddress ? `${p.hostAddress}:` : ''}${p.port}:${containerPort(p)}/${p.protocol}`,
   ]);
 }
 
