@@ -64,6 +64,8 @@ export async function openDashboardListener(
   };
   const hasSession = (req: http.IncomingMessage) => same(readCookie(req, cookieName), session);
 
+  // Upgraded connections (exec terminals) leave the HTTP server's books: closed here on close.
+  const tunnels = new Set<() => void>();
   const server = http.createServer((req, res) => {
     if (!allowedHost(req.headers.host) || !sameOrigin(req.headers.origin)) {
       return refuse(res, 403, 'this dashboard answers only its own loopback origin');
@@ -142,7 +144,9 @@ export async function openDashboardListener(
     const close = () => {
       agent.destroy();
       socket.destroy();
+      tunnels.delete(close);
     };
+    tunnels.add(close);
     agent.on('error', close);
     socket.on('error', close);
     agent.on('close', close);
@@ -171,6 +175,7 @@ export async function openDashboardListener(
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
+        for (const close of [...tunnels]) close();
       }),
   };
 }
