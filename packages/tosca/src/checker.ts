@@ -115,6 +115,8 @@ export class Checker {
   private readonly typesByUnit = new Map<Unit, Map<string, ToscaType>>();
   private readonly visibleCache = new Map<Unit, Map<string, ToscaType>>();
   private readonly repositoryCache = new Map<Unit, Map<string, YNode>>();
+  private readonly reflectedCache = new Map<ToscaType, Map<string, PropDef>>();
+  private readonly requiredKeys = new Map<Keynames, string[]>();
   private readonly functionsByUnit = new Map<Unit, Map<string, FunctionDef>>();
   private readonly allTypes: ToscaType[] = [];
   private readonly builtins = new Map<string, ToscaType>();
@@ -221,8 +223,15 @@ export class Checker {
         this.sink.error('TOSCA1010', e.value, `${path}.metadata`, 'metadata must be a map');
       }
     }
-    for (const [k, req] of Object.entries(grammar)) {
-      if (req && !getEntry(node, k))
+    let required = this.requiredKeys.get(grammar);
+    if (!required) {
+      required = Object.entries(grammar)
+        .filter(([, req]) => req)
+        .map(([k]) => k);
+      this.requiredKeys.set(grammar, required);
+    }
+    for (const k of required) {
+      if (!getEntry(node, k))
         this.sink.error('TOSCA1012', node, path, `${what} is missing the required keyname "${k}"`);
     }
   }
@@ -423,6 +432,16 @@ export class Checker {
     stack.delete(unit);
     if (stack.size === 0) this.repositoryCache.set(unit, out);
     return out;
+  }
+
+  /** A type's properties and attributes as one map (properties are reflected as attributes). */
+  private reflected(type: ToscaType): Map<string, PropDef> {
+    let m = this.reflectedCache.get(type);
+    if (!m) {
+      m = new Map([...type.props, ...type.attrs]);
+      this.reflectedCache.set(type, m);
+    }
+    return m;
   }
 
   /** Finds a type by the name a file uses for it. */
@@ -2289,10 +2308,11 @@ export class Checker {
     ctx: ValueContext,
     definition = false,
   ): Expression | undefined {
-    if (this.functionName(node) !== undefined) {
+    const fn = this.functionName(node);
+    if (fn !== undefined) {
       if (definition) return this.expression(node, path, { ...ctx, inValidation: true });
-      const e = this.expression(node, path, ctx);
-      if (e?.kind === 'literal' && this.functionName(node) === 'get_input') {
+      const e = this.call(node, fn, path, ctx);
+      if (e?.kind === 'literal' && fn === 'get_input') {
         return this.literalValue(node, e.value, schema, path, ctx.unit) ? e : undefined;
       }
       return e;
@@ -3148,7 +3168,7 @@ export class Checker {
     const attributes = this.assignProps(
       unit,
       get('attributes'),
-      new Map([...type.props, ...type.attrs]),
+      this.reflected(type),
       `${path}.attributes`,
       true,
       `node type "${type.name}"`,

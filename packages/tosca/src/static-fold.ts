@@ -66,15 +66,25 @@ export function foldExpression(
     for (const idx of args.slice(i + 1)) v = v === undefined ? undefined : index(v, idx);
     return v;
   };
+  // An expression nothing folds in is returned as it is (no copy), which is the common case.
   const rewrite = (x: Expression): Expression => {
     if (x.kind === 'literal') return x;
-    if (x.kind === 'list') return listExpression(x.items.map(rewrite));
-    if (x.kind === 'map')
-      return mapExpression(
-        x.entries.map((en) => ({ key: rewrite(en.key), value: rewrite(en.value) })),
-      );
+    if (x.kind === 'list') {
+      const items = x.items.map(rewrite);
+      return items.every((item, i) => item === x.items[i]) ? x : listExpression(items);
+    }
+    if (x.kind === 'map') {
+      let same = true;
+      const entries = x.entries.map((en) => {
+        const key = rewrite(en.key);
+        const value = rewrite(en.value);
+        if (key !== en.key || value !== en.value) same = false;
+        return same ? en : { key, value };
+      });
+      return same ? x : mapExpression(entries);
+    }
     const args = x.arguments.map(rewrite);
-    const call = { ...x, arguments: args };
+    const call = args.every((a, i) => a === x.arguments[i]) ? x : { ...x, arguments: args };
     if (x.plugin !== 'tosca' || !args.every((a) => a.kind === 'literal')) return call;
     const values = args.map((a) => (a as { value: Value }).value);
     if (x.function === 'get_property') {
@@ -117,16 +127,27 @@ export function foldStaticProperties(
   const onFold = () => {
     changed = true;
   };
+  // Only what is not yet literal can fold: found once, revisited each round.
+  const open: Array<{ node: NodeTemplate; map: NodeTemplate['properties']; key: string }> = [];
+  for (const node of nodes) {
+    for (const [key, p] of node.properties)
+      if (p.expr.kind !== 'literal') open.push({ node, map: node.properties, key });
+    for (const c of node.capabilities.values())
+      for (const [key, p] of c.properties)
+        if (p.expr.kind !== 'literal') open.push({ node, map: c.properties, key });
+  }
   for (let round = 0; changed && round < 8; round++) {
     changed = false;
-    for (const n of nodes) {
-      const maps = [n.properties, ...[...n.capabilities.values()].map((c) => c.properties)];
-      for (const m of maps)
-        for (const [k, p] of m)
-          if (p.expr.kind !== 'literal')
-            m.set(k, { ...p, expr: foldExpression(p.expr, n, byName, onFold) });
+    for (const { node, map, key } of open) {
+      const p = map.get(key);
+      if (!p || p.expr.kind === 'literal') continue;
+      const expr = foldExpression(p.expr, node, byName, onFold);
+      if (expr !== p.expr) map.set(key, { ...p, expr });
     }
-    for (const [k, e] of outputs)
-      if (e.kind !== 'literal') outputs.set(k, foldExpression(e, undefined, byName, onFold));
+    for (const [k, e] of outputs) {
+      if (e.kind === 'literal') continue;
+      const folded = foldExpression(e, undefined, byName, onFold);
+      if (folded !== e) outputs.set(k, folded);
+    }
   }
 }

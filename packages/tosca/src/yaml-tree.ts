@@ -178,11 +178,21 @@ interface Closed {
   empty: boolean;
 }
 
-/** A node js-yaml has opened and not yet closed. */
+/** The tree node kind of each js-yaml node kind. */
+const KIND_OF: Record<string, YNode['kind']> = {
+  mapping: 'map',
+  sequence: 'seq',
+  scalar: 'scalar',
+};
+
+/** A node js-yaml has opened and not yet closed: where, and its children closed so far. */
 interface Frame {
   open: number;
   children: Closed[];
 }
+
+/** No children (most nodes): shared, never written to. */
+const NO_CHILDREN: Closed[] = [];
 
 /** The state js-yaml passes its listener (the fields read here). */
 interface ListenerState {
@@ -221,7 +231,12 @@ function readFast(name: string, text: string): ParsedYaml | undefined {
 }
 
 class TreeBuilder {
-  private readonly stack: Frame[] = [];
+  /**
+   * Open nodes: their start offsets, and their children closed so far: none, one (most
+   * nodes with any have one), or a list.
+   */
+  private readonly opens: number[] = [];
+  private readonly kids: Array<Closed | Closed[] | undefined> = [];
   private readonly roots: Closed[] = [];
   private readonly anchors = new Map<string, Closed>();
   firstKey?: string;
@@ -232,25 +247,37 @@ class TreeBuilder {
   ) {}
 
   event(event: string, state: ListenerState): void {
+    const kids = this.kids;
     if (event === 'open') {
-      this.stack.push({ open: state.position, children: [] });
+      this.opens.push(state.position);
+      kids.push(undefined);
       return;
     }
-    const frame = this.stack.pop();
-    if (!frame) throw new Unexplained('close without open');
-    const closed = this.close(frame, state);
+    const open = this.opens.pop();
+    if (open === undefined) throw new Unexplained('close without open');
+    const closed = this.close(open, kids.pop(), state);
     if (state.anchor !== null && !closed.empty) {
       this.anchors.set(state.anchor, closed);
       if (closed.node.kind !== 'scalar') closed.node.anchor = state.anchor;
     }
-    const parent = this.stack[this.stack.length - 1];
-    if (parent) parent.children.push(closed);
-    else this.roots.push(closed);
+    const top = kids.length - 1;
+    if (top < 0) this.roots.push(closed);
+    else {
+      const siblings = kids[top];
+      if (siblings === undefined) kids[top] = closed;
+      else if (Array.isArray(siblings)) siblings.push(closed);
+      else kids[top] = [siblings, closed];
+    }
+  }
+
+  /** Whether no node is open (the one closing is the document's root). */
+  private get atRoot(): boolean {
+    return this.opens.length === 0;
   }
 
   /** The document's root, or nothing when the events do not add up to one. */
   root(): Closed | undefined {
-    if (this.stack.length > 0) return undefined;
+    if (!this.atRoot) return undefined;
     const withContent = this.roots.filter((r) => !r.empty);
     if (withContent.length > 1) return undefined;
     return (
@@ -263,28 +290,40 @@ class TreeBuilder {
     );
   }
 
-  private close(frame: Frame, state: ListenerState): Closed {
+  private close(open: number, slot: Closed | Closed[] | undefined, state: ListenerState): Closed {
     const raw = state.result;
     const end = state.position;
     const kind = state.kind;
-    const start = this.contentStart(frame.open);
-    // A node js-yaml first read as a would-be mapping key and then kept as the value itself.
-    const wrapped = frame.children.length > 0 ? lastSame(frame.children, raw) : undefined;
-    if (kind === 'mapping') {
-      if (wrapped && wrapped.node.kind === 'map') return { ...wrapped, end };
+    // A node js-yaml first read as a would-be mapping key and then kept as the value itself
+    // (a child belongs to one frame only, so it is reused as it is).
+    const wrapped =
+      slot === undefined
+        ? undefined
+        : Array.isArray(slot)
+          ? lastSame(slot, raw)
+          : !slot.empty && slot.raw === raw
+            ? slot
+            : undefined;
+    if (wrapped && wrapped.node.kind === KIND_OF[kind as string]) {
+      wrapped.end = end;
+      return wrapped;
+    }
+    const frame: Frame = {
+      open,
+      children: slot === undefined ? NO_CHILDREN : Array.isArray(slot) ? slot : [slot],
+    };
+    const start = this.contentStart(open);
+    if (kind === 'mapping')
       return { node: this.mapping(frame, raw, start), raw, end, empty: false };
-    }
-    if (kind === 'sequence') {
-      if (wrapped && wrapped.node.kind === 'seq') return { ...wrapped, end };
+    if (kind === 'sequence')
       return { node: this.sequence(frame, raw, start), raw, end, empty: false };
-    }
-    if (kind === 'scalar') {
-      if (wrapped && wrapped.node.kind === 'scalar') return { ...wrapped, end };
-      return { node: this.scalar(raw, state.tag, start), raw, end, empty: false };
-    }
+    if (kind === 'scalar') return { node: this.scalar(raw, state.tag, start), raw, end, empty: false };
     // No kind: an alias, or nothing at all.
     if (this.text.charCodeAt(start) === 0x2a /* * */ && raw !== null && raw !== undefined) {
-      if (wrapped) return { ...wrapped, end };
+      if (wrapped) {
+        wrapped.end = end;
+        return wrapped;
+      }
       const alias = /^\*([^\s,[\]{}]+)/.exec(this.text.slice(start, start + 1024))?.[1];
       const target = alias === undefined ? undefined : this.anchors.get(alias);
       if (!target || target.raw !== raw) throw new Unexplained(`alias at ${start}`);
@@ -342,10 +381,11 @@ class TreeBuilder {
     const file = this.file;
     const children = frame.children;
     const entries: YMap['entries'] = [];
-    const merged: YMap['entries'] = [];
-    const seen = new Set<string>();
-    const scalarKeys = new Map<unknown, true>();
-    const complexKeys = new Set<string>();
+    let merged: YMap['entries'] | undefined;
+    let complexKeys: Set<string> | undefined;
+    // Scalar keys read here; with js-yaml's result holding one key per distinct string, a
+    // duplicate (or two keys of one text, such as 1 and "1") shows as a count that differs,
+    // and is left to the exact reader, which reports or accepts it.
     let explained = 0;
     let i = 0;
     while (i < children.length) {
@@ -353,17 +393,19 @@ class TreeBuilder {
       i++;
       // The key js-yaml tried after the last entry and found nothing.
       if (keyChild.empty && i >= children.length) break;
-      const complex = keyChild.node.kind !== 'scalar';
-      const jsKey = complex ? undefined : jsKeyOf(keyChild.raw);
+      const keyNode = keyChild.node;
       const next = children[i];
       let valueChild: Closed | undefined;
-      if (complex) {
+      if (keyNode.kind !== 'scalar') {
+        complexKeys ??= new Set();
         complexKeys.add(jsKeyOf(keyChild.raw));
         valueChild = next;
         if (valueChild) i++;
       } else {
-        if (!Object.hasOwn(result, jsKey as string)) throw new Unexplained(`key at ${offset}`);
-        const expected = result[jsKey as string];
+        const jsKey = typeof keyChild.raw === 'string' ? keyChild.raw : jsKeyOf(keyChild.raw);
+        const expected = result[jsKey];
+        if (expected === undefined && !Object.hasOwn(result, jsKey))
+          throw new Unexplained(`key at ${offset}`);
         if (next && next.raw === expected) {
           valueChild = next;
           i++;
@@ -371,46 +413,44 @@ class TreeBuilder {
       }
       const value = valueChild ? valueChild.node : this.emptyValue(keyChild.end);
       if (valueChild && value.kind === 'scalar' && value.quoted)
-        this.checkQuotedIndent(keyChild.node.offset, value.offset, valueChild.end);
-      if (keyChild.node.kind === 'scalar') {
-        const key = keyChild.node;
-        if (!key.quoted && key.value === '<<') {
-          explained++;
+        this.checkQuotedIndent(keyNode.offset, value.offset, valueChild.end);
+      if (keyNode.kind === 'scalar') {
+        explained++;
+        if (!keyNode.quoted && keyNode.value === '<<') {
           const sources = value.kind === 'seq' ? value.items : [value];
           for (const src of sources) {
             if (src.kind !== 'map') throw new Unexplained(`merge at ${offset}`);
+            merged ??= [];
             merged.push(...src.entries);
           }
           continue;
         }
-        if (scalarKeys.has(key.value)) throw new Unexplained(`duplicate key at ${offset}`);
-        scalarKeys.set(key.value, true);
-        explained++;
-        if (entries.length === 0 && this.stack.length === 0) this.firstKey = String(key.value);
-        seen.add(String(key.value));
-        entries.push({ key, value });
+        if (entries.length === 0 && this.atRoot) this.firstKey = String(keyNode.value);
+        entries.push({ key: keyNode, value });
       } else {
-        const structured = keyChild.node;
         const key: YScalar = {
           kind: 'scalar',
-          value: JSON.stringify(toPlain(structured)),
+          value: JSON.stringify(toPlain(keyNode)),
           quoted: true,
           file,
-          offset: structured.offset,
-          complex: structured,
+          offset: keyNode.offset,
+          complex: keyNode,
         };
-        seen.add(String(key.value));
         entries.push({ key, value });
       }
     }
-    // Every key js-yaml stored must be one read here (complex keys all store as one string).
-    const stored = Object.keys(result).filter((k) => !complexKeys.has(k)).length;
+    // Every key js-yaml stored must be one read here (complex keys lose their structure there).
+    let stored = 0;
+    for (const k in result) if (!complexKeys?.has(k)) stored++;
     if (stored !== explained) throw new Unexplained(`keys at ${offset}`);
-    for (const e of merged) {
-      const name = String(e.key.value);
-      if (!seen.has(name)) {
-        seen.add(name);
-        entries.push(e);
+    if (merged) {
+      const seen = new Set(entries.map((e) => String(e.key.value)));
+      for (const e of merged) {
+        const name = String(e.key.value);
+        if (!seen.has(name)) {
+          seen.add(name);
+          entries.push(e);
+        }
       }
     }
     return { kind: 'map', entries, file, offset };
