@@ -87,7 +87,7 @@ export async function openDashboard(
 }
 
 /** A headless Chromium with a fresh profile, loopback only. */
-export async function launchBrowser(): Promise<{
+export async function launchBrowser(options: { ignoreHTTPSErrors?: boolean } = {}): Promise<{
   context: BrowserContext;
   close(): Promise<void>;
 }> {
@@ -97,6 +97,8 @@ export async function launchBrowser(): Promise<{
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1366, height: 820 },
+    // Only for an agent's self-signed test certificate.
+    ...(options.ignoreHTTPSErrors ? { ignoreHTTPSErrors: true } : {}),
     args: [
       '--headless',
       '--no-sandbox',
