@@ -5,9 +5,18 @@
  * the agent is killed, and deleted leaving nothing behind.
  */
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, TestHost, templateOf, type WorkloadItem, waitUntil } from './harness.js';
+import {
+  ROOT,
+  serviceFile,
+  TestHost,
+  templateOf,
+  type WorkloadItem,
+  waitUntil,
+} from './harness.js';
 
 const host = new TestHost('khutulun-e2e-containers-');
 afterAll(() => host.cleanup());
@@ -33,7 +42,10 @@ function containersOf(service: string): string[] {
 
 // A host name of its own: agents re-adopt (and clean up) the containers labelled with their
 // host's name, and other tests' agents run on this machine too.
-const AGENT = ['--kinds', 'process,podman', '--host-name', `e2e-containers-${process.pid}`];
+// The docker kind is offered but has no daemon (a socket that is not there): a service that
+// asks for it is refused, saying why.
+const AGENT = ['--kinds', 'process,podman,docker', '--host-name', `e2e-containers-${process.pid}`];
+process.env.DOCKER_HOST = 'unix:///nonexistent/khutulun/docker.sock';
 
 beforeAll(async () => {
   // What an earlier, interrupted run of these tests may have left (the examples' names are fixed).
@@ -182,5 +194,90 @@ describe('examples/pod on Podman', () => {
     expect((await host.cli(['service', 'delete', 'pod', '--wait'])).code).toBe(0);
     expect(containersOf('pod')).toEqual([]);
     expect(podman('pod', 'ps', '-q', '--filter', 'label=io.khutulun.service=pod').trim()).toBe('');
+  });
+});
+
+describe('bad input and faults, each rolled back with nothing left behind', () => {
+  const image = join(ROOT, 'examples/images/busybox-rootfs.tar');
+  const web = (extra: string) => `    web:
+      type: k:ContainerServer
+      properties:
+        command: [httpd, -f, -p, '8080']
+        stop_grace_period: 1
+${extra}      capabilities:
+        port:
+          properties:
+            target: 8080
+`;
+  const withImage = `      artifacts:
+        image:
+          type: k:RootfsArchive
+          file: ${image}
+`;
+
+  /** Deploys a service that must fail; returns the CLI's error output. */
+  async function failing(name: string, nodes: string): Promise<string> {
+    const file = serviceFile(host.stateDir, `${name}.yaml`, nodes);
+    const result = await host.cli(['service', 'deploy', file, '--wait']);
+    expect(result.code).toBe(1);
+    expect(await host.json<unknown[]>(['service', 'list'])).toEqual([]);
+    expect(containersOf(name)).toEqual([]);
+    expect(await host.api('GET', '/v1/workloads')).toEqual([]);
+    return result.stderr;
+  }
+
+  it('an image the engine does not have', async () => {
+    const stderr = await failing('noimage', web('        image: localhost/khutulun/not-there:1\n'));
+    expect(stderr).toMatch(/web-1/);
+    expect(stderr).toMatch(/localhost\/khutulun\/not-there:1/);
+  });
+
+  it('a bind mount of a path that does not exist', async () => {
+    const stderr = await failing(
+      'badmount',
+      `${web(`        volumes:
+          - { type: bind, source: /nonexistent/khutulun/data, target: /data }
+`)}${withImage}`,
+    );
+    expect(stderr).toMatch(/web-1/);
+    expect(stderr).toMatch(/\/nonexistent\/khutulun\/data/);
+  });
+
+  it('a fixed port someone else holds', async () => {
+    const outsider = createServer().listen(0, '127.0.0.1');
+    await once(outsider, 'listening');
+    const port = (outsider.address() as AddressInfo).port;
+    try {
+      const stderr = await failing(
+        'porttaken',
+        `    web:
+      type: k:ContainerServer
+      properties:
+        command: [httpd, -f, -p, '8080']
+      capabilities:
+        port:
+          properties:
+            target: 8080
+            fixed_port: ${port}
+${withImage}`,
+      );
+      expect(stderr).toMatch(new RegExp(`${port}`));
+    } finally {
+      outsider.close();
+    }
+  });
+
+  it('an engine this host does not offer', async () => {
+    const stderr = await failing(
+      'noengine',
+      `    web:
+      type: k:Container
+      properties:
+        engine: docker
+        command: [httpd, -f, -p, '8080']
+${withImage}`,
+    );
+    expect(stderr).toMatch(/web-1 needs the docker kind, which this host does not offer: /);
+    expect(stderr).toMatch(/nonexistent\/khutulun\/docker.sock/);
   });
 });
