@@ -235,6 +235,29 @@ describe('DockerDriver', () => {
     expect((error as Error).message).toMatch(/dk\/kata.*kata-runtime/);
   });
 
+  it('reports its attributes: the container, its image, the PID and the host ports by name', async () => {
+    const driver = open();
+    const port = 20_000 + (process.pid % 10_000);
+    const status = await driver.create(
+      spec(
+        'attrs',
+        {},
+        {
+          ports: [{ name: 'http', port, target: 8080, protocol: 'tcp', hostAddress: '127.0.0.1' }],
+        },
+      ),
+    );
+    expect(status.attributes).toMatchObject({
+      state: 'running',
+      container_id: status.ref.id,
+      container_name: containerName(key('attrs')),
+      image: expect.stringMatching(/^sha256:/),
+      pid: status.pid,
+      ports: { http: port },
+    });
+    expect(status.pid).toBeGreaterThan(0);
+  });
+
   it('replaces an ended workload of the same key on create', async () => {
     const driver = open();
     const exited = nextExit(driver, 'again');

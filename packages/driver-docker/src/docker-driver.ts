@@ -10,7 +10,7 @@
  * resync or `stop` sees it first.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
@@ -103,6 +103,8 @@ interface Workload {
   pid?: number;
   /** Set while `delete` removes it: its events no longer matter. */
   deleting?: boolean;
+  /** Its ports' host ports by name (from its spec, once read). */
+  ports?: Record<string, number>;
 }
 
 /** What the driver writes per workload: the spec and what it resolved. */
@@ -274,7 +276,7 @@ export class DockerDriver implements WorkloadDriver {
       workload.deleting = true;
       this.#forget(id);
       await this.engine.removeContainer(id).catch(() => false);
-      await rm(this.directoryOf(spec.key), { recursive: true, force: true });
+      await this.#removeFiles(spec.key);
       await this.#undo(made);
       throw error instanceof DriverError
         ? error
@@ -354,7 +356,7 @@ export class DockerDriver implements WorkloadDriver {
     const ours = record?.id === ref.id;
     if (!info) {
       this.#forget(ref.id);
-      if (ours) await rm(this.directoryOf(ref.key), { recursive: true, force: true });
+      if (ours) await this.#removeFiles(ref.key);
       return false;
     }
     if (isRunning(info)) await this.stop(ref, options);
@@ -375,7 +377,7 @@ export class DockerDriver implements WorkloadDriver {
         this.#log('warn', `docker: removing the image ${image}: ${String(error)}`);
         return false;
       });
-    if (ours || !record) await rm(this.directoryOf(ref.key), { recursive: true, force: true });
+    if (ours || !record) await this.#removeFiles(ref.key);
     return true;
   }
 
@@ -443,7 +445,7 @@ export class DockerDriver implements WorkloadDriver {
   /**
    * The container's output from the engine's log driver. With `follow` it goes on across
    * restarts of the container until `signal` aborts: when a run ends, it waits for the next
-   * start (an event, not a poll) and reads on from the last message it gave (by the
+   * start (an event, not a poll) and reads on after the latest message it gave (by the
    * messages' own timestamps, so nothing repeats).
    */
   async *logs(ref: WorkloadRef, options: LogOptions = {}): AsyncIterable<LogChunk> {
@@ -458,9 +460,10 @@ export class DockerDriver implements WorkloadDriver {
       const out: LogChunk[] = [];
       for (const frame of decoder.push(chunk)) {
         const space = frame.data.indexOf(0x20);
+        // The file is not in time order across the two streams: no filtering here (`since`
+        // does it on a resumed read), only the latest time seen.
         const at = nanos(frame.data.subarray(0, space).toString('latin1'));
-        if (at <= lastNs) continue;
-        lastNs = at;
+        if (at > lastNs) lastNs = at;
         out.push({ stream: frame.stream, data: frame.data.subarray(space + 1) });
       }
       return out;
@@ -787,12 +790,26 @@ export class DockerDriver implements WorkloadDriver {
         attributes.signal = signal;
       }
     }
+    attributes.ports = this.#portsOf(workload, info);
+    return status;
+  }
+
+  /**
+   * The host port of each of the workload's ports, by name (as for every kind); by the port
+   * inside (`8080/tcp`) for a container whose spec the driver no longer has.
+   */
+  #portsOf(workload: Workload, info: ContainerInfo): Record<string, Value> {
+    if (!workload.ports) {
+      const record = this.#load(workload.ref.key);
+      if (record?.id === workload.ref.id)
+        workload.ports = Object.fromEntries(record.spec.ports.map((p) => [p.name, p.port]));
+    }
+    if (workload.ports) return workload.ports;
     const ports: Record<string, Value> = {};
     for (const [inside, bindings] of Object.entries(info.HostConfig.PortBindings ?? {}))
       for (const b of (bindings ?? []) as { HostPort?: string }[])
         if (b.HostPort) ports[inside] = Number(b.HostPort);
-    attributes.ports = ports;
-    return status;
+    return ports;
   }
 
   async #inspect(ref: WorkloadRef): Promise<ContainerInfo | undefined> {
@@ -867,6 +884,12 @@ export class DockerDriver implements WorkloadDriver {
     const directory = this.directoryOf(key);
     await mkdir(directory, { recursive: true });
     await writeFile(join(directory, 'workload.json'), `${JSON.stringify(record, null, 2)}\n`);
+  }
+
+  /** Removes a workload's directory, and its service's once empty. */
+  async #removeFiles(key: WorkloadKey): Promise<void> {
+    await rm(this.directoryOf(key), { recursive: true, force: true });
+    await rmdir(join(this.root, key.service)).catch(() => {});
   }
 
   #load(key: WorkloadKey): WorkloadRecord | undefined {
