@@ -122,6 +122,20 @@ describe.skipIf(!CHROMIUM)('web dashboard (Chromium, real agent)', () => {
     await page.screenshot({ path: screenshot('logs') });
   });
 
+  it("merges the logs of all a service's workloads, each line marked with its workload", async () => {
+    await page.goto(`${origin}/dashboard/#/services/ticker`);
+    await page.click('[data-testid=service-logs]');
+    await page.waitForFunction(() => {
+      const text = document.querySelector('[data-testid=service-logs-text]')?.textContent ?? '';
+      return /ticker-1\s+\| tick \d+/.test(text) && /worker-1\s+\| worker up/.test(text);
+    });
+    await page.fill('input[aria-label="Filter lines"]', 'worker up');
+    const text = (await page.textContent('[data-testid=service-logs-text]')) ?? '';
+    expect(text).toMatch(/worker-1\s+\| worker up/);
+    expect(text).not.toContain('tick');
+    await page.screenshot({ path: screenshot('service-logs') });
+  });
+
   it('turns a killed process red within a second, without a reload', async () => {
     await page.goto(`${origin}/dashboard/#/services/ticker`);
     await page.waitForSelector('#graph[data-ready=true]');

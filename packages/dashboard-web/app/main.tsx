@@ -16,6 +16,9 @@ import './styles.css';
 const WorkloadPage = lazy(() =>
   import('./pages/workload.js').then((m) => ({ default: m.WorkloadPage })),
 );
+const ServiceLogsPage = lazy(() =>
+  import('./pages/service-logs.js').then((m) => ({ default: m.ServiceLogsPage })),
+);
 const DeployPage = lazy(() => import('./pages/deploy.js').then((m) => ({ default: m.DeployPage })));
 
 const api = new ApiClient({ baseUrl: '' });
@@ -62,7 +65,10 @@ function Connection() {
 function App() {
   const route = useRoute();
   useGlobalKeys();
-  const section = route.page === 'workload' || route.page === 'service' ? 'overview' : route.page;
+  const section =
+    route.page === 'workload' || route.page === 'service' || route.page === 'service-logs'
+      ? 'overview'
+      : route.page;
   const link = (href: string, label: string, name: string, key: string) => (
     <a href={href} aria-current={section === name ? 'page' : undefined} title={`${label} (${key})`}>
       {label}
@@ -85,6 +91,7 @@ function App() {
         <Suspense fallback={<p className="muted">Loading…</p>}>
           {route.page === 'overview' && <OverviewPage />}
           {route.page === 'service' && <ServicePage service={route.service} />}
+          {route.page === 'service-logs' && <ServiceLogsPage service={route.service} />}
           {route.page === 'workload' && (
             <WorkloadPage service={route.service} name={route.name} tab={route.tab} />
           )}

@@ -4,7 +4,7 @@ import type { Core } from 'cytoscape';
 import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useApi, useLive, useLiveStore } from '../context.js';
 import { createGraph, graphElements, graphStyle, updateStates } from '../graph.js';
-import { navigate, workloadHref } from '../route.js';
+import { navigate, serviceLogsHref, workloadHref } from '../route.js';
 import { Confirm, StateBadge, useListKeys } from '../widgets.js';
 
 declare global {
@@ -131,6 +131,9 @@ export function ServicePage({ service }: { service: string }) {
           </span>
         )}
         <span style={{ flex: 1 }} />
+        <a href={serviceLogsHref(service)} data-testid="service-logs">
+          Logs of all its workloads
+        </a>
         <button type="button" className="danger" onClick={() => setConfirm(true)}>
           Delete service
         </button>
