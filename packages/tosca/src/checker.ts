@@ -116,6 +116,7 @@ export class Checker {
   private readonly visibleCache = new Map<Unit, Map<string, ToscaType>>();
   private readonly repositoryCache = new Map<Unit, Map<string, YNode>>();
   private readonly reflectedCache = new Map<ToscaType, Map<string, PropDef>>();
+  private readonly typeInterfaces = new Map<ToscaType, Map<Unit, Value>>();
   private readonly requiredKeys = new Map<Keynames, string[]>();
   private readonly functionsByUnit = new Map<Unit, Map<string, FunctionDef>>();
   private readonly allTypes: ToscaType[] = [];
@@ -432,6 +433,30 @@ export class Checker {
     stack.delete(unit);
     if (stack.size === 0) this.repositoryCache.set(unit, out);
     return out;
+  }
+
+  /**
+   * A node template's interfaces. Without assignments they are the node type's, the same for
+   * every template of that type in one file: compiled once (the value is shared, never written).
+   */
+  private nodeInterfaces(
+    unit: Unit,
+    node: YNode | undefined,
+    type: ToscaType,
+    path: string,
+  ): Value {
+    if (node) return this.interfaceAssignments(unit, node, type.interfaces, path, type);
+    let byUnit = this.typeInterfaces.get(type);
+    if (!byUnit) {
+      byUnit = new Map();
+      this.typeInterfaces.set(type, byUnit);
+    }
+    let value = byUnit.get(unit);
+    if (value === undefined) {
+      value = this.interfaceAssignments(unit, undefined, type.interfaces, path, type);
+      byUnit.set(unit, value);
+    }
+    return value;
   }
 
   /** A type's properties and attributes as one map (properties are reflected as attributes). */
@@ -2108,6 +2133,8 @@ export class Checker {
   ): Expression[] | undefined {
     if (!args.every((a) => a.kind === 'literal')) return args;
     let v = args.map((a) => (a as { value: Value }).value);
+    let rewritten = false;
+    const result = () => (rewritten ? v.map(lit) : args);
     if (v[0] === 'HOST') {
       const host = this.selfType ? this.hostRequirement(this.selfType) : undefined;
       if (!host) {
@@ -2126,11 +2153,12 @@ export class Checker {
         `HOST is TOSCA 1.3; TOSCA 2.0 10.3 writes SELF, RELATIONSHIP, ${host}, TARGET, ...: read so, as Puccini reads it`,
       );
       v = ['SELF', 'RELATIONSHIP', host, 'TARGET', ...v.slice(1)];
+      rewritten = true;
     }
     let type: ToscaType | undefined;
     let i = 1;
     if (v[0] === 'SELF') type = this.selfType;
-    else if (v[0] === 'SOURCE' || v[0] === 'TARGET') return v.map(lit);
+    else if (v[0] === 'SOURCE' || v[0] === 'TARGET') return result();
     else if (typeof v[0] === 'string' && this.templateTypes.size > 0) {
       if (!this.templateTypes.has(v[0])) {
         this.sink.error('TOSCA1041', node, path, `$${fn}: no node template "${v[0]}"`);
@@ -2139,7 +2167,7 @@ export class Checker {
       type = this.templateTypes.get(v[0]);
       if (v[1] === 'ALL' || typeof v[1] === 'number') i = 2;
     }
-    if (!type) return v.map(lit);
+    if (!type) return result();
     const step = v[i];
     // A capability or requirement named without its keyword (TOSCA 1.3's path).
     if (
@@ -2162,12 +2190,13 @@ export class Checker {
           `"${step}" is a ${keyword === 'CAPABILITY' ? 'capability' : 'requirement'} of node type "${type.name}": TOSCA 2.0 10.3 writes ${keyword}, ${step}; read so, as Puccini reads it`,
         );
         v = [...v.slice(0, i), keyword, ...v.slice(i)];
+        rewritten = true;
       }
     }
     let props = type.props;
     let attrs = type.attrs;
     let what = `node type "${type.name}"`;
-    if (v[i] === 'RELATIONSHIP') return v.map(lit);
+    if (v[i] === 'RELATIONSHIP') return result();
     if (v[i] === 'CAPABILITY') {
       const cap = type.capabilities.get(String(v[i + 1]));
       if (!cap) {
@@ -2179,7 +2208,7 @@ export class Checker {
         );
         return undefined;
       }
-      if (v[i + 2] === 'RELATIONSHIP') return v.map(lit);
+      if (v[i + 2] === 'RELATIONSHIP') return result();
       props = cap.props;
       attrs = cap.attrs;
       what = `capability "${cap.name}"`;
@@ -2199,7 +2228,7 @@ export class Checker {
       );
       return undefined;
     }
-    return v.map(lit);
+    return result();
   }
 
   /** The requirement of a node type whose relationship is a HostedOn (what 1.3's HOST follows). */
@@ -2255,6 +2284,7 @@ export class Checker {
   }
 
   private customFunction(unit: Unit, fn: string): FunctionDef | undefined {
+    if (this.allFunctions.length === 0) return undefined;
     const own = this.functionsByUnit.get(unit)?.get(fn);
     if (own) return own;
     const colon = fn.indexOf(':');
@@ -3184,13 +3214,7 @@ export class Checker {
       attributes,
       capabilities: new Map(),
       requirements: [],
-      interfaces: this.interfaceAssignments(
-        unit,
-        get('interfaces'),
-        type.interfaces,
-        `${path}.interfaces`,
-        type,
-      ),
+      interfaces: this.nodeInterfaces(unit, get('interfaces'), type, `${path}.interfaces`),
       artifacts: {},
       directives,
       metadata: get('metadata') ? this.metadata(get('metadata'), `${path}.metadata`) : {},

@@ -230,6 +230,21 @@ function readFast(name: string, text: string): ParsedYaml | undefined {
   return parsed;
 }
 
+/**
+ * Tree nodes of one shape per kind (every field present, in one order), so the checker's
+ * property reads stay monomorphic.
+ */
+function scalarNode(
+  file: SourceFile,
+  offset: number,
+  value: YScalar['value'],
+  quoted: boolean,
+  source: string | undefined,
+  tag: string | undefined,
+): YScalar {
+  return { kind: 'scalar', value, quoted, file, offset, tag, source, complex: undefined };
+}
+
 class TreeBuilder {
   /**
    * Open nodes: their start offsets, and their children closed so far: none, one (most
@@ -317,7 +332,8 @@ class TreeBuilder {
       return { node: this.mapping(frame, raw, start), raw, end, empty: false };
     if (kind === 'sequence')
       return { node: this.sequence(frame, raw, start), raw, end, empty: false };
-    if (kind === 'scalar') return { node: this.scalar(raw, state.tag, start), raw, end, empty: false };
+    if (kind === 'scalar')
+      return { node: this.scalar(raw, state.tag, start), raw, end, empty: false };
     // No kind: an alias, or nothing at all.
     if (this.text.charCodeAt(start) === 0x2a /* * */ && raw !== null && raw !== undefined) {
       if (wrapped) {
@@ -340,15 +356,20 @@ class TreeBuilder {
     const c = this.text.charCodeAt(offset);
     // Quoted and block scalars are strings, whatever they hold.
     if (c === 0x22 || c === 0x27 || c === 0x7c || c === 0x3e) {
-      const s: YScalar = { kind: 'scalar', value: raw, quoted: true, file, offset };
-      if (tag !== null && tag !== '!' && tag !== '?') s.tag = tag;
-      return s;
+      return scalarNode(
+        file,
+        offset,
+        raw,
+        true,
+        undefined,
+        tag !== null && tag !== '!' && tag !== '?' ? tag : undefined,
+      );
     }
     if (tag === '?') {
-      return { kind: 'scalar', value: resolvePlain(raw), quoted: false, file, offset, source: raw };
+      return scalarNode(file, offset, resolvePlain(raw), false, raw, undefined);
     }
     if (tag !== 'tag:yaml.org,2002:str') throw new Unexplained(`tag ${tag} at ${offset}`);
-    return { kind: 'scalar', value: raw, quoted: false, file, offset, tag, source: raw };
+    return scalarNode(file, offset, raw, false, raw, tag);
   }
 
   private sequence(frame: Frame, raw: unknown, offset: number): YSeq {
@@ -371,7 +392,7 @@ class TreeBuilder {
     }
     for (; i < children.length; i++)
       if (!(children[i] as Closed).empty) throw new Unexplained(`sequence rest at ${offset}`);
-    return { kind: 'seq', items, file: this.file, offset };
+    return { kind: 'seq', items, file: this.file, offset, anchor: undefined };
   }
 
   private mapping(frame: Frame, raw: unknown, offset: number): YMap {
@@ -428,14 +449,15 @@ class TreeBuilder {
         if (entries.length === 0 && this.atRoot) this.firstKey = String(keyNode.value);
         entries.push({ key: keyNode, value });
       } else {
-        const key: YScalar = {
-          kind: 'scalar',
-          value: JSON.stringify(toPlain(keyNode)),
-          quoted: true,
+        const key = scalarNode(
           file,
-          offset: keyNode.offset,
-          complex: keyNode,
-        };
+          keyNode.offset,
+          JSON.stringify(toPlain(keyNode)),
+          true,
+          undefined,
+          undefined,
+        );
+        key.complex = keyNode;
         entries.push({ key, value });
       }
     }
@@ -453,7 +475,7 @@ class TreeBuilder {
         }
       }
     }
-    return { kind: 'map', entries, file, offset };
+    return { kind: 'map', entries, file, offset, anchor: undefined };
   }
 
   /**
@@ -497,7 +519,7 @@ class TreeBuilder {
   private empty(from: number): YScalar {
     let i = from;
     while (this.text.charCodeAt(i) === 0x20 || this.text.charCodeAt(i) === 0x09) i++;
-    return { kind: 'scalar', value: null, quoted: false, file: this.file, offset: i, source: '' };
+    return scalarNode(this.file, i, null, false, '', undefined);
   }
 
   /** The empty value of a key that ends at `keyEnd`: just after its colon. */
