@@ -227,16 +227,19 @@ export function describeContainerDriverConformance(
       rmSync(scratch, { recursive: true, force: true });
     });
 
-    it('publishes ports on the host (reachable via 127.0.0.1), with labels the engine CLI filters by', async () => {
+    it('publishes ports on the host (reachable via 127.0.0.1, also when published on every address), with labels the engine CLI filters by', async () => {
       const driver = open();
       const port = await freePort();
+      const anyAddress = await freePort();
       const status = await driver.create(
         running(
           'web',
-          { command: ['httpd', '-f', '-p', '8080', '-h', '/var/www'] },
+          { command: ['sh', '-c', 'httpd -p 8081 -h /var/www; exec httpd -f -p 8080 -h /var/www'] },
           {
             ports: [
               { name: 'http', port, target: 8080, protocol: 'tcp', hostAddress: '127.0.0.1' },
+              // No address: every address, 127.0.0.1 included.
+              { name: 'other', port: anyAddress, target: 8081, protocol: 'tcp' },
             ],
             labels: { 'example.org/tier': 'front' },
           },
@@ -245,6 +248,8 @@ export function describeContainerDriverConformance(
       expect(status.state).toBe('running');
       await waitForTcp(port);
       expect(await httpGet(port, '/index.html')).toContain('khutulun');
+      await waitForTcp(anyAddress);
+      expect(await httpGet(anyAddress, '/index.html')).toContain('khutulun');
       expect(await names(['--filter', `label=${LABELS.service}=${service}`])).toEqual([
         containerName(key('web')),
       ]);
@@ -258,6 +263,7 @@ export function describeContainerDriverConformance(
       expect(run).toContain(`--label ${LABELS.service}=${service}`);
       expect(run).toContain('--restart no');
       expect(run).toContain('httpd -f -p 8080');
+      expect(run).toContain('-e PORT_HTTP=8080 -e PORT_OTHER=8081');
     });
 
     it('passes environment (and PORT_<NAME>), user and working directory', async () => {

@@ -44,7 +44,7 @@ describe('runCommand', () => {
       'host-a',
     );
     expect(describeCommands('podman', plan)).toEqual([
-      'podman run -d --name khutulun-shop-web --label io.khutulun.host=host-a --label io.khutulun.service=shop --label io.khutulun.workload=web --label tier=front --restart no -p 0.0.0.0:18080:8080/tcp -e PORT_HTTP=8080 -e \'GREETING=hello world\' --user 1000 --workdir /srv --entrypoint \'["/bin/sh","-c"]\' --mount type=bind,source=/etc/shop,target=/conf,readonly --mount type=volume,source=shop-data,target=/data --mount type=tmpfs,target=/scratch --stop-signal SIGQUIT --cpus 0.5 --memory 67108864 --pids-limit 64 localhost/web:1 httpd -f -p 8080',
+      'podman run -d --name khutulun-shop-web --label io.khutulun.host=host-a --label io.khutulun.service=shop --label io.khutulun.workload=web --label tier=front --restart no -p 18080:8080/tcp -e PORT_HTTP=8080 -e \'GREETING=hello world\' --user 1000 --workdir /srv --entrypoint \'["/bin/sh","-c"]\' --mount type=bind,source=/etc/shop,target=/conf,readonly --mount type=volume,source=shop-data,target=/data --mount type=tmpfs,target=/scratch --stop-signal SIGQUIT --cpus 0.5 --memory 67108864 --pids-limit 64 localhost/web:1 httpd -f -p 8080',
     ]);
   });
 

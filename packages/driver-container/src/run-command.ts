@@ -17,7 +17,10 @@ function labelFlags(labels: Record<string, string>): string[] {
     .flatMap(([k, v]) => ['--label', `${k}=${v}`]);
 }
 
-/** `-p ADDR:HOST:CONTAINER/PROTO` for each published port. */
+/**
+ * `-p [ADDR:]HOST:CONTAINER/PROTO` for each published port; without a host address, every
+ * address (an explicit `0.0.0.0` makes netavark 1.4 write rules that match nothing).
+ */
 function portFlags(plan: ContainerPlan): string[] {
   return plan.ports.flatMap((p) => [
     '-p',

@@ -54,9 +54,14 @@ export function signalOf(code: number | undefined): string | undefined {
   return code !== undefined && code > 128 && code < 160 ? SIGNAL_NAMES.get(code - 128) : undefined;
 }
 
+/**
+ * The port mappings of a plan. Without a host address, `host_ip` is left out (every
+ * address): netavark 1.4 turns an explicit `0.0.0.0` into `-d 0.0.0.0/32` rules that match
+ * nothing, so the port would be unreachable, from 127.0.0.1 too.
+ */
 function portMappings(plan: ContainerPlan): unknown[] {
   return plan.ports.map((p) => ({
-    host_ip: p.hostAddress ?? '0.0.0.0',
+    ...(p.hostAddress ? { host_ip: p.hostAddress } : {}),
     host_port: p.port,
     container_port: containerPort(p),
     protocol: p.protocol,
