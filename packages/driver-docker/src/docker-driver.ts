@@ -11,9 +11,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
-import { constants } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
 import {
   DriverError,
   diffSpecs,
@@ -42,13 +40,13 @@ import {
   containerName,
   containerProperties,
   describeCommands,
-  type ImageStore,
   imageImportCommands,
   isArchiveReference,
   LABELS,
   planContainer,
   volumeCreateCommand,
 } from '@khutulun/driver-container';
+import { isoTime, isRunning, nanos, signalOf } from './container-state.js';
 import { createBody, limitsBody } from './docker-create-body.js';
 import {
   type ContainerInfo,
@@ -57,8 +55,9 @@ import {
   engineMessage,
 } from './docker-engine.js';
 import { type DockerEvent, DockerEventStream } from './docker-event-stream.js';
-import { FrameDecoder } from './docker-frames.js';
-import { ociAsDockerArchive } from './oci-archive.js';
+import { execSession } from './docker-exec-session.js';
+import { dockerImageStore } from './docker-image-store.js';
+import { readLogs } from './docker-logs.js';
 
 /** A graph value, as attributes hold them. */
 type Value = WorkloadStatus['attributes'][string];
@@ -67,10 +66,6 @@ const KIND = 'docker';
 const DEFAULT_GRACE_MS = 10_000;
 /** The changes `docker update` applies in place. */
 const IN_PLACE = ['limits.'];
-
-const SIGNAL_NAMES = new Map<number, string>(
-  Object.entries(constants.signals).map(([name, number]) => [number, name]),
-);
 
 /** The daemon's socket: `DOCKER_HOST` (a `unix://` address) or `/var/run/docker.sock`. */
 export function defaultDockerSocket(): string {
@@ -115,30 +110,6 @@ interface WorkloadRecord {
   image: string;
   /** The names of the volumes this workload's create made. */
   volumes: string[];
-}
-
-/** Nanoseconds since the epoch of an RFC 3339 time with up to 9 fraction digits; 0 if unset. */
-function nanos(time: string | undefined): bigint {
-  if (!time || time.startsWith('0001-')) return 0n;
-  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(.*)$/.exec(time);
-  if (!m) return 0n;
-  const seconds = Date.parse(`${m[1]}${m[3]}`);
-  if (Number.isNaN(seconds)) return 0n;
-  const fraction = BigInt((m[2] ?? '').padEnd(9, '0').slice(0, 9));
-  return BigInt(seconds) * 1_000_000n + fraction;
-}
-
-function isoTime(time: string | undefined): string | undefined {
-  return nanos(time) > 0n ? time : undefined;
-}
-
-function isRunning(info: ContainerInfo): boolean {
-  return info.State.Running || info.State.Restarting || info.State.Paused;
-}
-
-/** Docker reports a death by signal n as exit code 128 + n. */
-function signalOf(exitCode: number): string | undefined {
-  return exitCode > 128 && exitCode < 128 + 65 ? SIGNAL_NAMES.get(exitCode - 128) : undefined;
 }
 
 /** Runs workloads as Docker containers. */
@@ -450,73 +421,10 @@ export class DockerDriver implements WorkloadDriver {
    */
   async *logs(ref: WorkloadRef, options: LogOptions = {}): AsyncIterable<LogChunk> {
     if (!(await this.#inspect(ref))) throw this.#notFound(ref);
-    const which = options.stream ?? 'both';
-    const { signal } = options;
-    // The daemon counts `tail` over both streams; for one stream the last lines are kept here.
-    const serverTail = which === 'both' ? options.tail : undefined;
-    const clientTail = which === 'both' ? undefined : options.tail;
-    let lastNs = -1n;
-    const fresh = (decoder: FrameDecoder, chunk: Buffer): LogChunk[] => {
-      const out: LogChunk[] = [];
-      for (const frame of decoder.push(chunk)) {
-        const space = frame.data.indexOf(0x20);
-        // The file is not in time order across the two streams: no filtering here (`since`
-        // does it on a resumed read), only the latest time seen.
-        const at = nanos(frame.data.subarray(0, space).toString('latin1'));
-        if (at > lastNs) lastNs = at;
-        out.push({ stream: frame.stream, data: frame.data.subarray(space + 1) });
-      }
-      return out;
-    };
-    const read = (follow: boolean, tail?: number) =>
-      this.#call(ref.key, 'reading its logs', () =>
-        this.engine.logs(ref.id, {
-          stdout: which !== 'stderr',
-          stderr: which !== 'stdout',
-          follow,
-          timestamps: true,
-          ...(tail !== undefined ? { tail } : {}),
-          ...(lastNs >= 0n ? { since: sinceParameter(lastNs) } : {}),
-        }),
-      );
-    if (clientTail !== undefined) {
-      // What exists now, of which the last lines; then (following) what comes after them.
-      const backlog = await read(false);
-      if (Buffer.isBuffer(backlog)) yield* fresh(new FrameDecoder(), backlog).slice(-clientTail);
-      if (!options.follow) return;
-    }
-    for (let first = true; ; first = false) {
-      const source = await read(options.follow ?? false, first ? serverTail : undefined);
-      if (Buffer.isBuffer(source)) {
-        yield* fresh(new FrameDecoder(), source);
-        return;
-      }
-      const readable = source as Readable;
-      const decoder = new FrameDecoder();
-      const abort = () => readable.destroy();
-      if (signal?.aborted) return abort();
-      signal?.addEventListener('abort', abort, { once: true });
-      try {
-        for await (const chunk of readable as AsyncIterable<Buffer>) yield* fresh(decoder, chunk);
-      } catch (error) {
-        if (!signal?.aborted) throw error;
-      } finally {
-        signal?.removeEventListener('abort', abort);
-        abort();
-      }
-      if (!options.follow || signal?.aborted) return;
-      // The run ended: wait for the next start (or the container's removal, or the abort).
-      const next = this.#nextStart(ref.id, signal);
-      try {
-        const now = await this.engine.inspectContainer(ref.id).catch(() => undefined);
-        if (!now) return;
-        if (!isRunning(now)) await next.promise;
-      } finally {
-        next.cancel();
-      }
-      if (signal?.aborted || !(await this.engine.inspectContainer(ref.id).catch(() => undefined)))
-        return;
-    }
+    yield* readLogs(this.engine, ref.id, options, {
+      nextStart: (signal) => this.#nextStart(ref.id, signal),
+      call: (doing, work) => this.#call(ref.key, doing, work),
+    });
   }
 
   /** Resolves at the container's next `start` or `destroy` event, or when `signal` aborts. */
@@ -551,73 +459,15 @@ export class DockerDriver implements WorkloadDriver {
         driver: KIND,
         workload: ref.key,
       });
-    const tty = options.tty ?? false;
     const handle = await this.#call(ref.key, 'starting a command in it', () =>
       this.engine.exec(ref.id, {
         command: options.command,
-        tty,
+        tty: options.tty ?? false,
         stdin: options.stdin ?? false,
         environment: Object.entries(options.environment ?? {}).map(([k, v]) => `${k}=${v}`),
       }),
     );
-    const engine = this.engine;
-    const stdout = new PassThrough();
-    const stderr = tty ? undefined : new PassThrough();
-    const decoder = new FrameDecoder();
-    handle.stream.on('data', (chunk: Buffer) => {
-      if (tty) stdout.write(chunk);
-      else
-        for (const f of decoder.push(chunk))
-          (f.stream === 'stderr' ? stderr : stdout)?.write(f.data);
-    });
-    const ended = new Promise<void>((resolve) => {
-      let done = false;
-      const end = () => {
-        if (done) return;
-        done = true;
-        stdout.end();
-        stderr?.end();
-        resolve();
-      };
-      handle.stream.on('end', end);
-      handle.stream.on('close', end);
-      handle.stream.on('error', end);
-    });
-    let stdin: PassThrough | undefined;
-    if (options.stdin) {
-      stdin = new PassThrough();
-      stdin.pipe(handle.stream as NodeJS.WritableStream);
-    }
-    const exit = ended.then(async () => {
-      // The exit code is set as the stream closes; a few short retries cover the instant between.
-      for (let attempt = 0; attempt < 20; attempt++) {
-        const state = await engine.execState(handle.id).catch(() => undefined);
-        if (state && !state.running && state.exitCode !== null) return { code: state.exitCode };
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-      return { code: 255 }; // the daemon never said
-    });
-    if (tty && options.columns && options.rows)
-      await engine.execResize(handle.id, options.columns, options.rows).catch(() => {});
-    return {
-      stdin,
-      stdout,
-      stderr,
-      exit,
-      resize(columns, rows) {
-        if (tty) void engine.execResize(handle.id, columns, rows).catch(() => {});
-      },
-      kill() {
-        // The Engine API cannot signal an exec; its process is on this host, so kill it here.
-        void engine
-          .execState(handle.id)
-          .then((state) => {
-            if (state.running && state.pid > 0) process.kill(state.pid, 'SIGKILL');
-          })
-          .catch(() => {})
-          .finally(() => handle.stream.destroy());
-      },
-    };
+    return execSession(this.engine, handle, options);
   }
 
   on<E extends keyof WorkloadEvents>(event: E, listener: WorkloadListener<E>): () => void {
@@ -903,44 +753,6 @@ export class DockerDriver implements WorkloadDriver {
   }
 }
 
-/** A time in nanoseconds as the logs API's `since` (`seconds.nanoseconds`), just after it. */
-function sinceParameter(ns: bigint): string {
-  const next = ns + 1n;
-  return `${next / 1_000_000_000n}.${(next % 1_000_000_000n).toString().padStart(9, '0')}`;
-}
-
 function label(key: WorkloadKey): string {
   return `${key.service}/${key.name}`;
-}
-
-/** The image store of `ArchiveImages` on Docker: import, load and tag, remove unless used. */
-function dockerImageStore(engine: DockerEngine): ImageStore {
-  return {
-    exists: async (reference) => (await engine.imageId(reference)) !== undefined,
-    async put(archive, reference) {
-      if (archive.format === 'rootfs') return engine.importImage(archive.file, reference);
-      const before = new Set(await engine.imageTags());
-      let loaded: string[];
-      if (archive.format === 'oci-archive') {
-        const converted = await ociAsDockerArchive(archive.file);
-        try {
-          loaded = await engine.loadImage(converted.stream);
-        } finally {
-          await converted.cleanup();
-        }
-      } else loaded = await engine.loadImage(archive.file);
-      const source = loaded[0];
-      if (!source) throw new Error(`docker load ${archive.file} reported no image`);
-      await engine.tagImage(source, reference);
-      // Only `reference` names it: the tags the archive brought along go, unless they were there.
-      for (const name of loaded)
-        if (!name.startsWith('sha256:') && name !== reference && !before.has(name))
-          await engine.removeImage(name);
-    },
-    async removeUnlessUsed(reference) {
-      const users = await engine.listContainers({ ancestor: [reference] });
-      if (users.length) return false;
-      return engine.removeImage(reference);
-    },
-  };
 }
