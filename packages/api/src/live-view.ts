@@ -189,13 +189,18 @@ export class LiveView {
     }, 150);
   }
 
-  /** Renders at most once per frame however many events arrive. */
+  /**
+   * Tells the listeners at most once per animation frame however many events arrive (in a
+   * browser; elsewhere once per microtask), so a burst costs one render, not one per event.
+   */
   private notify(): void {
     if (this.notifyScheduled) return;
     this.notifyScheduled = true;
-    queueMicrotask(() => {
+    const run = () => {
       this.notifyScheduled = false;
       for (const listener of this.listeners) listener();
-    });
+    };
+    if (typeof requestAnimationFrame === 'function') requestAnimationFrame(run);
+    else queueMicrotask(run);
   }
 }

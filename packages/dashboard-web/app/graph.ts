@@ -174,7 +174,7 @@ export function graphStyle(large = false): cytoscape.StylesheetJson {
       ? [
           {
             selector: 'node.workload, node.other, node.network',
-            style: { label: '', 'z-index': 2 },
+            style: { label: '', 'z-index': 2, 'border-width': 0 },
           },
           {
             selector: 'node.host-box',
