@@ -135,7 +135,12 @@ export class DockerDriver implements WorkloadDriver {
     this.#images = new ArchiveImages(dockerImageStore(this.engine));
     this.#events = new DockerEventStream({
       engine: this.engine,
-      filters: { type: ['container'], label: [`${LABELS.host}=${this.host}`] },
+      // Only what the driver acts on: no wake for execs, attaches or health checks.
+      filters: {
+        type: ['container'],
+        event: ['start', 'die', 'destroy'],
+        label: [`${LABELS.host}=${this.host}`],
+      },
       onEvent: (event) => this.#onEvent(event),
       connected: () => this.#resync(),
       log: this.#log,
