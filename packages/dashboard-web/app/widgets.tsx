@@ -77,6 +77,7 @@ export function useListKeys(
 /** A JSON value as compact text. */
 export function show(value: unknown): string {
   if (value === null || value === undefined) return '';
+  if (typeof value === 'object' && Object.keys(value).length === 0) return '';
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
