@@ -3,6 +3,7 @@
  * `podman system service` socket), exits from libpod's event stream, and the `podman` kind.
  */
 export {
+  guardLibpod,
   HttpLibpodClient,
   LIBPOD,
   type LibpodClient,

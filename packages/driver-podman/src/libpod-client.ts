@@ -218,3 +218,25 @@ export function errorMessage(body: unknown): string {
     return String((body as { message: unknown }).message);
   return typeof body === 'string' ? body : JSON.stringify(body);
 }
+
+/**
+ * A client whose connection failures (the service not answering: status 0) become the error
+ * `unreachable` makes, so that callers see one kind of error for an engine that is down.
+ */
+export function guardLibpod(
+  client: LibpodClient,
+  unreachable: (error: LibpodError) => Error,
+): LibpodClient {
+  const guard = (error: unknown): never => {
+    if (error instanceof LibpodError && error.status === 0) throw unreachable(error);
+    throw error;
+  };
+  return {
+    socketPath: client.socketPath,
+    call: <T>(method: string, path: string, options?: Parameters<LibpodClient['call']>[2]) =>
+      client.call<T>(method, path, options).catch(guard),
+    stream: (path, query, signal) => client.stream(path, query, signal).catch(guard),
+    hijack: (path, body) => client.hijack(path, body).catch(guard),
+    close: () => client.close(),
+  };
+}

@@ -14,6 +14,7 @@ import {
   diffSpecs,
   type ExecOptions,
   type ExecSession,
+  isDriverError,
   type LogChunk,
   type LogOptions,
   type Problem,
@@ -49,6 +50,7 @@ import { ExitTracker, type ListedContainer } from './exit-tracker.js';
 import { containerBody, podBody, signalOf } from './libpod-bodies.js';
 import {
   errorMessage,
+  guardLibpod,
   HttpLibpodClient,
   type LibpodClient,
   type LibpodResponse,
@@ -123,8 +125,16 @@ export class PodmanDriver implements WorkloadDriver {
   readonly #stream: LibpodEventStream;
 
   constructor(options: PodmanDriverOptions) {
-    this.#client =
+    const client =
       typeof options.client === 'string' ? new HttpLibpodClient(options.client) : options.client;
+    this.#client = guardLibpod(
+      client,
+      (error) =>
+        new DriverError(
+          `the podman service does not answer on ${client.socketPath}: ${error.message}`,
+          { code: 'io-failed', driver: KIND, cause: error },
+        ),
+    );
     this.#host = options.host ?? hostname();
     this.#log = options.log ?? (() => {});
     this.#events.setMaxListeners(0);
@@ -346,6 +356,22 @@ export class PodmanDriver implements WorkloadDriver {
    * made (container or pod, volumes, an image it imported): nothing is left behind.
    */
   async create(spec: WorkloadSpec): Promise<WorkloadStatus> {
+    try {
+      return await this.#create(spec);
+    } catch (error) {
+      // Every failure names the workload (an engine that is down too).
+      if (isDriverError(error) && !error.workload)
+        throw new DriverError(`workload ${keyId(spec.key)}: ${error.message}`, {
+          code: error.code,
+          driver: KIND,
+          workload: spec.key,
+          cause: error,
+        });
+      throw error;
+    }
+  }
+
+  async #create(spec: WorkloadSpec): Promise<WorkloadStatus> {
     const problems = checkContainer(spec);
     if (problems.length)
       throw new DriverError(
