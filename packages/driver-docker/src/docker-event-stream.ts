@@ -64,27 +64,30 @@ export class DockerEventStream {
   async #connect(): Promise<void> {
     if (this.#closed || this.#connecting) return;
     this.#connecting = true;
+    let stream: NodeJS.ReadableStream;
     try {
       this.#abort = new AbortController();
-      const stream = await this.#options.engine.events(this.#options.filters, this.#abort.signal);
-      this.#stopWaiting();
-      this.#backoffMs = 1_000;
-      this.connections++;
-      if (this.connections > 1)
-        this.#options.log('info', 'docker: reconnected to the event stream; resyncing');
-      this.#read(stream);
-      try {
-        await this.#options.connected();
-      } catch (error) {
-        this.#options.log('warn', `docker: resync after connecting failed: ${String(error)}`);
-      }
+      stream = await this.#options.engine.events(this.#options.filters, this.#abort.signal);
     } catch (error) {
       if (!this.#closed) {
         this.#options.log('warn', `docker: cannot subscribe to events: ${String(error)}`);
         this.#waitForDaemon();
       }
+      return;
     } finally {
+      // Cleared before the resync: a stream that ends during it reconnects at once.
       this.#connecting = false;
+    }
+    this.#stopWaiting();
+    this.#backoffMs = 1_000;
+    this.connections++;
+    if (this.connections > 1)
+      this.#options.log('info', 'docker: reconnected to the event stream; resyncing');
+    this.#read(stream);
+    try {
+      await this.#options.connected();
+    } catch (error) {
+      this.#options.log('warn', `docker: resync after connecting failed: ${String(error)}`);
     }
   }
 
