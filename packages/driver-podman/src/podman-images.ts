@@ -23,6 +23,12 @@ export async function imageExists(client: LibpodClient, reference: string): Prom
   );
 }
 
+/** Every image name (`repo:tag`) in the store. */
+async function names(client: LibpodClient): Promise<Set<string>> {
+  const res = await client.call<{ Names?: string[] }[]>('GET', '/images/json');
+  return new Set(res.status === 200 ? (res.body ?? []).flatMap((i) => i.Names ?? []) : []);
+}
+
 /** Podman's image store for `ArchiveImages`. */
 export function podmanImageStore(client: LibpodClient): ImageStore {
   return {
@@ -36,18 +42,29 @@ export function podmanImageStore(client: LibpodClient): ImageStore {
         if (res.status !== 200) throw new Error(`import: ${errorMessage(res.body)}`);
         return;
       }
+      // The names the archive carries are kept only if the store had them before: the image
+      // is then known by Khutulun's reference alone, and goes with its last user.
+      const before = await names(client);
       const res = await client.call<{ Names?: string[] }>('POST', '/images/load', {
         stream: createReadStream(archive.file),
       });
       if (res.status !== 200) throw new Error(`load: ${errorMessage(res.body)}`);
-      const loaded = res.body?.Names?.[0];
-      if (!loaded) throw new Error('load: the archive holds no image');
+      const loaded = res.body?.Names ?? [];
+      const first = loaded[0];
+      if (!first) throw new Error('load: the archive holds no image');
       const [repo, tag] = splitReference(reference);
-      const tagged = await client.call('POST', `/images/${encodeURIComponent(loaded)}/tag`, {
+      const tagged = await client.call('POST', `/images/${encodeURIComponent(first)}/tag`, {
         query: { repo, tag },
       });
       if (tagged.status !== 201)
-        throw new Error(`tag ${loaded} as ${reference}: ${errorMessage(tagged.body)}`);
+        throw new Error(`tag ${first} as ${reference}: ${errorMessage(tagged.body)}`);
+      for (const name of loaded) {
+        if (before.has(name) || name === reference || !name.includes(':')) continue;
+        const [r, t] = splitReference(name);
+        await client.call('POST', `/images/${encodeURIComponent(name)}/untag`, {
+          query: { repo: r, tag: t },
+        });
+      }
     },
     async removeUnlessUsed(reference) {
       // Without force, libpod refuses (409) while any container uses the image.
