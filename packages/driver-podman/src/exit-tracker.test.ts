@@ -76,6 +76,23 @@ describe('ExitTracker', () => {
     expect(t.ended('id-fresh')).toBe(false);
   });
 
+  it('replays, after the listing, an event about a container it learns from that listing', async () => {
+    const { exits, tracker: t } = tracker();
+    let late: () => void = () => {};
+    const startedAt = Math.floor(Date.now() / 1000) - 10;
+    const resync = t.resync(
+      () =>
+        new Promise((resolve) => {
+          late = () => resolve([{ containerId: 'id-a', ref: ref('a'), running: true, startedAt }]);
+        }),
+    );
+    // It died while the listing (taken before) was on its way.
+    t.event(died('id-a', 9));
+    late();
+    await resync;
+    expect(exits).toMatchObject([{ ref: ref('a'), exitCode: 9, requested: false }]);
+  });
+
   it('reads RFC 3339 times to the nanosecond', () => {
     expect(nanos('2026-12-04T21:40:24.837097327Z')).toBe(1796420424837097327n);
     expect(nanos('2026-12-04T21:40:24Z')).toBe(1796420424000000000n);

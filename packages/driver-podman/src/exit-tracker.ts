@@ -52,6 +52,8 @@ export class ExitTracker {
   readonly #stopping = new Set<string>();
   readonly #emit: (exit: WorkloadExit) => void;
   #sequence = 0;
+  /** Events that arrive while a listing is on its way, replayed once it is applied. */
+  #held: LibpodEvent[] | undefined;
 
   constructor(emit: (exit: WorkloadExit) => void) {
     this.#emit = emit;
@@ -109,6 +111,11 @@ export class ExitTracker {
 
   /** Handles one libpod container event: `start` begins a run, `died` ends it. */
   event(event: LibpodEvent): void {
+    if (this.#held && !this.#runs.has(event.Actor?.ID)) {
+      // Maybe about a container the listing will bring: after it.
+      this.#held.push(event);
+      return;
+    }
     const run = this.#runs.get(event.Actor?.ID);
     if (!run) return;
     const at =
@@ -140,7 +147,14 @@ export class ExitTracker {
    */
   async resync(list: () => Promise<ListedContainer[]>): Promise<void> {
     const mark = this.#sequence;
-    const listed = await list();
+    const held: LibpodEvent[] = [];
+    this.#held = held;
+    let listed: ListedContainer[];
+    try {
+      listed = await list();
+    } finally {
+      if (this.#held === held) this.#held = undefined;
+    }
     const seen = new Set<string>();
     for (const c of listed) {
       seen.add(c.containerId);
@@ -174,6 +188,7 @@ export class ExitTracker {
       if (run.running && !run.reported)
         this.#report(run, { time: new Date().toISOString(), lost: true });
     }
+    for (const event of held) this.event(event);
   }
 
   #report(run: Run, exit: { exitCode?: number; time: string; lost?: boolean }): void {
