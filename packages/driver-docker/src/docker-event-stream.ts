@@ -41,6 +41,8 @@ export class DockerEventStream {
   #abort = new AbortController();
   #closed = false;
   #connecting = false;
+  /** A subscription is up (its stream has not ended). */
+  #live = false;
   #watcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
   #backoffMs = 1_000;
@@ -62,7 +64,7 @@ export class DockerEventStream {
   }
 
   async #connect(): Promise<void> {
-    if (this.#closed || this.#connecting) return;
+    if (this.#closed || this.#connecting || this.#live) return;
     this.#connecting = true;
     let stream: NodeJS.ReadableStream;
     try {
@@ -79,6 +81,7 @@ export class DockerEventStream {
       this.#connecting = false;
     }
     this.#stopWaiting();
+    this.#live = true;
     this.#backoffMs = 1_000;
     this.connections++;
     if (this.connections > 1)
@@ -97,6 +100,7 @@ export class DockerEventStream {
     const end = () => {
       if (ended) return;
       ended = true;
+      this.#live = false;
       if (this.#closed) return;
       this.#options.log('warn', 'docker: the event stream ended; reconnecting');
       void this.#connect();
