@@ -166,7 +166,12 @@ export class PodmanDriver implements WorkloadDriver {
           ),
       },
       {
-        filters: { type: ['container'], label: [`${LABELS.host}=${this.#host}`] },
+        // Only what changes a run (execs and health checks wake nothing).
+        filters: {
+          type: ['container'],
+          event: ['start', 'died', 'remove'],
+          label: [`${LABELS.host}=${this.#host}`],
+        },
         ...(options.maxReconnectDelayMs ? { maxDelayMs: options.maxReconnectDelayMs } : {}),
       },
     );
