@@ -73,6 +73,8 @@ export interface PodmanDriverOptions {
   log?: DriverContext['log'];
   /** The longest wait between reconnects of the event stream (default 2 s). */
   maxReconnectDelayMs?: number;
+  /** Called by `close` (the kind stops supervising a service it started). */
+  onClose?: () => void;
 }
 
 type Value = WorkloadStatus['attributes'][string];
@@ -123,6 +125,7 @@ export class PodmanDriver implements WorkloadDriver {
   readonly #records: WorkloadRecords;
   readonly #exits: ExitTracker;
   readonly #stream: LibpodEventStream;
+  readonly #onClose: (() => void) | undefined;
 
   constructor(options: PodmanDriverOptions) {
     const client =
@@ -137,6 +140,7 @@ export class PodmanDriver implements WorkloadDriver {
     );
     this.#host = options.host ?? hostname();
     this.#log = options.log ?? (() => {});
+    this.#onClose = options.onClose;
     this.#events.setMaxListeners(0);
     this.#changes.setMaxListeners(0);
     this.#images = new ArchiveImages(podmanImageStore(this.#client));
@@ -825,6 +829,7 @@ export class PodmanDriver implements WorkloadDriver {
 
   /** Closes the event stream and the client's connections; the containers keep running. */
   async close(): Promise<void> {
+    this.#onClose?.();
     this.#stream.close();
     this.#client.close();
   }

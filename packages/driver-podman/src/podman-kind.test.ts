@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DriverContext, WorkloadNode } from '@khutulun/driver';
 import { CONTAINER_TYPE, POD_TYPE } from '@khutulun/driver-container';
+import { busyboxRootfs } from '@khutulun/driver-container/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPodmanKind, ownSocketPath, podmanKind } from './podman-kind.js';
 import { pingSocket } from './podman-service.js';
@@ -82,7 +83,7 @@ describe('podmanKind', () => {
     expect(await driver.list()).toEqual([]);
   });
 
-  it('starts podman system service when no socket answers, kept for the next agent to re-adopt', async () => {
+  it('starts podman system service when no socket answers, starts it again if it dies, and keeps it for the next agent to re-adopt', async () => {
     const state = mkdtempSync('/tmp/khutulun-kind-');
     cleanups.push(async () => rmSync(state, { recursive: true, force: true }));
     const serviceStore = {
@@ -96,16 +97,41 @@ describe('podmanKind', () => {
     const pidFile = join(state, 'podman', 'service.pid');
     const pid = Number(readFileSync(pidFile, 'utf8'));
     cleanups.push(async () => {
+      const pid = Number(readFileSync(pidFile, 'utf8'));
       process.kill(pid, 'SIGTERM');
       await gone(pid);
       spawnSync('umount', ['-R', join(serviceStore.root, 'overlay')]);
     });
     expect(await pingSocket(ownSocketPath(context(state)))).toBe(true);
+    // Supervised while open: killed, it is started again, and the driver carries on.
+    const exited = new Promise((resolve) => driver.on('exit', resolve));
+    const status = await driver.create({
+      key: { service: 'kind', name: 'web' },
+      properties: {
+        type: 'container',
+        environment: {},
+        image_archive: { file: await busyboxRootfs(), format: 'rootfs' },
+        command: ['sh', '-c', 'trap "exit 0" TERM; sleep 300 & wait'],
+      },
+      ports: [],
+    });
+    process.kill(pid, 'SIGKILL');
+    await gone(pid);
+    let restarted = pid;
+    for (let i = 0; i < 200 && restarted === pid; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      restarted = Number(readFileSync(pidFile, 'utf8'));
+    }
+    expect(restarted).not.toBe(pid);
+    await driver.stop(status.ref, { graceMs: 1_000 });
+    expect(await exited).toMatchObject({ ref: status.ref, requested: true });
+    await driver.delete(status.ref);
     await driver.close();
+    const pidAfterClose = Number(readFileSync(pidFile, 'utf8'));
     // Kept alive after close; the next agent's open re-adopts it instead of starting another.
     expect(await pingSocket(ownSocketPath(context(state)))).toBe(true);
     const again = await kind.open(context(state));
-    expect(Number(readFileSync(pidFile, 'utf8'))).toBe(pid);
+    expect(Number(readFileSync(pidFile, 'utf8'))).toBe(pidAfterClose);
     await again.close();
   });
 });

@@ -6,8 +6,9 @@
  * The socket: the one configured (default: the system service's, `/run/podman/podman.sock`
  * as root, `$XDG_RUNTIME_DIR/podman/podman.sock` otherwise), else the one a previous agent
  * started under the state directory (`<state>/podman/podman.sock`). When none answers, `open`
- * starts `podman system service --time=0` on that last socket, detached: it is kept when the
- * driver closes and re-adopted by the next agent (stopping it would gain nothing, as the
+ * starts `podman system service --time=0` on that last socket, detached, and starts it again
+ * should it die while the driver is open. It is kept when the driver closes and re-adopted by
+ * the next agent (stopping it would gain nothing, as the
  * containers run under conmon either way, and would cost the next start a second or so).
  * Its PID is in `<state>/podman/service.pid` for a sysadmin who wants it gone.
  */
@@ -36,6 +37,9 @@ export interface PodmanKindOptions {
   /** A store of its own for a service the kind starts (tests); default podman's. */
   serviceStore?: { root?: string; runRoot?: string; tmpDir?: string };
 }
+
+/** How long after a started service died it is started again. */
+const SERVICE_RESTART_DELAY_MS = 500;
 
 /** The longest Unix socket path (`sun_path` is 108 bytes with its terminating zero). */
 const MAX_SOCKET_PATH = 107;
@@ -98,31 +102,56 @@ export function createPodmanKind(options: PodmanKindOptions = {}): WorkloadKind 
     },
     async open(context) {
       let socket = await answering(context);
+      let closed = false;
       if (!socket) {
         if (options.startService === false) throw new Error('no libpod socket answers');
-        socket = ownSocketPath(context);
+        const own = ownSocketPath(context);
+        socket = own;
         const directory = join(context.stateDirectory, 'podman');
         mkdirSync(directory, { recursive: true });
-        const service = await startPodmanService({
-          ...options.serviceStore,
-          socketPath: socket,
-          podman,
-          detached: true,
-          logFile: join(directory, 'service.log'),
-        });
-        writeFileSync(join(directory, 'service.pid'), `${service.pid}\n`);
-        context.log(
-          'info',
-          `podman: started podman system service (PID ${service.pid}) on ${socket}`,
-        );
+        // Supervised while the driver is open: if it dies, it is started again (the driver
+        // reconnects and resyncs); kept running when the driver closes.
+        const start = async (): Promise<void> => {
+          const service = await startPodmanService({
+            ...options.serviceStore,
+            socketPath: own,
+            podman,
+            detached: true,
+            logFile: join(directory, 'service.log'),
+          });
+          writeFileSync(join(directory, 'service.pid'), `${service.pid}\n`);
+          context.log(
+            'info',
+            `podman: started podman system service (PID ${service.pid}) on ${own}`,
+          );
+          void service.exited.then(() => {
+            if (closed) return;
+            context.log(
+              'warn',
+              `podman: podman system service (PID ${service.pid}) exited; starting it again`,
+            );
+            setTimeout(() => {
+              if (closed) return;
+              start().catch((error: unknown) =>
+                context.log(
+                  'error',
+                  `podman: cannot start podman system service: ${(error as Error).message}`,
+                ),
+              );
+            }, SERVICE_RESTART_DELAY_MS).unref();
+          });
+        };
+        await start();
       }
-      const driver = new PodmanDriver({
+      return new PodmanDriver({
         client: socket,
         stateDirectory: join(context.stateDirectory, 'podman'),
         host: context.host,
         log: context.log,
+        onClose: () => {
+          closed = true;
+        },
       });
-      return driver;
     },
   };
 }

@@ -63,6 +63,8 @@ export function storeFlags(options: {
 export interface PodmanService {
   pid: number;
   socketPath: string;
+  /** Resolves when it exits (while this process lives to see it). */
+  exited: Promise<void>;
   /** Stops it by its PID (SIGTERM, or SIGKILL to simulate a crash) and waits until the socket is gone. */
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
@@ -119,5 +121,5 @@ export async function startPodmanService(options: PodmanServiceOptions): Promise
     // Waiting for a daemon we just started: bounded, only at start.
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { pid: pid as number, socketPath: options.socketPath, stop };
+  return { pid: pid as number, socketPath: options.socketPath, exited: gone, stop };
 }
