@@ -241,7 +241,11 @@ try {
   }
   renders.sort((a, b) => a - b);
   const firstRender = renders[Math.floor(renders.length / 2)];
-  console.log(`machine: ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `machine: ${cpus().length} CPUs, load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   console.log(`graph of ${WORKLOADS} workloads on ${HOSTS.length} hosts, ${edges.length} edges`);
   console.log(
     `first render (navigation to painted graph), ${LOADS} fresh loads: median ${round(firstRender)} ms, min ${round(renders[0])}, max ${round(renders.at(-1))}`,
