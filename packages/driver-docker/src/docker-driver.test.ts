@@ -277,6 +277,22 @@ describe('DockerDriver', () => {
     ).toBe(second.ref.id.slice(0, 12));
   });
 
+  it('ends a follow of logs (waiting for a next run) when the driver closes', async () => {
+    const driver = open();
+    const exited = nextExit(driver, 'quiet');
+    const status = await driver.create(spec('quiet', { command: ['sh', '-c', 'echo bye'] }));
+    await exited;
+    let text = '';
+    const following = (async () => {
+      for await (const chunk of driver.logs(status.ref, { follow: true }))
+        text += Buffer.from(chunk.data).toString();
+    })();
+    while (!text.includes('bye')) await new Promise((r) => setTimeout(r, 20));
+    await driver.close();
+    await following;
+    expect(text).toBe('bye\n');
+  });
+
   it('ends an exec session on kill (its process is on this host), and takes a resize', async () => {
     const driver = open();
     const status = await driver.create(spec('execs'));

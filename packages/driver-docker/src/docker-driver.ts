@@ -126,6 +126,7 @@ export class DockerDriver implements WorkloadDriver {
   readonly #images: ArchiveImages;
   readonly #events: DockerEventStream;
   readonly #log: NonNullable<DockerDriverOptions['log']>;
+  #closed = false;
 
   constructor(options: DockerDriverOptions) {
     this.root = join(options.stateDirectory, KIND);
@@ -428,6 +429,7 @@ export class DockerDriver implements WorkloadDriver {
     if (!(await this.#inspect(ref))) throw this.#notFound(ref);
     yield* readLogs(this.engine, ref.id, options, {
       nextStart: (signal) => this.#nextStart(ref.id, signal),
+      closed: () => this.#closed,
       call: (doing, work) => this.#call(ref.key, doing, work),
     });
   }
@@ -441,6 +443,7 @@ export class DockerDriver implements WorkloadDriver {
     const promise = new Promise<void>((resolve) => {
       wake = resolve;
     });
+    if (this.#closed) wake();
     const waiters = this.#startWaiters.get(id) ?? new Set();
     waiters.add(wake);
     this.#startWaiters.set(id, waiters);
@@ -483,7 +486,10 @@ export class DockerDriver implements WorkloadDriver {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     this.#events.close();
+    // Followers of logs stop waiting for a next run the driver would no longer hear of.
+    for (const waiters of this.#startWaiters.values()) for (const wake of waiters) wake();
   }
 
   // --- tracking and exits

@@ -14,6 +14,8 @@ import { FrameDecoder } from './docker-frames.js';
 export interface LogWaits {
   /** Resolves at the container's next `start` or `destroy` event, or when `signal` aborts. */
   nextStart(signal: AbortSignal | undefined): { promise: Promise<void>; cancel(): void };
+  /** Whether the driver was closed (following then ends). */
+  closed(): boolean;
   /** Runs an Engine API call, turning its failure into the driver's error. */
   call<T>(doing: string, work: () => Promise<T>): Promise<T>;
 }
@@ -79,7 +81,7 @@ export async function* readLogs(
       signal?.removeEventListener('abort', abort);
       abort();
     }
-    if (!options.follow || signal?.aborted) return;
+    if (!options.follow || signal?.aborted || waits.closed()) return;
     // The run ended: wait for the next start (or the container's removal, or the abort).
     const next = waits.nextStart(signal);
     try {
@@ -89,6 +91,7 @@ export async function* readLogs(
     } finally {
       next.cancel();
     }
-    if (signal?.aborted || !(await engine.inspectContainer(id).catch(() => undefined))) return;
+    if (signal?.aborted || waits.closed()) return;
+    if (!(await engine.inspectContainer(id).catch(() => undefined))) return;
   }
 }
