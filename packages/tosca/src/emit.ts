@@ -45,7 +45,16 @@ export function emit(
 ): { templates: Entity[]; summary: ServiceSummary } {
   const out: Entity[] = [];
   const classId = (name: string): Id & { kind: 'class' } => ({ kind: 'class', directory, name });
-  const typeClass = (t: ToscaType) => classId(`${t.kind}:${t.canonical}`);
+  // One id per type, shared by every entity of it (ids are values, never written to).
+  const typeClasses = new Map<ToscaType, Id & { kind: 'class' }>();
+  const typeClass = (t: ToscaType) => {
+    let id = typeClasses.get(t);
+    if (!id) {
+      id = classId(`${t.kind}:${t.canonical}`);
+      typeClasses.set(t, id);
+    }
+    return id;
+  };
   const vt = (name: string): Id & { kind: 'vertex-template' } => ({
     kind: 'vertex-template',
     directory,

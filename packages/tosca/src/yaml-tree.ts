@@ -561,10 +561,14 @@ function jsKeyOf(raw: unknown): string {
 /** A plain scalar's value by the YAML 1.2 core schema (as `yaml` resolves it). */
 function resolvePlain(s: string): null | boolean | number | string {
   if (s === '' || s === '~' || s === 'null' || s === 'Null' || s === 'NULL') return null;
-  // Only these can start a boolean or a number.
-  if (!/^[-+.0-9tTfF]/.test(s)) return s;
-  if (s === 'true' || s === 'True' || s === 'TRUE') return true;
-  if (s === 'false' || s === 'False' || s === 'FALSE') return false;
+  const c = s.charCodeAt(0);
+  // t, T, f, F: only a boolean; a digit, sign or dot: perhaps a number; anything else: a string.
+  if (c === 0x74 || c === 0x54 || c === 0x66 || c === 0x46) {
+    if (s === 'true' || s === 'True' || s === 'TRUE') return true;
+    if (s === 'false' || s === 'False' || s === 'FALSE') return false;
+    return s;
+  }
+  if (!((c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e)) return s;
   if (/^0o[0-7]+$/.test(s)) return Number.parseInt(s.slice(2), 8);
   if (/^[-+]?[0-9]+$/.test(s)) return Number.parseInt(s, 10);
   if (/^0x[0-9a-fA-F]+$/.test(s)) return Number.parseInt(s.slice(2), 16);
