@@ -254,6 +254,7 @@ describe('DockerDriver', () => {
       image: expect.stringMatching(/^sha256:/),
       pid: status.pid,
       ports: { http: port },
+      ip_address: expect.stringMatching(/^10\.2\d\d\.\d+\.\d+$/),
     });
     expect(status.pid).toBeGreaterThan(0);
   });

@@ -652,6 +652,12 @@ export class DockerDriver implements WorkloadDriver {
       }
     }
     attributes.ports = this.#portsOf(workload, info);
+    // Where the workload itself listens: docker-proxy accepts on the host port before the
+    // workload does, so a TCP readiness check belongs on this address and the port inside.
+    const address = Object.values(info.NetworkSettings?.Networks ?? {}).find(
+      (n) => n.IPAddress,
+    )?.IPAddress;
+    if (running && address) attributes.ip_address = address;
     return status;
   }
 
