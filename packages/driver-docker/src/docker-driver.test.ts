@@ -435,6 +435,17 @@ describe('the docker kind', () => {
     } finally {
       process.env.PATH = path;
     }
+    const dockerHost = process.env.DOCKER_HOST;
+    process.env.DOCKER_HOST = 'tcp://127.0.0.1:2375';
+    try {
+      expect(await createDockerKind().probe(context(tmpdir()))).toMatchObject({
+        available: false,
+        reason: expect.stringContaining('is not a unix:// socket'),
+      });
+    } finally {
+      if (dockerHost === undefined) delete process.env.DOCKER_HOST;
+      else process.env.DOCKER_HOST = dockerHost;
+    }
     const notSocket = join(tmpdir(), `khutulun-not-a-socket-${process.pid}`);
     writeFileSync(notSocket, '');
     try {

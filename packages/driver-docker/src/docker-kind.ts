@@ -90,7 +90,15 @@ export function createDockerKind(options: DockerKindOptions = {}): WorkloadKind 
       return mapping;
     },
     withCommand: withContainerCommand,
-    probe: () => probeDocker(socket(), options.probeTimeoutMs),
+    async probe() {
+      const host = process.env.DOCKER_HOST;
+      if (!options.socketPath && host && !host.startsWith('unix://'))
+        return {
+          available: false,
+          reason: `DOCKER_HOST=${host} is not a unix:// socket: the docker kind drives this host's own daemon`,
+        };
+      return probeDocker(socket(), options.probeTimeoutMs);
+    },
     async open(context) {
       return new DockerDriver({
         stateDirectory: context.stateDirectory,
