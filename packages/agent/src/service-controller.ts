@@ -85,6 +85,12 @@ interface Supervised {
   livenessFailures: number;
   /** Aborts a readiness wait when the workload exits during its deploy. */
   readiness?: AbortController;
+  /**
+   * Exits the exit listener has handed to the policy. The deploy compares it across its last
+   * read of the workload: an exit it reads back may be one the listener has taken already,
+   * which a kind without PIDs cannot tell apart from a new one.
+   */
+  exitsHandled: number;
   handlers: Record<string, Handler[]>;
   /** Serialises the operations on this workload. */
   queue: Promise<void>;
@@ -412,18 +418,22 @@ export class ServiceController {
     ]);
     sup.readiness = undefined;
     sup.stopping = false;
+    const handled = sup.exitsHandled;
     sup.liveness = livenessOf(propertyValue(vertex, 'liveness'), ports, this.s.address);
     await this.attributes.write(w.vertex, { state: 'running' }, { type: 'workload-ready' });
-    // An exit while the deploy held supervision back is handled now, by the policy.
+    // An exit while the deploy held supervision back is handled now, by the policy. One that
+    // came since is the listener's (handled twice, it would restart a running workload again).
     const now = await driver.read(status.ref);
     if (now && now.state !== 'running') {
-      this.enqueue(sup, () =>
-        this.handleExit(sup, {
-          ...(now.exitCode === undefined ? {} : { exitCode: now.exitCode }),
-          ...(now.signal === undefined ? {} : { signal: now.signal }),
-          ...(status.pid === undefined ? {} : { pid: status.pid }),
-        }),
-      );
+      if (sup.exitsHandled === handled) {
+        this.enqueue(sup, () =>
+          this.handleExit(sup, {
+            ...(now.exitCode === undefined ? {} : { exitCode: now.exitCode }),
+            ...(now.signal === undefined ? {} : { signal: now.signal }),
+            ...(status.pid === undefined ? {} : { pid: status.pid }),
+          }),
+        );
+      }
     } else this.scheduleLiveness(sup);
     progress({
       service,
@@ -527,6 +537,7 @@ export class ServiceController {
       startedAt: status.startedAt ? Date.parse(status.startedAt) : Date.now(),
       stopping: false,
       livenessFailures: 0,
+      exitsHandled: 0,
       handlers: handlersOf(vertex, sources),
       queue: Promise.resolve(),
     };
@@ -548,6 +559,7 @@ export class ServiceController {
       );
     }
     if (sup.stopping) return;
+    sup.exitsHandled++;
     this.enqueue(sup, () => this.handleExit(sup, exit));
   }
 
