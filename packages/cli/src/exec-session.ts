@@ -3,15 +3,13 @@
  * (frames whose first byte is a channel: 0 stdin, 1 stdout, 2 stderr, 3 control JSON).
  */
 import { readFileSync } from 'node:fs';
+import { ExecChannel } from '@khutulun/api';
 import WebSocket from 'ws';
 import type { AgentEndpoint } from './agent-client.js';
 import { agentErrorFromBody } from './agent-client.js';
 import { CliError } from './cli-error.js';
 
-const STDIN = 0;
-const STDOUT = 1;
-const STDERR = 2;
-const CONTROL = 3;
+const { stdin: STDIN, stdout: STDOUT, stderr: STDERR, control: CONTROL } = ExecChannel;
 
 /** What an exec session reads from and writes to. */
 export interface ExecStreams {
