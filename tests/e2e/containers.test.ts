@@ -6,6 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -279,5 +280,45 @@ ${withImage}`,
     );
     expect(stderr).toMatch(/web-1 needs the docker kind, which this host does not offer: /);
     expect(stderr).toMatch(/nonexistent\/khutulun\/docker.sock/);
+  });
+});
+
+describe('faults under a running agent', () => {
+  const image = join(ROOT, 'examples/images/busybox-rootfs.tar');
+  const node = (name: string, extra = '') => `    ${name}:
+      type: k:Container
+      properties:
+        command: [sleep, '100000']
+        stop_grace_period: 1
+        restart: always
+${extra}      artifacts:
+        image:
+          type: k:RootfsArchive
+          file: ${image}
+`;
+
+  it('rolls back a deploy interrupted by kill -9 of the agent: no containers, no service', async () => {
+    const file = serviceFile(
+      host.stateDir,
+      'interrupted.yaml',
+      `${node('first')}${node(
+        'slow',
+        `        readiness:
+          command: [test, -e, /never]
+          timeout: 120
+`,
+      )}`,
+    );
+    const deploying = host.cli(['service', 'deploy', file, '--wait']);
+    await waitUntil(
+      () => containersOf('interrupted').length === 2,
+      60_000,
+      'both containers to be created',
+    );
+    await host.killAgent('SIGKILL');
+    await deploying;
+    await host.startAgent(AGENT);
+    expect(await host.json<unknown[]>(['service', 'list'])).toEqual([]);
+    expect(containersOf('interrupted')).toEqual([]);
   });
 });
