@@ -259,6 +259,17 @@ describe('DockerDriver', () => {
     expect(status.pid).toBeGreaterThan(0);
   });
 
+  it('reports the exit of a run a sysadmin restarted (docker restart), with its code', async () => {
+    const driver = open();
+    const status = await driver.create(spec('bounced'));
+    const exited = nextExit(driver, 'bounced');
+    await docker(dockerd.socketPath, ['restart', '-t', '5', status.ref.id]);
+    const exit = await exited;
+    expect(exit).toMatchObject({ exitCode: 0, requested: false });
+    expect(exit.lost).toBeUndefined();
+    expect(await driver.read(status.ref)).toMatchObject({ state: 'running' });
+  });
+
   it('replaces an ended workload of the same key on create', async () => {
     const driver = open();
     const exited = nextExit(driver, 'again');

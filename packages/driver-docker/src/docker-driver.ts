@@ -526,12 +526,14 @@ export class DockerDriver implements WorkloadDriver {
    * Compares a fresh inspect with what the driver knew, and reports the exit of a run that
    * ended and was not reported yet. A stale inspect (of an earlier run) changes nothing.
    */
-  #settle(workload: Workload, info: ContainerInfo): void {
+  #settle(workload: Workload, info: ContainerInfo, died?: DiedEvent): void {
     const started = nanos(info.State.StartedAt);
     if (started < workload.runNs) return;
     if (isRunning(info)) {
+      // Running again already (e.g. `docker restart`): the run before ended unseen, unless
+      // its `die` event is the one being handled.
       if (started > workload.runNs && workload.runNs > 0n && workload.reportedNs !== workload.runNs)
-        this.#emit(workload, { time: new Date().toISOString(), lost: true });
+        this.#emit(workload, died ?? { time: new Date().toISOString(), lost: true });
       workload.runNs = started;
       workload.pid = info.State.Pid;
       return;
@@ -575,17 +577,10 @@ export class DockerDriver implements WorkloadDriver {
       .inspectContainer(workload.ref.id)
       .then((info) => {
         if (this.#workloads.get(workload.ref.id) !== workload) return;
-        if (info) return this.#settle(workload, info);
+        const died = event.Action === 'die' ? diedOf(event) : undefined;
+        if (info) return this.#settle(workload, info, died);
         // Removed before we looked: the event itself tells the exit.
-        if (event.Action === 'die' && workload.reportedNs !== workload.runNs) {
-          const code = Number(event.Actor.Attributes.exitCode);
-          const signal = Number.isInteger(code) ? signalOf(code) : undefined;
-          this.#emit(workload, {
-            time: new Date(Math.floor(event.timeNano / 1e6)).toISOString(),
-            ...(Number.isInteger(code) ? { exitCode: code } : {}),
-            ...(signal ? { signal } : {}),
-          });
-        }
+        if (died && workload.reportedNs !== workload.runNs) this.#emit(workload, died);
       })
       .catch((error: unknown) =>
         this.#log(
@@ -768,6 +763,19 @@ export class DockerDriver implements WorkloadDriver {
       return undefined;
     }
   }
+}
+
+/** An exit as a `die` event tells it. */
+type DiedEvent = Omit<WorkloadExit, 'ref' | 'requested'>;
+
+function diedOf(event: DockerEvent): DiedEvent {
+  const code = Number(event.Actor.Attributes.exitCode);
+  const signal = Number.isInteger(code) ? signalOf(code) : undefined;
+  return {
+    time: new Date(Math.floor(event.timeNano / 1e6)).toISOString(),
+    ...(Number.isInteger(code) ? { exitCode: code } : {}),
+    ...(signal ? { signal } : {}),
+  };
 }
 
 function label(key: WorkloadKey): string {
