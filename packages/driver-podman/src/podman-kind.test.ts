@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +7,7 @@ import { busyboxRootfs } from '@khutulun/driver-container/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPodmanKind, ownSocketPath, podmanKind } from './podman-kind.js';
 import { pingSocket } from './podman-service.js';
-import { startPodmanFixture } from './testing/podman-fixture.js';
+import { removeStore, startPodmanFixture } from './testing/podman-fixture.js';
 
 const node = (types: string[], properties: WorkloadNode['properties'] = {}): WorkloadNode => ({
   key: { service: 's', name: 'n' },
@@ -100,7 +99,7 @@ describe('podmanKind', () => {
       const pid = Number(readFileSync(pidFile, 'utf8'));
       process.kill(pid, 'SIGTERM');
       await gone(pid);
-      spawnSync('umount', ['-R', join(serviceStore.root, 'overlay')]);
+      await removeStore(join(state, 'store'), serviceStore.root);
     });
     expect(await pingSocket(ownSocketPath(context(state)))).toBe(true);
     // Supervised while open: killed, it is started again, and the driver carries on.

@@ -4,7 +4,7 @@
  * Stopped by its PID; what it made is removed with it.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type PodmanService, startPodmanService, storeFlags } from '../podman-service.js';
@@ -26,6 +26,61 @@ export interface PodmanFixture {
   start(): Promise<void>;
   /** Removes every container, pod, volume and image of the store, stops the service, deletes the store. */
   dispose(): Promise<void>;
+}
+
+/** The PIDs of processes whose command line names `text` (conmon, podman cleanups). */
+function processesNaming(text: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+/**
+ * Ends what the store's service left behind, by PID: conmon keeps each exec session's
+ * monitor for its exit delay (300 s) and then runs `podman container cleanup`, which would
+ * recreate and mount the store after it was removed. Test cleanup only (a store of its own).
+ */
+function endLeftovers(directory: string): void {
+  for (const pid of processesNaming(directory)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+}
+
+/**
+ * Removes a store's directory once its service has stopped. Each service start mounts the
+ * store's `overlay` directory again (a restarted service stacks a mount), and the
+ * `podman container cleanup` that conmon runs after a container ends may mount it again
+ * moments later, so it is unmounted until it stays unmounted and the directory is gone
+ * (a bounded wait, in test cleanup only).
+ */
+export async function removeStore(directory: string, root: string): Promise<void> {
+  endLeftovers(directory);
+  for (let attempt = 0; ; attempt++) {
+    while (
+      await run('umount', [join(root, 'overlay')]).then(
+        () => true,
+        () => false,
+      )
+    );
+    try {
+      rmSync(directory, { recursive: true, force: true });
+      return;
+    } catch (error) {
+      if (attempt >= 25) throw error;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
 }
 
 /** Starts a podman service on a fresh temporary store (under /tmp: Unix socket paths are short). */
@@ -61,8 +116,7 @@ export async function startPodmanFixture(): Promise<PodmanFixture> {
       ])
         await cli(args).catch(() => '');
       await service.stop();
-      await run('umount', ['-R', join(store.root, 'overlay')]).catch(() => undefined);
-      rmSync(directory, { recursive: true, force: true });
+      await removeStore(directory, store.root);
     },
   };
 }
