@@ -2,8 +2,9 @@
  * The agent's own logic, on an agent in this process whose `Process` nodes run on the
  * in-memory reference driver: start order, rollback, the restart policy and its back-off,
  * exits during a deploy, restarts on request, recovery after an agent restart, readiness and
- * liveness by command. Nothing real runs, so each test takes milliseconds (the back-off test
- * waits one real 1 s delay); the test scripts the workloads through the `MemoryHost`.
+ * liveness by command. Nothing real runs, so each test takes milliseconds to a few hundred
+ * (the two back-off tests wait out one real 1 s delay each); the tests script the workloads
+ * through the `MemoryHost`.
  */
 import { MemoryDriver, type MemoryHost, type MemoryOperation } from '@khutulun/driver-memory';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -550,6 +551,40 @@ describe('restart on request', () => {
     expect(events.seen.some(eventOf('workload-restarting', 'app-1'))).toBe(false);
 
     expect((await agent.api('POST', '/v1/workloads/again/nothing/restart')).status).toBe(404);
+  });
+
+  it('restarts on request a workload waiting out its back-off, cancelling the delayed restart', async () => {
+    const agent = await memoryAgent(stateDir());
+    expect((await deploy(agent, 'wait', processNode('app'))).status).toBe(201);
+    const events = await agent.events();
+    const app = key('wait', 'app');
+    agent.host.crash(app);
+    await events.next(eventOf('workload-restarted', 'app-1'), 5_000);
+    agent.host.crash(app);
+    await events.next(eventOf('workload-restarting', 'app-1'), 5_000);
+    const res = await agent.api('POST', '/v1/workloads/wait/app/restart');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ state: 'running', restarts: 2 });
+    expect(agent.host.get(app)).toMatchObject({ state: 'running', runs: 3 });
+    // The 1 s delay passes without another restart.
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    expect(agent.host.get(app)!.runs).toBe(3);
+    expect((await agent.api('GET', '/v1/workloads/wait/app')).body.restarts).toBe(2);
+  });
+});
+
+describe('delete', () => {
+  it('leaves nothing running when a crash and its restart race the delete', async () => {
+    const agent = await memoryAgent(stateDir());
+    expect((await deploy(agent, 'race', processNode('a') + processNode('b'))).status).toBe(201);
+    // The restarts may still be in flight (the policy's first answer is a Wasm call) as the
+    // delete starts, or done: either way the delete leaves nothing.
+    agent.host.crash(key('race', 'a'), 1);
+    agent.host.crash(key('race', 'b'), 1);
+    expect((await agent.api('DELETE', '/v1/services/race?wait=true')).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(agent.host.all('process')).toEqual([]);
+    expect((await agent.api('GET', '/v1/services')).body).toEqual([]);
   });
 });
 
