@@ -43,9 +43,14 @@ export function createBody(plan: ContainerPlan): ContainerCreateBody {
   if (plan.user) body.User = plan.user;
   if (plan.workingDirectory) body.WorkingDir = plan.workingDirectory;
   if (plan.hostname) body.Hostname = plan.hostname;
-  // With an entrypoint and no command, the image's CMD is dropped, as `docker run --entrypoint` does.
-  if (plan.entrypoint) body.Entrypoint = plan.entrypoint;
-  if (plan.command) body.Cmd = plan.command;
+  if (plan.entrypoint) {
+    // As `docker run --entrypoint FIRST IMAGE REST... COMMAND...` makes it: the same process,
+    // and the same container as the command line `describe` shows. With no arguments at all,
+    // the image's CMD is dropped (an entrypoint given replaces the image's whole command).
+    const [program = '', ...rest] = plan.entrypoint;
+    body.Entrypoint = [program];
+    if (rest.length || plan.command) body.Cmd = [...rest, ...(plan.command ?? [])];
+  } else if (plan.command) body.Cmd = plan.command;
   if (plan.stopSignal) body.StopSignal = plan.stopSignal;
   const host = body.HostConfig ?? {};
   if (plan.runtime) host.Runtime = plan.runtime;

@@ -259,6 +259,67 @@ describe('DockerDriver', () => {
     expect(status.pid).toBeGreaterThan(0);
   });
 
+  it('describes commands that, pasted into a shell, make the same container', async () => {
+    const driver = open();
+    mkdirSync(join(scratch, 'conf'));
+    const status = await driver.create(
+      spec(
+        'twin',
+        {
+          entrypoint: ['sh', '-c'],
+          command: [`echo "it's me"; ${RUNNING}`],
+          environment: { GREETING: 'hello world', QUOTE: "it's" },
+          user: '1000',
+          working_directory: '/tmp',
+          hostname: 'twin-host',
+          stop_signal: 'SIGUSR1',
+        },
+        {
+          ports: [
+            {
+              name: 'http',
+              port: 20_000 + (process.pid % 9_000) + 1,
+              target: 8080,
+              protocol: 'tcp',
+              hostAddress: '127.0.0.1',
+            },
+          ],
+          mounts: [
+            { type: 'bind', source: join(scratch, 'conf'), target: '/conf', readOnly: true },
+            { type: 'volume', source: `twin-data-${process.pid}`, target: '/data' },
+            { type: 'tmpfs', target: '/scratch' },
+          ],
+          labels: { 'example.org/role': 'twin' },
+          limits: { cpus: 0.25, memoryBytes: 32 << 20, pids: 32 },
+        },
+      ),
+    );
+    const fields =
+      '{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{json .Config.Env}} {{json .Config.Labels}} ' +
+      '{{.Config.User}} {{.Config.WorkingDir}} {{.Config.Hostname}} {{.Config.StopSignal}} ' +
+      '{{json .HostConfig.PortBindings}} {{json .HostConfig.Mounts}} {{.HostConfig.NanoCpus}} ' +
+      '{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}} {{.Config.Image}}';
+    const made = await docker(dockerd.socketPath, ['inspect', '-f', fields, status.ref.id]);
+    const commands = (await driver.describe(status.ref))?.commands ?? [];
+    expect(commands.map((c) => c.split(' ').slice(0, 3).join(' '))).toEqual([
+      `docker import ${rootfs}`,
+      `docker volume create`,
+      `docker run -d`,
+    ]);
+    await driver.delete(status.ref, { graceMs: 1_000 });
+    const env = { ...process.env, DOCKER_HOST: `unix://${dockerd.socketPath}` };
+    for (const command of commands) await run('sh', ['-c', command], { env });
+    const pasted = await docker(dockerd.socketPath, [
+      'inspect',
+      '-f',
+      fields,
+      containerName(key('twin')),
+    ]);
+    expect(pasted).toBe(made);
+    await docker(dockerd.socketPath, ['rm', '-f', containerName(key('twin'))]);
+    await docker(dockerd.socketPath, ['volume', 'rm', `twin-data-${process.pid}`]);
+  });
+
   it('reports the exit of a run a sysadmin restarted (docker restart), with its code', async () => {
     const driver = open();
     const status = await driver.create(spec('bounced'));
