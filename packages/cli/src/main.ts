@@ -13,7 +13,7 @@ import { buildProgram } from './program.js';
 const VALUE_OPTIONS = new Set(['--state-dir', '--agent', '--token', '--ca', '-o', '--output']);
 
 /** Commands whose arguments belong to another package (or to completion), not to commander. */
-const DELEGATED = new Set(['agent', 'tosca', '__complete']);
+const DELEGATED = new Set(['agent', '__complete']);
 
 /**
  * Runs `khutulun ARGV...` and resolves with its exit code. With no `io`, uses the process's
@@ -84,32 +84,19 @@ async function delegate(
     if (candidates.length > 0) io.stdout.write(`${candidates.join('\n')}\n`);
     return 0;
   }
-  if (word === 'agent') {
-    // The agent writes to streams; a CliIo's writers are enough for what it writes.
-    const streams = io as unknown as {
-      stdout: NodeJS.WritableStream;
-      stderr: NodeJS.WritableStream;
-    };
-    const { runAgentCommand } = await import('@khutulun/agent');
-    // `khutulun --state-dir DIR agent` means the same as `khutulun agent --state-dir DIR`.
-    const stateDir = optionOf(globals, '--state-dir');
-    const passed =
-      stateDir !== undefined && !args.some((a) => a.startsWith('--state-dir'))
-        ? ['--state-dir', stateDir, ...args]
-        : args;
-    return runAgentCommand(passed, { stdout: streams.stdout, stderr: streams.stderr });
-  }
-  const { runToscaCommand } = await import('@khutulun/tosca');
-  // A global `-o json|yaml` before `tosca compile` means the same as after it.
-  const format = optionOf(globals, '-o', '--output');
+  // `agent`: the agent writes to streams; a CliIo's writers are enough for what it writes.
+  const streams = io as unknown as {
+    stdout: NodeJS.WritableStream;
+    stderr: NodeJS.WritableStream;
+  };
+  const { runAgentCommand } = await import('@khutulun/agent');
+  // `khutulun --state-dir DIR agent` means the same as `khutulun agent --state-dir DIR`.
+  const stateDir = optionOf(globals, '--state-dir');
   const passed =
-    args[0] === 'compile' && format && format !== 'table' && !args.includes('-o')
-      ? [...args, '-o', format]
+    stateDir !== undefined && !args.some((a) => a.startsWith('--state-dir'))
+      ? ['--state-dir', stateDir, ...args]
       : args;
-  return runToscaCommand(passed, {
-    stdout: (s) => io.stdout.write(s),
-    stderr: (s) => io.stderr.write(s),
-  });
+  return runAgentCommand(passed, { stdout: streams.stdout, stderr: streams.stderr });
 }
 
 /** The value of a global option among the leading words (`--name V`, `--name=V`, `-n V`). */

@@ -1,7 +1,7 @@
 /**
  * The `khutulun` command tree (commander). Commands that need the agent get a
- * {@link CommandContext}; `agent` and `tosca` hand their arguments to the agent and TOSCA
- * packages unchanged (see `main.ts`).
+ * {@link CommandContext}; `agent` hands its arguments to the agent package unchanged (see
+ * `main.ts`).
  */
 import { readFileSync } from 'node:fs';
 import { Argument, Command, Option } from 'commander';
@@ -14,6 +14,7 @@ import { graphCommand, hostCommand, pluginCommand } from './graph-commands.js';
 import { OUTPUT_FORMATS, parseOutputFormat } from './output.js';
 import { type Run, serviceCommand } from './service-commands.js';
 import { topCommand } from './top-command.js';
+import { toscaCommand } from './tosca-commands.js';
 import { workloadCommand } from './workload-commands.js';
 
 /** The version `khutulun --version` prints: this package's. */
@@ -65,17 +66,10 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(dashboardCommand(run));
   program.addCommand(topCommand(run));
 
-  // `tosca` and `agent` are listed here for help and completion only: main.ts hands them
-  // their arguments before commander parses, as their options are theirs to define.
-  const tosca = program
-    .command('tosca')
-    .description('validate and compile TOSCA locally (no agent needed)');
-  tosca
-    .command('validate')
-    .description(
-      'check a TOSCA file, CSAR or directory: exit 0 valid, 1 invalid (diagnostics on stderr)',
-    );
-  tosca.command('compile').description('print the Floria templates a TOSCA service compiles to');
+  program.addCommand(toscaCommand(run));
+
+  // `agent` is listed here for help and completion only: main.ts hands it its arguments
+  // before commander parses, as its options are the agent's to define.
   program
     .command('agent')
     .description('run the agent of this host in the foreground (khutulun agent --help)');

@@ -7,7 +7,6 @@ import { zipSync } from 'fflate';
 import { pack } from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { compile } from './compile.js';
-import { runToscaCommand } from './tosca-command.js';
 
 const files: Record<string, string> = {
   'TOSCA-Metadata/TOSCA.meta':
@@ -758,76 +757,5 @@ service_template:
     expect(value('nautical')).toBe(1852);
     expect(value('kilo-nautical')).toBe(3704000);
     expect(value('count')).toBe(24);
-  });
-});
-
-describe('tosca command', () => {
-  const run = async (argv: string[]) => {
-    let stdout = '';
-    let stderr = '';
-    const code = await runToscaCommand(argv, {
-      stdout: (s) => (stdout += s),
-      stderr: (s) => (stderr += s),
-    });
-    return { code, stdout, stderr };
-  };
-
-  it('exits 2 on misuse and unreadable files, 1 with diagnostics, 0 when valid', async () => {
-    expect((await run([])).code).toBe(2);
-    expect((await run(['frobnicate'])).code).toBe(2);
-    expect((await run(['validate'])).code).toBe(2);
-    expect((await run(['validate', 'x.yaml', '--format', 'xml'])).code).toBe(2);
-    expect((await run(['validate', '/nonexistent/file.yaml'])).code).toBe(2);
-    const dir = tmp();
-    writeTree(dir, {
-      'bad.yaml': 'tosca_definitions_version: tosca_2_0\nnode_types:\n  A:\n    derived_from: B\n',
-    });
-    const bad = await run(['validate', join(dir, 'bad.yaml')]);
-    expect(bad.code).toBe(1);
-    expect(bad.stderr).toBe(
-      `${join(dir, 'bad.yaml')}:4:19: error TOSCA1020: unknown node type "B" in derived_from (at node_types["A"].derived_from)\n`,
-    );
-    const json = await run(['validate', join(dir, 'bad.yaml'), '--format', 'json']);
-    expect(JSON.parse(json.stderr)).toMatchObject([
-      { code: 'TOSCA1020', line: 4, column: 19, path: 'node_types["A"].derived_from' },
-    ]);
-  });
-
-  it('compiles to JSON or YAML, with inputs and an instantiation preview', async () => {
-    const dir = tmp();
-    writeTree(dir, files);
-    const out = await run(['compile', dir, '-i', 'port=9090', '-o', 'json', '--instantiate']);
-    expect(out.stderr).toBe('');
-    expect(out.code).toBe(0);
-    const doc = JSON.parse(out.stdout) as {
-      service: { inputs: Record<string, unknown> };
-      instances: Array<{
-        kind: string;
-        name: string;
-        template: string;
-        parent?: string;
-        source?: string;
-        target?: string;
-      }>;
-    };
-    expect(doc.service.inputs.port).toBe(9090);
-    // Floria's own instantiation: two machines, each with its capability, one app whose
-    // requirement makes an edge to each machine's host capability.
-    expect(
-      doc.instances
-        .filter((i) => i.kind === 'vertex' && i.template === 'machine')
-        .map((i) => i.name),
-    ).toEqual(['machine-1', 'machine-2']);
-    expect(
-      doc.instances.filter((i) => i.template === 'machine/capabilities/host').map((i) => i.parent),
-    ).toEqual(['machine-1', 'machine-2']);
-    expect(doc.instances.filter((i) => i.kind === 'edge').map((i) => [i.source, i.target])).toEqual(
-      [
-        ['app-1', 'machine/capabilities/host-1'],
-        ['app-1', 'machine/capabilities/host-2'],
-      ],
-    );
-    const yaml = await run(['compile', dir]);
-    expect(yaml.stdout).toMatch(/^service:\n/);
   });
 });

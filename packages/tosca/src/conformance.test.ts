@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { runToscaCommand } from './tosca-command.js';
+import { compile } from './compile.js';
+import { formatDiagnostic } from './diagnostic.js';
 
 /** The OASIS TOSCA 2.0 conformance corpus, run with the OASIS protocol: one path, one verdict. */
 const corpus = join(dirname(fileURLToPath(import.meta.url)), '../conformance');
@@ -52,13 +53,22 @@ describe('OASIS TOSCA 2.0 conformance corpus', () => {
     const valid = deviation ? !entry.valid : entry.valid;
     const title = `${valid ? 'accepts' : 'rejects'} ${entry.file}${deviation ? ` (corpus says otherwise: ${deviation})` : ''}`;
     it(title, async () => {
-      const args = ['validate', join(corpus, entry.file)];
+      const mapUrls: Record<string, string> = {};
       for (const m of entry.map_url ?? []) {
         const eq = m.indexOf('=');
-        args.push('--map-url', `${m.slice(0, eq)}=${join(corpus, m.slice(eq + 1))}`);
+        mapUrls[m.slice(0, eq)] = join(corpus, m.slice(eq + 1));
       }
-      let stderr = '';
-      const code = await runToscaCommand(args, { stdout: () => {}, stderr: (s) => (stderr += s) });
+      const result = await compile({
+        source: join(corpus, entry.file),
+        mapUrls,
+        validateOnly: true,
+      });
+      const stderr = result.diagnostics.map((d) => `${formatDiagnostic(d)}\n`).join('');
+      const code = result.unreadable
+        ? 2
+        : result.diagnostics.some((d) => d.severity === 'error')
+          ? 1
+          : 0;
       if (valid) {
         expect(
           stderr.split('\n').filter((l) => l.includes(' error ')),
