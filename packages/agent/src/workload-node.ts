@@ -49,7 +49,9 @@ export async function workloadNode(
 ): Promise<WorkloadNode> {
   const properties: Record<string, Value> = {};
   for (const [name, property] of Object.entries(vertex.properties)) {
+    // Properties only: attributes are what the drivers and the agent wrote back.
     if (name.startsWith('tosca:') || property.value === undefined) continue;
+    if (property.metadata?.['tosca.kind'] === 'attribute') continue;
     properties[name] = property.value;
   }
   const artifacts: Record<string, NodeArtifact> = {};
