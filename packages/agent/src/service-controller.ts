@@ -948,6 +948,14 @@ export class ServiceController {
     );
     for (const st of statuses) {
       const { service, name } = st.ref.key;
+      if (!known.has(service) && this.s.kinds.sharedEngine(st.ref.kind)) {
+        // In an engine other agents may share: perhaps theirs, so never ours to remove.
+        this.s.log(
+          'warn',
+          `${st.ref.kind} workload ${service}/${name} (${st.ref.id}) is labelled for this host but belongs to no service of this agent; left alone`,
+        );
+        continue;
+      }
       const deploying = records.some((r) => r.name === service && r.state !== 'running');
       if (!known.has(service) || (!deploying && !listed.has(`${service}/${name}`)))
         await this.s.kinds.driverOf(st.ref).delete(st.ref, { graceMs: ROLLBACK_GRACE_MS });

@@ -121,6 +121,11 @@ export class WorkloadKinds {
     return this.#kinds.find((k) => k.kind === kind)?.ownFileSystem ?? false;
   }
 
+  /** Whether a kind's workloads live in an engine other agents may share (see `WorkloadKind`). */
+  sharedEngine(kind: string): boolean {
+    return this.#kinds.find((k) => k.kind === kind)?.sharedEngine === true;
+  }
+
   /** The driver of an available kind. */
   driver(kind: string): WorkloadDriver {
     const driver = this.#drivers.get(kind);

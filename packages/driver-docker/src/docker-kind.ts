@@ -78,6 +78,7 @@ export function createDockerKind(options: DockerKindOptions = {}): WorkloadKind 
     kind: 'docker',
     nodeTypes: [CONTAINER_TYPE],
     ownFileSystem: true,
+    sharedEngine: true,
     claims: (node) => engineOf(node) === 'docker',
     map(node) {
       const mapping = mapContainer(node);

@@ -80,6 +80,7 @@ export function createPodmanKind(options: PodmanKindOptions = {}): WorkloadKind 
     nodeTypes: [CONTAINER_TYPE, POD_TYPE],
     claims: (node: WorkloadNode) => node.types.includes(POD_TYPE) || engineOf(node) === 'podman',
     ownFileSystem: true,
+    sharedEngine: true,
     map: mapContainer,
     withCommand: withContainerCommand,
     async probe(context): Promise<KindAvailability> {

@@ -78,6 +78,13 @@ export interface WorkloadKind {
    * Otherwise (processes) they are written at their paths on the host.
    */
   readonly ownFileSystem: boolean;
+  /**
+   * Whether its workloads live in an engine that other agents on the machine may share (a
+   * Podman or Docker store): an agent then never sweeps workloads of services it does not
+   * know as orphans (they may be another agent's), and leaves them with a warning. Kinds whose
+   * workloads live in the agent's own state directory (processes) leave it unset.
+   */
+  readonly sharedEngine?: boolean;
   /** Maps a node to the kind's spec properties. Never throws for bad input. */
   map(node: WorkloadNode): KindMapping;
   /**
