@@ -2,6 +2,10 @@
 // that every deploy runs through the Wasm path. The function names and argument shapes are
 // documented in packages/plugins/README.md ("Built-in plugin").
 import { Call, fail, handle, Value, ValueKind } from '@khutulun/plugin-sdk';
+import { setError } from '@khutulun/plugin-sdk/assembly/kernel';
+import { JsonWriter, readInputBytes, seekFirstArgument } from './json-io';
+import { JsonReader } from './json-reader';
+import { Placer, readHosts, readRequest } from './placement';
 
 /**
  * How long to wait before restarting a workload, in milliseconds.
@@ -32,52 +36,125 @@ export function restart_delay(): i32 {
 }
 
 /**
- * Chooses the host for a workload; returns its name, or null when no host fits.
- * Argument: `{ workload: { name, host?, labels? }, hosts: [{ name, available?, workloads?,
- * labels? }] }`. A workload pinned with `host` goes there (if that host is available). Else
- * the candidates are the available hosts carrying every label the workload asks for; the one
- * running the fewest workloads wins, ties broken by name.
+ * Chooses the host for one workload: its name, or null when no host fits.
+ * Argument: `{ workload, hosts, options? }` (see ../README.md). The earlier form still
+ * works: `{ workload: { name, host?, labels? }, hosts: [{ name, available?, workloads?,
+ * labels? }] }` (`workloads` a count) places on the least loaded available host with the
+ * labels, ties broken by name.
  */
 export function place(): i32 {
-  return handle((call: Call): Value => {
-    const args = call.arg(0);
-    const workload = args.get('workload');
-    const hosts = args.get('hosts');
-    if (hosts.kind !== ValueKind.List) return fail('place: hosts must be a list');
-    const pinned = workload.get('host');
-    const wanted = workload.get('labels');
-    let best: Value | null = null;
-    for (let i = 0; i < hosts.length; i++) {
-      const host = hosts.at(i);
-      const name = host.get('name');
-      if (name.kind !== ValueKind.String) continue;
-      if (host.get('available').kind === ValueKind.Bool && !host.get('available').asBool())
-        continue;
-      if (pinned.kind === ValueKind.String) {
-        if (name.asString() === pinned.asString()) return name;
-        continue;
+  const call = readCall('place');
+  if (call === null) return 1;
+  if (call.workload < 0) return failed('place: workload must be a map');
+  const placer = call.placer();
+  call.reader.pos = call.workload;
+  const chosen = placer.place(readRequest(call.reader));
+  const out = new JsonWriter();
+  if (chosen < 0) out.raw('null');
+  else out.string(placer.hosts[chosen].name);
+  out.output();
+  return 0;
+}
+
+/**
+ * Places many workloads, in order, against one host snapshot that each placement updates
+ * (so later workloads see the earlier ones: capacity used, distinct hosts, colocation,
+ * spread counts). Argument: `{ hosts, workloads: [...], options? }`. Result:
+ * `{ placements: [{ host } | { host: null, reasons: { host: why }, summary: { why: n } }] }`,
+ * one per workload, in order.
+ */
+export function place_many(): i32 {
+  const call = readCall('place_many');
+  if (call === null) return 1;
+  if (call.workloads < 0) return failed('place_many: workloads must be a list');
+  const placer = call.placer();
+  const reader = call.reader;
+  reader.pos = call.workloads;
+  const out = new JsonWriter();
+  out.raw('{"placements":[');
+  let first = true;
+  if (reader.beginList()) {
+    while (reader.nextItem()) {
+      const request = readRequest(reader);
+      if (!first) out.raw(',');
+      first = false;
+      const chosen = placer.placeAndRecord(request);
+      if (chosen >= 0) {
+        out.raw('{"host":').string(placer.hosts[chosen].name).raw('}');
+      } else {
+        out.raw('{"host":null,');
+        placer.explain(request, out, call.maxReasons);
+        out.raw('}');
       }
-      if (!hasLabels(host.get('labels'), wanted)) continue;
-      if (best === null || better(host, best)) best = host;
     }
-    return best === null ? Value.ofNull() : best.get('name');
-  });
-}
-
-function better(a: Value, b: Value): bool {
-  const la = a.get('workloads').asNumber();
-  const lb = b.get('workloads').asNumber();
-  if (la !== lb) return la < lb;
-  return a.get('name').asString() < b.get('name').asString();
-}
-
-function hasLabels(labels: Value, wanted: Value): bool {
-  const keys = wanted.keys();
-  for (let i = 0; i < keys.length; i++) {
-    const want = wanted.get(keys[i]);
-    if (labels.get(keys[i]).toJSON() !== want.toJSON()) return false;
   }
-  return true;
+  if (reader.failed) return failed('place_many: the argument is not valid JSON');
+  out.raw(']}');
+  out.output();
+  return 0;
+}
+
+/** Where the parts of a placement argument start in the input. */
+class PlacementCall {
+  hosts: i32 = -1;
+  workload: i32 = -1;
+  workloads: i32 = -1;
+  window: i32 = -1;
+  maxReasons: i32 = -1;
+  constructor(public reader: JsonReader) {}
+
+  /** The host snapshot. */
+  placer(): Placer {
+    const placer = new Placer();
+    if (this.window >= 0) placer.window = this.window;
+    this.reader.pos = this.hosts;
+    readHosts(this.reader, placer);
+    return placer;
+  }
+}
+
+function readCall(fn: string): PlacementCall | null {
+  const reader = readInputBytes();
+  if (!seekFirstArgument(reader) || reader.peek() !== 0x7b) {
+    failed(fn + ': the argument must be a map');
+    return null;
+  }
+  const call = new PlacementCall(reader);
+  reader.beginMap();
+  // The parts may come in any order; hosts are read first, whatever their position.
+  while (reader.nextKey()) {
+    if (reader.keyIs('hosts')) {
+      if (reader.peek() === 0x5b) call.hosts = reader.pos;
+    } else if (reader.keyIs('workload')) {
+      if (reader.peek() === 0x7b) call.workload = reader.pos;
+    } else if (reader.keyIs('workloads')) {
+      if (reader.peek() === 0x5b) call.workloads = reader.pos;
+    } else if (reader.keyIs('options')) {
+      if (reader.beginMap()) {
+        while (reader.nextKey()) {
+          if (reader.keyIs('candidates')) call.window = <i32>reader.number(-1);
+          else if (reader.keyIs('max_reasons')) call.maxReasons = <i32>reader.number(-1);
+          else reader.skip();
+        }
+      }
+      continue;
+    }
+    reader.skip();
+  }
+  if (reader.failed) {
+    failed(fn + ': the argument is not valid JSON');
+    return null;
+  }
+  if (call.hosts < 0) {
+    failed(fn + ': hosts must be a list');
+    return null;
+  }
+  return call;
+}
+
+function failed(message: string): i32 {
+  setError(message);
+  return 1;
 }
 
 function numberOr(value: Value, fallback: f64): f64 {

@@ -1,0 +1,328 @@
+// A pull reader of JSON over UTF-8 bytes, for inputs too large to build a `Value` tree of
+// (a placement snapshot of 10,000 hosts and 100,000 workloads): the caller walks the
+// document and keeps only what it needs, so nothing but the wanted strings is allocated.
+// It trusts its input to be JSON (the host serializes it with JSON.stringify): malformed
+// input sets `failed` and ends every loop, it never traps or loops forever.
+
+/** Reads one JSON document held in `length` bytes at `base` (Wasm linear memory). */
+export class JsonReader {
+  pos: i32 = 0;
+  failed: bool = false;
+  /** The current map key, as a byte range (set by `nextKey`). */
+  keyStart: i32 = 0;
+  keyEnd: i32 = 0;
+  /** The buffer holding the bytes, kept reachable while they are read. */
+  owner: ArrayBuffer | null = null;
+
+  constructor(
+    public base: usize,
+    public length: i32,
+  ) {}
+
+  @inline
+  private at(i: i32): u32 {
+    return <u32>load<u8>(this.base + <usize>i);
+  }
+
+  /** The next significant byte (after white space), or -1 at the end. */
+  peek(): i32 {
+    let p = this.pos;
+    const n = this.length;
+    while (p < n) {
+      const c = this.at(p);
+      if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) {
+        this.pos = p;
+        return <i32>c;
+      }
+      p++;
+    }
+    this.pos = p;
+    return -1;
+  }
+
+  /** Enters a map if one is next (true); otherwise skips the value (false). */
+  beginMap(): bool {
+    if (this.peek() === 0x7b) {
+      this.pos++;
+      return true;
+    }
+    this.skip();
+    return false;
+  }
+
+  /** Enters a list if one is next (true); otherwise skips the value (false). */
+  beginList(): bool {
+    if (this.peek() === 0x5b) {
+      this.pos++;
+      return true;
+    }
+    this.skip();
+    return false;
+  }
+
+  /**
+   * Moves to the next key of the map being read (true, the key in `keyStart`/`keyEnd`, the
+   * reader before its value), or past the map's end (false).
+   */
+  nextKey(): bool {
+    let c = this.peek();
+    if (c === 0x2c) {
+      this.pos++;
+      c = this.peek();
+    }
+    if (c === 0x7d) {
+      this.pos++;
+      return false;
+    }
+    if (c !== 0x22) return this.fail();
+    this.pos++;
+    const start = this.pos;
+    let p = start;
+    const n = this.length;
+    while (p < n) {
+      const b = this.at(p);
+      if (b === 0x22) break;
+      if (b === 0x5c) p++;
+      p++;
+    }
+    if (p >= n) return this.fail();
+    this.keyStart = start;
+    this.keyEnd = p;
+    this.pos = p + 1;
+    if (this.peek() !== 0x3a) return this.fail();
+    this.pos++;
+    return true;
+  }
+
+  /** Moves to the next item of the list being read (true), or past its end (false). */
+  nextItem(): bool {
+    let c = this.peek();
+    if (c === 0x2c) {
+      this.pos++;
+      c = this.peek();
+    }
+    if (c === 0x5d) {
+      this.pos++;
+      return false;
+    }
+    if (c < 0) return this.fail();
+    return true;
+  }
+
+  /** Whether the current key is `name` (ASCII). */
+  keyIs(name: string): bool {
+    const n = name.length;
+    if (this.keyEnd - this.keyStart !== n) return false;
+    for (let i = 0; i < n; i++) {
+      if (this.at(this.keyStart + i) !== <u32>name.charCodeAt(i)) return false;
+    }
+    return true;
+  }
+
+  /** The current key as a string. */
+  key(): string {
+    return this.decode(this.keyStart, this.keyEnd);
+  }
+
+  /** Whether a string is next (without reading it). */
+  isString(): bool {
+    return this.peek() === 0x22;
+  }
+
+  /** Whether a number is next. */
+  isNumber(): bool {
+    const c = this.peek();
+    return (c >= 0x30 && c <= 0x39) || c === 0x2d;
+  }
+
+  /** Reads a string; any other value is skipped and reads as `fallback`. */
+  string(fallback: string = ''): string {
+    if (this.peek() !== 0x22) {
+      this.skip();
+      return fallback;
+    }
+    const start = this.pos + 1;
+    let p = start;
+    const n = this.length;
+    while (p < n) {
+      const b = this.at(p);
+      if (b === 0x22) break;
+      if (b === 0x5c) p++;
+      p++;
+    }
+    if (p >= n) {
+      this.fail();
+      return fallback;
+    }
+    this.pos = p + 1;
+    return this.decode(start, p);
+  }
+
+  /** Reads a scalar as text (a label value may be a string, number or boolean). */
+  text(): string {
+    const c = this.peek();
+    if (c === 0x22) return this.string();
+    if (c === 0x7b || c === 0x5b || c < 0) {
+      this.skip();
+      return '';
+    }
+    const start = this.pos;
+    this.skipScalar();
+    return this.decode(start, this.pos);
+  }
+
+  /** Reads a number; any other value is skipped and reads as `fallback`. */
+  number(fallback: f64 = NaN): f64 {
+    let c = this.peek();
+    if (!((c >= 0x30 && c <= 0x39) || c === 0x2d)) {
+      this.skip();
+      return fallback;
+    }
+    const start = this.pos;
+    let p = start;
+    const n = this.length;
+    let negative = false;
+    if (c === 0x2d) {
+      negative = true;
+      p++;
+    }
+    let whole: f64 = 0;
+    let digits = 0;
+    while (p < n) {
+      c = <i32>this.at(p);
+      if (c < 0x30 || c > 0x39) break;
+      whole = whole * 10 + <f64>(c - 0x30);
+      digits++;
+      p++;
+    }
+    c = p < n ? <i32>this.at(p) : 0;
+    if (c === 0x2e || c === 0x65 || c === 0x45 || digits > 15) {
+      // Fractions and exponents: the standard library's parser, for exact rounding.
+      this.pos = start;
+      this.skipScalar();
+      return parseFloat(this.decode(start, this.pos));
+    }
+    this.pos = p;
+    return negative ? -whole : whole;
+  }
+
+  /** Reads a boolean; any other value is skipped and reads as `fallback`. */
+  bool(fallback: bool): bool {
+    const c = this.peek();
+    if (c === 0x74) {
+      this.pos += 4;
+      return true;
+    }
+    if (c === 0x66) {
+      this.pos += 5;
+      return false;
+    }
+    this.skip();
+    return fallback;
+  }
+
+  /** Skips the next value, whatever it is. */
+  skip(): void {
+    const c = this.peek();
+    if (c < 0) {
+      this.fail();
+      return;
+    }
+    if (c === 0x22) {
+      this.string();
+      return;
+    }
+    if (c === 0x7b || c === 0x5b) {
+      // Count brackets, stepping over strings (which may hold brackets).
+      let depth = 0;
+      let p = this.pos;
+      const n = this.length;
+      while (p < n) {
+        const b = this.at(p);
+        if (b === 0x22) {
+          p++;
+          while (p < n) {
+            const s = this.at(p);
+            if (s === 0x22) break;
+            if (s === 0x5c) p++;
+            p++;
+          }
+        } else if (b === 0x7b || b === 0x5b) {
+          depth++;
+        } else if (b === 0x7d || b === 0x5d) {
+          depth--;
+          if (depth === 0) {
+            this.pos = p + 1;
+            return;
+          }
+        }
+        p++;
+      }
+      this.pos = n;
+      this.fail();
+      return;
+    }
+    this.skipScalar();
+  }
+
+  private skipScalar(): void {
+    let p = this.pos;
+    const n = this.length;
+    while (p < n) {
+      const b = this.at(p);
+      if (b === 0x2c || b === 0x7d || b === 0x5d || b === 0x20 || b === 0x0a || b === 0x0d) break;
+      p++;
+    }
+    if (p === this.pos) {
+      this.pos = n;
+      this.fail();
+      return;
+    }
+    this.pos = p;
+  }
+
+  private fail(): bool {
+    this.failed = true;
+    this.pos = this.length;
+    return false;
+  }
+
+  /** Decodes bytes [start, end) as a JSON string body (escapes resolved). */
+  private decode(start: i32, end: i32): string {
+    let escaped = false;
+    for (let p = start; p < end; p++) {
+      if (this.at(p) === 0x5c) {
+        escaped = true;
+        break;
+      }
+    }
+    if (!escaped) return String.UTF8.decodeUnsafe(this.base + <usize>start, <usize>(end - start));
+    let out = '';
+    let from = start;
+    let p = start;
+    while (p < end) {
+      if (this.at(p) !== 0x5c) {
+        p++;
+        continue;
+      }
+      out += String.UTF8.decodeUnsafe(this.base + <usize>from, <usize>(p - from));
+      const e = this.at(p + 1);
+      p += 2;
+      if (e === 0x6e) out += '\n';
+      else if (e === 0x74) out += '\t';
+      else if (e === 0x72) out += '\r';
+      else if (e === 0x62) out += '\b';
+      else if (e === 0x66) out += '\f';
+      else if (e === 0x75) {
+        let code: i32 = 0;
+        for (let i = 0; i < 4 && p < end; i++, p++) {
+          const h = <i32>this.at(p);
+          code = code * 16 + (h >= 0x61 ? h - 0x61 + 10 : h >= 0x41 ? h - 0x41 + 10 : h - 0x30);
+        }
+        out += String.fromCharCode(code);
+      } else out += String.fromCharCode(<i32>e);
+      from = p;
+    }
+    return out + String.UTF8.decodeUnsafe(this.base + <usize>from, <usize>(end - from));
+  }
+}
