@@ -50,8 +50,10 @@ export interface ImageStore {
  */
 export class ArchiveImages {
   readonly #store: ImageStore;
-  /** Digests of files already read, by path, size and modification time. */
-  readonly #digests = new Map<string, string>();
+  /** Digests of files read (or being read), by path, size, modification time and inode. */
+  readonly #digests = new Map<string, Promise<string>>();
+  /** Per reference: the check-or-import in flight, which concurrent creates share. */
+  readonly #ensuring = new Map<string, Promise<boolean>>();
   /** Per reference: the tail of its chain of operations, and how many creates hold it. */
   readonly #chains = new Map<string, Promise<unknown>>();
   readonly #holds = new Map<string, number>();
@@ -66,8 +68,9 @@ export class ArchiveImages {
     const key = `${file}\0${info.size}\0${info.mtimeMs}\0${info.ino}`;
     let digest = this.#digests.get(key);
     if (!digest) {
-      digest = await fileDigest(file);
+      digest = fileDigest(file);
       this.#digests.set(key, digest);
+      digest.catch(() => this.#digests.delete(key));
     }
     return digest;
   }
@@ -86,18 +89,28 @@ export class ArchiveImages {
 
   /**
    * Makes sure the archive is in the store and holds it for a create: resolves with its
-   * reference and whether this call imported it. Call `release` once the container exists
+   * reference and whether it was imported for this call (concurrent calls share one check
+   * and import, and all see it). Call `release` once the container exists
    * (or its create failed).
    */
   async acquire(archive: ImageArchive): Promise<{ reference: string; imported: boolean }> {
     const reference = archiveReference(await this.digest(archive.file));
     this.#holds.set(reference, (this.#holds.get(reference) ?? 0) + 1);
     try {
-      const imported = await this.#serial(reference, async () => {
-        if (await this.#store.exists(reference)) return false;
-        await this.#store.put(archive, reference);
-        return true;
-      });
+      let ensuring = this.#ensuring.get(reference);
+      if (!ensuring) {
+        ensuring = this.#serial(reference, async () => {
+          if (await this.#store.exists(reference)) return false;
+          await this.#store.put(archive, reference);
+          return true;
+        });
+        this.#ensuring.set(reference, ensuring);
+        const done = () => {
+          if (this.#ensuring.get(reference) === ensuring) this.#ensuring.delete(reference);
+        };
+        ensuring.then(done, done);
+      }
+      const imported = await ensuring;
       return { reference, imported };
     } catch (error) {
       this.release(reference);

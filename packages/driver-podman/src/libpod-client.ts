@@ -82,7 +82,7 @@ function parse(text: string): unknown {
 export class HttpLibpodClient implements LibpodClient {
   readonly socketPath: string;
   /** Keep-alive connections for the many short calls of a deploy. */
-  readonly #agent = new Agent({ keepAlive: true, maxSockets: 32 });
+  readonly #agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
   constructor(socketPath: string) {
     this.socketPath = socketPath;
