@@ -286,10 +286,17 @@ export function createGraph(
   const count = elements.filter((e) => e.group === 'nodes').length;
   const force = count <= FORCE_LAYOUT_LIMIT;
   const grid = force ? { elements, positions: {} } : hostGrid(elements);
-  const positions = grid.positions;
+  // Positions go in with the elements: a preset layout would move every node a second time.
+  const placed = force
+    ? grid.elements
+    : grid.elements.map((e) =>
+        e.group === 'nodes'
+          ? { ...e, position: grid.positions[e.data.id as string] ?? { x: 0, y: 0 } }
+          : e,
+      );
   const cy = cytoscape({
     container,
-    elements: grid.elements,
+    elements: placed,
     style: graphStyle(!force),
     wheelSensitivity: 0.3,
     textureOnViewport: !force,
@@ -305,8 +312,9 @@ export function createGraph(
           idealEdgeLength: 90,
           padding: 30,
         } as cytoscape.LayoutOptions)
-      : { name: 'preset', positions, fit: true, padding: 20 },
+      : { name: 'null' },
   });
+  if (!force) cy.fit(undefined, 20);
   cy.on('tap', 'node.workload, node.other, node.network', (e) =>
     onOpen(e.target.data('name') as string),
   );
@@ -317,8 +325,15 @@ export function createGraph(
     cy.zoom(1.25);
     cy.center();
   }
-  // Ready once laid out and painted.
-  cy.ready(() => requestAnimationFrame(() => requestAnimationFrame(onReady)));
+  // Ready once laid out and painted: cytoscape draws in its next animation frame; a task
+  // posted from a callback of that frame runs once the frame is painted.
+  cy.ready(() =>
+    requestAnimationFrame(() => {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = () => onReady();
+      channel.port2.postMessage(null);
+    }),
+  );
   return cy;
 }
 

@@ -163,20 +163,22 @@ export function ServicePage({ service }: { service: string }) {
             onChange={(e) => setFilter(e.target.value)}
             style={{ width: '100%' }}
           />
-          <table>
-            <thead>
-              <tr>
-                <th>Workload</th>
-                <th>State</th>
-                <th>Host</th>
-              </tr>
-            </thead>
-            <tbody data-testid="workload-rows">
-              {shown.map((w, i) => (
-                <Row key={w.name} workload={w} selected={i === selected} />
-              ))}
-            </tbody>
-          </table>
+          {/* A list of grid rows, not a table: a table re-lays out every row when one cell
+              changes, and off-screen rows here skip rendering (content-visibility). */}
+          <div className="wl-row wl-head" aria-hidden="true">
+            <span>Workload</span>
+            <span>State</span>
+            <span>Host</span>
+          </div>
+          <ul
+            className="wl-list"
+            data-testid="workload-rows"
+            aria-label={`Workloads of ${service}`}
+          >
+            {shown.map((w, i) => (
+              <Row key={w.name} workload={w} selected={i === selected} />
+            ))}
+          </ul>
         </section>
       </div>
       <Confirm
@@ -205,25 +207,28 @@ const Row = memo(function Row({
   selected: boolean;
 }) {
   return (
-    <tr
-      className="clickable"
-      aria-selected={selected}
+    // biome-ignore lint/a11y/useKeyWithClickEvents: the row's link is the keyboard path (and j/k/Enter)
+    <li
+      className="wl-row clickable"
+      aria-current={selected ? 'true' : undefined}
+      data-selected={selected}
       data-testid="workload-row"
       data-name={w.name}
       data-state={w.state}
       onClick={() => navigate(workloadHref(w.service, w.name))}
     >
-      <td>
+      <span>
         <a href={workloadHref(w.service, w.name)}>{w.name}</a>
-        <div className="muted">
+        <span className="muted">
+          {' '}
           {w.kind}
           {w.restarts ? `, ${w.restarts} restarts` : ''}
-        </div>
-      </td>
-      <td>
+        </span>
+      </span>
+      <span>
         <StateBadge state={w.state} />
-      </td>
-      <td>{w.host}</td>
-    </tr>
+      </span>
+      <span>{w.host}</span>
+    </li>
   );
 });
