@@ -1,0 +1,650 @@
+/**
+ * Host records, workload owners and replacement intents in PostgreSQL: the source of truth
+ * that decides. Every operation is one transaction; NATS only carries what they decided.
+ */
+import pg from 'pg';
+import { ClusterError } from './cluster-error.js';
+import { CLUSTER_SCHEMA, CLUSTER_SCHEMA_LOCK } from './cluster-schema.js';
+
+/** A host's membership state: `up`, `lost` (declared lost; its epoch was bumped), `draining`. */
+export type HostState = 'up' | 'lost' | 'draining';
+
+/**
+ * What a service chose for its workloads when their host is lost: `at-least-once` (replace at
+ * once) or `at-most-once` (replace only once the fencing delay has passed).
+ */
+export type ReplacementPolicy = 'at-least-once' | 'at-most-once';
+
+/** What a host says about itself when it joins. */
+export interface HostInfo {
+  name: string;
+  /** The address other hosts and clients reach it at (never a loopback address in a cluster). */
+  address: string;
+  labels?: Record<string, string>;
+  /** The workload kinds its agent offers, e.g. `process`, `podman`. */
+  kinds?: string[];
+  /** Capacity: CPU in millicores, memory in bytes. */
+  capacity?: { cpuMillicores?: number; memoryBytes?: number };
+}
+
+/** A host record as stored. */
+export interface HostRecord {
+  name: string;
+  address: string;
+  labels: Record<string, string>;
+  kinds: string[];
+  capacity: { cpuMillicores: number; memoryBytes: number };
+  /** Increases every time the host (re)joins or is declared lost: the fencing token. */
+  epoch: number;
+  state: HostState;
+  /** When the record last changed (the database's clock). */
+  changedAt: Date;
+  /** How many workloads it owns that are not lost. */
+  workloads: number;
+}
+
+/** The fencing token a write about a workload carries: its owner host and that host's epoch. */
+export interface OwnerToken {
+  host: string;
+  epoch: number;
+}
+
+/** Names a workload: the service and the workload's name in it. */
+export interface WorkloadKey {
+  service: string;
+  workload: string;
+}
+
+/** An owner record: which host runs a workload, at which of its epochs. */
+export interface WorkloadOwner extends WorkloadKey {
+  owner: string;
+  ownerEpoch: number;
+  state: 'running' | 'lost';
+  policy: ReplacementPolicy;
+}
+
+/** A replacement intent, recorded when the workload's host was declared lost. */
+export interface Replacement extends WorkloadKey {
+  id: number;
+  lostHost: string;
+  /** The epoch the workload was owned at when its host was lost. */
+  lostEpoch: number;
+  policy: ReplacementPolicy;
+  recordedAt: Date;
+  /** Not to be started before this time (the recording time plus, for at-most-once, the fencing delay). */
+  notBefore: Date;
+  /** The host it was placed on, once placed. */
+  placedOn?: string;
+}
+
+/** What `join` decided. */
+export interface JoinResult {
+  host: HostRecord;
+  /** The record before this join, if the host had one (e.g. `lost` for a returning host). */
+  previous?: { epoch: number; state: HostState };
+  /**
+   * Workloads replaced while the host was away (declared lost): the agent stops its copies.
+   * Each is reported once, to the first join that follows.
+   */
+  replaced: Replacement[];
+  /** Workloads the host still owns, now at its new epoch: the agent re-adopts them. */
+  owned: WorkloadOwner[];
+}
+
+/** What `declareLost` decided. */
+export type DeclareLostResult =
+  | { declared: true; host: HostRecord; replacements: Replacement[] }
+  | { declared: false; host: HostRecord | undefined };
+
+/** Options for {@link openHostRegistry}. */
+export interface HostRegistryOptions {
+  /**
+   * How long an at-most-once replacement waits after its host was declared lost (default
+   * 10,000 ms). It must cover the lost host's fencing (see `Membership`'s `fenceAfterMs`) and
+   * the time its agent takes to stop its workloads.
+   */
+  fencingDelayMs?: number;
+  /** How long an operation keeps retrying while PostgreSQL is unreachable (default 30,000 ms). */
+  retryForMs?: number;
+  /** Most connections the registry holds (default 4). */
+  maxConnections?: number;
+}
+
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOENT',
+  'EPIPE',
+  'ETIMEDOUT',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up or shutting down)
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+]);
+
+/** True for failures of the connection rather than of the statement: worth a retry. */
+function isConnectionError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && CONNECTION_ERROR_CODES.has(code)) return true;
+  return (
+    typeof message === 'string' &&
+    /Connection terminated|connection error|terminating connection|not queryable|ended/i.test(
+      message,
+    )
+  );
+}
+
+interface HostRow {
+  name: string;
+  address: string;
+  labels: Record<string, string>;
+  kinds: string[];
+  cpu_millicores: string;
+  memory_bytes: string;
+  epoch: string;
+  state: HostState;
+  changed_at: Date;
+  workloads?: string | number;
+}
+
+function hostRecord(row: HostRow): HostRecord {
+  return {
+    name: row.name,
+    address: row.address,
+    labels: row.labels,
+    kinds: row.kinds,
+    capacity: { cpuMillicores: Number(row.cpu_millicores), memoryBytes: Number(row.memory_bytes) },
+    epoch: Number(row.epoch),
+    state: row.state,
+    changedAt: row.changed_at,
+    workloads: Number(row.workloads ?? 0),
+  };
+}
+
+interface OwnerRow {
+  service: string;
+  workload: string;
+  owner: string;
+  owner_epoch: string;
+  state: 'running' | 'lost';
+  policy: ReplacementPolicy;
+}
+
+function ownerRecord(row: OwnerRow): WorkloadOwner {
+  return {
+    service: row.service,
+    workload: row.workload,
+    owner: row.owner,
+    ownerEpoch: Number(row.owner_epoch),
+    state: row.state,
+    policy: row.policy,
+  };
+}
+
+interface ReplacementRow {
+  id: string;
+  service: string;
+  workload: string;
+  lost_host: string;
+  lost_epoch: string;
+  policy: ReplacementPolicy;
+  recorded_at: Date;
+  not_before: Date;
+  placed_on: string | null;
+}
+
+function replacementRecord(row: ReplacementRow): Replacement {
+  const replacement: Replacement = {
+    id: Number(row.id),
+    service: row.service,
+    workload: row.workload,
+    lostHost: row.lost_host,
+    lostEpoch: Number(row.lost_epoch),
+    policy: row.policy,
+    recordedAt: row.recorded_at,
+    notBefore: row.not_before,
+  };
+  if (row.placed_on !== null) replacement.placedOn = row.placed_on;
+  return replacement;
+}
+
+const HOST_COLUMNS =
+  'name, address, labels, kinds, cpu_millicores, memory_bytes, epoch, state, changed_at';
+const REPLACEMENT_COLUMNS =
+  'id, service, workload, lost_host, lost_epoch, policy, recorded_at, not_before, placed_on';
+
+/** A transaction's connection, as `fencedWrite` hands it to the caller's write. */
+export type Queryable = Pick<pg.PoolClient, 'query'>;
+
+/**
+ * The cluster's records in PostgreSQL. Each method is one transaction, retried while the
+ * server is unreachable (up to `retryForMs`), so an agent rides out a PostgreSQL restart.
+ */
+export class HostRegistry {
+  readonly #pool: pg.Pool;
+  readonly #fencingDelayMs: number;
+  readonly #retryForMs: number;
+
+  /** Use {@link openHostRegistry}, which also creates the schema. */
+  constructor(pool: pg.Pool, options: HostRegistryOptions = {}) {
+    this.#pool = pool;
+    this.#fencingDelayMs = options.fencingDelayMs ?? 10_000;
+    this.#retryForMs = options.retryForMs ?? 30_000;
+  }
+
+  /** The fencing delay at-most-once replacements wait for, in milliseconds. */
+  get fencingDelayMs(): number {
+    return this.#fencingDelayMs;
+  }
+
+  /** Creates the tables if they do not exist yet (idempotent, safe to run concurrently). */
+  async createSchema(): Promise<void> {
+    await this.#transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1)', [CLUSTER_SCHEMA_LOCK]);
+      await client.query(CLUSTER_SCHEMA);
+    });
+  }
+
+  /**
+   * Registers a host, or re-registers it with a NEW epoch (a restart, or a return after being
+   * declared lost). A draining host stays draining; any other becomes `up`. Its running
+   * workloads move to the new epoch (re-adopted); replacements made while it was lost are
+   * returned once, so that its agent stops those copies.
+   */
+  join(info: HostInfo): Promise<JoinResult> {
+    return this.#transaction(async (client) => {
+      const values = [
+        info.name,
+        info.address,
+        JSON.stringify(info.labels ?? {}),
+        info.kinds ?? [],
+        info.capacity?.cpuMillicores ?? 0,
+        info.capacity?.memoryBytes ?? 0,
+      ];
+      let previous = await this.#lockHost(client, info.name, 'UPDATE');
+      let row: HostRow | undefined;
+      if (!previous) {
+        const inserted = await client.query<HostRow>(
+          `INSERT INTO cluster_hosts (name, address, labels, kinds, cpu_millicores, memory_bytes, epoch, state)
+           VALUES ($1, $2, $3, $4, $5, $6, 1, 'up')
+           ON CONFLICT (name) DO NOTHING
+           RETURNING ${HOST_COLUMNS}`,
+          values,
+        );
+        row = inserted.rows[0];
+        // Lost a race with a concurrent join of the same name: re-register over it.
+        if (!row) previous = await this.#lockHost(client, info.name, 'UPDATE');
+      }
+      if (!row) {
+        const updated = await client.query<HostRow>(
+          `UPDATE cluster_hosts SET address = $2, labels = $3, kinds = $4, cpu_millicores = $5,
+             memory_bytes = $6, epoch = epoch + 1,
+             state = CASE WHEN state = 'draining' THEN 'draining' ELSE 'up' END, changed_at = now()
+           WHERE name = $1
+           RETURNING ${HOST_COLUMNS}`,
+          values,
+        );
+        row = updated.rows[0]!;
+      }
+      const epoch = Number(row.epoch);
+      const owned = await client.query<OwnerRow>(
+        `UPDATE cluster_workload_owners SET owner_epoch = $2, changed_at = now()
+         WHERE owner = $1 AND state = 'running'
+         RETURNING service, workload, owner, owner_epoch, state, policy`,
+        [info.name, epoch],
+      );
+      const replaced = await client.query<ReplacementRow>(
+        `UPDATE cluster_replacements SET acknowledged = true
+         WHERE lost_host = $1 AND NOT acknowledged
+         RETURNING ${REPLACEMENT_COLUMNS}`,
+        [info.name],
+      );
+      const result: JoinResult = {
+        host: hostRecord({ ...row, workloads: owned.rowCount ?? 0 }),
+        replaced: replaced.rows.map(replacementRecord).sort((a, b) => a.id - b.id),
+        owned: owned.rows.map(ownerRecord),
+      };
+      if (previous) result.previous = { epoch: Number(previous.epoch), state: previous.state };
+      return result;
+    });
+  }
+
+  /**
+   * Declares `host` lost, if its epoch is still `seenEpoch` and it is not lost already: bumps
+   * its epoch, marks its workloads lost and records one replacement intent for each, in one
+   * transaction. Of several agents declaring the same host at once, exactly one gets
+   * `declared: true` (a conditional update on the epoch they saw); the others get the record
+   * as it now is.
+   */
+  declareLost(host: string, seenEpoch: number): Promise<DeclareLostResult> {
+    return this.#transaction(async (client) => {
+      const bumped = await client.query<HostRow>(
+        `UPDATE cluster_hosts SET epoch = epoch + 1, state = 'lost', changed_at = now()
+         WHERE name = $1 AND epoch = $2 AND state <> 'lost'
+         RETURNING ${HOST_COLUMNS}`,
+        [host, seenEpoch],
+      );
+      const row = bumped.rows[0];
+      if (!row) {
+        const current = await client.query<HostRow>(
+          `SELECT ${HOST_COLUMNS} FROM cluster_hosts WHERE name = $1`,
+          [host],
+        );
+        const found = current.rows[0];
+        return { declared: false, host: found ? hostRecord(found) : undefined };
+      }
+      const lost = await client.query<OwnerRow>(
+        `UPDATE cluster_workload_owners SET state = 'lost', changed_at = now()
+         WHERE owner = $1 AND state = 'running'
+         RETURNING service, workload, owner, owner_epoch, state, policy`,
+        [host],
+      );
+      const replacements: Replacement[] = [];
+      for (const owner of lost.rows) {
+        const inserted = await client.query<ReplacementRow>(
+          `INSERT INTO cluster_replacements (service, workload, lost_host, lost_epoch, policy, not_before)
+           VALUES ($1, $2, $3, $4, $5,
+             now() + CASE WHEN $5 = 'at-most-once' THEN $6 * interval '1 millisecond' ELSE interval '0' END)
+           RETURNING ${REPLACEMENT_COLUMNS}`,
+          [
+            owner.service,
+            owner.workload,
+            host,
+            owner.owner_epoch,
+            owner.policy,
+            this.#fencingDelayMs,
+          ],
+        );
+        replacements.push(replacementRecord(inserted.rows[0]!));
+      }
+      return { declared: true, host: hostRecord(row), replacements };
+    });
+  }
+
+  /** Marks an `up` host `draining` (no new placements; its workloads are to move off). */
+  drain(host: string): Promise<HostRecord> {
+    return this.#setState(host, 'up', 'draining');
+  }
+
+  /** Takes a `draining` host back (`up`). */
+  undrain(host: string): Promise<HostRecord> {
+    return this.#setState(host, 'draining', 'up');
+  }
+
+  /** Every host, with its count of workloads that are not lost, by name. */
+  async hosts(): Promise<HostRecord[]> {
+    const result = await this.#transaction((client) =>
+      client.query<HostRow>(
+        `SELECT h.name, h.address, h.labels, h.kinds, h.cpu_millicores, h.memory_bytes, h.epoch,
+           h.state, h.changed_at,
+           (SELECT count(*) FROM cluster_workload_owners w WHERE w.owner = h.name AND w.state = 'running') AS workloads
+         FROM cluster_hosts h ORDER BY h.name`,
+      ),
+    );
+    return result.rows.map(hostRecord);
+  }
+
+  /** One host's record, or undefined. */
+  async host(name: string): Promise<HostRecord | undefined> {
+    return (await this.hosts()).find((h) => h.name === name);
+  }
+
+  /**
+   * Records `token.host` as the owner of a workload, at `token.epoch` (fenced: refused with
+   * `stale-epoch` if that is not the host's current epoch, or the host is lost). With
+   * `replacement`, it places that replacement intent: refused with `too-early` before its
+   * `notBefore`, and with `stale-epoch` if another host already placed it.
+   */
+  assignWorkload(
+    key: WorkloadKey,
+    token: OwnerToken,
+    options: { policy?: ReplacementPolicy; replacement?: number } = {},
+  ): Promise<WorkloadOwner> {
+    return this.#transaction(async (client) => {
+      await this.#checkHost(client, token, key);
+      let policy = options.policy ?? 'at-least-once';
+      if (options.replacement !== undefined) {
+        const found = await client.query<ReplacementRow & { early: boolean }>(
+          `SELECT ${REPLACEMENT_COLUMNS}, not_before > now() AS early
+           FROM cluster_replacements WHERE id = $1 FOR UPDATE`,
+          [options.replacement],
+        );
+        const replacement = found.rows[0];
+        if (!replacement) {
+          throw new ClusterError(`no replacement ${options.replacement}`, {
+            code: 'unknown-workload',
+            workload: key,
+          });
+        }
+        if (replacement.placed_on !== null) {
+          throw new ClusterError(
+            `replacement ${options.replacement} was already placed on ${replacement.placed_on}`,
+            { code: 'stale-epoch', host: token.host, epoch: token.epoch, workload: key },
+          );
+        }
+        if (replacement.early) {
+          throw new ClusterError(
+            `replacement ${options.replacement} (at-most-once) may not start before ${replacement.not_before.toISOString()}`,
+            { code: 'too-early', host: token.host, workload: key },
+          );
+        }
+        policy = options.policy ?? replacement.policy;
+        await client.query('UPDATE cluster_replacements SET placed_on = $2 WHERE id = $1', [
+          options.replacement,
+          token.host,
+        ]);
+      }
+      const upserted = await client.query<OwnerRow>(
+        `INSERT INTO cluster_workload_owners (service, workload, owner, owner_epoch, state, policy)
+         VALUES ($1, $2, $3, $4, 'running', $5)
+         ON CONFLICT (service, workload) DO UPDATE SET owner = EXCLUDED.owner,
+           owner_epoch = EXCLUDED.owner_epoch, state = 'running', policy = EXCLUDED.policy,
+           changed_at = now()
+         RETURNING service, workload, owner, owner_epoch, state, policy`,
+        [key.service, key.workload, token.host, token.epoch, policy],
+      );
+      return ownerRecord(upserted.rows[0]!);
+    });
+  }
+
+  /**
+   * Runs `write` in one transaction with the fencing check: the owner record of `key` must
+   * name `token.host` at `token.epoch`, running, and that must be the host's current epoch;
+   * otherwise it throws `stale-epoch` and `write` never runs. The host and owner rows stay
+   * locked until the commit, so a concurrent `declareLost` waits for the write or refuses it.
+   */
+  fencedWrite<T>(
+    key: WorkloadKey,
+    token: OwnerToken,
+    write: (client: Queryable) => Promise<T>,
+  ): Promise<T> {
+    return this.#transaction(async (client) => {
+      await this.#checkHost(client, token, key);
+      await this.#checkOwner(client, key, token);
+      return write(client);
+    });
+  }
+
+  /** Removes a workload's owner record (the workload was deleted), fenced like `fencedWrite`. */
+  releaseWorkload(key: WorkloadKey, token: OwnerToken): Promise<void> {
+    return this.fencedWrite(key, token, async (client) => {
+      await client.query(
+        'DELETE FROM cluster_workload_owners WHERE service = $1 AND workload = $2',
+        [key.service, key.workload],
+      );
+    });
+  }
+
+  /** The owner records of `host`'s workloads (running and lost). */
+  async workloadsOf(host: string): Promise<WorkloadOwner[]> {
+    const result = await this.#transaction((client) =>
+      client.query<OwnerRow>(
+        `SELECT service, workload, owner, owner_epoch, state, policy FROM cluster_workload_owners
+         WHERE owner = $1 ORDER BY service, workload`,
+        [host],
+      ),
+    );
+    return result.rows.map(ownerRecord);
+  }
+
+  /** Replacement intents not placed yet, oldest first. */
+  async pendingReplacements(): Promise<Replacement[]> {
+    const result = await this.#transaction((client) =>
+      client.query<ReplacementRow>(
+        `SELECT ${REPLACEMENT_COLUMNS} FROM cluster_replacements WHERE placed_on IS NULL ORDER BY id`,
+      ),
+    );
+    return result.rows.map(replacementRecord);
+  }
+
+  /** The replacement intents recorded when `host` was declared lost at `lostEpoch`. */
+  async replacementsOf(host: string, lostEpoch: number): Promise<Replacement[]> {
+    const result = await this.#transaction((client) =>
+      client.query<ReplacementRow>(
+        `SELECT ${REPLACEMENT_COLUMNS} FROM cluster_replacements
+         WHERE lost_host = $1 AND lost_epoch = $2 ORDER BY id`,
+        [host, lostEpoch],
+      ),
+    );
+    return result.rows.map(replacementRecord);
+  }
+
+  /** Closes the registry's connections. */
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+
+  async #setState(host: string, from: HostState, to: HostState): Promise<HostRecord> {
+    return this.#transaction(async (client) => {
+      const updated = await client.query<HostRow>(
+        `UPDATE cluster_hosts SET state = $3, changed_at = now() WHERE name = $1 AND state = $2
+         RETURNING ${HOST_COLUMNS}`,
+        [host, from, to],
+      );
+      const row = updated.rows[0] ?? (await this.#lockHost(client, host, 'SHARE'));
+      if (!row) throw new ClusterError(`no host ${host}`, { code: 'unknown-host', host });
+      return hostRecord(row);
+    });
+  }
+
+  async #lockHost(
+    client: Queryable,
+    host: string,
+    mode: 'UPDATE' | 'SHARE',
+  ): Promise<HostRow | undefined> {
+    const found = await client.query<HostRow>(
+      `SELECT ${HOST_COLUMNS} FROM cluster_hosts WHERE name = $1 FOR ${mode}`,
+      [host],
+    );
+    return found.rows[0];
+  }
+
+  async #checkHost(client: Queryable, token: OwnerToken, key: WorkloadKey): Promise<void> {
+    const row = await this.#lockHost(client, token.host, 'SHARE');
+    if (!row) {
+      throw new ClusterError(`no host ${token.host}`, { code: 'unknown-host', host: token.host });
+    }
+    const current = Number(row.epoch);
+    if (current !== token.epoch || row.state === 'lost') {
+      throw new ClusterError(
+        `stale epoch for host ${token.host}: the write carried ${token.epoch}, the host is ${row.state} at epoch ${current}`,
+        {
+          code: 'stale-epoch',
+          host: token.host,
+          epoch: token.epoch,
+          currentEpoch: current,
+          workload: key,
+        },
+      );
+    }
+  }
+
+  async #checkOwner(client: Queryable, key: WorkloadKey, token: OwnerToken): Promise<void> {
+    const found = await client.query<OwnerRow>(
+      `SELECT service, workload, owner, owner_epoch, state, policy FROM cluster_workload_owners
+       WHERE service = $1 AND workload = $2 FOR UPDATE`,
+      [key.service, key.workload],
+    );
+    const row = found.rows[0];
+    if (!row) {
+      throw new ClusterError(`no owner record for ${key.service}/${key.workload}`, {
+        code: 'unknown-workload',
+        workload: key,
+      });
+    }
+    if (
+      row.owner !== token.host ||
+      Number(row.owner_epoch) !== token.epoch ||
+      row.state !== 'running'
+    ) {
+      throw new ClusterError(
+        `stale epoch for ${key.service}/${key.workload}: the write carried ${token.host}@${token.epoch}, the owner is ${row.owner}@${row.owner_epoch} (${row.state})`,
+        {
+          code: 'stale-epoch',
+          host: token.host,
+          epoch: token.epoch,
+          currentEpoch: Number(row.owner_epoch),
+          workload: key,
+        },
+      );
+    }
+  }
+
+  /** Runs `work` in a transaction, retrying it while the connection (not the statement) fails. */
+  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.#retryForMs;
+    for (let attempt = 0; ; attempt++) {
+      let client: pg.PoolClient | undefined;
+      try {
+        client = await this.#pool.connect();
+        await client.query('BEGIN');
+        const result = await work(client);
+        await client.query('COMMIT');
+        client.release();
+        return result;
+      } catch (error) {
+        const broken = isConnectionError(error);
+        if (client) {
+          if (!broken) {
+            try {
+              await client.query('ROLLBACK');
+            } catch {
+              // The connection died meanwhile: releasing it with an error discards it.
+            }
+          }
+          client.release(broken ? (error as Error) : undefined);
+        }
+        if (!broken) throw error;
+        if (Date.now() >= deadline) {
+          throw new ClusterError('PostgreSQL is unreachable', {
+            code: 'unavailable',
+            cause: error,
+          });
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 500)));
+      }
+    }
+  }
+}
+
+/**
+ * Opens the cluster's records in the PostgreSQL database at `url` and creates its tables if
+ * needed. The caller closes it.
+ */
+export async function openHostRegistry(
+  url: string,
+  options: HostRegistryOptions = {},
+): Promise<HostRegistry> {
+  const pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 4 });
+  // An idle connection that the server closes (a restart) must not crash the process: the
+  // next transaction reconnects.
+  pool.on('error', () => undefined);
+  const registry = new HostRegistry(pool, options);
+  await registry.createSchema();
+  return registry;
+}

@@ -1,0 +1,7 @@
+/** Real daemons and namespaces for the cluster's tests and benchmarks (not for production). */
+export type { MemberProcess, MemberReport } from './member-process.js';
+export { startMemberProcess } from './member-process.js';
+export type { NatsServer, NatsServerOptions } from './nats-server.js';
+export { startNatsServer } from './nats-server.js';
+export type { Namespace, NamespaceNetwork } from './network-namespaces.js';
+export { canCreateNamespaces, createNamespaces } from './network-namespaces.js';
