@@ -38,14 +38,21 @@ export function healthCheckOf(
   value: Value | undefined,
   ports: PortBinding[],
   address: string,
+  inside?: string,
 ): HealthCheck | undefined {
   if (!isMap(value)) return undefined;
   if (typeof value.port === 'string') {
     const binding = ports.find((p) => p.name === value.port);
     if (!binding) throw new Error(`the health check names port ${value.port}, which it has not`);
+    // A workload with an address of its own (a container's IP) is checked there, at the port
+    // it listens on: a published port may be answered by the engine's proxy before the
+    // workload listens (docker-proxy accepts at once).
+    const target = inside
+      ? { host: inside, port: binding.target ?? binding.port }
+      : { host: address, port: binding.port };
     return typeof value.path === 'string'
-      ? { type: 'http', host: address, port: binding.port, path: value.path }
-      : { type: 'tcp', host: address, port: binding.port };
+      ? { type: 'http', ...target, path: value.path }
+      : { type: 'tcp', ...target };
   }
   if (typeof value.tcp_port === 'number')
     return { type: 'tcp', host: address, port: value.tcp_port };
@@ -59,8 +66,9 @@ export function livenessOf(
   value: Value | undefined,
   ports: PortBinding[],
   address: string,
+  inside?: string,
 ): LivenessCheck | undefined {
-  const check = healthCheckOf(value, ports, address);
+  const check = healthCheckOf(value, ports, address, inside);
   if (!check || !isMap(value)) return undefined;
   const seconds = (v: Value | undefined, fallback: number) =>
     typeof v === 'number' && v > 0 ? v * 1000 : fallback;

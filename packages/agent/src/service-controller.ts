@@ -404,7 +404,14 @@ export class ServiceController {
       type: 'workload-started',
       data: { pid: status.pid ?? null },
     });
-    const readiness = healthCheckOf(propertyValue(vertex, 'readiness'), ports, this.s.address);
+    const inside =
+      typeof status.attributes.ip_address === 'string' ? status.attributes.ip_address : undefined;
+    const readiness = healthCheckOf(
+      propertyValue(vertex, 'readiness'),
+      ports,
+      this.s.address,
+      inside,
+    );
     const timeoutMs = readinessTimeout(vertex) ?? 30_000;
     // A readiness wait ends early when the workload exits (the exit handler aborts it).
     sup.readiness = new AbortController();
@@ -419,7 +426,7 @@ export class ServiceController {
     sup.readiness = undefined;
     sup.stopping = false;
     const handled = sup.exitsHandled;
-    sup.liveness = livenessOf(propertyValue(vertex, 'liveness'), ports, this.s.address);
+    sup.liveness = livenessOf(propertyValue(vertex, 'liveness'), ports, this.s.address, inside);
     await this.attributes.write(w.vertex, { state: 'running' }, { type: 'workload-ready' });
     // An exit while the deploy held supervision back is handled now, by the policy. One that
     // came since is the listener's (handled twice, it would restart a running workload again).
