@@ -8,6 +8,7 @@
  * `{"type":"resize","cols":N,"rows":M}`. Closing stdin: a frame on channel 0 with no data.
  */
 
+import { ExecChannel } from '@khutulun/api';
 import type { ExecSession } from '@khutulun/driver';
 import { Hono } from 'hono';
 import { stream as streamBody } from 'hono/streaming';
@@ -17,9 +18,6 @@ import type { AgentServices } from './agent-services.js';
 import type { ServiceController } from './service-controller.js';
 import { readRecords } from './service-record.js';
 import { showWorkload, storedRef, workloadItems, workloadVertex } from './workload-views.js';
-
-/** The channels of an exec session's frames. */
-export const EXEC_CHANNEL = { stdin: 0, stdout: 1, stderr: 2, control: 3 } as const;
 
 /** Builds the workload routes; `upgradeWebSocket` serves exec (absent: exec answers 501). */
 export function workloadRoutes(
@@ -124,23 +122,23 @@ export function workloadRoutes(
               session = started;
               for (const data of pending) started.stdin?.write(data);
               if (stdinClosed) started.stdin?.end();
-              started.stdout.on('data', (d: Buffer) => send(EXEC_CHANNEL.stdout, d));
-              started.stderr?.on('data', (d: Buffer) => send(EXEC_CHANNEL.stderr, d));
+              started.stdout.on('data', (d: Buffer) => send(ExecChannel.stdout, d));
+              started.stderr?.on('data', (d: Buffer) => send(ExecChannel.stderr, d));
               started.exit.then(
                 ({ code }) => {
-                  send(EXEC_CHANNEL.control, JSON.stringify({ type: 'exit', code }));
+                  send(ExecChannel.control, JSON.stringify({ type: 'exit', code }));
                   ws.close(1000);
                 },
                 (error: Error) => {
-                  send(EXEC_CHANNEL.stderr, `${error.message}\n`);
-                  send(EXEC_CHANNEL.control, JSON.stringify({ type: 'exit', code: 126 }));
+                  send(ExecChannel.stderr, `${error.message}\n`);
+                  send(ExecChannel.control, JSON.stringify({ type: 'exit', code: 126 }));
                   ws.close(1011);
                 },
               );
             },
             (error: Error) => {
-              send(EXEC_CHANNEL.stderr, `${error.message}\n`);
-              send(EXEC_CHANNEL.control, JSON.stringify({ type: 'exit', code: 126 }));
+              send(ExecChannel.stderr, `${error.message}\n`);
+              send(ExecChannel.control, JSON.stringify({ type: 'exit', code: 126 }));
               ws.close(1011);
             },
           );
@@ -153,13 +151,13 @@ export function workloadRoutes(
               : Buffer.from(data instanceof ArrayBuffer ? new Uint8Array(data) : (data as Buffer));
           const channel = bytes[0];
           const payload = bytes.subarray(1);
-          if (channel === EXEC_CHANNEL.stdin) {
+          if (channel === ExecChannel.stdin) {
             if (!payload.length) {
               stdinClosed = true;
               session?.stdin?.end();
             } else if (session) session.stdin?.write(payload);
             else pending.push(payload);
-          } else if (channel === EXEC_CHANNEL.control) {
+          } else if (channel === ExecChannel.control) {
             try {
               const control = JSON.parse(payload.toString('utf8')) as {
                 type?: string;
