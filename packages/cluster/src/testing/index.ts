@@ -5,3 +5,5 @@ export type { NatsServer, NatsServerOptions } from './nats-server.js';
 export { startNatsServer } from './nats-server.js';
 export type { Namespace, NamespaceNetwork } from './network-namespaces.js';
 export { canCreateNamespaces, createNamespaces } from './network-namespaces.js';
+export type { RestartedPostgres } from './postgres-restart.js';
+export { restartPostgres } from './postgres-restart.js';
