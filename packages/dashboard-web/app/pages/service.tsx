@@ -33,6 +33,9 @@ export function ServicePage({ service }: { service: string }) {
   const container = useRef<HTMLDivElement>(null);
   const cyRef = useRef<Core | undefined>(undefined);
   const version = structure.get(service) ?? 0;
+  // Which workloads (and on which hosts) the service has: the graph is rebuilt when that
+  // changes, as the list may arrive after the graph it belongs with.
+  const members = useMemo(() => items.map((w) => `${w.name}@${w.host}`).join(','), [items]);
 
   // The structure: fetched again when entities were added or removed (the live state counts that).
   // biome-ignore lint/correctness/useExhaustiveDependencies: version triggers a refetch
@@ -51,7 +54,7 @@ export function ServicePage({ service }: { service: string }) {
   }, [api, service, version]);
 
   // The graph itself: rebuilt on a new structure; states are patched below.
-  // biome-ignore lint/correctness/useExhaustiveDependencies: items are read once per structure
+  // biome-ignore lint/correctness/useExhaustiveDependencies: items are read once per structure (members says when it changed)
   useEffect(() => {
     if (!graph || !loaded || !container.current) return;
     const element = container.current;
@@ -80,7 +83,7 @@ export function ServicePage({ service }: { service: string }) {
       cy.destroy();
       cyRef.current = undefined;
     };
-  }, [graph, loaded, service]);
+  }, [graph, loaded, service, members]);
 
   useEffect(() => {
     if (cyRef.current) updateStates(cyRef.current, items);
