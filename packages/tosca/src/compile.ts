@@ -1,6 +1,6 @@
 import { basename, dirname, resolve } from 'node:path';
 import type { Entity, Value } from '@khutulun/floria';
-import { Checker } from './checker.js';
+import { Checker } from './checker/checker.js';
 import { type Diagnostic, DiagnosticSink } from './diagnostic.js';
 import { emit, type ServiceSummary } from './emit.js';
 import { Loader } from './loader.js';
