@@ -2,28 +2,19 @@ import { setMaxListeners } from 'node:events';
 import { rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import {
-  DriverError,
   isDriverError,
   type PortBinding,
   type WorkloadDriver,
-  type WorkloadExit,
   type WorkloadKind,
   type WorkloadRef,
   type WorkloadSpec,
-  type WorkloadStatus,
 } from '@khutulun/driver';
 import type { Entity, FloriaEvent, Id, Value, Vertex } from '@khutulun/floria';
 import { DeployError, requestErrors } from './agent-error.js';
 import type { AgentServices, UpdateProblem } from './agent-services.js';
 import { AttributeWriter } from './attribute-writer.js';
-import { EventHandlers, type Handler, type HandlerSources, handlersOf } from './event-handlers.js';
-import {
-  healthCheckOf,
-  type LivenessCheck,
-  livenessOf,
-  runCheck,
-  waitHealthy,
-} from './health-checks.js';
+import type { HandlerSources } from './event-handlers.js';
+import { healthCheckOf, livenessOf, waitHealthy } from './health-checks.js';
 import { runPrestart } from './prestart.js';
 import {
   readRecord,
@@ -34,6 +25,7 @@ import {
   serviceDirectories,
 } from './service-record.js';
 import { uploadsPath } from './state-dir.js';
+import { Supervisor, statusValues } from './supervisor.js';
 import { isMap, propertyValue } from './values.js';
 import { type ClassCache, workloadNode } from './workload-node.js';
 import {
@@ -63,42 +55,7 @@ export interface DeployRequest {
   inputs?: Record<string, Value>;
 }
 
-/** A workload the agent supervises: what it needs to apply the restart policy and handlers. */
-interface Supervised {
-  service: string;
-  name: string;
-  vertex: Id;
-  ref: WorkloadRef;
-  restart: string;
-  graceMs: number;
-  consecutive: number;
-  /** The PID of the current run; an exit of another PID is stale. */
-  pid: number | undefined;
-  /** Restarts so far (the `restarts` attribute). */
-  restarts: number;
-  startedAt: number;
-  stopping: boolean;
-  timer?: NodeJS.Timeout;
-  /** The liveness check, when the template declares one. */
-  liveness?: LivenessCheck;
-  livenessTimer?: NodeJS.Timeout;
-  livenessFailures: number;
-  /** Aborts a readiness wait when the workload exits during its deploy. */
-  readiness?: AbortController;
-  /**
-   * Exits the exit listener has handed to the policy. The deploy compares it across its last
-   * read of the workload: an exit it reads back may be one the listener has taken already,
-   * which a kind without PIDs cannot tell apart from a new one.
-   */
-  exitsHandled: number;
-  handlers: Record<string, Handler[]>;
-  /** Serialises the operations on this workload. */
-  queue: Promise<void>;
-}
-
 const SERVICE_NAME = /^[a-z0-9]([a-z0-9._-]{0,62})$/;
-/** A run that lasted this long resets the restart back-off. */
-const STABLE_MS = 5_000;
 const ROLLBACK_GRACE_MS = 2_000;
 
 /**
@@ -106,16 +63,14 @@ const ROLLBACK_GRACE_MS = 2_000;
  * behind), supervision of exits (restart policy, event handlers) and recovery after a crash.
  */
 export class ServiceController {
-  private readonly supervised = new Map<string, Supervised>();
   private readonly busy = new Set<string>();
 
   private readonly attributes: AttributeWriter;
-  private readonly handlers: EventHandlers;
+  private readonly supervisor: Supervisor;
 
   constructor(private readonly s: AgentServices) {
     this.attributes = new AttributeWriter(s.store);
-    this.handlers = new EventHandlers(s);
-    s.kinds.onExit((exit) => this.onExit(exit));
+    this.supervisor = new Supervisor(s, this.attributes);
   }
 
   /**
@@ -398,7 +353,7 @@ export class ServiceController {
       signal,
     });
     const status = await driver.create(spec);
-    const sup = this.supervise(service, vertex, status, sources);
+    const sup = this.supervisor.supervise(service, vertex, status, sources);
     sup.stopping = true; // no restarts until the deploy has succeeded
     const started = this.attributes.write(w.vertex, statusValues(status, 'starting'), {
       type: 'workload-started',
@@ -433,15 +388,15 @@ export class ServiceController {
     const now = await driver.read(status.ref);
     if (now && now.state !== 'running') {
       if (sup.exitsHandled === handled) {
-        this.enqueue(sup, () =>
-          this.handleExit(sup, {
+        this.supervisor.enqueue(sup, () =>
+          this.supervisor.handleExit(sup, {
             ...(now.exitCode === undefined ? {} : { exitCode: now.exitCode }),
             ...(now.signal === undefined ? {} : { signal: now.signal }),
             ...(status.pid === undefined ? {} : { pid: status.pid }),
           }),
         );
       }
-    } else this.scheduleLiveness(sup);
+    } else this.supervisor.scheduleLiveness(sup);
     progress({
       service,
       step: 'ready',
@@ -449,8 +404,8 @@ export class ServiceController {
       state: 'running',
       ...(status.pid ? { pid: status.pid } : {}),
     });
-    this.runHandler(sup, 'started', { pid: status.pid ?? null });
-    this.runHandler(sup, 'ready', {});
+    this.supervisor.runHandler(sup, 'started', { pid: status.pid ?? null });
+    this.supervisor.runHandler(sup, 'ready', {});
   }
 
   /**
@@ -517,251 +472,6 @@ export class ServiceController {
     return { kind, driver, spec };
   }
 
-  private supervise(
-    service: string,
-    vertex: Vertex,
-    status: WorkloadStatus,
-    sources: HandlerSources,
-  ): Supervised {
-    const key = `${service}/${vertex.id.name}`;
-    const existing = this.supervised.get(key);
-    if (existing) {
-      existing.ref = status.ref;
-      existing.pid = status.pid;
-      existing.startedAt = Date.now();
-      return existing;
-    }
-    const sup: Supervised = {
-      service,
-      name: vertex.id.name,
-      vertex: vertex.id,
-      ref: status.ref,
-      restart: String(propertyValue(vertex, 'restart') ?? 'on-failure'),
-      graceMs: Math.round(Number(propertyValue(vertex, 'stop_grace_period') ?? 10) * 1000),
-      consecutive: 0,
-      pid: status.pid,
-      restarts: Number(propertyValue(vertex, 'restarts') ?? 0) || 0,
-      startedAt: status.startedAt ? Date.parse(status.startedAt) : Date.now(),
-      stopping: false,
-      livenessFailures: 0,
-      exitsHandled: 0,
-      handlers: handlersOf(vertex, sources),
-      queue: Promise.resolve(),
-    };
-    this.supervised.set(key, sup);
-    return sup;
-  }
-
-  private onExit(exit: WorkloadExit): void {
-    const sup = this.supervised.get(`${exit.ref.key.service}/${exit.ref.key.name}`);
-    if (!sup || exit.requested || sup.ref.id !== exit.ref.id) return;
-    this.stopLiveness(sup);
-    if (sup.readiness) {
-      sup.readiness.abort(
-        new DriverError(`workload ${sup.name} exited before it was ready`, {
-          code: 'exited',
-          driver: exit.ref.kind,
-          workload: exit.ref.key,
-        }),
-      );
-    }
-    if (sup.stopping) return;
-    sup.exitsHandled++;
-    this.enqueue(sup, () => this.handleExit(sup, exit));
-  }
-
-  /** Runs the liveness check at its interval, while the workload runs (none declared: nothing). */
-  private scheduleLiveness(sup: Supervised): void {
-    const liveness = sup.liveness;
-    if (!liveness || sup.stopping) return;
-    this.stopLiveness(sup);
-    sup.livenessTimer = setTimeout(() => {
-      sup.livenessTimer = undefined;
-      this.enqueue(sup, async () => {
-        if (sup.stopping || sup.timer) return;
-        const driver = this.s.kinds.driverOf(sup.ref);
-        const healthy = await runCheck(
-          liveness.check,
-          { driver, ref: sup.ref },
-          liveness.timeoutMs,
-        );
-        sup.livenessFailures = healthy ? 0 : sup.livenessFailures + 1;
-        if (sup.livenessFailures < liveness.failures) return this.scheduleLiveness(sup);
-        sup.livenessFailures = 0;
-        // Unhealthy: stopped by the agent, then treated as a failed exit by the restart policy.
-        await this.attributes.write(
-          sup.vertex,
-          { state: 'unhealthy' },
-          { type: 'workload-unhealthy', data: { failures: liveness.failures } },
-        );
-        const pid = sup.pid;
-        await driver.stop(sup.ref, { graceMs: sup.graceMs });
-        await this.handleExit(sup, {
-          exitCode: 1,
-          reason: 'liveness',
-          ...(pid === undefined ? {} : { pid }),
-        });
-      });
-    }, liveness.intervalMs);
-  }
-
-  private stopLiveness(sup: Supervised): void {
-    if (sup.livenessTimer) clearTimeout(sup.livenessTimer);
-    sup.livenessTimer = undefined;
-  }
-
-  private enqueue(sup: Supervised, work: () => Promise<void>): void {
-    sup.queue = sup.queue
-      .then(work)
-      .catch((error) =>
-        this.s.log('warn', `workload ${sup.service}/${sup.name}: ${(error as Error).message}`),
-      );
-  }
-
-  private async handleExit(
-    sup: Supervised,
-    exit: { exitCode?: number; signal?: string; pid?: number; reason?: string },
-  ): Promise<void> {
-    if (sup.stopping) return;
-    if (exit.pid !== undefined && exit.pid !== sup.pid) return; // an earlier run, or handled
-    sup.pid = undefined;
-    const failed = exit.signal !== undefined || (exit.exitCode ?? 1) !== 0;
-    const restart = sup.restart === 'always' || (sup.restart === 'on-failure' && failed);
-    const exitData = {
-      code: exit.exitCode ?? null,
-      signal: exit.signal ?? null,
-      pid: exit.pid ?? null,
-      ...(exit.reason ? { reason: exit.reason } : {}),
-    };
-    const exitValues = { exit_code: exit.exitCode, signal: exit.signal, pid: undefined };
-    // Handlers run after the write, so that what they read is the state after the exit.
-    if (!restart) {
-      await this.attributes.write(
-        sup.vertex,
-        { ...exitValues, state: failed ? 'failed' : 'exited' },
-        { type: 'workload-exited', data: exitData },
-      );
-      this.runHandler(sup, 'exited', exitData);
-      return;
-    }
-    const uptimeMs = Date.now() - sup.startedAt;
-    if (uptimeMs >= STABLE_MS) sup.consecutive = 0;
-    const delayMs = await this.s.policies.restartDelay({ restarts: sup.consecutive, uptimeMs });
-    sup.consecutive++;
-    if (delayMs <= 0) {
-      const status = await this.restartOrFail(sup, exitData);
-      if (!status) return;
-      sup.startedAt = Date.now();
-      sup.restarts++;
-      await this.attributes.write(
-        sup.vertex,
-        { ...exitValues, ...statusValues(status, 'running'), restarts: sup.restarts },
-        { type: 'workload-exited', data: exitData },
-        { type: 'workload-restarted', data: { pid: status.pid ?? null } },
-      );
-      this.runHandler(sup, 'exited', exitData);
-      this.runHandler(sup, 'started', { pid: status.pid ?? null });
-      return;
-    }
-    await this.attributes.write(
-      sup.vertex,
-      { ...exitValues, state: 'restarting' },
-      { type: 'workload-exited', data: exitData },
-      { type: 'workload-restarting', data: { delayMs, restarts: sup.consecutive } },
-    );
-    this.runHandler(sup, 'exited', exitData);
-    this.runHandler(sup, 'restarting', { delayMs, restarts: sup.consecutive });
-    sup.timer = setTimeout(() => {
-      sup.timer = undefined;
-      this.enqueue(sup, async () => {
-        if (sup.stopping) return;
-        const status = await this.restartOrFail(sup, exitData);
-        if (!status) return;
-        sup.startedAt = Date.now();
-        await this.attributes.write(
-          sup.vertex,
-          { ...statusValues(status, 'running'), restarts: ++sup.restarts },
-          { type: 'workload-restarted', data: { pid: status.pid ?? null } },
-        );
-        this.runHandler(sup, 'started', { pid: status.pid ?? null });
-      });
-    }, delayMs);
-  }
-
-  /**
-   * Restarts a workload on request (`workload restart`): stops it (its handlers see
-   * `stopped`), starts it again, and counts the restart. Refused while its service is busy.
-   */
-  async restartWorkload(service: string, name: string): Promise<void> {
-    const sup = this.supervised.get(`${service}/${name}`);
-    if (!sup || this.busy.has(service)) {
-      throw requestErrors.conflict(
-        'workload-busy',
-        `workload ${service}/${name} is not running under this agent, or its service is being deployed or deleted`,
-        { service, name },
-      );
-    }
-    let failure: unknown;
-    this.enqueue(sup, async () => {
-      try {
-        sup.stopping = true;
-        if (sup.timer) clearTimeout(sup.timer);
-        sup.timer = undefined;
-        this.stopLiveness(sup);
-        const driver = this.s.kinds.driverOf(sup.ref);
-        await driver.stop(sup.ref, { graceMs: sup.graceMs });
-        this.runHandler(sup, 'stopped', {});
-        const status = await driver.restart(sup.ref);
-        sup.ref = status.ref;
-        sup.pid = status.pid;
-        sup.startedAt = Date.now();
-        sup.consecutive = 0;
-        sup.stopping = false;
-        await this.attributes.write(
-          sup.vertex,
-          { ...statusValues(status, 'running'), restarts: ++sup.restarts },
-          { type: 'workload-restarted', data: { pid: status.pid ?? null, requested: true } },
-        );
-        this.scheduleLiveness(sup);
-        this.runHandler(sup, 'started', { pid: status.pid ?? null });
-      } catch (error) {
-        sup.stopping = false;
-        failure = error;
-      }
-    });
-    await sup.queue;
-    if (failure) throw failure;
-  }
-
-  /** Restarts a workload; if the driver cannot, records it as failed (no retry loop). */
-  private async restartOrFail(
-    sup: Supervised,
-    exitData: Record<string, Value>,
-  ): Promise<WorkloadStatus | undefined> {
-    try {
-      const status = await this.s.kinds.driverOf(sup.ref).restart(sup.ref);
-      sup.pid = status.pid;
-      sup.ref = status.ref;
-      this.scheduleLiveness(sup);
-      return status;
-    } catch (error) {
-      await this.attributes.write(
-        sup.vertex,
-        { state: 'failed', pid: undefined },
-        {
-          type: 'workload-restart-failed',
-          data: { ...exitData, message: (error as Error).message },
-        },
-      );
-      return undefined;
-    }
-  }
-
-  /** Runs the workload's handlers of an event, detached from its supervision. */
-  private runHandler(sup: Supervised, event: string, data: Record<string, Value>): void {
-    this.handlers.run(sup, sup.handlers[event], event, data);
-  }
-
   /** Deletes a service: stops its workloads, releases its ports, removes its entities. */
   async remove(name: string): Promise<void> {
     const record = await readRecord(this.s.store, name);
@@ -820,12 +530,7 @@ export class ServiceController {
    */
   private async teardown(name: string, graceOverride: number | undefined): Promise<void> {
     const record = await readRecord(this.s.store, name);
-    const mine = [...this.supervised.values()].filter((s) => s.service === name);
-    for (const sup of mine) {
-      sup.stopping = true;
-      if (sup.timer) clearTimeout(sup.timer);
-      this.stopLiveness(sup);
-    }
+    const mine = this.supervisor.hold(name);
     const { instances } = serviceDirectories(name);
     const vertexes = (await this.s.store.query({
       kind: 'vertex',
@@ -854,7 +559,7 @@ export class ServiceController {
             // Gone meanwhile (e.g. with the pod it was in): what delete was for.
             if (!isDriverError(error) || error.code !== 'not-found') throw error;
           }
-          if (sup && before?.state === 'running') this.runHandler(sup, 'stopped', {});
+          if (sup && before?.state === 'running') this.supervisor.runHandler(sup, 'stopped', {});
         }),
       );
     }
@@ -870,7 +575,7 @@ export class ServiceController {
     }
     // The service's data directory goes with its last workload's (kept ones keep it).
     await rmdir(join(this.s.stateDir, 'data', name)).catch(() => {});
-    for (const sup of mine) this.supervised.delete(`${sup.service}/${sup.name}`);
+    this.supervisor.forget(name);
     const owners = new Set(
       (await this.s.network.list())
         .filter((r) => r.owner.service === name)
@@ -1001,7 +706,7 @@ export class ServiceController {
           );
           continue;
         }
-        const sup = this.supervise(record.name, vertex, status, {
+        const sup = this.supervisor.supervise(record.name, vertex, status, {
           baseDir: dirname(record.source),
           triggers: await policyTriggers(this.s.store, dirs.instances),
         });
@@ -1017,10 +722,10 @@ export class ServiceController {
           } catch {
             sup.liveness = undefined;
           }
-          this.scheduleLiveness(sup);
+          this.supervisor.scheduleLiveness(sup);
         } else {
-          this.enqueue(sup, () =>
-            this.handleExit(sup, {
+          this.supervisor.enqueue(sup, () =>
+            this.supervisor.handleExit(sup, {
               ...(status.exitCode === undefined ? {} : { exitCode: status.exitCode }),
               ...(status.signal === undefined ? {} : { signal: status.signal }),
             }),
@@ -1032,15 +737,27 @@ export class ServiceController {
 
   /** Waits until every queued supervision step has run (used when stopping the agent). */
   async idle(): Promise<void> {
-    await Promise.all([...this.supervised.values()].map((s) => s.queue));
+    await this.supervisor.idle();
   }
 
   /** Cancels back-off and liveness timers (the agent is stopping; workloads keep running). */
   close(): void {
-    for (const sup of this.supervised.values()) {
-      if (sup.timer) clearTimeout(sup.timer);
-      this.stopLiveness(sup);
+    this.supervisor.close();
+  }
+
+  /**
+   * Restarts a workload on request (`workload restart`): stops it and starts it again,
+   * counting the restart. Refused while its service is being deployed or deleted.
+   */
+  async restartWorkload(service: string, name: string): Promise<void> {
+    if (this.busy.has(service)) {
+      throw requestErrors.conflict(
+        'workload-busy',
+        `workload ${service}/${name} cannot be restarted while its service is being deployed or deleted`,
+        { service, name },
+      );
     }
+    await this.supervisor.restart(service, name);
   }
 
   /** Whether a service is being deployed or deleted right now. */
@@ -1114,22 +831,6 @@ function readinessTimeout(vertex: Vertex): number | undefined {
   return isMap(readiness) && typeof readiness.timeout === 'number'
     ? readiness.timeout * 1000
     : undefined;
-}
-
-/**
- * The attributes a status writes: the driver's own (e.g. `container_id`, `image`, `ports`,
- * `directory`), the ref the agent addresses the workload by from then on, and the state.
- */
-function statusValues(status: WorkloadStatus, state: string): Record<string, Value | undefined> {
-  const { ports: _driversPorts, ...attributes } = status.attributes;
-  return {
-    ...attributes,
-    pid: status.pid,
-    state,
-    started_at: status.startedAt,
-    kind: status.ref.kind,
-    ref: status.ref as unknown as Value,
-  };
 }
 
 function asDeployError(service: string, error: unknown): unknown {
