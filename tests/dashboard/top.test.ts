@@ -1,5 +1,5 @@
 /**
- * `khutulun top` end to end in tmux: a real agent with real processes, keys sent with
+ * `khutulun top` (the real CLI) end to end in tmux: a real agent with real processes, keys sent with
  * `send-keys`, the screen read with `capture-pane`. The tmux server is private to the test
  * (`-L`), with no escape delay so Escape is not read as Alt+key.
  */
@@ -46,9 +46,10 @@ describe.skipIf(!TMUX)('khutulun top in tmux (real agent)', () => {
     await agent.api.deploy({ name: 'ticker', source: { path: fixture('ticker.yaml') } });
     const command = [
       process.execPath,
-      join(ROOT, 'packages/dashboard-terminal/bin/khutulun-top.js'),
-      '--socket',
-      agent.agent.socketPath,
+      join(ROOT, 'packages/cli/bin/khutulun.js'),
+      '--state-dir',
+      agent.stateDir,
+      'top',
     ].join(' ');
     tmux('-f', '/dev/null', 'new-session', '-d', '-s', 'top', '-x', '160', '-y', '40', command);
     tmux('set-option', '-s', 'escape-time', '0');
