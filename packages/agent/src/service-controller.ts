@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
+import type { DeployProgress } from '@khutulun/api';
 import {
   isDriverError,
   type PortBinding,
@@ -37,15 +38,8 @@ import {
 } from './workload-plan.js';
 import { cleanupWorkload, dataRoot, prepareWorkload } from './workload-setup.js';
 
-/** One step of a deploy's progress, as streamed to the client. */
-export interface DeployProgress {
-  service: string;
-  step: string;
-  workload?: string;
-  state?: string;
-  pid?: number;
-  message?: string;
-}
+/** One step of a deploy's progress, as streamed to the client: the API's own type. */
+export type { DeployProgress };
 
 /** What to deploy. */
 export interface DeployRequest {
@@ -353,6 +347,12 @@ export class ServiceController {
       signal,
     });
     const status = await driver.create(spec);
+    // What the kind could not do as asked (e.g. limits without cgroup v2) is said, not hidden.
+    const warnings = status.attributes.warnings;
+    for (const warning of Array.isArray(warnings) ? warnings : []) {
+      this.s.log('warn', `workload ${service}/${w.name}: ${String(warning)}`);
+      progress({ service, step: 'warning', workload: w.name, message: String(warning) });
+    }
     const sup = this.supervisor.supervise(service, vertex, status, sources);
     sup.stopping = true; // no restarts until the deploy has succeeded
     const started = this.attributes.write(w.vertex, statusValues(status, 'starting'), {
