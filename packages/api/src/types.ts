@@ -210,7 +210,9 @@ export type DeployStep =
   | 'start'
   | 'ready'
   | 'rollback'
-  | 'done';
+  | 'done'
+  /** What a kind could not do as asked (e.g. limits without cgroup v2); `message` says what. */
+  | 'warning';
 
 /** A `progress` message of the deploy stream (`Accept: text/event-stream`). */
 export interface DeployProgress {
