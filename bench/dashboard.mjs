@@ -3,7 +3,8 @@
 // Chromium with a service of 1,000 workloads.
 //
 // The agent here is synthetic: a small loopback server that answers the API's routes with the
-// shapes of @khutulun/api (1,000 workloads on 4 hosts, 990 ConnectsTo edges) and serves the
+// shapes of @khutulun/api (1,000 workloads on 4 hosts, 990 ConnectsTo edges, vertexes as large
+// as a real agent's: 3.3 MB of graph JSON) and serves the
 // real built dashboard (packages/dashboard-web/dist). That isolates the dashboard's own cost
 // (the API's is measured by bench/deploy.mjs) and lets the benchmark send events at known
 // instants.
@@ -72,12 +73,64 @@ const workloads = names.map((name, i) => ({
   startedAt: now,
 }));
 const id = (kind, name) => ({ kind, directory: ['services', SERVICE], name });
-const vertexes = names.map((name) => ({
-  id: id('vertex', name),
-  metadata: { 'tosca.entity': 'node', 'tosca.type': 'io.khutulun.core/Process' },
-  classes: [],
-  properties: {},
-}));
+// Each node vertex carries properties of the size a real agent sends (~5 KB: command,
+// environment, interfaces, artifacts), plus a nested capability vertex, as in
+// `GET /v1/graph/services/NAME` of a real service.
+const attribute = (value) => ({
+  metadata: { 'tosca.kind': 'attribute', 'tosca.type': 'string' },
+  value,
+});
+const nodeProperties = (name, i) => ({
+  command: attribute('node'),
+  arguments: attribute([
+    '-e',
+    `// ${name}\n${'require("node:http").createServer((q, r) => r.end("ok")).listen(process.env.PORT);\n'.repeat(12)}`,
+  ]),
+  environment: attribute({ PORT: String(20000 + i), GREETING: 'hello', LOG_LEVEL: 'info' }),
+  restart: attribute('always'),
+  state: attribute('running'),
+  pid: attribute(10000 + i),
+  restarts: attribute(0),
+  host: attribute(HOSTS[i % HOSTS.length]),
+  started_at: attribute(now),
+  directory: attribute(`/var/lib/khutulun/workloads/${SERVICE}/${name}`),
+  'tosca:interfaces': {
+    value: {
+      events: {
+        type: 'io.khutulun.core/Events',
+        inputs: {},
+        operations: { handle: { inputs: {} } },
+        notifications: Object.fromEntries(
+          ['started', 'ready', 'exited', 'restarting', 'stopped'].map((n) => [n, { inputs: {} }]),
+        ),
+      },
+    },
+  },
+  'tosca:artifacts': { value: {} },
+  'tosca:metadata': { value: {} },
+});
+const vertexes = names.flatMap((name, i) => [
+  {
+    id: id('vertex', name),
+    metadata: { 'tosca.entity': 'node', 'tosca.type': 'io.khutulun.core/Process' },
+    classes: [
+      { kind: 'class', directory: ['services', SERVICE], name: 'node:io.khutulun.core/Process' },
+    ],
+    template: {
+      kind: 'vertex-template',
+      directory: ['services', SERVICE],
+      name: name.replace(/-\d+$/, ''),
+    },
+    properties: nodeProperties(name, i),
+  },
+  {
+    id: id('vertex', `${name.replace(/-\d+$/, '')}/capabilities/feature-${i + 1}`),
+    metadata: { 'tosca.entity': 'capability', 'tosca.name': 'feature' },
+    classes: [],
+    parent: id('vertex', name),
+    properties: {},
+  },
+]);
 const edges = names.slice(DATABASES).map((name, i) => ({
   id: id('edge', `${name}/requirements/0/connection-1`),
   metadata: { 'tosca.entity': 'relationship' },
@@ -92,6 +145,7 @@ const edges = names.slice(DATABASES).map((name, i) => ({
   target: id('vertex', names[i % DATABASES]),
   properties: {},
 }));
+const graphJson = JSON.stringify({ vertexes, edges });
 let seq = 1;
 const streams = new Set();
 const json = (res, body) => {
@@ -152,7 +206,10 @@ const server = http.createServer((req, res) => {
     );
   }
   if (path === '/v1/events') return json(res, []);
-  if (path === `/v1/graph/services/${SERVICE}`) return json(res, { vertexes, edges });
+  if (path === `/v1/graph/services/${SERVICE}`) {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    return res.end(graphJson);
+  }
   if (path === '/v1/events/stream') {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     res.flushHeaders();
@@ -247,7 +304,9 @@ try {
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   );
-  console.log(`graph of ${WORKLOADS} workloads on ${HOSTS.length} hosts, ${edges.length} edges`);
+  console.log(
+    `graph of ${WORKLOADS} workloads on ${HOSTS.length} hosts, ${edges.length} edges (${vertexes.length} vertexes, ${(graphJson.length / 1048576).toFixed(1)} MB of JSON)`,
+  );
   console.log(
     `first render (navigation to painted graph), ${LOADS} fresh loads: median ${round(firstRender)} ms, min ${round(renders[0])}, max ${round(renders.at(-1))}`,
   );
