@@ -17,7 +17,7 @@
 // the agent's process instead (as bench/idle.mjs does).
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { archiveReference, fileDigest } from '@khutulun/driver-container';
@@ -100,12 +100,14 @@ function driverTarget(podman, image) {
     async killAndRestart(workload, kill) {
       let off;
       const exited = new Promise((resolve) => {
-        off = driver.on('exit', (exit) => exit.ref.id === workload.ref.id && resolve(exit));
+        off = driver.on('exit', (exit) => {
+          if (exit.ref.id === workload.ref.id) resolve({ exit, notifiedAt: Date.now() });
+        });
       });
-      const [, exit] = await Promise.all([kill(), exited]);
+      const [, { exit, notifiedAt }] = await Promise.all([kill(), exited]);
       off();
       const status = await driver.restart(workload.ref);
-      return { diedAt: Date.parse(exit.time), running: status.state === 'running' };
+      return { diedAt: Date.parse(exit.time), notifiedAt, running: status.state === 'running' };
     },
     async teardown(workloads) {
       await Promise.all(workloads.map((w) => driver.delete(w.ref, { graceMs: 1_000 })));
@@ -161,15 +163,23 @@ try {
   // counted; `withCli` counts from spawning `podman kill`, for comparison.
   const samples = [];
   const withCli = [];
+  const toEvent = [];
   for (let i = 0; i < SAMPLES; i++) {
     const w = workloads[i % workloads.length];
     const start = performance.now();
-    const { diedAt, running } = await target.killAndRestart(w, () => cli(podman, ['kill', w.name]));
+    const { diedAt, notifiedAt, running } = await target.killAndRestart(w, () =>
+      cli(podman, ['kill', w.name]),
+    );
     samples.push(Date.now() - diedAt);
+    if (notifiedAt) toEvent.push(notifiedAt - diedAt);
     withCli.push(performance.now() - start);
     if (!running) throw new Error(`${w.name} is not running after its restart`);
   }
   await Promise.all(workloads.map((w) => waitForTcp(w.port, 60_000, 20)));
+
+  figures.load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
   // Idle: this process (driver, event stream) with 50 containers, doing nothing.
   const cpu0 = process.cpuUsage();
@@ -182,7 +192,10 @@ try {
 
   const sorted = [...samples].sort((a, b) => a - b);
   const sortedCli = [...withCli].sort((a, b) => a - b);
+  const sortedEvent = [...toEvent].sort((a, b) => a - b);
   Object.assign(figures, {
+    eventP50: quantile(sortedEvent, 0.5),
+    eventP99: quantile(sortedEvent, 0.99),
     cliP50: quantile(sortedCli, 0.5),
     cliP99: quantile(sortedCli, 0.99),
     seconds,
@@ -209,8 +222,12 @@ console.log(`  p50        ${figures.p50.toFixed(1)} ms`);
 console.log(`  p90        ${figures.p90.toFixed(1)} ms`);
 console.log(`  p99        ${figures.p99.toFixed(1)} ms  (goal < 1000 ms)`);
 console.log(
+  `  death -> exit event: p50 ${figures.eventP50?.toFixed(1)} ms, p99 ${figures.eventP99?.toFixed(1)} ms`,
+);
+console.log(
   `  from spawning podman kill: p50 ${figures.cliP50.toFixed(1)} ms, p99 ${figures.cliP99.toFixed(1)} ms`,
 );
+console.log(`  load average after the restarts: ${figures.load}`);
 console.log(`idle: this process with ${CONTAINERS} containers, ${IDLE_SECONDS} s`);
 console.log(
   `  cpu        ${figures.idleCpuMs.toFixed(1)} ms = ${figures.idlePercent.toFixed(3)} %`,

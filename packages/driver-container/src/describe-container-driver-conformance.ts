@@ -246,6 +246,8 @@ export function describeContainerDriverConformance(
         ),
       );
       expect(status.state).toBe('running');
+      // The container's own address, where health checks reach it at its inside port.
+      expect(status.attributes.ip_address).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
       await waitForTcp(port);
       expect(await httpGet(port, '/index.html')).toContain('khutulun');
       await waitForTcp(anyAddress);
@@ -364,6 +366,8 @@ export function describeContainerDriverConformance(
           }),
         );
         const client = await driver.create(running('client', { pod: 'pod' }));
+        // Members share the pod's network namespace, and so its address.
+        expect(client.attributes.ip_address).toBe(pod.attributes.ip_address);
         await waitForTcp(port);
         expect(await httpGet(port)).toContain('khutulun');
         const fetched = await execAll(driver, client.ref, [

@@ -17,6 +17,11 @@ export interface ContainerInspect {
   };
   Config: { Labels: Record<string, string> | null };
   HostConfig: { LogConfig?: { Path?: string } };
+  /** A pod member shows its pod's address (they share the network namespace). */
+  NetworkSettings?: {
+    IPAddress?: string;
+    Networks?: Record<string, { IPAddress?: string }>;
+  };
 }
 
 /** `GET /pods/{id}/json`. */

@@ -104,6 +104,8 @@ interface EngineState {
   exitCode?: number;
   image?: string;
   logPath?: string;
+  /** The container's own address (on the podman network), while it runs. */
+  address?: string;
 }
 
 /** A listed container with what `list` shows of it. */
@@ -283,6 +285,10 @@ export class PodmanDriver implements WorkloadDriver {
       if (finished || c.State.Status === 'exited') state.exitCode = c.State.ExitCode;
     }
     if (c.HostConfig.LogConfig?.Path) state.logPath = c.HostConfig.LogConfig.Path;
+    const address =
+      c.NetworkSettings?.IPAddress ||
+      Object.values(c.NetworkSettings?.Networks ?? {}).find((n) => n.IPAddress)?.IPAddress;
+    if (c.State.Running && address) state.address = address;
     return state;
   }
 
@@ -309,6 +315,9 @@ export class PodmanDriver implements WorkloadDriver {
     };
     if (engine.podId) attributes.pod_id = engine.podId;
     if (engine.image) attributes.image = engine.image;
+    // Health checks can reach the workload there at its inside port: before the workload
+    // listens, the published port may be held by the engine (conmon reserves it).
+    if (engine.address) attributes.ip_address = engine.address;
     if (status.pid) attributes.pid = status.pid;
     if (status.startedAt) attributes.started_at = status.startedAt;
     if (status.exitCode !== undefined) attributes.exit_code = status.exitCode;
