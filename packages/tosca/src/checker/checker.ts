@@ -317,6 +317,7 @@ export class Checker {
   declare primaryNode: typeof definitions.primaryNode;
   declare loadable: typeof definitions.loadable;
   declare checkFile: typeof definitions.checkFile;
+  declare importedFunctions: typeof definitions.importedFunctions;
   declare resolveType: typeof definitions.resolveType;
   declare nodeTypeParts: typeof definitions.nodeTypeParts;
   declare capDef: typeof definitions.capDef;

@@ -53,7 +53,25 @@ export function dataType(this: Checker, t: ToscaType, node: YMap, unit: Unit): v
       );
       continue;
     }
+    if (k === 'key_schema' && base !== 'map') {
+      this.sink.error(
+        'TOSCA1021',
+        e.key,
+        `${t.path}.${k}`,
+        'key_schema is only allowed for types derived from map (TOSCA 2.0 9.2)',
+      );
+      continue;
+    }
     const s = this.schema(unit, e.value, `${t.path}.${k}`);
+    if (s && k === 'key_schema' && this.baseOf(s.type) !== 'string') {
+      this.sink.error(
+        'TOSCA1021',
+        e.value,
+        `${t.path}.${k}`,
+        `map keys are strings: key_schema must be string or derive from it, not "${s.type.name}" (TOSCA 2.0 9.2)`,
+      );
+      continue;
+    }
     if (s) {
       if (k === 'entry_schema') t.entry = s;
       else t.key = s;

@@ -399,6 +399,7 @@ export function checkFile(this: Checker, unit: Unit): void {
     }
   }
   this.repositories(unit);
+  this.importedFunctions(unit);
   const repos = getEntry(root, 'repositories');
   if (repos) {
     const map = this.asMap(repos.value, 'repositories', 'repositories');
@@ -1290,4 +1291,36 @@ export function schema(
     'a schema definition',
   );
   return this.schemaFrom(unit, map, path, inherited);
+}
+
+/**
+ * Reports two different function definitions that one file sees under one name from its
+ * imports without a namespace: names are unique within a namespace (6.8.4). A file's own
+ * definition shadows imported ones.
+ */
+export function importedFunctions(this: Checker, unit: Unit): void {
+  const own = this.functionsByUnit.get(unit);
+  const seen = new Map<string, FunctionDef>();
+  const visit = (u: Unit, via: Unit['imports'][number], stack: Set<Unit>) => {
+    for (const [name, def] of this.functionsByUnit.get(u) ?? []) {
+      if (own?.has(name)) continue;
+      const existing = seen.get(name);
+      if (!existing) seen.set(name, def);
+      else if (existing !== def)
+        this.sink.error(
+          'TOSCA1014',
+          via.where,
+          via.path,
+          `this import brings function "${name}", which conflicts with another function "${name}" imported here: names are unique within a namespace (TOSCA 2.0 6.8.4), so import one of them into a namespace`,
+          [
+            { where: def.node, message: 'this definition' },
+            { where: existing.node, message: 'the other definition' },
+          ],
+        );
+    }
+    stack.add(u);
+    for (const imp of u.imports)
+      if (!imp.namespace && !stack.has(imp.unit)) visit(imp.unit, via, stack);
+  };
+  for (const imp of unit.imports) if (!imp.namespace) visit(imp.unit, imp, new Set([unit]));
 }

@@ -537,6 +537,14 @@ export function nodeTemplate(
   }
   const nf = get('node_filter');
   if (nf) {
+    // 7.2: the filter selects an existing node for a template with the select directive.
+    if (!directives.includes('select'))
+      this.sink.warning(
+        'TOSCA1030',
+        nf,
+        `${path}.node_filter`,
+        "a node template's node_filter selects an existing node only with the select directive (TOSCA 2.0 7.2): without it, the filter is kept but has no effect",
+      );
     this.checkCondition(nf, unit, `${path}.node_filter`);
     const e = this.embedded(nf, `${path}.node_filter`, unit);
     nt.nodeFilter = e;
