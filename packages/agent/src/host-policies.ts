@@ -11,8 +11,10 @@ export interface PlacedWorkload {
   node: string;
   /** Its vertex name (informative; placement does not read it). */
   name?: string;
-  /** What it holds of the host's capacity. */
+  /** What it holds of the host's capacity (each, when `count` > 1). */
   resources?: ResourceRequest;
+  /** How many alike workloads this entry stands for (default 1). */
+  count?: number;
 }
 
 /** CPU in cores (0.5 = half a core), memory in bytes. Absent = nothing. */
@@ -78,7 +80,13 @@ export interface PlacementRequest {
   host?: string;
   resources?: ResourceRequest;
   filter?: NodeFilter;
-  policies?: PlacementPolicy[];
+  policies?: readonly PlacementPolicy[];
+  /**
+   * How many alike instances to place (default 1): each is placed in turn and has its own
+   * result, in order. Once one fails the others do too (nothing changed in between): they
+   * carry the summary of reasons only, not the reason per host.
+   */
+  count?: number;
 }
 
 /** Tuning of one placement call. */

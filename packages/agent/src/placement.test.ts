@@ -222,6 +222,25 @@ describe('placement (khutulun.wasm)', () => {
     expect(hostsOf(fill)).toEqual(['h3', 'h3', 'h1', 'h1', 'h1']);
   });
 
+  it('count: places alike instances in turn; after a failure the rest carry the summary', async () => {
+    const hosts = zones({
+      workloads: [{ service: 'shop', node: 'web', count: 2, resources: { cpu: 1 } }],
+    });
+    const results = await policies.placeMany({
+      hosts,
+      workloads: [web({ count: 5, resources: { cpu: 1 } })],
+    });
+    expect(hostsOf(results)).toEqual(['h1', 'h2', 'h3', 'h1', 'h2']);
+    const full = await policies.placeMany({
+      hosts,
+      workloads: [web({ count: 8, resources: { cpu: 1 } }), web({ count: 0 }), web({ node: 'x' })],
+    });
+    expect(hostsOf(full)).toEqual(['h1', 'h2', 'h3', 'h1', 'h2', 'h3', null, null, null]);
+    const summary = { 'resources exhausted: cpu': 3 };
+    expect(full[6]).toMatchObject({ reasons: { h1: 'resources exhausted: cpu' }, summary });
+    expect(full[7]).toEqual({ host: null, reasons: {}, summary });
+  });
+
   it('is deterministic: the same answer for the same snapshot, whatever the host order', async () => {
     const hosts: PlacementHost[] = Array.from({ length: 40 }, (_, i) => ({
       name: `host-${String(i).padStart(2, '0')}`,

@@ -72,19 +72,27 @@ export function place_many(): i32 {
   reader.pos = call.workloads;
   const out = new JsonWriter();
   out.raw('{"placements":[');
-  let first = true;
+  let written = 0;
   if (reader.beginList()) {
     while (reader.nextItem()) {
       const request = readRequest(reader);
-      if (!first) out.raw(',');
-      first = false;
-      const chosen = placer.placeAndRecord(request);
-      if (chosen >= 0) {
-        out.raw('{"host":').string(placer.hosts[chosen].name).raw('}');
-      } else {
+      for (let i = 0; i < request.count; i++) {
+        if (written++ > 0) out.raw(',');
+        const chosen = placer.placeAndRecord(request);
+        if (chosen >= 0) {
+          out.raw('{"host":').string(placer.hosts[chosen].name).raw('}');
+          continue;
+        }
         out.raw('{"host":null,');
-        placer.explain(request, out, call.maxReasons);
+        const summaryStart = placer.explain(request, out, call.maxReasons);
+        const summaryEnd = out.size;
         out.raw('}');
+        // Nothing changed since: the entry's other instances fail alike. They carry the
+        // summary only (a reason per host for each would multiply the answer's size).
+        for (i++; i < request.count; i++) {
+          written++;
+          out.raw(',{"host":null,"reasons":{},').copy(summaryStart, summaryEnd).raw('}');
+        }
       }
     }
   }
@@ -114,6 +122,9 @@ class PlacementCall {
 }
 
 function readCall(fn: string): PlacementCall | null {
+  // The previous call's snapshot is garbage now: reclaim it before reading the next one, or
+  // the memory high-water mark doubles from one call to the next.
+  __collect();
   const reader = readInputBytes();
   if (!seekFirstArgument(reader) || reader.peek() !== 0x7b) {
     failed(fn + ': the argument must be a map');

@@ -101,6 +101,16 @@ export class JsonWriter {
     return this;
   }
 
+  /** Appends a copy of bytes [start, end) already written. */
+  copy(start: i32, end: i32): JsonWriter {
+    const n = end - start;
+    this.reserve(n);
+    const base = changetype<usize>(this.buffer);
+    memory.copy(base + <usize>this.size, base + <usize>start, <usize>n);
+    this.size += n;
+    return this;
+  }
+
   /** Appends a number (integers without a fraction; non-finite numbers as null). */
   number(n: f64): JsonWriter {
     if (!Number.isFinite(n)) return this.raw('null');

@@ -4,6 +4,11 @@
 // It trusts its input to be JSON (the host serializes it with JSON.stringify): malformed
 // input sets `failed` and ends every loop, it never traps or loops forever.
 
+const POWERS_OF_TEN: StaticArray<f64> = [
+  1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+  1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
 /** Reads one JSON document held in `length` bytes at `base` (Wasm linear memory). */
 export class JsonReader {
   pos: i32 = 0;
@@ -11,6 +16,10 @@ export class JsonReader {
   /** The current map key, as a byte range (set by `nextKey`). */
   keyStart: i32 = 0;
   keyEnd: i32 = 0;
+  /** The last raw string read by `rawString`, as a byte range. */
+  valueStart: i32 = 0;
+  valueEnd: i32 = 0;
+  valueEscaped: bool = false;
   /** The buffer holding the bytes, kept reachable while they are read. */
   owner: ArrayBuffer | null = null;
 
@@ -121,7 +130,7 @@ export class JsonReader {
 
   /** The current key as a string. */
   key(): string {
-    return this.decode(this.keyStart, this.keyEnd);
+    return this.decodeRange(this.keyStart, this.keyEnd);
   }
 
   /** Whether a string is next (without reading it). */
@@ -155,7 +164,54 @@ export class JsonReader {
       return fallback;
     }
     this.pos = p + 1;
-    return this.decode(start, p);
+    return this.decodeRange(start, p);
+  }
+
+  /**
+   * Reads a string without decoding it: true with its body's bytes in `valueStart` /
+   * `valueEnd` (and `valueEscaped` if it holds escapes: decode with `decodeRange`); any other
+   * value is skipped (false).
+   */
+  rawString(): bool {
+    if (this.peek() !== 0x22) {
+      this.skip();
+      return false;
+    }
+    const start = this.pos + 1;
+    let p = start;
+    const n = this.length;
+    let plain = true;
+    while (p < n) {
+      const b = this.at(p);
+      if (b === 0x22) break;
+      if (b === 0x5c) {
+        plain = false;
+        p++;
+      }
+      p++;
+    }
+    if (p >= n) {
+      this.fail();
+      return false;
+    }
+    this.pos = p + 1;
+    this.valueStart = start;
+    this.valueEnd = p;
+    this.valueEscaped = !plain;
+    return true;
+  }
+
+  /** Decodes two byte ranges joined by one separator character (ASCII) as one string. */
+  join(aStart: i32, aEnd: i32, separator: u8, bStart: i32, bEnd: i32): string {
+    const a = aEnd - aStart;
+    const b = bEnd - bStart;
+    const scratch = heap.alloc(<usize>(a + b + 1));
+    memory.copy(scratch, this.base + <usize>aStart, <usize>a);
+    store<u8>(scratch + <usize>a, separator);
+    memory.copy(scratch + <usize>a + 1, this.base + <usize>bStart, <usize>b);
+    const text = String.UTF8.decodeUnsafe(scratch, <usize>(a + b + 1));
+    heap.free(scratch);
+    return text;
   }
 
   /** Reads a scalar as text (a label value may be a string, number or boolean). */
@@ -168,7 +224,7 @@ export class JsonReader {
     }
     const start = this.pos;
     this.skipScalar();
-    return this.decode(start, this.pos);
+    return this.decodeRange(start, this.pos);
   }
 
   /** Reads a number; any other value is skipped and reads as `fallback`. */
@@ -186,24 +242,39 @@ export class JsonReader {
       negative = true;
       p++;
     }
-    let whole: f64 = 0;
+    // Clinger's fast path: up to 15 significant digits and a power of ten up to 22 are
+    // exact in a double, so one multiplication or division rounds correctly.
+    let mantissa: f64 = 0;
     let digits = 0;
+    let scale = 0;
     while (p < n) {
       c = <i32>this.at(p);
       if (c < 0x30 || c > 0x39) break;
-      whole = whole * 10 + <f64>(c - 0x30);
+      mantissa = mantissa * 10 + <f64>(c - 0x30);
       digits++;
       p++;
     }
     c = p < n ? <i32>this.at(p) : 0;
-    if (c === 0x2e || c === 0x65 || c === 0x45 || digits > 15) {
-      // Fractions and exponents: the standard library's parser, for exact rounding.
+    if (c === 0x2e) {
+      p++;
+      while (p < n) {
+        c = <i32>this.at(p);
+        if (c < 0x30 || c > 0x39) break;
+        mantissa = mantissa * 10 + <f64>(c - 0x30);
+        digits++;
+        scale--;
+        p++;
+      }
+      c = p < n ? <i32>this.at(p) : 0;
+    }
+    if (c === 0x65 || c === 0x45 || digits > 15 || scale < -22) {
       this.pos = start;
       this.skipScalar();
-      return parseFloat(this.decode(start, this.pos));
+      return parseFloat(this.decodeRange(start, this.pos));
     }
     this.pos = p;
-    return negative ? -whole : whole;
+    const value = scale === 0 ? mantissa : mantissa / POWERS_OF_TEN[-scale];
+    return negative ? -value : value;
   }
 
   /** Reads a boolean; any other value is skipped and reads as `fallback`. */
@@ -288,7 +359,7 @@ export class JsonReader {
   }
 
   /** Decodes bytes [start, end) as a JSON string body (escapes resolved). */
-  private decode(start: i32, end: i32): string {
+  decodeRange(start: i32, end: i32): string {
     let escaped = false;
     for (let p = start; p < end; p++) {
       if (this.at(p) === 0x5c) {

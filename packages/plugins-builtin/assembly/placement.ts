@@ -83,6 +83,12 @@ export class Request {
   shareValues: Array<string> = [];
   shares: Array<f64> = [];
   binpack: bool = false;
+  /** How many alike workloads this entry stands for (each placed, and answered, in turn). */
+  count: i32 = 1;
+  /** Node keys (service and node template) of the workload and of its policy targets. */
+  key: string = '';
+  distinctKeys: Array<string> = [];
+  colocateKeys: Array<string> = [];
 
   /** The static filter, as a key for the candidate cache. */
   signature(): string {
@@ -90,7 +96,10 @@ export class Request {
     for (let i = 0; i < this.labelKeys.length; i++) {
       s += this.labelKeys[i] + '=' + this.labelAllowed[i].join(',') + ';';
     }
-    return s + '\u0001' + this.minCpu.toString() + '\u0001' + this.minMemory.toString();
+    // Minimum capacities are rare: printing a float is not cheap.
+    if (this.minCpu !== 0) s += '\u0001cpu' + this.minCpu.toString();
+    if (this.minMemory !== 0) s += '\u0001memory' + this.minMemory.toString();
+    return s;
   }
 }
 
@@ -143,24 +152,24 @@ export class Placer {
   }
 
   /** Records a workload running (or just placed) on a host. */
-  add(hostIndex: i32, service: string, node: string, cpu: f64, memory: f64): void {
+  add(hostIndex: i32, key: string, cpu: f64, memory: f64, count: i32): void {
     const host = this.hosts[hostIndex];
-    host.cpuUsed += cpu;
-    host.memoryUsed += memory;
-    host.count++;
-    const index = this.node(service, node);
+    host.cpuUsed += cpu * <f64>count;
+    host.memoryUsed += memory * <f64>count;
+    host.count += count;
+    const index = this.node(key);
     if (index.counts.has(hostIndex)) {
-      index.counts.set(hostIndex, index.counts.get(hostIndex) + 1);
+      index.counts.set(hostIndex, index.counts.get(hostIndex) + count);
     } else {
-      index.counts.set(hostIndex, 1);
+      index.counts.set(hostIndex, count);
       index.hosts.push(hostIndex);
     }
     for (let i = 0; i < index.spreads.length; i++) {
       const spread = index.spreads[i];
       const value = host.label(spread.label);
-      const key = value === null ? '' : value;
-      spread.counts.set(key, (spread.counts.has(key) ? spread.counts.get(key) : 0) + 1);
-      spread.total++;
+      const label = value === null ? '' : value;
+      spread.counts.set(label, (spread.counts.has(label) ? spread.counts.get(label) : 0) + count);
+      spread.total += count;
     }
   }
 
@@ -211,12 +220,15 @@ export class Placer {
   /** Places `request` and records it; the host index or -1. */
   placeAndRecord(request: Request): i32 {
     const chosen = this.place(request);
-    if (chosen >= 0) this.add(chosen, request.service, request.node, request.cpu, request.memory);
+    if (chosen >= 0) this.add(chosen, request.key, request.cpu, request.memory, 1);
     return chosen;
   }
 
-  /** Why each host (in name order) cannot take `request`: `{ reasons, summary }` entries. */
-  explain(request: Request, out: JsonWriter, maxReasons: i32): void {
+  /**
+   * Writes why each host (in name order) cannot take `request`: the `reasons` and `summary`
+   * entries. Returns where `"summary"` starts in `out`.
+   */
+  explain(request: Request, out: JsonWriter, maxReasons: i32): i32 {
     const summary = new Map<string, i32>();
     const order: Array<string> = [];
     out.raw('"reasons":{');
@@ -235,7 +247,9 @@ export class Placer {
       out.string(host.name).raw(':').string(reason);
       listed++;
     }
-    out.raw('},"summary":{');
+    out.raw('},');
+    const summaryStart = out.size;
+    out.raw('"summary":{');
     for (let i = 0; i < order.length; i++) {
       if (i > 0) out.raw(',');
       out
@@ -244,6 +258,7 @@ export class Placer {
         .number(<f64>summary.get(order[i]));
     }
     out.raw('}');
+    return summaryStart;
   }
 
   /** Why `host` cannot take `request` (or "not chosen" if it could). */
@@ -251,7 +266,7 @@ export class Placer {
     const rejected = this.staticReason(host, request);
     if (rejected !== null) return rejected;
     for (let i = 0; i < request.colocate.length; i++) {
-      const key = this.nodeKey(request.service, request.colocate[i]);
+      const key = request.colocateKeys[i];
       if (!this.nodes.has(key) || !this.nodes.get(key).counts.has(host.index)) {
         return 'colocation: ' + request.colocate[i] + ' not on host';
       }
@@ -293,7 +308,7 @@ export class Placer {
   /** The distinct-hosts target already on `host`, or null. */
   private clash(host: Host, request: Request): string | null {
     for (let i = 0; i < request.distinct.length; i++) {
-      const key = this.nodeKey(request.service, request.distinct[i]);
+      const key = request.distinctKeys[i];
       if (!this.nodes.has(key)) continue;
       if (this.nodes.get(key).counts.has(host.index)) return request.distinct[i];
     }
@@ -367,7 +382,7 @@ export class Placer {
   }
 
   private placeColocated(request: Request): i32 {
-    const key = this.nodeKey(request.service, request.colocate[0]);
+    const key = request.colocateKeys[0];
     if (!this.nodes.has(key)) return -1;
     const first = this.nodes.get(key);
     let best = -1;
@@ -425,7 +440,7 @@ export class Placer {
     if (this.spreads.has(key)) return this.spreads.get(key);
     const spread = new SpreadCounts(request.spreadLabel);
     for (let t = 0; t < targets.length; t++) {
-      const index = this.node(request.service, targets[t]);
+      const index = this.node(nodeKey(request.service, targets[t]));
       index.spreads.push(spread);
       for (let i = 0; i < index.hosts.length; i++) {
         const hostIndex = index.hosts[i];
@@ -440,13 +455,7 @@ export class Placer {
     return spread;
   }
 
-  @inline
-  private nodeKey(service: string, node: string): string {
-    return service + '\u0001' + node;
-  }
-
-  private node(service: string, node: string): NodeIndex {
-    const key = this.nodeKey(service, node);
+  private node(key: string): NodeIndex {
     if (this.nodes.has(key)) return this.nodes.get(key);
     const index = new NodeIndex();
     this.nodes.set(key, index);
@@ -454,19 +463,27 @@ export class Placer {
   }
 }
 
+/** The key of a service's node template in the indexes. */
+function nodeKey(service: string, node: string): string {
+  return service + '\u0001' + node;
+}
+
 /** Reads the hosts list (the reader before it) into `placer`, then seals it. */
 export function readHosts(reader: JsonReader, placer: Placer): void {
-  // Workloads already running are recorded once every host has its rank and index.
-  const pendingHost: Array<i32> = [];
-  const pendingService: Array<string> = [];
-  const pendingNode: Array<string> = [];
-  const pendingCpu: Array<f64> = [];
-  const pendingMemory: Array<f64> = [];
+  // A host's running workloads are recorded once its map is read (its labels may follow).
+  const keys: Array<string> = [];
+  const cpus: Array<f64> = [];
+  const memories: Array<f64> = [];
+  const counts: Array<i32> = [];
   if (reader.beginList()) {
     while (reader.nextItem()) {
       const host = new Host();
       host.index = placer.hosts.length;
       if (!reader.beginMap()) continue;
+      keys.length = 0;
+      cpus.length = 0;
+      memories.length = 0;
+      counts.length = 0;
       while (reader.nextKey()) {
         if (reader.keyIs('name')) host.name = reader.string();
         else if (reader.keyIs('available')) host.available = reader.bool(true);
@@ -495,41 +512,75 @@ export function readHosts(reader: JsonReader, placer: Placer): void {
             // The earlier form: only how many workloads the host runs.
             host.count += <i32>reader.number(0);
           } else if (reader.beginList()) {
-            while (reader.nextItem()) {
-              let service = '';
-              let node = '';
-              let cpu: f64 = 0;
-              let memory: f64 = 0;
-              if (!reader.beginMap()) continue;
-              while (reader.nextKey()) {
-                if (reader.keyIs('service')) service = reader.string();
-                else if (reader.keyIs('node')) node = reader.string();
-                else if (reader.keyIs('resources')) {
-                  if (reader.beginMap()) {
-                    while (reader.nextKey()) {
-                      if (reader.keyIs('cpu')) cpu = reader.number(0);
-                      else if (reader.keyIs('memory')) memory = reader.number(0);
-                      else reader.skip();
-                    }
-                  }
-                } else reader.skip();
-              }
-              pendingHost.push(host.index);
-              pendingService.push(service);
-              pendingNode.push(node);
-              pendingCpu.push(cpu);
-              pendingMemory.push(memory);
-            }
+            while (reader.nextItem()) readPlaced(reader, keys, cpus, memories, counts);
           }
         } else reader.skip();
       }
       placer.hosts.push(host);
+      for (let i = 0; i < keys.length; i++) {
+        placer.add(host.index, keys[i], cpus[i], memories[i], counts[i]);
+      }
     }
   }
   placer.seal();
-  for (let i = 0; i < pendingHost.length; i++) {
-    placer.add(pendingHost[i], pendingService[i], pendingNode[i], pendingCpu[i], pendingMemory[i]);
+}
+
+/** Reads one running workload: `{ service, node, resources?, count? }`. */
+function readPlaced(
+  reader: JsonReader,
+  keys: Array<string>,
+  cpus: Array<f64>,
+  memories: Array<f64>,
+  counts: Array<i32>,
+): void {
+  if (!reader.beginMap()) return;
+  // The node key is decoded straight from the two strings' bytes: one allocation.
+  let serviceStart = 0;
+  let serviceEnd = 0;
+  let nodeStart = 0;
+  let nodeEnd = 0;
+  let service: string | null = null;
+  let node: string | null = null;
+  let cpu: f64 = 0;
+  let memory: f64 = 0;
+  let count: i32 = 1;
+  while (reader.nextKey()) {
+    if (reader.keyIs('service')) {
+      if (reader.rawString()) {
+        serviceStart = reader.valueStart;
+        serviceEnd = reader.valueEnd;
+        if (reader.valueEscaped) service = reader.decodeRange(serviceStart, serviceEnd);
+      }
+    } else if (reader.keyIs('node')) {
+      if (reader.rawString()) {
+        nodeStart = reader.valueStart;
+        nodeEnd = reader.valueEnd;
+        if (reader.valueEscaped) node = reader.decodeRange(nodeStart, nodeEnd);
+      }
+    } else if (reader.keyIs('resources')) {
+      if (reader.beginMap()) {
+        while (reader.nextKey()) {
+          if (reader.keyIs('cpu')) cpu = reader.number(0);
+          else if (reader.keyIs('memory')) memory = reader.number(0);
+          else reader.skip();
+        }
+      }
+    } else if (reader.keyIs('count')) count = <i32>reader.number(1);
+    else reader.skip();
   }
+  if (count < 1) return;
+  let key: string;
+  if (service === null && node === null) {
+    key = reader.join(serviceStart, serviceEnd, 0x01, nodeStart, nodeEnd);
+  } else {
+    if (service === null) service = reader.decodeRange(serviceStart, serviceEnd);
+    if (node === null) node = reader.decodeRange(nodeStart, nodeEnd);
+    key = nodeKey(service!, node!);
+  }
+  keys.push(key);
+  cpus.push(cpu);
+  memories.push(memory);
+  counts.push(count);
 }
 
 /** Reads one workload to place (the reader before it). */
@@ -542,6 +593,7 @@ export function readRequest(reader: JsonReader): Request {
     else if (reader.keyIs('node')) request.node = reader.string();
     else if (reader.keyIs('kind')) request.kind = reader.string();
     else if (reader.keyIs('host')) request.pin = reader.string();
+    else if (reader.keyIs('count')) request.count = <i32>reader.number(1);
     else if (reader.keyIs('resources')) {
       if (reader.beginMap()) {
         while (reader.nextKey()) {
@@ -569,6 +621,13 @@ export function readRequest(reader: JsonReader): Request {
   if (self >= 0) {
     if (request.distinct.includes(request.node)) request.distinct.splice(self, 1);
     else request.distinct[self] = request.node;
+  }
+  request.key = nodeKey(request.service, request.node);
+  for (let i = 0; i < request.distinct.length; i++) {
+    request.distinctKeys.push(nodeKey(request.service, request.distinct[i]));
+  }
+  for (let i = 0; i < request.colocate.length; i++) {
+    request.colocateKeys.push(nodeKey(request.service, request.colocate[i]));
   }
   return request;
 }
