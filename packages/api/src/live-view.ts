@@ -39,6 +39,18 @@ export interface LiveState {
   error: string | undefined;
 }
 
+/** Applies a `property-changed` event to the workload it is about, in place (if it is one). */
+function patchWorkload(workloads: Map<string, WorkloadItem>, event: ApiEvent): void {
+  if (event.type !== 'property-changed' || !event.data) return;
+  const service = eventService(event);
+  const workload = eventWorkload(event);
+  const field = PATCHED[event.data.property];
+  if (!service || !workload || !field) return;
+  const key = workloadKey(service, workload);
+  const item = workloads.get(key);
+  if (item) workloads.set(key, { ...item, [field]: event.data.new ?? undefined });
+}
+
 /** The key of a workload in {@link LiveState.workloads}. */
 export function workloadKey(service: string, name: string): string {
   return `${service}/${name}`;
@@ -62,6 +74,7 @@ export class LiveView {
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly stale = new Set<string>();
   private notifyScheduled = false;
+  private pending: ApiEvent[] = [];
 
   constructor(readonly api: ApiClient) {}
 
@@ -107,50 +120,79 @@ export class LiveView {
 
   /** Reloads the lists now (after an action whose events may take a moment). */
   async reload(): Promise<void> {
+    // Events received before the request are in its answer; later ones are applied again on
+    // top of it (the answer may predate them).
+    const received = this.pending.at(-1)?.seq ?? this.state.lastSeq;
     const [services, workloads, hosts] = await Promise.all([
       this.api.services(),
       this.api.workloads(),
       this.api.hosts(),
     ]);
+    const fresh = new Map(workloads.map((w) => [workloadKey(w.service, w.name), w]));
+    const later = this.state.events.filter((e) => e.seq > received);
+    for (const event of later) patchWorkload(fresh, event);
     this.state = {
       ...this.state,
       services: new Map(services.map((s) => [s.name, s])),
-      workloads: new Map(workloads.map((w) => [workloadKey(w.service, w.name), w])),
+      workloads: fresh,
       hosts,
       error: undefined,
     };
+    for (const service of new Set(later.map(eventService))) {
+      if (service) this.patchReady(service, fresh);
+    }
     this.notify();
   }
 
+  /** Queues an event; the queue is applied once per frame (see {@link flush}). */
   private apply(event: ApiEvent): void {
-    const events =
-      this.state.events.length >= EVENT_BUFFER
-        ? [...this.state.events.slice(-EVENT_BUFFER + 1), event]
-        : [...this.state.events, event];
-    let { workloads, structure } = this.state;
-    const service = eventService(event);
-    const workload = eventWorkload(event);
-    if (service && workload && event.type === 'property-changed' && event.data) {
-      const field = PATCHED[event.data.property];
-      const key = workloadKey(service, workload);
-      const item = workloads.get(key);
-      if (field && item) {
-        workloads = new Map(workloads);
-        workloads.set(key, { ...item, [field]: event.data.new ?? undefined });
-        if (field === 'state') this.patchReady(service, workloads);
-      }
-    }
-    if (service) {
-      if (event.type === 'added' || event.type === 'removed') {
-        structure = new Map(structure);
-        structure.set(service, (structure.get(service) ?? 0) + 1);
-        this.scheduleRefresh(service);
-      } else if (event.type.startsWith('service-')) {
-        this.scheduleRefresh(service);
-      }
-    }
-    this.state = { ...this.state, events, workloads, structure, lastSeq: event.seq };
+    this.pending.push(event);
     this.notify();
+  }
+
+  /**
+   * Applies the queued events in one step: one copy of the workloads and the timeline however
+   * many events arrived since the last frame (a burst then costs one render and little
+   * garbage).
+   */
+  private flush(): void {
+    if (!this.pending.length) return;
+    const batch = this.pending;
+    this.pending = [];
+    const kept = this.state.events.length + batch.length - EVENT_BUFFER;
+    const events = [...(kept > 0 ? this.state.events.slice(kept) : this.state.events), ...batch];
+    let workloads: Map<string, WorkloadItem> | undefined;
+    let structure: Map<string, number> | undefined;
+    const recount = new Set<string>();
+    for (const event of batch) {
+      const service = eventService(event);
+      const workload = eventWorkload(event);
+      if (service && workload && event.type === 'property-changed' && event.data) {
+        const field = PATCHED[event.data.property];
+        if (field && (workloads ?? this.state.workloads).has(workloadKey(service, workload))) {
+          workloads ??= new Map(this.state.workloads);
+          patchWorkload(workloads, event);
+          if (field === 'state') recount.add(service);
+        }
+      }
+      if (service) {
+        if (event.type === 'added' || event.type === 'removed') {
+          structure ??= new Map(this.state.structure);
+          structure.set(service, (structure.get(service) ?? 0) + 1);
+          this.scheduleRefresh(service);
+        } else if (event.type.startsWith('service-')) {
+          this.scheduleRefresh(service);
+        }
+      }
+    }
+    this.state = {
+      ...this.state,
+      events: events.length > EVENT_BUFFER ? events.slice(-EVENT_BUFFER) : events,
+      workloads: workloads ?? this.state.workloads,
+      structure: structure ?? this.state.structure,
+      lastSeq: batch.at(-1)!.seq,
+    };
+    for (const service of recount) this.patchReady(service, this.state.workloads);
   }
 
   /** Recounts a service's running workloads after a state change, without a request. */
@@ -198,6 +240,7 @@ export class LiveView {
     this.notifyScheduled = true;
     const run = () => {
       this.notifyScheduled = false;
+      this.flush();
       for (const listener of this.listeners) listener();
     };
     if (typeof requestAnimationFrame === 'function') requestAnimationFrame(run);
