@@ -315,8 +315,8 @@ export class PodmanDriver implements WorkloadDriver {
     };
     if (engine.podId) attributes.pod_id = engine.podId;
     if (engine.image) attributes.image = engine.image;
-    // Health checks can reach the workload there at its inside port: before the workload
-    // listens, the published port may be held by the engine (conmon reserves it).
+    // Health checks can reach the workload there at its inside port (as for docker, whose
+    // proxy accepts on the published port before the workload listens).
     if (engine.address) attributes.ip_address = engine.address;
     if (status.pid) attributes.pid = status.pid;
     if (status.startedAt) attributes.started_at = status.startedAt;
