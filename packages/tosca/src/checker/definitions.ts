@@ -1008,7 +1008,25 @@ export function artifactDef(
   this.keys(m, GRAMMAR.artifact_definition, path, 'an artifact definition');
   const tn = getEntry(m, 'type')?.value;
   const type = tn ? this.typeRef(unit, 'artifact', tn, `${path}.type`, 'type') : undefined;
-  this.str(getEntry(m, 'file')?.value, `${path}.file`, 'file');
+  const file = this.str(getEntry(m, 'file')?.value, `${path}.file`, 'file');
+  const checksum = getEntry(m, 'checksum');
+  if (checksum && !getEntry(m, 'checksum_algorithm'))
+    this.sink.error(
+      'TOSCA1012',
+      checksum.key,
+      `${path}.checksum`,
+      'a checksum needs its checksum_algorithm (TOSCA 2.0 12.2: shall be specified)',
+    );
+  // 12.1 lists the file extensions of an artifact type; a file with another is likely wrong.
+  const extensions = type ? fileExtensions(type) : undefined;
+  const ext = file !== undefined ? /\.([^./\\]+)$/.exec(file)?.[1] : undefined;
+  if (extensions && ext !== undefined && !extensions.includes(ext))
+    this.sink.warning(
+      'TOSCA1030',
+      getEntry(m, 'file')?.value as YNode,
+      `${path}.file`,
+      `"${file}" does not end in an extension artifact type "${type?.name}" lists (file_ext: ${extensions.join(', ')}; TOSCA 2.0 12.1)`,
+    );
   const repository = getEntry(m, 'repository')?.value;
   if (repository) {
     const name = this.str(repository, `${path}.repository`, 'repository');
@@ -1323,4 +1341,14 @@ export function importedFunctions(this: Checker, unit: Unit): void {
       if (!imp.namespace && !stack.has(imp.unit)) visit(imp.unit, via, stack);
   };
   for (const imp of unit.imports) if (!imp.namespace) visit(imp.unit, imp, new Set([unit]));
+}
+
+/** The file extensions an artifact type lists (its own `file_ext`, else the nearest ancestor's). */
+function fileExtensions(type: ToscaType): string[] | undefined {
+  for (let t: ToscaType | undefined = type; t; t = t.parent) {
+    const ext = t.node ? getEntry(t.node, 'file_ext')?.value : undefined;
+    if (ext?.kind === 'seq')
+      return ext.items.flatMap((i) => (i.kind === 'scalar' ? [String(i.value)] : []));
+  }
+  return undefined;
 }
