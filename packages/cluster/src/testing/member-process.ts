@@ -41,7 +41,12 @@ export async function startMemberProcess(
   options: Omit<JoinClusterOptions, 'onFenced' | 'onRejoined'>,
   namespace?: string,
 ): Promise<MemberProcess> {
-  const script = fileURLToPath(import.meta.url);
+  // Run as compiled JavaScript, also when this module was loaded from its TypeScript source
+  // (as Vitest does): Node 20 runs no TypeScript.
+  const script = fileURLToPath(import.meta.url).replace(
+    /\/src\/testing\/([^/]+)\.ts$/,
+    '/lib/testing/$1.js',
+  );
   const node = [process.execPath, script, JSON.stringify(options)];
   const child: ChildProcess = namespace
     ? spawn('ip', ['netns', 'exec', namespace, ...node], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -124,12 +129,12 @@ async function main(config: string): Promise<void> {
       eventsFrom: 'all',
       onFenced: (reason) => report({ kind: 'fenced', reason }),
       onRejoined: (result) => report({ kind: 'rejoined', result }),
+      onEvent: (event, sequence) => report({ kind: 'event', event, sequence }),
     });
   } catch (error) {
     report({ kind: 'failed', message: String((error as Error)?.message ?? error) });
     process.exit(1);
   }
-  cluster.membership.onEvent((event, sequence) => report({ kind: 'event', event, sequence }));
   report({ kind: 'joined', epoch: cluster.membership.epoch });
   process.on('SIGTERM', () => {
     void cluster.close().finally(() => process.exit(0));
