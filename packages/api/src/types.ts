@@ -115,8 +115,8 @@ export interface Health {
   memory: { rss: number; heapTotal: number; heapUsed: number; external: number };
 }
 
-/** A host's state in the cluster. */
-export type HostState = 'up' | 'suspect' | 'lost' | 'down';
+/** A host's state in the cluster (`draining`: no new placements; `lost`: declared gone). */
+export type HostState = 'up' | 'draining' | 'lost';
 
 /** An item of `GET /v1/hosts`. */
 export interface HostItem {
@@ -131,8 +131,13 @@ export interface HostItem {
   startedAt?: string;
   /** The workload kinds its agent can run (`process`, `podman`, `docker`, ...). */
   kinds?: WorkloadKind[];
-  /** What the host has to offer, when the agent reports it. */
-  capacity?: { cpus?: number; memoryMb?: number; [key: string]: JsonValue | undefined };
+  /** The kinds it does not offer, and why (`dockerd is not running ...`). */
+  unavailableKinds?: Record<string, string>;
+  /** What the host has to offer for placement, when the agent reports it. */
+  capacity?: { cpuMillicores?: number; memoryBytes?: number };
+  labels?: Record<string, string>;
+  /** In a cluster: increases every time the host (re)joins or is declared lost. */
+  epoch?: number;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -281,13 +286,12 @@ export function stateTone(state: string): StateTone {
     case 'stopping':
     case 'deploying':
     case 'deleting':
-    case 'suspect':
+    case 'draining':
       return 'busy';
     case 'exited':
     case 'failed':
     case 'lost':
     case 'degraded':
-    case 'down':
       return 'bad';
     default:
       return 'idle';

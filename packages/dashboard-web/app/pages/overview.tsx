@@ -1,4 +1,5 @@
 /** Overview: the hosts (state, kinds, capacity, workloads) and the services (state, ready, outputs). */
+import type { HostItem } from '@khutulun/api';
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { useApi, useLive } from '../context.js';
 import { navigate, serviceHref } from '../route.js';
@@ -68,24 +69,21 @@ export function OverviewPage() {
                 <tr key={h.name}>
                   <td>
                     {h.name} {h.self && <span className="muted">(this agent)</span>}
+                    {h.epoch !== undefined && <span className="muted"> epoch {h.epoch}</span>}
                     <div className="muted mono">{h.address}</div>
                   </td>
                   <td>
                     <StateBadge state={h.state} />
                   </td>
-                  <td>{(h.kinds ?? [...(kindsByHost.get(h.name) ?? [])]).join(', ') || '—'}</td>
                   <td>
-                    {h.capacity
-                      ? [
-                          h.capacity.cpus !== undefined ? `${h.capacity.cpus} CPUs` : '',
-                          h.capacity.memoryMb !== undefined
-                            ? `${Math.round(h.capacity.memoryMb / 1024)} GiB`
-                            : '',
-                        ]
-                          .filter(Boolean)
-                          .join(', ')
-                      : '—'}
+                    {(h.kinds ?? [...(kindsByHost.get(h.name) ?? [])]).join(', ') || '—'}
+                    {Object.entries(h.unavailableKinds ?? {}).map(([kind, why]) => (
+                      <div key={kind} className="muted" title={why}>
+                        no {kind}: {why}
+                      </div>
+                    ))}
                   </td>
+                  <td>{capacity(h.capacity)}</td>
                   <td>{h.workloads}</td>
                 </tr>
               ))}
@@ -151,4 +149,13 @@ export function OverviewPage() {
       </div>
     </>
   );
+}
+
+/** CPU cores and memory, from the host's placement capacity. */
+function capacity(c: HostItem['capacity']): string {
+  if (!c) return '—';
+  const parts: string[] = [];
+  if (c.cpuMillicores !== undefined) parts.push(`${Math.round(c.cpuMillicores / 100) / 10} CPUs`);
+  if (c.memoryBytes !== undefined) parts.push(`${Math.round(c.memoryBytes / 2 ** 27) / 8} GiB`);
+  return parts.join(', ') || '—';
 }
