@@ -680,9 +680,11 @@ export function assignProps(
   const out = new Map<string, { expr: Expression; def?: PropDef }>();
   const map = node ? this.asMap(node, path, isAttribute ? 'attributes' : 'properties') : undefined;
   const assigned = new Set<string>();
+  const ctx = { unit };
   if (map) {
     for (const e of map.entries) {
       const k = String(e.key.value);
+      const p = `${path}${q(k)}`;
       assigned.add(k);
       const d = defs.get(k);
       if (!d) {
@@ -690,7 +692,7 @@ export function assignProps(
           undefinedSeverity,
           'TOSCA1033',
           e.key,
-          `${path}${q(k)}`,
+          p,
           `${owner} defines no ${isAttribute ? 'attribute' : 'property'} "${k}"${undefinedSeverity === 'warning' ? ' (its value is kept unchecked)' : ''}`,
         );
         continue;
@@ -699,20 +701,20 @@ export function assignProps(
         this.sink.error(
           'TOSCA1034',
           e.value,
-          `${path}${q(k)}`,
+          p,
           `property "${k}" has a fixed value in its definition and cannot be assigned`,
           [{ where: d.fixed, message: 'the fixed value' }],
         );
         continue;
       }
-      const assignment = isAttribute ? this.attributeValue(e.value, d, `${path}${q(k)}`) : e.value;
+      const assignment = isAttribute ? this.attributeValue(e.value, d, p) : e.value;
       if (!assignment) {
         assigned.delete(k);
         continue;
       }
       const expr = d.schema
-        ? this.value(assignment, d.schema, `${path}${q(k)}`, { unit })
-        : this.expression(assignment, `${path}${q(k)}`, { unit });
+        ? this.value(assignment, d.schema, p, ctx)
+        : this.expression(assignment, p, ctx);
       if (expr) out.set(k, { expr, def: d });
     }
   }
@@ -720,7 +722,12 @@ export function assignProps(
     if (assigned.has(k)) continue;
     const v = d.fixed ?? d.default;
     if (v) {
-      const expr = this.expression(v, `${path}${q(k)}`, { unit: d.unit });
+      // A default without functions compiles to the same literal for every template.
+      let expr = literalDefaults.get(d);
+      if (!expr) {
+        expr = this.expression(v, `${path}${q(k)}`, { unit: d.unit });
+        if (expr?.kind === 'literal') literalDefaults.set(d, expr);
+      }
       if (expr) out.set(k, { expr, def: d });
     } else if (d.required && !isAttribute) {
       this.sink.error(
@@ -730,10 +737,16 @@ export function assignProps(
         `required property "${k}" has no value (assign one, or give the definition a default)`,
         [{ where: d.node, message: 'the definition' }],
       );
-    } else if (isAttribute) out.set(k, { expr: lit(null), def: d });
+    } else if (isAttribute) out.set(k, { expr: NO_VALUE, def: d });
   }
   return out;
 }
+
+/** The literal each definition's default (or fixed value) compiles to, once compiled. */
+const literalDefaults = new WeakMap<PropDef, Expression>();
+
+/** An attribute with no value yet (shared: expressions are never written to). */
+const NO_VALUE: Expression = { kind: 'literal', value: null };
 
 /**
  * The value of an attribute assignment. TOSCA 2.0 9.6 assigns a value alone; the TOSCA 1.3

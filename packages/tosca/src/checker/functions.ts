@@ -20,22 +20,27 @@ import { compact, lit, nearBuiltin, q, unescapeDollar, type ValueContext } from 
 
 // ---------------------------------------------------------------- values
 
+/** The function names of the nodes found to be calls (asked again and again of one node). */
+const callNames = new WeakMap<YNode, string>();
+
 /** Whether a node is a function call `{ $name: args }`, and which. */
 export function functionName(this: Checker, node: YNode): string | undefined {
   // A string starting with `$` (not `$$`) is a call without arguments (specification 10.1).
-  if (node.kind === 'scalar')
-    return typeof node.value === 'string' &&
-      node.value.length > 1 &&
-      node.value.startsWith('$') &&
-      !node.value.startsWith('$$')
-      ? node.value.slice(1)
-      : undefined;
-  if (node.kind !== 'map' || node.entries.length !== 1) return undefined;
-  const k = (node.entries[0] as { key: YScalar }).key.value;
-  // `$name$suffix` lets one function appear several times as keys of one map.
-  if (typeof k === 'string' && k.startsWith('$') && !k.startsWith('$$'))
-    return k.slice(1).split('$')[0];
-  return undefined;
+  let text: unknown;
+  if (node.kind === 'scalar') text = node.value;
+  else if (node.kind === 'map' && node.entries.length === 1) text = node.entries[0]?.key.value;
+  else return undefined;
+  if (typeof text !== 'string' || text.charCodeAt(0) !== 0x24 || text.charCodeAt(1) === 0x24)
+    return undefined;
+  if (node.kind === 'scalar' && text.length < 2) return undefined;
+  let name = callNames.get(node);
+  if (name === undefined) {
+    // `$name$suffix` lets one function appear several times as keys of one map.
+    const end = text.indexOf('$', 1);
+    name = end < 0 ? text.slice(1) : text.slice(1, end);
+    callNames.set(node, name);
+  }
+  return name;
 }
 
 /** The argument nodes of a function call node. */
