@@ -134,6 +134,13 @@ export function graphStyle(large = false): cytoscape.StylesheetJson {
     { selector: 'node[tone = "ok"]', style: { 'background-color': c.ok } },
     { selector: 'node[tone = "busy"]', style: { 'background-color': c.busy } },
     { selector: 'node[tone = "bad"]', style: { 'background-color': c.bad } },
+    // The kind shows in the shape: a process is a circle, a container a rounded square, a VM
+    // (or any other kind) a hexagon.
+    { selector: 'node.workload[kind != "process"]', style: { shape: 'hexagon' } },
+    {
+      selector: 'node.workload[kind = "podman"], node.workload[kind = "docker"]',
+      style: { shape: 'round-rectangle' },
+    },
     { selector: 'node.network', style: { shape: 'diamond', 'background-color': c.accent } },
     { selector: 'node.other', style: { shape: 'round-rectangle' } },
     {

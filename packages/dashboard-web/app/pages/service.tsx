@@ -147,7 +147,8 @@ export function ServicePage({ service }: { service: string }) {
         <span className="tone-busy">starting / restarting / stopping</span>
         <span className="tone-bad">exited / failed / lost</span>
         <span className="tone-idle">stopped / other</span>
-        <span>— connects to, ‐ ‐ depends on, ··· network</span>
+        <span className="plain">— connects to, ‐ ‐ depends on, ··· network</span>
+        <span className="plain">○ process, ▢ container, ⬡ other kinds, ◇ network</span>
       </div>
       <div className="service-layout">
         <div
