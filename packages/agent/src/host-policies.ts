@@ -146,10 +146,11 @@ export function dispatchedPolicies(dispatcher: Dispatcher, host: HostFunctions):
   const delays = new Map<number, number>();
   const placements = new Map<string, Promise<string>>();
   const placeMany: ClusterPolicies['placeMany'] = async (input) => {
+    // In this order the plugin reads the input once, front to back.
     const argument = {
+      options: wireOptions(input.options),
       hosts: input.hosts,
       workloads: input.workloads,
-      options: wireOptions(input.options),
     } as unknown as Value;
     const result = (await call('place_many', argument)) as unknown as {
       placements: PlacementResult[];

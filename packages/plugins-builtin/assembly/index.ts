@@ -3,7 +3,7 @@
 // documented in packages/plugins/README.md ("Built-in plugin").
 import { Call, fail, handle, Value, ValueKind } from '@khutulun/plugin-sdk';
 import { setError } from '@khutulun/plugin-sdk/assembly/kernel';
-import { JsonWriter, readInputBytes, seekFirstArgument } from './json-io';
+import { JsonWriter, readInput, seekFirstArgument } from './json-io';
 import { JsonReader } from './json-reader';
 import { Placer, readHosts, readRequest } from './placement';
 
@@ -43,11 +43,12 @@ export function restart_delay(): i32 {
  * labels, ties broken by name.
  */
 export function place(): i32 {
-  const call = readCall('place');
+  const call = readCall('place', 'workload');
   if (call === null) return 1;
-  if (call.workload < 0) return failed('place: workload must be a map');
-  const placer = call.placer();
-  call.reader.pos = call.workload;
+  if (call.workloads < 0 || call.reader.peek() !== 0x7b) {
+    return failed('place: workload must be a map');
+  }
+  const placer = call.placer;
   const chosen = placer.place(readRequest(call.reader));
   const out = new JsonWriter();
   if (chosen < 0) out.raw('null');
@@ -64,12 +65,13 @@ export function place(): i32 {
  * one per workload, in order.
  */
 export function place_many(): i32 {
-  const call = readCall('place_many');
+  const call = readCall('place_many', 'workloads');
   if (call === null) return 1;
-  if (call.workloads < 0) return failed('place_many: workloads must be a list');
-  const placer = call.placer();
   const reader = call.reader;
-  reader.pos = call.workloads;
+  if (call.workloads < 0 || reader.peek() !== 0x5b) {
+    return failed('place_many: workloads must be a list');
+  }
+  const placer = call.placer;
   const out = new JsonWriter();
   out.raw('{"placements":[');
   let written = 0;
@@ -102,64 +104,62 @@ export function place_many(): i32 {
   return 0;
 }
 
-/** Where the parts of a placement argument start in the input. */
+/** A placement argument: its options and host snapshot read, its workload(s) next. */
 class PlacementCall {
-  hosts: i32 = -1;
-  workload: i32 = -1;
+  /** Where the workload (`place`) or the workloads (`place_many`) start; -1 if absent. */
   workloads: i32 = -1;
-  window: i32 = -1;
   maxReasons: i32 = -1;
+  placer: Placer = new Placer();
   constructor(public reader: JsonReader) {}
-
-  /** The host snapshot. */
-  placer(): Placer {
-    const placer = new Placer();
-    if (this.window >= 0) placer.window = this.window;
-    this.reader.pos = this.hosts;
-    readHosts(this.reader, placer);
-    return placer;
-  }
 }
 
-function readCall(fn: string): PlacementCall | null {
+/**
+ * Reads a placement argument up to its workloads: options, then the hosts. In the order the
+ * agent sends them (options, hosts, workloads) the input is read once, front to back; in
+ * another order the reader goes back for the part it skipped.
+ */
+function readCall(fn: string, workloadsKey: string): PlacementCall | null {
   // The previous call's snapshot is garbage now: reclaim it before reading the next one, or
   // the memory high-water mark doubles from one call to the next.
   __collect();
-  const reader = readInputBytes();
+  const reader = readInput();
   if (!seekFirstArgument(reader) || reader.peek() !== 0x7b) {
     failed(fn + ': the argument must be a map');
     return null;
   }
   const call = new PlacementCall(reader);
+  let window = -1;
+  let hostsRead = false;
   reader.beginMap();
-  // The parts may come in any order; hosts are read first, whatever their position.
   while (reader.nextKey()) {
     if (reader.keyIs('hosts')) {
-      if (reader.peek() === 0x5b) call.hosts = reader.pos;
-    } else if (reader.keyIs('workload')) {
-      if (reader.peek() === 0x7b) call.workload = reader.pos;
-    } else if (reader.keyIs('workloads')) {
-      if (reader.peek() === 0x5b) call.workloads = reader.pos;
+      if (reader.peek() !== 0x5b) break;
+      readHosts(reader, call.placer);
+      hostsRead = true;
+    } else if (reader.keyIs(workloadsKey)) {
+      call.workloads = reader.pos;
+      if (hostsRead) break;
+      reader.skip();
     } else if (reader.keyIs('options')) {
       if (reader.beginMap()) {
         while (reader.nextKey()) {
-          if (reader.keyIs('candidates')) call.window = <i32>reader.number(-1);
+          if (reader.keyIs('candidates')) window = <i32>reader.number(-1);
           else if (reader.keyIs('max_reasons')) call.maxReasons = <i32>reader.number(-1);
           else reader.skip();
         }
       }
-      continue;
-    }
-    reader.skip();
+    } else reader.skip();
   }
   if (reader.failed) {
     failed(fn + ': the argument is not valid JSON');
     return null;
   }
-  if (call.hosts < 0) {
+  if (!hostsRead) {
     failed(fn + ': hosts must be a list');
     return null;
   }
+  if (window >= 0) call.placer.window = window;
+  if (call.workloads >= 0) reader.pos = call.workloads;
   return call;
 }
 

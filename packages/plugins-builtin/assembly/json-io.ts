@@ -1,28 +1,18 @@
-// The call's input as bytes and its output written as JSON bytes, straight through the
-// Extism kernel: a large placement neither decodes its input into a UTF-16 string nor builds
-// its answer as one (see `JsonReader`).
+// The call's input read as JSON bytes and its output written as JSON bytes, straight through
+// the Extism kernel: a large placement neither decodes its input into a UTF-16 string nor
+// builds its answer as one (see `JsonReader`).
 import {
   alloc,
   input_length,
-  input_load_u8,
-  input_load_u64,
   output_set,
   store_u8,
   store_u64,
 } from '@khutulun/plugin-sdk/assembly/kernel';
 import { JsonReader } from './json-reader';
 
-/** The call's input (the JSON call envelope), copied into linear memory. */
-export function readInputBytes(): JsonReader {
-  const size = <i32>input_length();
-  const bytes = new ArrayBuffer(size);
-  const base = changetype<usize>(bytes);
-  let i = 0;
-  for (; i + 8 <= size; i += 8) store<u64>(base + <usize>i, input_load_u64(<u64>i));
-  for (; i < size; i++) store<u8>(base + <usize>i, input_load_u8(<u64>i));
-  const reader = new JsonReader(base, size);
-  reader.owner = bytes;
-  return reader;
+/** A reader of the call's input (the JSON call envelope). */
+export function readInput(): JsonReader {
+  return new JsonReader(<i32>input_length());
 }
 
 /**

@@ -1,3 +1,5 @@
+import { input_load_u8, input_load_u64 } from '@khutulun/plugin-sdk/assembly/kernel';
+
 // A pull reader of JSON over UTF-8 bytes, for inputs too large to build a `Value` tree of
 // (a placement snapshot of 10,000 hosts and 100,000 workloads): the caller walks the
 // document and keeps only what it needs, so nothing but the wanted strings is allocated.
@@ -9,7 +11,14 @@ const POWERS_OF_TEN: StaticArray<f64> = [
   1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
-/** Reads one JSON document held in `length` bytes at `base` (Wasm linear memory). */
+/** How much of the input the reader holds at once (bytes). */
+const WINDOW: i32 = 256 * 1024;
+
+/**
+ * Reads one JSON document: the call's input, `length` bytes held by the Extism kernel. Only a
+ * window of it is copied into linear memory at a time, so a large snapshot costs its parsed
+ * form, not its text too; moving back (`pos = earlier`) refills the window.
+ */
 export class JsonReader {
   pos: i32 = 0;
   failed: bool = false;
@@ -20,22 +29,54 @@ export class JsonReader {
   valueStart: i32 = 0;
   valueEnd: i32 = 0;
   valueEscaped: bool = false;
-  /** The buffer holding the bytes, kept reachable while they are read. */
-  owner: ArrayBuffer | null = null;
+  private window: ArrayBuffer = new ArrayBuffer(WINDOW);
+  private base: usize = 0;
+  private windowStart: i32 = 0;
+  private windowEnd: i32 = 0;
 
-  constructor(
-    public base: usize,
-    public length: i32,
-  ) {}
+  constructor(public length: i32) {
+    this.base = changetype<usize>(this.window);
+  }
 
+  /** The byte at input offset `i` (within the input). */
   @inline
   private at(i: i32): u32 {
-    return <u32>load<u8>(this.base + <usize>i);
+    if (i < this.windowStart || i >= this.windowEnd) this.fill(i, 1);
+    return <u32>load<u8>(this.base + <usize>(i - this.windowStart));
+  }
+
+  /** Linear-memory address of input bytes [start, end), all held in the window. */
+  private address(start: i32, end: i32): usize {
+    if (start < this.windowStart || end > this.windowEnd) this.fill(start, end - start);
+    return this.base + <usize>(start - this.windowStart);
+  }
+
+  /** Copies a window of the input starting at (or just before) `from` into linear memory. */
+  private fill(from: i32, atLeast: i32): void {
+    const start = from & ~7;
+    let size = atLeast + (from - start);
+    if (size < WINDOW) size = WINDOW;
+    if (size > this.window.byteLength) {
+      this.window = new ArrayBuffer(size);
+      this.base = changetype<usize>(this.window);
+    }
+    const end = start + size < this.length ? start + size : this.length;
+    const base = this.base;
+    let i = start;
+    for (; i + 8 <= end; i += 8) store<u64>(base + <usize>(i - start), input_load_u64(<u64>i));
+    for (; i < end; i++) store<u8>(base + <usize>(i - start), input_load_u8(<u64>i));
+    this.windowStart = start;
+    this.windowEnd = end;
   }
 
   /** The next significant byte (after white space), or -1 at the end. */
   peek(): i32 {
     let p = this.pos;
+    // Fast path: JSON.stringify writes no white space, so the next byte is usually it.
+    if (p >= this.windowStart && p < this.windowEnd) {
+      const c = <u32>load<u8>(this.base + <usize>(p - this.windowStart));
+      if (c > 0x20) return <i32>c;
+    }
     const n = this.length;
     while (p < n) {
       const c = this.at(p);
@@ -122,8 +163,11 @@ export class JsonReader {
   keyIs(name: string): bool {
     const n = name.length;
     if (this.keyEnd - this.keyStart !== n) return false;
+    const bytes = this.address(this.keyStart, this.keyEnd);
+    const chars = changetype<usize>(name);
     for (let i = 0; i < n; i++) {
-      if (this.at(this.keyStart + i) !== <u32>name.charCodeAt(i)) return false;
+      if (<u32>load<u8>(bytes + <usize>i) !== <u32>load<u16>(chars + ((<usize>i) << 1)))
+        return false;
     }
     return true;
   }
@@ -206,9 +250,9 @@ export class JsonReader {
     const a = aEnd - aStart;
     const b = bEnd - bStart;
     const scratch = heap.alloc(<usize>(a + b + 1));
-    memory.copy(scratch, this.base + <usize>aStart, <usize>a);
+    memory.copy(scratch, this.address(aStart, aEnd), <usize>a);
     store<u8>(scratch + <usize>a, separator);
-    memory.copy(scratch + <usize>a + 1, this.base + <usize>bStart, <usize>b);
+    memory.copy(scratch + <usize>a + 1, this.address(bStart, bEnd), <usize>b);
     const text = String.UTF8.decodeUnsafe(scratch, <usize>(a + b + 1));
     heap.free(scratch);
     return text;
@@ -367,7 +411,8 @@ export class JsonReader {
         break;
       }
     }
-    if (!escaped) return String.UTF8.decodeUnsafe(this.base + <usize>start, <usize>(end - start));
+    const base = this.address(start, end) - <usize>start;
+    if (!escaped) return String.UTF8.decodeUnsafe(base + <usize>start, <usize>(end - start));
     let out = '';
     let from = start;
     let p = start;
@@ -376,7 +421,7 @@ export class JsonReader {
         p++;
         continue;
       }
-      out += String.UTF8.decodeUnsafe(this.base + <usize>from, <usize>(p - from));
+      out += String.UTF8.decodeUnsafe(base + <usize>from, <usize>(p - from));
       const e = this.at(p + 1);
       p += 2;
       if (e === 0x6e) out += '\n';
@@ -394,6 +439,6 @@ export class JsonReader {
       } else out += String.fromCharCode(<i32>e);
       from = p;
     }
-    return out + String.UTF8.decodeUnsafe(this.base + <usize>from, <usize>(end - from));
+    return out + String.UTF8.decodeUnsafe(base + <usize>from, <usize>(end - from));
   }
 }
