@@ -134,7 +134,7 @@ export function ServicePage({ service }: { service: string }) {
           </span>
         )}
         <span style={{ flex: 1 }} />
-        <a href={serviceLogsHref(service)} data-testid="service-logs">
+        <a href={serviceLogsHref(service)} className="action" data-testid="service-logs">
           Logs of all its workloads
         </a>
         <button type="button" className="danger" onClick={() => setConfirm(true)}>
