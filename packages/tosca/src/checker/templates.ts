@@ -347,15 +347,21 @@ export function checkService(this: Checker, unit: Unit, node: YNode): CheckedSer
     this.propDefs(unit, outputs, defs, `${path}.outputs`, false, 'parameter');
     for (const [name, d] of defs) {
       const v = d.fixed;
+      // 9.7: `mapping` is for incoming parameters only (an output is outgoing), and excludes
+      // `value`; an output gives its value with `value: { $get_attribute: [ ... ] }`.
+      if (d.mapping) {
+        this.sink.error(
+          'TOSCA1011',
+          d.mapping,
+          `${path}.outputs${q(name)}.mapping`,
+          v
+            ? 'value and mapping exclude each other (TOSCA 2.0 9.7)'
+            : 'mapping may only be defined for incoming parameters (TOSCA 2.0 9.7): an output gives its value with value: { $get_attribute: [ ... ] }',
+        );
+        continue;
+      }
       if (!v) {
-        if (!d.mapping) service.outputs.set(name, lit(null));
-        else
-          service.outputs.set(name, {
-            kind: 'call',
-            plugin: 'tosca',
-            function: 'get_attribute',
-            arguments: (toPlain(d.mapping) as Value[]).map((x) => lit(x)),
-          });
+        service.outputs.set(name, lit(null));
         continue;
       }
       const e = d.schema
