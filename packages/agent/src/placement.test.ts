@@ -1,6 +1,6 @@
 // Placement rules, through the real khutulun.wasm in the plugin host (`place`, `place_many`).
-import type { HostFunctions } from '@khutulun/floria';
-import { createPluginHost } from '@khutulun/plugins';
+import type { HostFunctions, Value } from '@khutulun/floria';
+import { createPluginHost, isPluginError } from '@khutulun/plugins';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   dispatchedPolicies,
@@ -14,6 +14,12 @@ const policies = dispatchedPolicies(plugins, {} as HostFunctions);
 afterAll(() => plugins.close());
 
 const GiB = 1024 ** 3;
+const site = { entity: { kind: 'plugin' as const, directory: ['khutulun'], name: 'khutulun' } };
+const raw = (fn: string, argument: Value) =>
+  plugins.dispatch(
+    { plugin: 'khutulun', function: fn, arguments: [argument], site },
+    {} as HostFunctions,
+  );
 
 /** Three hosts, one per zone, 4 cores and 8 GiB each. */
 function zones(extra: Partial<PlacementHost> = {}): PlacementHost[] {
@@ -279,5 +285,30 @@ describe('placement (khutulun.wasm)', () => {
       options: { candidates: 0 },
     });
     expect(exhaustive.host).toBe('h099');
+  });
+
+  it('reads the parts of the argument in any order, and refuses a malformed one', async () => {
+    const hosts: Value = [{ name: 'b' }, { name: 'a', labels: { zone: 'x' } }];
+    const workload: Value = {
+      service: 's',
+      node: 'n',
+      count: 2,
+      filter: { labels: { zone: 'x' } },
+    };
+    const workloads: Value = [workload];
+    expect(await raw('place_many', { workloads, options: { candidates: 0 }, hosts })).toEqual({
+      placements: [{ host: 'a' }, { host: 'a' }],
+    });
+    expect(await raw('place', { workload, hosts })).toBe('a');
+    for (const [fn, argument, message] of [
+      ['place_many', { workloads }, 'hosts must be a list'],
+      ['place_many', { hosts }, 'workloads must be a list'],
+      ['place', { hosts, workload: [] }, 'workload must be a map'],
+      ['place', [1], 'the argument must be a map'],
+    ] as const) {
+      const error = await raw(fn, argument as Value).catch((e: unknown) => e);
+      expect(isPluginError(error) && error.code).toBe('FAILED');
+      expect((error as Error).message).toContain(message);
+    }
   });
 });
