@@ -6,6 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,7 +50,15 @@ process.env.DOCKER_HOST = 'unix:///nonexistent/khutulun/docker.sock';
 
 beforeAll(async () => {
   // What an earlier, interrupted run of these tests may have left (the examples' names are fixed).
-  for (const service of ['containers', 'pod']) {
+  for (const service of [
+    'containers',
+    'pod',
+    'engine',
+    'interrupted',
+    'noimage',
+    'badmount',
+    'porttaken',
+  ]) {
     for (const name of containersOf(service)) podman('rm', '-f', name);
     const pods = podman('pod', 'ps', '-q', '--filter', `label=io.khutulun.service=${service}`);
     for (const pod of pods.split('\n').filter(Boolean)) podman('pod', 'rm', '-f', pod);
@@ -319,5 +328,36 @@ ${extra}      artifacts:
     await host.startAgent(AGENT);
     expect(await host.json<unknown[]>(['service', 'list'])).toEqual([]);
     expect(containersOf('interrupted')).toEqual([]);
+  });
+
+  it('reconnects after the engine restarts and resyncs: an exit missed meanwhile is restarted', async () => {
+    const file = serviceFile(host.stateDir, 'engine.yaml', node('app'));
+    const deployed = await host.cli(['service', 'deploy', file, '--wait']);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    const before = await host.json<WorkloadItem & { restarts: number }>([
+      'workload',
+      'show',
+      'engine/app',
+    ]);
+    const pidFile = join(host.stateDir, 'podman', 'service.pid');
+    const service = Number(readFileSync(pidFile, 'utf8'));
+    process.kill(service, 'SIGKILL');
+    // While the service is down, the container is killed behind the agent's back.
+    podman('kill', `khutulun-engine-${before.name}`);
+    await waitUntil(
+      async () => {
+        const now = await host.json<WorkloadItem & { restarts: number }>([
+          'workload',
+          'show',
+          'engine/app',
+        ]);
+        return now.state === 'running' && now.restarts === before.restarts + 1;
+      },
+      60_000,
+      'the agent to learn of the exit after the engine came back, and restart the container',
+    );
+    expect(Number(readFileSync(pidFile, 'utf8'))).not.toBe(service);
+    expect((await host.cli(['service', 'delete', 'engine', '--wait'])).code).toBe(0);
+    expect(containersOf('engine')).toEqual([]);
   });
 });

@@ -75,6 +75,11 @@ export interface PodmanDriverOptions {
   maxReconnectDelayMs?: number;
   /** Called by `close` (the kind stops supervising a service it started). */
   onClose?: () => void;
+  /**
+   * Called when the event stream to the service ends (the service stopped, restarted or
+   * died): the kind restarts a service it owns that no longer answers.
+   */
+  onDisconnected?: () => void;
 }
 
 type Value = WorkloadStatus['attributes'][string];
@@ -165,11 +170,13 @@ export class PodmanDriver implements WorkloadDriver {
               this.#stream.reconnect();
             });
         },
-        disconnected: (error) =>
+        disconnected: (error) => {
           this.#log(
             'debug',
             `podman: event stream ended${error ? ` (${(error as Error).message})` : ''}`,
-          ),
+          );
+          options.onDisconnected?.();
+        },
       },
       {
         // Only what changes a run (execs and health checks wake nothing).

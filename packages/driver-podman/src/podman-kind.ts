@@ -102,56 +102,74 @@ export function createPodmanKind(options: PodmanKindOptions = {}): WorkloadKind 
       return { available: true };
     },
     async open(context) {
+      const own = ownSocketPath(context);
       let socket = await answering(context);
       let closed = false;
+      const directory = join(context.stateDirectory, 'podman');
+      // A service on our own socket is ours to keep alive while the driver is open, whether
+      // this agent started it or adopted one a previous agent started: if it dies, it is
+      // started again (the driver reconnects and resyncs); kept running when the driver
+      // closes. A system service (socket-activated) is left to whoever runs it.
+      let starting: Promise<void> | undefined;
+      const start = async (): Promise<void> => {
+        const service = await startPodmanService({
+          ...options.serviceStore,
+          socketPath: own,
+          podman,
+          detached: true,
+          logFile: join(directory, 'service.log'),
+        });
+        writeFileSync(join(directory, 'service.pid'), `${service.pid}\n`);
+        context.log('info', `podman: started podman system service (PID ${service.pid}) on ${own}`);
+        void service.exited.then(() => {
+          if (closed) return;
+          context.log(
+            'warn',
+            `podman: podman system service (PID ${service.pid}) exited; starting it again`,
+          );
+          setTimeout(() => void restart(), SERVICE_RESTART_DELAY_MS).unref();
+        });
+      };
+      /** Starts our service again unless it answers (once at a time). */
+      const restart = (): Promise<void> => {
+        starting ??= (async () => {
+          try {
+            if (closed || (await pingSocket(own))) return;
+            await start();
+          } catch (error) {
+            context.log(
+              'error',
+              `podman: cannot start podman system service: ${(error as Error).message}`,
+            );
+          } finally {
+            starting = undefined;
+          }
+        })();
+        return starting;
+      };
       if (!socket) {
         if (options.startService === false) throw new Error('no libpod socket answers');
-        const own = ownSocketPath(context);
         socket = own;
-        const directory = join(context.stateDirectory, 'podman');
         mkdirSync(directory, { recursive: true });
-        // Supervised while the driver is open: if it dies, it is started again (the driver
-        // reconnects and resyncs); kept running when the driver closes.
-        const start = async (): Promise<void> => {
-          const service = await startPodmanService({
-            ...options.serviceStore,
-            socketPath: own,
-            podman,
-            detached: true,
-            logFile: join(directory, 'service.log'),
-          });
-          writeFileSync(join(directory, 'service.pid'), `${service.pid}\n`);
-          context.log(
-            'info',
-            `podman: started podman system service (PID ${service.pid}) on ${own}`,
-          );
-          void service.exited.then(() => {
-            if (closed) return;
-            context.log(
-              'warn',
-              `podman: podman system service (PID ${service.pid}) exited; starting it again`,
-            );
-            setTimeout(() => {
-              if (closed) return;
-              start().catch((error: unknown) =>
-                context.log(
-                  'error',
-                  `podman: cannot start podman system service: ${(error as Error).message}`,
-                ),
-              );
-            }, SERVICE_RESTART_DELAY_MS).unref();
-          });
-        };
         await start();
       }
+      const supervised = socket === own && options.startService !== false;
       return new PodmanDriver({
         client: socket,
-        stateDirectory: join(context.stateDirectory, 'podman'),
+        stateDirectory: directory,
         host: context.host,
         log: context.log,
         onClose: () => {
           closed = true;
         },
+        // An adopted service has no exit we can wait for: its event stream ending says it.
+        ...(supervised
+          ? {
+              onDisconnected: () => {
+                setTimeout(() => void restart(), SERVICE_RESTART_DELAY_MS).unref();
+              },
+            }
+          : {}),
       });
     },
   };
