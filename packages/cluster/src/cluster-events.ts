@@ -3,8 +3,10 @@
  * cluster, which an agent resumes from the last sequence number it handled.
  */
 import {
+  type ConsumerMessages,
   DeliverPolicy,
   type JetStreamClient,
+  type JetStreamManager,
   jetstream,
   jetstreamManager,
   RetentionPolicy,
@@ -94,12 +96,16 @@ export function clusterSubject(cluster: string): string {
  * stored once.
  */
 export class ClusterEvents {
+  readonly #nc: NatsConnection;
   readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
   readonly #stream: string;
   readonly #subjects: string;
 
-  private constructor(js: JetStreamClient, stream: string, subjects: string) {
-    this.#js = js;
+  private constructor(nc: NatsConnection, jsm: JetStreamManager, stream: string, subjects: string) {
+    this.#nc = nc;
+    this.#jsm = jsm;
+    this.#js = jetstream(nc);
     this.#stream = stream;
     this.#subjects = subjects;
   }
@@ -133,7 +139,7 @@ export class ClusterEvents {
         });
       }
     }
-    return new ClusterEvents(jetstream(nc), stream, subjects);
+    return new ClusterEvents(nc, jsm, stream, subjects);
   }
 
   /**
@@ -153,24 +159,36 @@ export class ClusterEvents {
   }
 
   /**
-   * Delivers events in stream order to `handler`, starting where `from` says. Survives
-   * reconnects and server restarts (an ordered consumer that resumes after the last sequence
-   * it delivered). `handler` is awaited before the next event.
+   * Delivers events in stream order to `handler`, starting where `from` says, each once.
+   * Resumes after the last sequence it delivered whenever the connection comes back (a
+   * reconnect, a server restart, a healed partition): the stream is the durable part, the
+   * consumer reading it is recreated (an ordered consumer). `handler` is awaited before the
+   * next event. The consumer exists when this resolves: a later `publish` is delivered.
    */
   async subscribe(
     handler: (event: ClusterEvent, sequence: number) => void | Promise<void>,
     from: SubscribeFrom = 'new',
   ): Promise<ClusterEventSubscription> {
-    const start =
-      from === 'new'
-        ? { deliver_policy: DeliverPolicy.New }
-        : from === 'all'
-          ? { deliver_policy: DeliverPolicy.All }
-          : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from.afterSequence + 1 };
-    const consumer = await this.#js.consumers.get(this.#stream, start);
-    const messages = await consumer.consume();
-    const done = (async () => {
+    let last: number;
+    if (from === 'all') last = 0;
+    else if (from === 'new') last = (await this.#jsm.streams.info(this.#stream)).state.last_seq;
+    else last = from.afterSequence;
+    let stopped = false;
+    let current: ConsumerMessages | undefined;
+
+    const open = async () => {
+      const consumer = await this.#js.consumers.get(this.#stream, {
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: last + 1,
+      });
+      const messages = await consumer.consume();
+      current = messages;
+      return messages;
+    };
+    const deliver = async (messages: ConsumerMessages) => {
       for await (const message of messages) {
+        if (message.seq <= last) continue;
+        last = message.seq;
         let event: ClusterEvent;
         try {
           event = message.json<ClusterEvent>();
@@ -183,10 +201,33 @@ export class ClusterEvents {
           // A failing handler must not stop the stream for the others.
         }
       }
+    };
+    const first = await open();
+    const done = (async () => {
+      let messages: ConsumerMessages | undefined = first;
+      while (!stopped) {
+        try {
+          messages ??= await open();
+          await deliver(messages);
+        } catch {
+          if (!stopped) await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+        messages = undefined;
+      }
+    })();
+    // After a reconnect, what the old consumer had in flight may be lost: start a new one
+    // after the last sequence delivered.
+    const statuses = this.#nc.status();
+    void (async () => {
+      for await (const status of statuses) {
+        if (stopped) break;
+        if (status.type === 'reconnect') current?.stop();
+      }
     })();
     return {
       async stop() {
-        await messages.close();
+        stopped = true;
+        current?.stop();
         await done;
       },
     };

@@ -160,7 +160,8 @@ describe.skipIf(!namespaces)(
       });
       const replaced = (rejoined as Extract<MemberReport, { kind: 'rejoined' }>).result.replaced;
       expect(replaced.map((r) => `${r.service}/${r.workload}`).sort()).toEqual(['db/w1', 'web/w1']);
-      for (const member of [a, b]) {
+      // Everyone hears of the return, c too: its event stream resumed after the partition.
+      for (const member of [a, b, c]) {
         await member.waitFor(
           (r) => r.kind === 'event' && r.event.type === 'host-returned' && r.event.host === 'c',
           10_000,
