@@ -176,7 +176,7 @@ describe.skipIf(!CHROMIUM)('web dashboard (Chromium, real agent)', () => {
     const service = await agent.api.service('uploaded');
     expect(service.inputs).toEqual({ words: 'hello from the browser' });
     await expect
-      .poll(() => agent.api.logs('uploaded', 'echo-1'))
+      .poll(() => agent.api.logs('uploaded', 'echo-1'), { timeout: 10_000 })
       .toContain('hello from the browser');
     await page.screenshot({ path: screenshot('deploy') });
   });
@@ -202,7 +202,9 @@ describe.skipIf(!CHROMIUM)('web dashboard (Chromium, real agent)', () => {
     await page.fill('[data-testid=deploy-name]', 'from-csar');
     await page.click('[data-testid=deploy]');
     await page.waitForSelector('[data-testid=deploy-status].tone-ok', { timeout: 30_000 });
-    await expect.poll(() => agent.api.logs('from-csar', 'echo-1')).toContain('hello from a CSAR');
+    await expect
+      .poll(() => agent.api.logs('from-csar', 'echo-1'), { timeout: 10_000 })
+      .toContain('hello from a CSAR');
     await agent.api.deleteService('from-csar');
     rmSync(dir, { recursive: true, force: true });
   });
