@@ -122,7 +122,10 @@ export class Loader {
         'TOSCA1003',
         version.value,
         'tosca_definitions_version',
-        'unsupported tosca_definitions_version: this processor reads tosca_2_0',
+        version.value.kind === 'scalar' &&
+          /^tosca_simple_yaml_1_[0-3]$/.test(String(version.value.value))
+          ? `${String(version.value.value)} is TOSCA 1.x, which a TOSCA 2.0 processor need not read (TOSCA 2.0 6.2) and this one does not: it reads tosca_2_0`
+          : 'unsupported tosca_definitions_version: this processor reads tosca_2_0',
       );
       unit.ok = false;
     } else if (parsed.firstKey !== 'tosca_definitions_version') {
