@@ -137,7 +137,7 @@ export function ServicePage({ service }: { service: string }) {
         <a href={serviceLogsHref(service)} className="action" data-testid="service-logs">
           Logs of all its workloads
         </a>
-        <button type="button" className="danger" onClick={() => setConfirm(true)}>
+        <button type="button" className="danger action" onClick={() => setConfirm(true)}>
           Delete service
         </button>
       </h1>

@@ -79,10 +79,16 @@ export function WorkloadPage({
         <a href={serviceHref(service)}>{service}</a> / {name}{' '}
         {state && <StateBadge state={state} />}
         <span style={{ flex: 1 }} />
-        <button type="button" onClick={restart} disabled={busy} data-testid="restart">
+        <button
+          type="button"
+          className="action"
+          onClick={restart}
+          disabled={busy}
+          data-testid="restart"
+        >
           {busy ? 'Restarting…' : 'Restart'}
         </button>
-        <button type="button" className="danger" onClick={() => setConfirm(true)}>
+        <button type="button" className="danger action" onClick={() => setConfirm(true)}>
           Delete
         </button>
       </h1>
