@@ -50,6 +50,7 @@ beforeAll(async () => {
   writeFileSync(
     source,
     readFileSync(join(ROOT, 'examples/containers/service.yaml'), 'utf8')
+      .replace('template_name: containers', 'template_name: docked')
       .replace(
         '      type: k:ContainerServer\n      properties:\n',
         '      type: k:ContainerServer\n      properties:\n        engine: docker\n',
@@ -68,7 +69,8 @@ describe('a container on Docker and a process, in one service', () => {
   let web: WorkloadItem;
 
   it('deploys, and the host offers the docker kind', async () => {
-    const deployed = await host.cli(['service', 'deploy', source, '--name', 'docked', '--wait']);
+    // Named by the file's metadata.template_name (no --name).
+    const deployed = await host.cli(['service', 'deploy', source, '--wait']);
     expect(deployed.code, deployed.stderr).toBe(0);
     const items = await host.json<WorkloadItem[]>(['workload', 'list', 'docked']);
     web = items.find((w) => templateOf(w.name) === 'web')!;

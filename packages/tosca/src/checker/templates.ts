@@ -56,6 +56,19 @@ export function nodeInterfaces(
 
 // ---------------------------------------------------------------- service
 
+/** The scalar entries of a file's top-level `metadata`, as strings (checked by `checkFile`). */
+function fileMetadata(unit: Unit): Record<string, string> {
+  const root = unit.root as YMap | undefined;
+  const md = root?.kind === 'map' ? getEntry(root, 'metadata')?.value : undefined;
+  const out: Record<string, string> = {};
+  if (md?.kind !== 'map') return out;
+  for (const { key, value } of md.entries) {
+    if (value.kind === 'scalar' && value.value !== null)
+      out[String(key.value)] = String(value.value);
+  }
+  return out;
+}
+
 /** Checks a service template (6.9): the second pass, over the types the first bound. */
 export function checkService(this: Checker, unit: Unit, node: YNode): CheckedService | undefined {
   const path = 'service_template';
@@ -71,7 +84,12 @@ export function checkService(this: Checker, unit: Unit, node: YNode): CheckedSer
     groups: [],
     policies: [],
     workflows: null,
-    metadata: get('metadata') ? this.metadata(get('metadata'), `${path}.metadata`) : {},
+    // The file's own metadata (e.g. `template_name`, already checked with the file) under
+    // the service template's, which wins where both name a key.
+    metadata: {
+      ...fileMetadata(unit),
+      ...(get('metadata') ? this.metadata(get('metadata'), `${path}.metadata`) : {}),
+    },
     functions: this.allFunctions,
   };
   const desc = get('description');
