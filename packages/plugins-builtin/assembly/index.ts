@@ -143,8 +143,8 @@ function readCall(fn: string, workloadsKey: string): PlacementCall | null {
     } else if (reader.keyIs('options')) {
       if (reader.beginMap()) {
         while (reader.nextKey()) {
-          if (reader.keyIs('candidates')) window = <i32>reader.number(-1);
-          else if (reader.keyIs('max_reasons')) call.maxReasons = <i32>reader.number(-1);
+          if (reader.keyIs('candidates')) window = reader.count(-1, 0);
+          else if (reader.keyIs('max_reasons')) call.maxReasons = reader.count(-1, 0);
           else reader.skip();
         }
       }

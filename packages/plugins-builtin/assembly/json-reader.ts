@@ -321,6 +321,18 @@ export class JsonReader {
     return negative ? -value : value;
   }
 
+  /**
+   * Reads a whole number for a count or a limit, clamped to [min, 1e9] (a float is cut, a
+   * number out of range never traps); any other value reads as `fallback`.
+   */
+  count(fallback: i32, min: i32): i32 {
+    const n = this.number(NaN);
+    if (n !== n) return fallback; // NaN: not a number
+    if (n < <f64>min) return min;
+    if (n > 1e9) return 1000000000;
+    return <i32>n;
+  }
+
   /** Reads a boolean; any other value is skipped and reads as `fallback`. */
   bool(fallback: bool): bool {
     const c = this.peek();

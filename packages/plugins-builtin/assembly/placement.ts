@@ -510,7 +510,7 @@ export function readHosts(reader: JsonReader, placer: Placer): void {
         } else if (reader.keyIs('workloads')) {
           if (reader.isNumber()) {
             // The earlier form: only how many workloads the host runs.
-            host.count += <i32>reader.number(0);
+            host.count += reader.count(0, 0);
           } else if (reader.beginList()) {
             while (reader.nextItem()) readPlaced(reader, keys, cpus, memories, counts);
           }
@@ -565,7 +565,7 @@ function readPlaced(
           else reader.skip();
         }
       }
-    } else if (reader.keyIs('count')) count = <i32>reader.number(1);
+    } else if (reader.keyIs('count')) count = reader.count(1, 0);
     else reader.skip();
   }
   if (count < 1) return;
@@ -593,7 +593,7 @@ export function readRequest(reader: JsonReader): Request {
     else if (reader.keyIs('node')) request.node = reader.string();
     else if (reader.keyIs('kind')) request.kind = reader.string();
     else if (reader.keyIs('host')) request.pin = reader.string();
-    else if (reader.keyIs('count')) request.count = <i32>reader.number(1);
+    else if (reader.keyIs('count')) request.count = reader.count(1, 0);
     else if (reader.keyIs('resources')) {
       if (reader.beginMap()) {
         while (reader.nextKey()) {
