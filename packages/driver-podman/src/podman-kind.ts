@@ -44,8 +44,11 @@ const SERVICE_RESTART_DELAY_MS = 500;
 /** The longest Unix socket path (`sun_path` is 108 bytes with its terminating zero). */
 const MAX_SOCKET_PATH = 107;
 
-/** The system service's socket for this user. */
+/** The system service's socket for this user (`CONTAINER_HOST` when it is `unix://`). */
 export function defaultSocketPath(): string {
+  // Podman's own convention for reaching a service, as DOCKER_HOST is Docker's.
+  const host = process.env.CONTAINER_HOST;
+  if (host?.startsWith('unix://')) return host.slice('unix://'.length);
   if (process.getuid?.() === 0) return '/run/podman/podman.sock';
   const runtime = process.env.XDG_RUNTIME_DIR || `/run/user/${process.getuid?.() ?? 0}`;
   return join(runtime, 'podman', 'podman.sock');
