@@ -57,6 +57,54 @@ describe('the YAML front end', () => {
     expect(compared).toBeGreaterThan(300);
   });
 
+  it('accepts no mutated corpus file that `yaml` rejects, nor rejects one it accepts', () => {
+    // A fixed-seed generator: the same mutations every run.
+    let seed = 42;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x7fffffff;
+    };
+    const inserted = [
+      ' ',
+      '\t',
+      ':',
+      '-',
+      '[',
+      ']',
+      '{',
+      '}',
+      ',',
+      '"',
+      "'",
+      '#',
+      '&',
+      '*',
+      '!',
+      '|',
+      '>',
+      '\n',
+      '?',
+    ];
+    let mutated = 0;
+    for (const file of yamlFiles(join(root, 'packages/tosca/conformance/cases'))) {
+      const text = readFileSync(file, 'utf8');
+      for (let k = 0; k < 3; k++) {
+        const i = Math.floor(random() * text.length);
+        const t =
+          random() < 0.5
+            ? text.slice(0, i) + inserted[Math.floor(random() * inserted.length)] + text.slice(i)
+            : text.slice(0, i) + text.slice(i + 1);
+        const rejects = (p: ReturnType<typeof parseYaml>) =>
+          !p.root || p.problems.some((problem) => !problem.warning);
+        expect(rejects(parseYaml(file, t)), `${file} mutated at ${i}`).toBe(
+          rejects(readExact(file, t)),
+        );
+        mutated++;
+      }
+    }
+    expect(mutated).toBeGreaterThan(900);
+  });
+
   it('reads flow collections as implicit keys, wherever they stand in a block map', () => {
     const parsed = read('m:\n  a: 1\n  { $concat: [ x, y ] }: v\n  [ CAPABILITY, e, p ]: w\n');
     expect(parsed.problems).toEqual([]);
@@ -73,10 +121,11 @@ describe('the YAML front end', () => {
     expect(m.entries[1]?.key.offset).toBe(12);
   });
 
-  it('keeps YAML 1.2 core scalars, anchors, aliases and merge keys', () => {
-    const parsed = read(
-      'a: &x { p: 1, q: 2 }\nb:\n  <<: *x\n  q: 3\nc: [ 0o17, 0x1F, 1_000, .inf, 1.50, True, yes, ~, "7", !!str 8 ]\nd:\n',
-    );
+  it('keeps YAML 1.2 core scalars, anchors, aliases and merge keys (both readers)', () => {
+    const text =
+      'a: &x { p: 1, q: 2 }\nb:\n  <<: *x\n  q: 3\nc: [ 0o17, 0x1F, 1_000, .inf, 1.50, True, yes, ~, "7", !!str 8 ]\nd:\n';
+    const parsed = read(text);
+    expect(shape(readExact('t.yaml', text).root as YNode)).toEqual(shape(parsed.root as YNode));
     expect(parsed.problems).toEqual([]);
     const plain = (n: YNode): unknown =>
       n.kind === 'scalar'

@@ -378,11 +378,14 @@ class TreeBuilder {
     const children = frame.children;
     let i = 0;
     let last = offset;
+    const dash = this.text.charCodeAt(offset) === 0x2d /* - */ ? this.column(offset) : -1;
     for (const value of raw) {
       // Attempts js-yaml gave up on leave empty children behind.
       while (i < children.length && (children[i] as Closed).empty && value !== null) i++;
       const child = children[i];
       if (child && child.raw === value) {
+        if (dash >= 0 && !child.empty && child.node.offset > last && child.node.offset < child.end)
+          this.checkContinuation(dash, child.node.offset, child.end);
         items.push(child.node);
         last = child.end;
         i++;
@@ -401,6 +404,7 @@ class TreeBuilder {
     const result = raw as Record<string, unknown>;
     const file = this.file;
     const children = frame.children;
+    const block = this.text.charCodeAt(offset) !== 0x7b; /* { */
     const entries: YMap['entries'] = [];
     let merged: YMap['entries'] | undefined;
     let complexKeys: Set<string> | undefined;
@@ -433,8 +437,9 @@ class TreeBuilder {
         } else if (expected !== null) throw new Unexplained(`value at ${offset}`);
       }
       const value = valueChild ? valueChild.node : this.emptyValue(keyChild.end);
-      if (valueChild && value.kind === 'scalar' && value.quoted)
-        this.checkQuotedIndent(keyNode.offset, value.offset, valueChild.end);
+      // (An alias's node is its anchor's, written elsewhere: nothing to check here.)
+      if (valueChild && block && value.offset > keyNode.offset && value.offset < valueChild.end)
+        this.checkContinuation(this.column(keyNode.offset), value.offset, valueChild.end);
       if (keyNode.kind === 'scalar') {
         explained++;
         if (!keyNode.quoted && keyNode.value === '<<') {
@@ -479,24 +484,29 @@ class TreeBuilder {
   }
 
   /**
-   * js-yaml reads a quoted scalar whose continuation lines are not indented past its key, as
-   * YAML 1.1 parsers do; YAML 1.2 does not, and the exact reader repairs such text with a
-   * warning. So such a value is left to it.
+   * js-yaml reads a quoted scalar or a flow collection whose continuation lines are not
+   * indented past the block that holds it (its key, or its sequence's dash), as YAML 1.1
+   * parsers do; YAML 1.2 does not, and the exact reader reports it (or, for a quoted scalar,
+   * repairs it with a warning). So such a value is left to the exact reader.
    */
-  private checkQuotedIndent(keyOffset: number, from: number, to: number): void {
+  private checkContinuation(column: number, from: number, to: number): void {
     const t = this.text;
     const c = t.charCodeAt(from);
-    if (c !== 0x22 && c !== 0x27) return;
+    if (c !== 0x22 && c !== 0x27 && c !== 0x5b && c !== 0x7b) return;
     let nl = t.indexOf('\n', from);
     if (nl === -1 || nl >= to) return;
-    const keyIndent = keyOffset - (t.lastIndexOf('\n', keyOffset - 1) + 1);
     for (; nl !== -1 && nl < to; nl = t.indexOf('\n', nl + 1)) {
       let i = nl + 1;
       while (t.charCodeAt(i) === 0x20) i++;
       const next = t.charCodeAt(i);
-      if (i < to && next !== 0x0a && next !== 0x0d && i - nl - 1 <= keyIndent)
-        throw new Unexplained(`quoted scalar continued at ${i}`);
+      if (i < to && next !== 0x0a && next !== 0x0d && i - nl - 1 <= column)
+        throw new Unexplained(`value continued at ${i}, not indented past column ${column}`);
     }
+  }
+
+  /** The 0-based column of an offset. */
+  private column(offset: number): number {
+    return offset - (this.text.lastIndexOf('\n', offset - 1) + 1);
   }
 
   /** Where a node's content starts: past white space, comments, anchors and tags. */
@@ -684,7 +694,13 @@ class Converter {
       for (const pair of node.items) {
         const keyNode = pair.key as YamlNode | null;
         const keyOffset = keyNode?.range?.[0] ?? offset;
-        if (isScalar(keyNode) && keyNode.value === '<<' && keyNode.type === 'PLAIN') {
+        // `yaml` reads a merge key as the symbol <<.
+        const merge =
+          isScalar(keyNode) &&
+          keyNode.type === 'PLAIN' &&
+          (keyNode.value === '<<' ||
+            (typeof keyNode.value === 'symbol' && keyNode.value.description === '<<'));
+        if (merge) {
           const sources = isSeq(pair.value) ? pair.value.items : [pair.value];
           for (const src of sources) {
             const m = this.convert(src as YamlNode, keyOffset);
