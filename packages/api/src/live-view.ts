@@ -89,18 +89,24 @@ export class LiveView {
       ]);
       this.state = { ...this.state, health, events: backlog, lastSeq: since };
       this.notify();
-      void this.api.followEvents(
-        {
-          since,
-          signal: this.abort.signal,
-          onConnection: (connected) => {
-            this.state = { ...this.state, connected };
-            this.notify();
-            if (connected) this.scheduleRefresh('*');
+      this.api
+        .followEvents(
+          {
+            since,
+            signal: this.abort.signal,
+            onConnection: (connected) => {
+              this.state = { ...this.state, connected };
+              this.notify();
+              if (connected) this.scheduleRefresh('*');
+            },
           },
-        },
-        (event) => this.apply(event),
-      );
+          (event) => this.apply(event),
+        )
+        // The stream gives up only on a refusal (e.g. 401: the session is gone): say so.
+        .catch((error: Error) => {
+          this.state = { ...this.state, connected: false, error: error.message };
+          this.notify();
+        });
     } catch (error) {
       this.state = { ...this.state, error: (error as Error).message };
       this.notify();
