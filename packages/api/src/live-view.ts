@@ -75,6 +75,7 @@ export class LiveView {
   private readonly stale = new Set<string>();
   private notifyScheduled = false;
   private pending: ApiEvent[] = [];
+  private connections = 0;
 
   constructor(readonly api: ApiClient) {}
 
@@ -97,7 +98,9 @@ export class LiveView {
             onConnection: (connected) => {
               this.state = { ...this.state, connected };
               this.notify();
-              if (connected) this.scheduleRefresh('*');
+              // After a reconnect, what the stream resumed from is replayed; the lists are read
+              // again as well, in case the agent restarted (the first connect needs neither).
+              if (connected && this.connections++ > 0) this.scheduleRefresh('*');
             },
           },
           (event) => this.apply(event),
