@@ -62,6 +62,8 @@ async function startCluster() {
           },
           cluster: `n${id}`,
           host: { name: 'abc'[i]!, address: namespace.address },
+          // Short, so that the at-most-once case below waits it out quickly.
+          fencingDelayMs: 1_000,
         },
         namespace.name,
       ),
@@ -141,8 +143,30 @@ describe.skipIf(!namespaces)(
       expect(lost.replacements.map((r) => `${r.service}/${r.workload} ${r.policy}`).sort()).toEqual(
         ['db/w1 at-most-once', 'web/w1 at-least-once'],
       );
+      // What a's host-lost handler will do: place the replacements on a. The at-least-once one
+      // starts at once; the at-most-once one is refused until the fencing delay has passed,
+      // and c had been told to stop its copy before that (the guarantee).
+      const tokenA = { host: 'a', epoch: 1 };
+      const [db, web] = [...lost.replacements].sort((x, y) => x.service.localeCompare(y.service));
+      await registry.assignWorkload({ service: 'web', workload: 'w1' }, tokenA, {
+        replacement: web!.id,
+      });
+      await expect(
+        registry.assignWorkload({ service: 'db', workload: 'w1' }, tokenA, { replacement: db!.id }),
+      ).rejects.toMatchObject({ code: 'too-early' });
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.max(0, Date.parse(db!.notBefore) - Date.now()) + 100),
+      );
+      await registry.assignWorkload({ service: 'db', workload: 'w1' }, tokenA, {
+        replacement: db!.id,
+      });
+      expect(fenced.at).toBeLessThan(Date.parse(db!.notBefore));
+      expect(await registry.workloadsOf('a')).toMatchObject([
+        { service: 'db', workload: 'w1', state: 'running', policy: 'at-most-once' },
+        { service: 'web', workload: 'w1', state: 'running', policy: 'at-least-once' },
+      ]);
       // Cut off from NATS, c must not have declared a or b lost (though it reaches PostgreSQL).
-      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
       expect((await registry.hosts()).map((h) => [h.name, h.state])).toEqual([
         ['a', 'up'],
         ['b', 'up'],
