@@ -143,8 +143,9 @@ async function command(
 }
 
 /**
- * Waits until a check passes: probes at a growing interval (50 ms doubling up to 1 s), only
- * while awaited. Rejects with `not-ready` after `timeoutMs`, or with the signal's reason.
+ * Waits until a check passes: probes at a growing interval (from 10 ms for TCP and HTTP, 50 ms
+ * for a command, doubling up to 500 ms), only while awaited. Rejects with `not-ready` after
+ * `timeoutMs`, or with the signal's reason.
  */
 export async function waitHealthy(
   check: HealthCheck,
@@ -152,7 +153,7 @@ export async function waitHealthy(
   options: { timeoutMs: number; signal: AbortSignal },
 ): Promise<void> {
   const end = Date.now() + options.timeoutMs;
-  let delay = 50;
+  let delay = check.type === 'command' ? 50 : 10;
   for (;;) {
     if (options.signal.aborted) throw options.signal.reason;
     if (await runCheck(check, target, Math.min(5_000, Math.max(100, end - Date.now())))) return;
@@ -171,7 +172,7 @@ export async function waitHealthy(
       }
       options.signal.addEventListener('abort', done, { once: true });
     });
-    delay = Math.min(delay * 2, 1_000);
+    delay = Math.min(delay * 2, 500);
   }
 }
 
