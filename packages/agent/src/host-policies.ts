@@ -122,12 +122,40 @@ export interface ClusterPolicies extends HostPolicies {
     workloads: PlacementRequest[];
     options?: PlacementOptions;
   }): Promise<PlacementResult[]>;
+  /**
+   * A placement session: calls that send the host snapshot once and then only workloads,
+   * the plugin keeping the snapshot (with every placement made) between calls. For many
+   * deploys in a row against a large cluster.
+   */
+  placementSession(): PlacementSession;
   /** Places one workload; on failure, the reasons per host. */
   placeOne(input: {
     hosts: PlacementHost[];
     workload: PlacementRequest;
     options?: PlacementOptions;
   }): Promise<PlacementResult>;
+}
+
+/**
+ * Placements against a snapshot the plugin keeps between calls. The snapshot is read from
+ * `hosts()` on the first call, after `invalidate()`, and whenever the plugin no longer holds
+ * it (another instance answered, it was restarted, or another call replaced it); otherwise
+ * only the workloads travel, so a call costs what its workloads cost, not the cluster's size.
+ * Calls of one session run one at a time, in order.
+ */
+export interface PlacementSession {
+  placeMany(input: {
+    workloads: PlacementRequest[];
+    /** The current snapshot, read only when the plugin needs it. */
+    hosts: () => PlacementHost[] | Promise<PlacementHost[]>;
+    options?: PlacementOptions;
+  }): Promise<PlacementResult[]>;
+  /**
+   * Something changed that the session did not place: a host joined, was lost or drained,
+   * workloads were removed or placed elsewhere (another agent, a deploy rolled back). The
+   * next call sends a fresh snapshot.
+   */
+  invalidate(): void;
 }
 
 /**
@@ -157,7 +185,56 @@ export function dispatchedPolicies(dispatcher: Dispatcher, host: HostFunctions):
     };
     return result.placements;
   };
+  let sessions = 0;
+  const placementSession = (): PlacementSession => {
+    const id = `${process.pid}-${++sessions}-${Date.now().toString(36)}`;
+    let version = 0;
+    let held = false;
+    // Bumped by invalidate(): a call in flight then must not mark the snapshot held.
+    let generation = 0;
+    let queue: Promise<unknown> = Promise.resolve();
+    const once = async (
+      input: Parameters<PlacementSession['placeMany']>[0],
+    ): Promise<PlacementResult[]> => {
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const started = generation;
+        const argument: Record<string, unknown> = {
+          options: wireOptions(input.options),
+          snapshot: { id, version },
+        };
+        if (!held) argument['hosts'] = await input.hosts();
+        argument['workloads'] = input.workloads;
+        let result: { placements?: PlacementResult[]; stale?: boolean };
+        try {
+          result = (await call('place_many', argument as unknown as Value)) as typeof result;
+        } catch (error) {
+          held = false;
+          throw error;
+        }
+        if (result.stale) {
+          held = false;
+          continue;
+        }
+        version++;
+        held = started === generation;
+        return result.placements ?? [];
+      }
+      throw new Error('place_many kept answering that it holds no snapshot');
+    };
+    return {
+      placeMany(input) {
+        const placed = queue.then(() => once(input));
+        queue = placed.catch(() => {});
+        return placed;
+      },
+      invalidate() {
+        held = false;
+        generation++;
+      },
+    };
+  };
   return {
+    placementSession,
     async place(input) {
       // The workload's name does not take part in placement (only a pinned host or labels
       // would), so workloads alike share one answer: `place` is deterministic.

@@ -311,4 +311,38 @@ describe('placement (khutulun.wasm)', () => {
       expect((error as Error).message).toContain(message);
     }
   });
+
+  it('session: sends the snapshot once, then only workloads; again when stale or invalidated', async () => {
+    const session = policies.placementSession();
+    let reads = 0;
+    const hosts = () => {
+      reads++;
+      return zones();
+    };
+    const apart = web({ count: 2, policies: [{ type: 'distinct-hosts' }] });
+    const first = await session.placeMany({ workloads: [apart], hosts });
+    const second = await session.placeMany({ workloads: [apart], hosts });
+    expect(hostsOf(first)).toEqual(['h1', 'h2']);
+    // The plugin kept the first call's placements: one host is left for a distinct web.
+    expect(hostsOf(second)).toEqual(['h3', null]);
+    expect(reads).toBe(1);
+    // A call with hosts of its own replaces the snapshot the plugin holds: the session sees
+    // it is stale and sends the snapshot again (without the placements it made: a fresh one).
+    await policies.placeMany({ hosts: zones(), workloads: [web()] });
+    expect(hostsOf(await session.placeMany({ workloads: [web()], hosts }))).toEqual(['h1']);
+    expect(reads).toBe(2);
+    session.invalidate();
+    await session.placeMany({ workloads: [web()], hosts });
+    expect(reads).toBe(3);
+    // Calls of a session run in order (h1 already runs a web: the emptier hosts go first).
+    const together = await Promise.all(
+      [1, 2, 3].map(() =>
+        session.placeMany({
+          workloads: [web({ node: 'solo', policies: [{ type: 'distinct-hosts' }] })],
+          hosts,
+        }),
+      ),
+    );
+    expect(together.map(hostsOf)).toEqual([['h2'], ['h3'], ['h1']]);
+  });
 });

@@ -45,6 +45,7 @@ export function restart_delay(): i32 {
 export function place(): i32 {
   const call = readCall('place', 'workload');
   if (call === null) return 1;
+  if (call.stale) return failed('place: hosts must be a list (the snapshot named is not held)');
   if (call.workloads < 0 || call.reader.peek() !== 0x7b) {
     return failed('place: workload must be a map');
   }
@@ -67,11 +68,17 @@ export function place(): i32 {
 export function place_many(): i32 {
   const call = readCall('place_many', 'workloads');
   if (call === null) return 1;
+  if (call.stale) {
+    new JsonWriter().raw('{"stale":true}').output();
+    return 0;
+  }
   const reader = call.reader;
   if (call.workloads < 0 || reader.peek() !== 0x5b) {
     return failed('place_many: workloads must be a list');
   }
   const placer = call.placer;
+  // Kept only once the call succeeds: a snapshot a failed call half updated is dropped.
+  resident = null;
   const out = new JsonWriter();
   out.raw('{"placements":[');
   let written = 0;
@@ -101,8 +108,25 @@ export function place_many(): i32 {
   if (reader.failed) return failed('place_many: the argument is not valid JSON');
   out.raw(']}');
   out.output();
+  if (call.snapshotId !== null) {
+    resident = placer;
+    residentId = call.snapshotId!;
+    residentVersion = call.snapshotVersion + 1;
+  }
   return 0;
 }
+
+/**
+ * The snapshot kept from the last `place_many` call that named one: `snapshot: { id, version
+ * }` with `hosts` makes the hosts (and that call's placements) version `version + 1` of `id`;
+ * a later call naming that id and version without `hosts` places against it (its own
+ * placements included), so a session of calls sends the host snapshot once. A call naming a
+ * snapshot this instance does not hold (another instance, a restart, another version) answers
+ * `{ stale: true }`: the caller sends the hosts again.
+ */
+let resident: Placer | null = null;
+let residentId = '';
+let residentVersion: f64 = -1;
 
 /** A placement argument: its options and host snapshot read, its workload(s) next. */
 class PlacementCall {
@@ -110,6 +134,10 @@ class PlacementCall {
   workloads: i32 = -1;
   maxReasons: i32 = -1;
   placer: Placer = new Placer();
+  snapshotId: string | null = null;
+  snapshotVersion: f64 = -1;
+  /** The call names a snapshot this instance does not hold, and gives no hosts. */
+  stale: bool = false;
   constructor(public reader: JsonReader) {}
 }
 
@@ -119,9 +147,9 @@ class PlacementCall {
  * another order the reader goes back for the part it skipped.
  */
 function readCall(fn: string, workloadsKey: string): PlacementCall | null {
-  // The previous call's snapshot is garbage now: reclaim it before reading the next one, or
-  // the memory high-water mark doubles from one call to the next.
-  __collect();
+  // The previous call's snapshot is garbage now (unless held): reclaim it before reading the
+  // next one, or the memory high-water mark doubles from one call to the next.
+  if (resident === null) __collect();
   const reader = readInput();
   if (!seekFirstArgument(reader) || reader.peek() !== 0x7b) {
     failed(fn + ': the argument must be a map');
@@ -134,12 +162,25 @@ function readCall(fn: string, workloadsKey: string): PlacementCall | null {
   while (reader.nextKey()) {
     if (reader.keyIs('hosts')) {
       if (reader.peek() !== 0x5b) break;
+      // Hosts replace the snapshot held, if any: drop it first, for the same reason.
+      if (resident !== null) {
+        resident = null;
+        __collect();
+      }
       readHosts(reader, call.placer);
       hostsRead = true;
     } else if (reader.keyIs(workloadsKey)) {
       call.workloads = reader.pos;
       if (hostsRead) break;
       reader.skip();
+    } else if (reader.keyIs('snapshot')) {
+      if (reader.beginMap()) {
+        while (reader.nextKey()) {
+          if (reader.keyIs('id')) call.snapshotId = reader.string();
+          else if (reader.keyIs('version')) call.snapshotVersion = reader.number(-1);
+          else reader.skip();
+        }
+      }
     } else if (reader.keyIs('options')) {
       if (reader.beginMap()) {
         while (reader.nextKey()) {
@@ -155,12 +196,30 @@ function readCall(fn: string, workloadsKey: string): PlacementCall | null {
     return null;
   }
   if (!hostsRead) {
-    failed(fn + ': hosts must be a list');
-    return null;
+    if (holdsSnapshot(call)) {
+      call.placer = resident!;
+    } else if (call.snapshotId !== null) {
+      call.stale = true;
+      return call;
+    } else {
+      failed(fn + ': hosts must be a list');
+      return null;
+    }
   }
   if (window >= 0) call.placer.window = window;
   if (call.workloads >= 0) reader.pos = call.workloads;
   return call;
+}
+
+/** Whether this instance holds the snapshot the call names. */
+function holdsSnapshot(call: PlacementCall): bool {
+  const id = call.snapshotId;
+  return (
+    resident !== null &&
+    id !== null &&
+    id === residentId &&
+    call.snapshotVersion === residentVersion
+  );
 }
 
 function failed(message: string): i32 {
