@@ -486,13 +486,30 @@ class TreeBuilder {
   /**
    * js-yaml reads a quoted scalar or a flow collection whose continuation lines are not
    * indented past the block that holds it (its key, or its sequence's dash), as YAML 1.1
-   * parsers do; YAML 1.2 does not, and the exact reader reports it (or, for a quoted scalar,
-   * repairs it with a warning). So such a value is left to the exact reader.
+   * parsers do, and one followed by a comment with no space between; YAML 1.2 does not, and
+   * the exact reader reports it (or, for a quoted scalar, repairs it with a warning). So such
+   * a value is left to the exact reader.
    */
   private checkContinuation(column: number, from: number, to: number): void {
     const t = this.text;
     const c = t.charCodeAt(from);
+    // A block scalar with a tab in it: js-yaml and YAML 1.2 read some such lines differently.
+    if (c === 0x7c || c === 0x3e) {
+      // (its trailing blank lines too, which js-yaml may leave out of it)
+      let end = to;
+      for (let j = end; j < t.length; j++) {
+        const d = t.charCodeAt(j);
+        if (d === 0x0a) end = j + 1;
+        else if (d !== 0x20 && d !== 0x09 && d !== 0x0d) break;
+      }
+      const tab = t.indexOf('\t', from);
+      if (tab !== -1 && tab < end) throw new Unexplained(`tab in a block scalar at ${tab}`);
+      return;
+    }
     if (c !== 0x22 && c !== 0x27 && c !== 0x5b && c !== 0x7b) return;
+    // js-yaml also takes a `#` right after the closing quote or bracket for a comment.
+    if (t.charCodeAt(to) === 0x23 && !isBlank(t.charCodeAt(to - 1)))
+      throw new Unexplained(`comment not separated at ${to}`);
     let nl = t.indexOf('\n', from);
     if (nl === -1 || nl >= to) return;
     for (; nl !== -1 && nl < to; nl = t.indexOf('\n', nl + 1)) {
