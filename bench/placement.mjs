@@ -250,7 +250,7 @@ function print(r, session = false) {
     `    placements/s  ${r.perSecond}  (${r.seconds.toFixed(2)} s in ${r.calls.length} calls)`,
   );
   console.log(
-    `    call ms       first ${r.calls[0].toFixed(1)}, median ${sorted[sorted.length >> 1].toFixed(1)}, last ${r.calls.at(-1).toFixed(1)} (${session ? 'snapshot' : 'last snapshot'} ${r.lastInputMb.toFixed(1)} MB of JSON${session ? ', sent once' : ''})`,
+    `    call ms       first ${r.calls[0].toFixed(1)}, median ${sorted[sorted.length >> 1].toFixed(1)}, last ${r.calls.at(-1).toFixed(1)} ${session ? '(the hosts sent once, with the first call)' : `(last snapshot ${r.lastInputMb.toFixed(1)} MB of JSON)`}`,
   );
   console.log(`    failed        ${r.failed}  (no host fits)${r.failed ? `: ${r.failures}` : ''}`);
   console.log(`    violations    ${r.violations}  (capacity, filters, distinct hosts, colocation)`);
