@@ -27,6 +27,8 @@ export function ServicePage({ service }: { service: string }) {
   );
   const [graph, setGraph] = useState<ServiceGraph | undefined>();
   const [error, setError] = useState<string | undefined>();
+  // A long list is drawn once the graph is: the topology first, then its thousand rows.
+  const [drawn, setDrawn] = useState(false);
   const [filter, setFilter] = useState('');
   const [selected, setSelected] = useState(-1);
   const [confirm, setConfirm] = useState(false);
@@ -66,6 +68,7 @@ export function ServicePage({ service }: { service: string }) {
       (name) => navigate(workloadHref(service, name)),
       () => {
         element.dataset.ready = 'true';
+        setDrawn(true);
         performance.mark('khutulun:graph-ready');
       },
     );
@@ -179,7 +182,7 @@ export function ServicePage({ service }: { service: string }) {
             data-testid="workload-rows"
             aria-label={`Workloads of ${service}`}
           >
-            {shown.map((w, i) => (
+            {(drawn || error || shown.length <= 200 ? shown : []).map((w, i) => (
               <Row key={w.name} workload={w} selected={i === selected} />
             ))}
           </ul>
