@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Dispatcher, HostFunctions, Value } from '@khutulun/floria';
 import type { HostPolicies } from './agent-services.js';
 
@@ -185,9 +186,8 @@ export function dispatchedPolicies(dispatcher: Dispatcher, host: HostFunctions):
     };
     return result.placements;
   };
-  let sessions = 0;
   const placementSession = (): PlacementSession => {
-    const id = `${process.pid}-${++sessions}-${Date.now().toString(36)}`;
+    const id = randomUUID();
     let version = 0;
     let held = false;
     // Bumped by invalidate(): a call in flight then must not mark the snapshot held.
