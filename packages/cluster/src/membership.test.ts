@@ -170,11 +170,7 @@ describe('membership over NATS (in-process members)', () => {
       expect(member.cluster.membership.state).toBe('member');
     }
     // The event stream survived (file storage): a new event is delivered after the old ones.
-    await members[0]!.cluster.registry.drain('a');
-    await members[0]!.cluster.events.publish(
-      { type: 'host-draining', host: 'a', epoch: 1, at: new Date().toISOString() },
-      'host-draining:a:1',
-    );
+    await members[0]!.cluster.membership.drain('a');
     for (const member of members) {
       await until(() => member.events.some((e) => e.type === 'host-draining'));
     }
@@ -250,6 +246,45 @@ describe('membership over NATS (in-process members)', () => {
       ),
     ).rejects.toMatchObject({ code: 'stale-epoch' });
     expect(b.cluster.membership.token).toEqual({ host: 'b', epoch: 3 });
+  });
+
+  it('drains and undrains any host, and places a replacement on this host with a workload-replaced event', async () => {
+    const members = await startCluster(['a', 'b', 'c'], { fencingDelayMs: 300 });
+    const [a, b, c] = members as [Member, Member, Member];
+    await until(() => members.every((m) => m.events.length === 3));
+    expect(await a.cluster.membership.drain('b')).toMatchObject({ state: 'draining', epoch: 1 });
+    expect(await c.cluster.membership.undrain('b')).toMatchObject({ state: 'up', epoch: 1 });
+    for (const member of members) {
+      await until(() => member.events.some((e) => e.type === 'host-undrained'));
+      expect(member.events.slice(3).map((e) => `${e.type} ${e.host}`)).toEqual([
+        'host-draining b',
+        'host-undrained b',
+      ]);
+    }
+
+    const registry = a.cluster.registry;
+    await registry.assignWorkload({ service: 'db', workload: 'w1' }, c.cluster.membership.token, {
+      policy: 'at-most-once',
+    });
+    await c.cluster.membership.stop();
+    await until(() => lostEvents(a, 'c').length === 1 && lostEvents(b, 'c').length === 1, 5_000);
+    const lost = lostEvents(a, 'c')[0] as Extract<ClusterEvent, { type: 'host-lost' }>;
+    const [intent] = lost.replacements;
+    expect(intent).toMatchObject({ service: 'db', workload: 'w1', policy: 'at-most-once' });
+    // Both survivors' handlers race to place it after the fencing delay: exactly one wins.
+    await sleep(Math.max(0, Date.parse(intent!.notBefore) - Date.now()) + 50);
+    const placed = await Promise.allSettled([
+      a.cluster.membership.placeReplacement(intent!),
+      b.cluster.membership.placeReplacement(intent!),
+    ]);
+    expect(placed.filter((p) => p.status === 'fulfilled')).toHaveLength(1);
+    expect(placed.find((p) => p.status === 'rejected')).toMatchObject({
+      reason: { code: 'stale-epoch' },
+    });
+    await until(() => a.events.some((e) => e.type === 'workload-replaced'));
+    const replaced = a.events.find((e) => e.type === 'workload-replaced');
+    expect(replaced).toMatchObject({ service: 'db', workload: 'w1', replacement: intent!.id });
+    expect((await registry.workloadsOf(replaced!.host)).map((w) => w.workload)).toEqual(['w1']);
   });
 
   it('fences at once when the agent reports a stale-epoch refusal, and re-joins', async () => {

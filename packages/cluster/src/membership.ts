@@ -26,12 +26,14 @@ import {
 } from './cluster-events.js';
 import {
   type HostInfo,
+  type HostRecord,
   type HostRegistry,
   type HostRegistryOptions,
   type JoinResult,
   type OwnerToken,
   openHostRegistry,
   type Replacement,
+  type WorkloadOwner,
 } from './host-registry.js';
 import { connectNats, type NatsBusOptions } from './nats-connection.js';
 
@@ -227,6 +229,59 @@ export class Membership {
   onEvent(listener: ClusterEventListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Drains `host` (any host: any agent serves the cluster) and publishes `host-draining`.
+   * Moving its workloads off, in dependency order, is the agent's job.
+   */
+  async drain(host: string): Promise<HostRecord> {
+    const record = await this.#registry.drain(host);
+    await this.#events.publish(
+      { type: 'host-draining', host, epoch: record.epoch, at: new Date().toISOString() },
+      `host-draining:${host}:${record.epoch}:${record.changedAt.getTime()}`,
+    );
+    return record;
+  }
+
+  /** Takes a drained `host` back and publishes `host-undrained`. */
+  async undrain(host: string): Promise<HostRecord> {
+    const record = await this.#registry.undrain(host);
+    await this.#events.publish(
+      { type: 'host-undrained', host, epoch: record.epoch, at: new Date().toISOString() },
+      `host-undrained:${host}:${record.epoch}:${record.changedAt.getTime()}`,
+    );
+    return record;
+  }
+
+  /**
+   * Places a replacement intent (from a `host-lost` event) on THIS host, at its current
+   * epoch, and publishes `workload-replaced`. Refused with `too-early` before an at-most-once
+   * intent's `notBefore`, and with `stale-epoch` if another agent placed it first or this
+   * agent is fenced. The caller then starts the workload.
+   */
+  async placeReplacement(
+    intent: Pick<ReplacementIntent, 'id' | 'service' | 'workload'>,
+  ): Promise<WorkloadOwner> {
+    const token = this.token;
+    const owner = await this.#registry.assignWorkload(
+      { service: intent.service, workload: intent.workload },
+      token,
+      { replacement: intent.id },
+    );
+    await this.#events.publish(
+      {
+        type: 'workload-replaced',
+        host: token.host,
+        epoch: token.epoch,
+        service: intent.service,
+        workload: intent.workload,
+        replacement: intent.id,
+        at: new Date().toISOString(),
+      },
+      `workload-replaced:${intent.id}`,
+    );
+    return owner;
   }
 
   /**
