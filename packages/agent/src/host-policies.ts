@@ -93,9 +93,10 @@ export interface PlacementRequest {
 /** Tuning of one placement call. */
 export interface PlacementOptions {
   /**
-   * How many fitting hosts are scored per placement (default 16; 0 = all). Fewer is faster
-   * on large clusters; candidates are taken round-robin (spread) or from the first host
-   * that fits (bin-pack), so small clusters are always scored whole.
+   * How many fitting hosts are scored per placement (default 16 for `placeMany`, all for
+   * `placeOne`; 0 = all). Fewer is faster on large clusters; candidates are taken round-robin
+   * (spread) or from the first host that fits (bin-pack), so small clusters are always
+   * scored whole.
    */
   candidates?: number;
   /** At most this many per-host reasons in a failure (default: every host). */
@@ -129,7 +130,7 @@ export interface ClusterPolicies extends HostPolicies {
    * deploys in a row against a large cluster.
    */
   placementSession(): PlacementSession;
-  /** Places one workload; on failure, the reasons per host. */
+  /** Places one workload, scoring every host; on failure, the reasons per host. */
   placeOne(input: {
     hosts: PlacementHost[];
     workload: PlacementRequest;
@@ -253,10 +254,11 @@ export function dispatchedPolicies(dispatcher: Dispatcher, host: HostFunctions):
     },
     placeMany,
     async placeOne(input) {
+      // One workload: every host is scored, unless the options say otherwise.
       const [result] = await placeMany({
         hosts: input.hosts,
         workloads: [input.workload],
-        ...(input.options ? { options: input.options } : {}),
+        options: { candidates: 0, ...input.options },
       });
       if (!result) throw new Error('place_many answered no placement');
       return result;

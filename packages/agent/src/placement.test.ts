@@ -271,20 +271,25 @@ describe('placement (khutulun.wasm)', () => {
     expect(first.every((r) => r.host !== null)).toBe(true);
   });
 
-  it('scores a window of candidates on large clusters, or all with candidates: 0', async () => {
+  it('place_many scores a window of candidates; place and placeOne score every host', async () => {
     const hosts: PlacementHost[] = Array.from({ length: 100 }, (_, i) => ({
       name: `h${String(i).padStart(3, '0')}`,
       capacity: { cpu: 8 },
       workloads: i === 99 ? [] : [{ service: 'x', node: 'y', resources: { cpu: 1 } }],
     }));
-    const windowed = await policies.placeOne({ hosts, workload: web() });
-    expect(windowed.host).toBe('h000');
-    const exhaustive = await policies.placeOne({
+    const windowed = await policies.placeMany({ hosts, workloads: [web()] });
+    expect(hostsOf(windowed)).toEqual(['h000']);
+    const all = await policies.placeMany({
       hosts,
-      workload: web(),
+      workloads: [web()],
       options: { candidates: 0 },
     });
-    expect(exhaustive.host).toBe('h099');
+    expect(hostsOf(all)).toEqual(['h099']);
+    expect((await policies.placeOne({ hosts, workload: web() })).host).toBe('h099');
+    const legacy = hosts.map((h, i) => ({ name: h.name, workloads: i === 99 ? 0 : 1 }));
+    expect(await raw('place', { workload: {}, hosts: legacy })).toBe('h099');
+    const narrow = await policies.placeOne({ hosts, workload: web(), options: { candidates: 4 } });
+    expect(narrow.host).toBe('h000');
   });
 
   it('reads the parts of the argument in any order, and refuses a malformed one', async () => {

@@ -50,6 +50,9 @@ export function place(): i32 {
     return failed('place: workload must be a map');
   }
   const placer = call.placer;
+  // One placement: every host is scored unless the call says otherwise (as `place` always
+  // did: the least loaded of all).
+  if (!call.windowGiven) placer.window = 0;
   const chosen = placer.place(readRequest(call.reader));
   const out = new JsonWriter();
   if (chosen < 0) out.raw('null');
@@ -138,6 +141,8 @@ class PlacementCall {
   snapshotVersion: f64 = -1;
   /** The call names a snapshot this instance does not hold, and gives no hosts. */
   stale: bool = false;
+  /** Whether `options.candidates` was given. */
+  windowGiven: bool = false;
   constructor(public reader: JsonReader) {}
 }
 
@@ -206,7 +211,10 @@ function readCall(fn: string, workloadsKey: string): PlacementCall | null {
       return null;
     }
   }
-  if (window >= 0) call.placer.window = window;
+  if (window >= 0) {
+    call.placer.window = window;
+    call.windowGiven = true;
+  }
   if (call.workloads >= 0) reader.pos = call.workloads;
   return call;
 }
