@@ -4,6 +4,7 @@
  */
 import type { Expression, Value } from '@khutulun/floria';
 import { evaluatePure, PURE_FUNCTIONS, timestampMillis } from '../builtin-functions.js';
+import type { DiagnosticSink } from '../diagnostic.js';
 import type { Unit } from '../loader.js';
 import { index, listExpression, mapExpression } from '../static-fold.js';
 import type { Clause, PropDef, Schema, ToscaType } from '../tosca-model.js';
@@ -323,14 +324,11 @@ export function checkLiteral(
 ): Expression | undefined {
   const t = schema.type;
   const base = this.baseOf(t);
-  const fail = (msg: string) => {
-    this.sink.error('TOSCA1030', node, path, msg);
-    return undefined;
-  };
   let out: Expression | undefined;
   switch (base) {
     case 'list': {
-      if (node.kind !== 'seq') return fail(`expected a list for type "${t.name}"`);
+      if (node.kind !== 'seq')
+        return mismatch(this.sink, node, path, `expected a list for type "${t.name}"`);
       const entry = schema.entry ?? t.entry;
       const items: Expression[] = [];
       let ok = true;
@@ -346,7 +344,8 @@ export function checkLiteral(
       break;
     }
     case 'map': {
-      if (node.kind !== 'map') return fail(`expected a map for type "${t.name}"`);
+      if (node.kind !== 'map')
+        return mismatch(this.sink, node, path, `expected a map for type "${t.name}"`);
       const entry = schema.entry ?? t.entry;
       const key = schema.key ?? t.key;
       const entries: Array<{ key: Expression; value: Expression }> = [];
@@ -374,7 +373,10 @@ export function checkLiteral(
     case 'range': {
       const bounds = rangeBounds(node);
       if (!bounds) {
-        return fail(
+        return mismatch(
+          this.sink,
+          node,
+          path,
           `expected a range [ min, max ] of integers (max may be UNBOUNDED, min <= max) for type "${t.name}"`,
         );
       }
@@ -384,7 +386,12 @@ export function checkLiteral(
     }
     case 'complex': {
       if (node.kind !== 'map')
-        return fail(`expected a map of properties for data type "${t.name}"`);
+        return mismatch(
+          this.sink,
+          node,
+          path,
+          `expected a map of properties for data type "${t.name}"`,
+        );
       const entries: Array<{ key: Expression; value: Expression }> = [];
       let ok = true;
       for (const e of node.entries) {
@@ -428,7 +435,10 @@ export function checkLiteral(
     }
     default: {
       if (node.kind !== 'scalar')
-        return fail(
+        return mismatch(
+          this.sink,
+          node,
+          path,
           `expected ${/^[aeiou]/.test(base) ? 'an' : 'a'} ${base} for type "${t.name}", got a ${node.kind === 'map' ? 'map' : 'list'}`,
         );
       const v = this.primitive(node, t, base, path);
@@ -485,14 +495,15 @@ export function primitive(
 ): Value | undefined {
   const v = node.value;
   const src = node.source;
-  const fail = (msg: string) => {
-    this.sink.error('TOSCA1030', node, path, msg);
-    return undefined;
-  };
   switch (base) {
     case 'string':
       if (typeof v !== 'string')
-        return fail(`expected a string for type "${t.name}", got ${describe(node)}`);
+        return mismatch(
+          this.sink,
+          node,
+          path,
+          `expected a string for type "${t.name}", got ${describe(node)}`,
+        );
       return unescapeDollar(v);
     case 'integer':
       if (
@@ -500,29 +511,52 @@ export function primitive(
         !Number.isInteger(v) ||
         (src !== undefined && !/^[-+]?(0|[1-9][0-9]*|0x[0-9a-fA-F]+|0o[0-7]+)$/.test(src))
       ) {
-        return fail(`expected an integer for type "${t.name}", got ${describe(node)}`);
+        return mismatch(
+          this.sink,
+          node,
+          path,
+          `expected an integer for type "${t.name}", got ${describe(node)}`,
+        );
       }
       return v;
     case 'float':
       if (typeof v !== 'number')
-        return fail(`expected a float for type "${t.name}", got ${describe(node)}`);
+        return mismatch(
+          this.sink,
+          node,
+          path,
+          `expected a float for type "${t.name}", got ${describe(node)}`,
+        );
       return v;
     case 'boolean':
       if (typeof v !== 'boolean' || (src !== undefined && src !== 'true' && src !== 'false'))
-        return fail(`expected true or false for type "${t.name}", got ${describe(node)}`);
+        return mismatch(
+          this.sink,
+          node,
+          path,
+          `expected true or false for type "${t.name}", got ${describe(node)}`,
+        );
       return v;
     case 'bytes':
       if (typeof v !== 'string' || node.tag || !/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(v))
-        return fail(`expected base64-encoded bytes for type "${t.name}", got ${describe(node)}`);
+        return mismatch(
+          this.sink,
+          node,
+          path,
+          `expected base64-encoded bytes for type "${t.name}", got ${describe(node)}`,
+        );
       return v;
     case 'nil':
-      if (v !== null) return fail(`expected null for type "${t.name}"`);
+      if (v !== null) return mismatch(this.sink, node, path, `expected null for type "${t.name}"`);
       return null;
     case 'timestamp': {
       const tagged = node.tag !== undefined && node.tag !== 'tag:yaml.org,2002:str';
       const when = typeof v === 'string' && !tagged ? timestampMillis(v) : undefined;
       if (typeof when !== 'number')
-        return fail(
+        return mismatch(
+          this.sink,
+          node,
+          path,
           `expected an RFC 3339 timestamp for type "${t.name}", got ${describe(node)}: ${when?.reason ?? (tagged ? `the tag ${node.tag} is not a TOSCA timestamp` : 'not a string')} (TOSCA 2.0 9.1.2.1)`,
         );
       return v;
@@ -530,32 +564,47 @@ export function primitive(
     case 'version': {
       const s = src ?? (typeof v === 'string' ? v : undefined);
       if ((typeof v !== 'string' && typeof v !== 'number') || s === undefined || !VERSION.test(s))
-        return fail(
+        return mismatch(
+          this.sink,
+          node,
+          path,
           `expected a version (major.minor[.fix[.qualifier[-build]]]) for type "${t.name}", got ${describe(node)}`,
         );
       return s;
     }
     case 'range':
-      return fail(`expected a range [min, max] for type "${t.name}"`);
+      return mismatch(this.sink, node, path, `expected a range [min, max] for type "${t.name}"`);
     case 'scalar': {
       const info = this.scalarOf(t);
-      if (!info) return fail(`type "${t.name}" has no units`);
+      if (!info) return mismatch(this.sink, node, path, `type "${t.name}" has no units`);
       if (typeof v !== 'string')
-        return fail(
+        return mismatch(
+          this.sink,
+          node,
+          path,
           `expected a scalar "<number> <unit>" for type "${t.name}", got ${describe(node)}`,
         );
       const m = /^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S.*?)\s*$/.exec(v);
       if (!m)
-        return fail(
+        return mismatch(
+          this.sink,
+          node,
+          path,
           `expected a scalar "<number> <unit>" for type "${t.name}", got ${describe(node)}`,
         );
       const mult = info.units.get(m[2] as string) ?? ciUnit(info.units, m[2] as string, t);
       if (mult === undefined)
-        return fail(
+        return mismatch(
+          this.sink,
+          node,
+          path,
           `unknown unit "${m[2]}" for type "${t.name}" (units: ${[...info.units.keys()].join(', ')})`,
         );
       if (this.baseOf(info.dataType) === 'integer' && !/^[-+]?\d+$/.test(m[1] as string))
-        return fail(
+        return mismatch(
+          this.sink,
+          node,
+          path,
           `the number in ${v} must be an integer (the data type of "${t.name}" is integer; TOSCA 2.0 9.1.2.2)`,
         );
       const n = Number(m[1]) * mult;
@@ -563,7 +612,10 @@ export function primitive(
         this.baseOf(info.dataType) === 'integer' &&
         !Number.isInteger(Math.round(n * 1e9) / 1e9)
       ) {
-        return fail(
+        return mismatch(
+          this.sink,
+          node,
+          path,
           `${v} is not a whole number of ${info.canonical} (the data type of "${t.name}" is integer)`,
         );
       }
@@ -601,8 +653,11 @@ export function validate(
   if (this.baseOf(schema.type) === 'range' && node.kind === 'seq') {
     // ranges are checked structurally below
   }
-  const clauses = [...schema.type.validations, ...schema.validations];
-  for (const c of clauses) {
+  // The type's clauses, then the schema's, walked in turn (most values have none at all).
+  const typeClauses = schema.type.validations;
+  const own = schema.validations;
+  for (let i = 0, n = typeClauses.length + own.length; i < n; i++) {
+    const c = (i < typeClauses.length ? typeClauses[i] : own[i - typeClauses.length]) as Clause;
     const r = this.evaluateClause(c, v, schema.type);
     if (r === false) {
       const where = c.node;
@@ -773,4 +828,10 @@ export function attributeValue(
     'an attribute assignment is its value alone (TOSCA 2.0 9.6); the TOSCA 1.3 long notation { description, value } is read as Puccini reads it',
   );
   return getEntry(node, 'value')?.value;
+}
+
+/** Reports a value that does not fit its type (TOSCA1030); nothing, for the caller to return. */
+function mismatch(sink: DiagnosticSink, node: YNode, path: string, message: string): undefined {
+  sink.error('TOSCA1030', node, path, message);
+  return undefined;
 }
