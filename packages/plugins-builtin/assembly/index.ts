@@ -1,11 +1,11 @@
 // Khutulun's built-in orchestration behaviour, shipped as a Wasm plugin (khutulun.wasm) so
 // that every deploy runs through the Wasm path. The function names and argument shapes are
-// documented in packages/plugins/README.md ("Built-in plugin").
+// documented in ../README.md.
 import { Call, fail, handle, Value, ValueKind } from '@khutulun/plugin-sdk';
 import { setError } from '@khutulun/plugin-sdk/assembly/kernel';
 import { JsonWriter, readInput, seekFirstArgument } from './json-io';
 import { JsonReader } from './json-reader';
-import { Placer, readHosts, readRequest } from './placement';
+import { DEFAULT_WINDOW, Placer, readHosts, readRequest } from './placement';
 
 /**
  * How long to wait before restarting a workload, in milliseconds.
@@ -211,10 +211,9 @@ function readCall(fn: string, workloadsKey: string): PlacementCall | null {
       return null;
     }
   }
-  if (window >= 0) {
-    call.placer.window = window;
-    call.windowGiven = true;
-  }
+  // Set on every call: a snapshot held from an earlier call must not keep its window.
+  call.windowGiven = window >= 0;
+  call.placer.window = window >= 0 ? window : DEFAULT_WINDOW;
   if (call.workloads >= 0) reader.pos = call.workloads;
   return call;
 }
