@@ -10,11 +10,14 @@ import {
 } from './membership.js';
 import { connectNats } from './nats-connection.js';
 import { type NatsServer, startNatsServer } from './testing/nats-server.js';
+import { type RestartedPostgres, restartPostgres } from './testing/postgres-restart.js';
 
 let postgres: PostgresServer;
 let nats: NatsServer;
 let databases = 0;
 const open: Cluster[] = [];
+/** PostgreSQL as started again by the restart case: stopped before the original's `stop()`. */
+let restarted: RestartedPostgres | undefined;
 
 beforeAll(async () => {
   [postgres, nats] = await Promise.all([startPostgresServer({ fast: true }), startNatsServer()]);
@@ -24,6 +27,7 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await nats?.stop();
+  await restarted?.stop();
   await postgres?.stop();
 });
 
@@ -293,5 +297,27 @@ describe('membership over NATS (in-process members)', () => {
     expect(a.fenced).toEqual([{ reason: 'stale-epoch' }]);
     await until(() => a.rejoined.length === 1);
     expect(a.cluster.membership).toMatchObject({ state: 'member', epoch: 2 });
+  });
+  it('rides out a PostgreSQL restart: membership goes on, and a member lost meanwhile is declared once the database is back', async () => {
+    const members = await startCluster(['a', 'b', 'c']);
+    const [a, b, c] = members as [Member, Member, Member];
+    await until(() => members.every((m) => m.events.length === 3));
+    const restarting = restartPostgres(postgres, 3_000);
+    await sleep(200);
+    await c.cluster.membership.stop();
+    // a and b suspect c after 2 s, while PostgreSQL is still down: their declarations wait.
+    restarted = await restarting;
+    await until(() => lostEvents(a, 'c').length === 1 && lostEvents(b, 'c').length === 1, 15_000);
+    await sleep(1_000);
+    for (const member of [a, b]) {
+      expect(lostEvents(member)).toHaveLength(1);
+      expect(member.fenced).toEqual([]);
+      expect(member.cluster.membership.state).toBe('member');
+    }
+    expect((await a.cluster.registry.hosts()).map((h) => [h.name, h.state, h.epoch])).toEqual([
+      ['a', 'up', 1],
+      ['b', 'up', 1],
+      ['c', 'lost', 2],
+    ]);
   });
 });
