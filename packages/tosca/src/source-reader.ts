@@ -3,7 +3,7 @@
  * read into memory (never unpacked to disk), behind one location scheme so imports resolve
  * the same way inside and outside archives.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
@@ -121,6 +121,21 @@ export class SourceReader {
         problems: found.problems.map((p) => ({ ...p, file: join(path, p.file) })),
       };
     }
+    // Two bytes say whether it is an archive; a TOSCA file is read later, as text, once.
+    const magic = Buffer.alloc(2);
+    try {
+      const fd = openSync(path, 'r');
+      try {
+        readSync(fd, magic, 0, 2, 0);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (e) {
+      return unreadable(source, e);
+    }
+    const zip = magic[0] === 0x50 && magic[1] === 0x4b;
+    const gzip = magic[0] === 0x1f && magic[1] === 0x8b;
+    if (!zip && !gzip) return { entry: { path }, others: [], problems: [] };
     let data: Buffer;
     try {
       data = readFileSync(path);
@@ -128,7 +143,7 @@ export class SourceReader {
       return unreadable(source, e);
     }
     let entries: Map<string, Uint8Array> | undefined;
-    if (data[0] === 0x50 && data[1] === 0x4b) {
+    if (zip) {
       try {
         entries = new Map();
         for (const [name, bytes] of Object.entries(unzipSync(new Uint8Array(data)))) {
@@ -141,7 +156,7 @@ export class SourceReader {
           line: 1,
         };
       }
-    } else if (data[0] === 0x1f && data[1] === 0x8b) {
+    } else {
       try {
         entries = await untar(gunzipSync(data));
       } catch (e) {

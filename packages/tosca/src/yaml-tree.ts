@@ -231,8 +231,8 @@ function readFast(name: string, text: string): ParsedYaml | undefined {
 }
 
 /**
- * Tree nodes of one shape per kind (every field present, in one order), so the checker's
- * property reads stay monomorphic.
+ * Scalar nodes of one shape (the same fields, in one order; a tag only when there is one), so
+ * the checker's property reads stay monomorphic.
  */
 function scalarNode(
   file: SourceFile,
@@ -242,7 +242,10 @@ function scalarNode(
   source: string | undefined,
   tag: string | undefined,
 ): YScalar {
-  return { kind: 'scalar', value, quoted, file, offset, tag, source, complex: undefined };
+  const node: YScalar = { kind: 'scalar', value, quoted, file, offset, source };
+  // Rare: left off the common shape, which stays small.
+  if (tag !== undefined) node.tag = tag;
+  return node;
 }
 
 class TreeBuilder {
