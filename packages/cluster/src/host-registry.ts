@@ -229,6 +229,7 @@ export class HostRegistry {
   readonly #pool: pg.Pool;
   readonly #fencingDelayMs: number;
   readonly #retryForMs: number;
+  readonly #guarded = new WeakSet<pg.PoolClient>();
 
   /** Use {@link openHostRegistry}, which also creates the schema. */
   constructor(pool: pg.Pool, options: HostRegistryOptions = {}) {
@@ -602,6 +603,12 @@ export class HostRegistry {
       let client: pg.PoolClient | undefined;
       try {
         client = await this.#pool.connect();
+        if (!this.#guarded.has(client)) {
+          // A checked-out client whose connection dies between two statements emits 'error';
+          // unheard, that would crash the agent. The next statement fails and is retried.
+          client.on('error', () => undefined);
+          this.#guarded.add(client);
+        }
         await client.query('BEGIN');
         const result = await work(client);
         await client.query('COMMIT');
