@@ -21,6 +21,7 @@ import {
   formatDiagnostic,
 } from '@khutulun/tosca';
 import { Command, Option } from 'commander';
+import { stringify } from 'yaml';
 import { type Inputs, parseInput } from './arguments.js';
 import { usageError } from './cli-error.js';
 import type { CommandContext } from './context.js';
@@ -98,7 +99,12 @@ export function toscaCommand(run: Run): Command {
             templates: result.templates,
           };
           if (opts.instantiate) doc.instances = await instancesOf(result.templates ?? []);
-          ctx.out(renderData(doc, ctx.format === 'json' ? 'json' : 'yaml'));
+          // The compiler shares equal values between entities: spelled out, not as aliases.
+          ctx.out(
+            ctx.format === 'json'
+              ? renderData(doc, 'json')
+              : stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false }),
+          );
         },
       ),
     );

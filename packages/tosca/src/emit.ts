@@ -83,15 +83,27 @@ export function emit(
       parents: t.parent && !t.parent.builtin ? [typeClass(t.parent)] : [],
     } satisfies Class);
   }
+  // One metadata map per definition and kind, shared by every entity it describes (entities
+  // are values: nothing writes to them once emitted).
+  const propertyMetadata = new Map<PropDef | undefined, Record<string, string>>();
+  const attributeMetadata = new Map<PropDef | undefined, Record<string, string>>();
+  const metadataOf = (def: PropDef | undefined, kind: 'property' | 'attribute') => {
+    const cache = kind === 'property' ? propertyMetadata : attributeMetadata;
+    let md = cache.get(def);
+    if (!md) {
+      md = { 'tosca.kind': kind };
+      if (def?.schema) md['tosca.type'] = def.schema.type.canonical;
+      cache.set(def, md);
+    }
+    return md;
+  };
   const props = (
     m: Map<string, { expr: Expression; def?: PropDef }>,
     kind: 'property' | 'attribute',
     into: Properties,
   ) => {
     for (const [k, { expr, def }] of m) {
-      const p: Property = { metadata: { 'tosca.kind': kind } };
-      if (def?.schema)
-        (p.metadata as Record<string, string>)['tosca.type'] = def.schema.type.canonical;
+      const p: Property = { metadata: metadataOf(def, kind) };
       if (expr.kind === 'literal') p.value = expr.value;
       else p.updater = expr as Expression & { kind: 'call' };
       into[k] = p;
