@@ -44,8 +44,16 @@ export function emit(
   reader: SourceReader,
 ): { templates: Entity[]; summary: ServiceSummary } {
   const out: Entity[] = [];
-  const classId = (name: string): Id & { kind: 'class' } => ({ kind: 'class', directory, name });
-  // One id per type, shared by every entity of it (ids are values, never written to).
+  const classIds = new Map<string, Id & { kind: 'class' }>();
+  // One id per class, shared by every entity of it (ids are values, never written to).
+  const classId = (name: string): Id & { kind: 'class' } => {
+    let id = classIds.get(name);
+    if (!id) {
+      id = { kind: 'class', directory, name };
+      classIds.set(name, id);
+    }
+    return id;
+  };
   const typeClasses = new Map<ToscaType, Id & { kind: 'class' }>();
   const typeClass = (t: ToscaType) => {
     let id = typeClasses.get(t);
@@ -121,8 +129,9 @@ export function emit(
     const md: Record<string, string> = { 'tosca.entity': 'node', 'tosca.type': n.type.canonical };
     if (n.directives.length) md['tosca.directives'] = n.directives.join(',');
     if (n.description !== undefined) md['tosca.description'] = n.description;
+    const nodeId = vt(n.name);
     const v: VertexTemplate = {
-      id: vt(n.name),
+      id: nodeId,
       metadata: md,
       classes: [typeClass(n.type), classId('tosca:node')],
       properties,
@@ -135,7 +144,7 @@ export function emit(
       props(c.attributes, 'attribute', cp);
       out.push({
         id: vt(`${n.name}/capabilities/${c.name}`),
-        parent: vt(n.name),
+        parent: nodeId,
         metadata: {
           'tosca.entity': 'capability',
           'tosca.name': c.name,

@@ -46,9 +46,84 @@ export function foldExpression(
   onFold: () => void = () => {},
   inputs?: Map<string, { value?: Value }>,
 ): Expression {
-  const resolve = (args: Value[]): Value | undefined => {
+  const folder = new Folder(byName, onFold, inputs);
+  folder.self = self;
+  return folder.fold(e);
+}
+
+/** Folds expressions for one service: `self` is the node template SELF denotes. */
+class Folder {
+  self: NodeTemplate | undefined;
+  constructor(
+    private readonly byName: Map<string, NodeTemplate>,
+    private readonly onFold: () => void,
+    private readonly inputs?: Map<string, { value?: Value }>,
+  ) {}
+
+  /** The expression with what is known folded; the same object when nothing folds in it. */
+  fold(x: Expression): Expression {
+    if (x.kind === 'literal') return x;
+    if (x.kind === 'list') {
+      const items = x.items.map((item) => this.fold(item));
+      return items.every((item, i) => item === x.items[i]) ? x : listExpression(items);
+    }
+    if (x.kind === 'map') {
+      let same = true;
+      const entries = x.entries.map((en) => {
+        const key = this.fold(en.key);
+        const value = this.fold(en.value);
+        if (key !== en.key || value !== en.value) same = false;
+        return same ? en : { key, value };
+      });
+      return same ? x : mapExpression(entries);
+    }
+    let args = x.arguments;
+    let literal = true;
+    for (let i = 0; i < args.length; i++) {
+      const arg = args[i] as Expression;
+      const folded = this.fold(arg);
+      if (folded !== arg) {
+        if (args === x.arguments) args = [...x.arguments];
+        args[i] = folded;
+      }
+      if (folded.kind !== 'literal') literal = false;
+    }
+    const call = args === x.arguments ? x : { ...x, arguments: args };
+    if (x.plugin !== 'tosca' || !literal) return call;
+    const values = args.map((a) => (a as { value: Value }).value);
+    if (x.function === 'get_property') {
+      const v = this.property(values);
+      if (v === undefined) return call;
+      this.onFold();
+      return lit(v);
+    }
+    if (x.function === 'get_input' && this.inputs && typeof values[0] === 'string') {
+      let v: Value | undefined = this.inputs.get(values[0])?.value;
+      for (const idx of values.slice(1)) v = v === undefined ? undefined : index(v, idx);
+      if (v === undefined) return call;
+      this.onFold();
+      return lit(v);
+    }
+    if (x.function in PURE_FUNCTIONS) {
+      try {
+        const v = evaluatePure(x.function, values);
+        this.onFold();
+        return lit(v);
+      } catch {
+        return call;
+      }
+    }
+    return call;
+  }
+
+  /** The literal value a static `$get_property` path reaches, if any. */
+  private property(args: Value[]): Value | undefined {
     const start =
-      args[0] === 'SELF' ? self : typeof args[0] === 'string' ? byName.get(args[0]) : undefined;
+      args[0] === 'SELF'
+        ? this.self
+        : typeof args[0] === 'string'
+          ? this.byName.get(args[0])
+          : undefined;
     if (!start) return undefined;
     let i = 1;
     let props = start.properties;
@@ -65,53 +140,7 @@ export function foldExpression(
     let v: Value | undefined = p.value;
     for (const idx of args.slice(i + 1)) v = v === undefined ? undefined : index(v, idx);
     return v;
-  };
-  // An expression nothing folds in is returned as it is (no copy), which is the common case.
-  const rewrite = (x: Expression): Expression => {
-    if (x.kind === 'literal') return x;
-    if (x.kind === 'list') {
-      const items = x.items.map(rewrite);
-      return items.every((item, i) => item === x.items[i]) ? x : listExpression(items);
-    }
-    if (x.kind === 'map') {
-      let same = true;
-      const entries = x.entries.map((en) => {
-        const key = rewrite(en.key);
-        const value = rewrite(en.value);
-        if (key !== en.key || value !== en.value) same = false;
-        return same ? en : { key, value };
-      });
-      return same ? x : mapExpression(entries);
-    }
-    const args = x.arguments.map(rewrite);
-    const call = args.every((a, i) => a === x.arguments[i]) ? x : { ...x, arguments: args };
-    if (x.plugin !== 'tosca' || !args.every((a) => a.kind === 'literal')) return call;
-    const values = args.map((a) => (a as { value: Value }).value);
-    if (x.function === 'get_property') {
-      const v = resolve(values);
-      if (v === undefined) return call;
-      onFold();
-      return lit(v);
-    }
-    if (x.function === 'get_input' && inputs && typeof values[0] === 'string') {
-      let v: Value | undefined = inputs.get(values[0])?.value;
-      for (const idx of values.slice(1)) v = v === undefined ? undefined : index(v, idx);
-      if (v === undefined) return call;
-      onFold();
-      return lit(v);
-    }
-    if (x.function in PURE_FUNCTIONS) {
-      try {
-        const v = evaluatePure(x.function, values);
-        onFold();
-        return lit(v);
-      } catch {
-        return call;
-      }
-    }
-    return call;
-  };
-  return rewrite(e);
+  }
 }
 
 /**
@@ -124,9 +153,9 @@ export function foldStaticProperties(
   outputs: Map<string, Expression>,
 ): void {
   let changed = true;
-  const onFold = () => {
+  const folder = new Folder(byName, () => {
     changed = true;
-  };
+  });
   // Only what is not yet literal can fold: found once, revisited each round.
   const open: Array<{ node: NodeTemplate; map: NodeTemplate['properties']; key: string }> = [];
   for (const node of nodes) {
@@ -141,12 +170,14 @@ export function foldStaticProperties(
     for (const { node, map, key } of open) {
       const p = map.get(key);
       if (!p || p.expr.kind === 'literal') continue;
-      const expr = foldExpression(p.expr, node, byName, onFold);
+      folder.self = node;
+      const expr = folder.fold(p.expr);
       if (expr !== p.expr) map.set(key, { ...p, expr });
     }
     for (const [k, e] of outputs) {
       if (e.kind === 'literal') continue;
-      const folded = foldExpression(e, undefined, byName, onFold);
+      folder.self = undefined;
+      const folded = folder.fold(e);
       if (folded !== e) outputs.set(k, folded);
     }
   }
