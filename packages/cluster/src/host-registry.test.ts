@@ -1,7 +1,8 @@
 import { type PostgresServer, startPostgresServer } from '@khutulun/store-postgres';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isClusterError } from './cluster-error.js';
-import { type HostRegistry, openHostRegistry } from './host-registry.js';
+import { checkFence, type HostRegistry, openHostRegistry } from './host-registry.js';
 import { type RestartedPostgres, restartPostgres } from './testing/postgres-restart.js';
 
 let server: PostgresServer;
@@ -214,6 +215,34 @@ describe('host registry (PostgreSQL)', () => {
       registry.fencedWrite(key, { host: 'nobody', epoch: 1 }, async () => undefined),
     );
     expect(isClusterError(unknown) && unknown.code).toBe('unknown-host');
+    await registry.close();
+  });
+
+  it('checks the fence inside a transaction of its own (the graph store`s), holding the host row until it ends', async () => {
+    const { url, registry } = await freshRegistry();
+    const a = (await registry.join({ name: 'a', address: '10.0.0.11' })).host;
+    const key = { service: 'web', workload: 'w1' };
+    const token = { host: 'a', epoch: a.epoch };
+    await registry.assignWorkload(key, token);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    await client.query('BEGIN');
+    await checkFence(client, key, token);
+    // A declaration racing the write waits for it (the host row is held FOR SHARE) ...
+    let declared = false;
+    const declaring = registry.declareLost('a', a.epoch).then((result) => {
+      declared = result.declared;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(declared).toBe(false);
+    await client.query('COMMIT');
+    await declaring;
+    expect(declared).toBe(true);
+    // ... and a write after it is refused.
+    await client.query('BEGIN');
+    await expect(checkFence(client, key, token)).rejects.toMatchObject({ code: 'stale-epoch' });
+    await client.query('ROLLBACK');
+    await client.end();
     await registry.close();
   });
 

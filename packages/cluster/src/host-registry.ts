@@ -407,7 +407,7 @@ export class HostRegistry {
     options: { policy?: ReplacementPolicy; replacement?: number } = {},
   ): Promise<WorkloadOwner> {
     return this.#transaction(async (client) => {
-      await this.#checkHost(client, token, key);
+      await checkHost(client, token, key);
       let policy = options.policy ?? 'at-least-once';
       if (options.replacement !== undefined) {
         const found = await client.query<ReplacementRow & { early: boolean }>(
@@ -465,8 +465,7 @@ export class HostRegistry {
     write: (client: Queryable) => Promise<T>,
   ): Promise<T> {
     return this.#transaction(async (client) => {
-      await this.#checkHost(client, token, key);
-      await this.#checkOwner(client, key, token);
+      await checkFence(client, key, token);
       return write(client);
     });
   }
@@ -545,57 +544,6 @@ export class HostRegistry {
     return found.rows[0];
   }
 
-  async #checkHost(client: Queryable, token: OwnerToken, key: WorkloadKey): Promise<void> {
-    const row = await this.#lockHost(client, token.host, 'SHARE');
-    if (!row) {
-      throw new ClusterError(`no host ${token.host}`, { code: 'unknown-host', host: token.host });
-    }
-    const current = Number(row.epoch);
-    if (current !== token.epoch || row.state === 'lost') {
-      throw new ClusterError(
-        `stale epoch for host ${token.host}: the write carried ${token.epoch}, the host is ${row.state} at epoch ${current}`,
-        {
-          code: 'stale-epoch',
-          host: token.host,
-          epoch: token.epoch,
-          currentEpoch: current,
-          workload: key,
-        },
-      );
-    }
-  }
-
-  async #checkOwner(client: Queryable, key: WorkloadKey, token: OwnerToken): Promise<void> {
-    const found = await client.query<OwnerRow>(
-      `SELECT service, workload, owner, owner_epoch, state, policy FROM cluster_workload_owners
-       WHERE service = $1 AND workload = $2 FOR UPDATE`,
-      [key.service, key.workload],
-    );
-    const row = found.rows[0];
-    if (!row) {
-      throw new ClusterError(`no owner record for ${key.service}/${key.workload}`, {
-        code: 'unknown-workload',
-        workload: key,
-      });
-    }
-    if (
-      row.owner !== token.host ||
-      Number(row.owner_epoch) !== token.epoch ||
-      row.state !== 'running'
-    ) {
-      throw new ClusterError(
-        `stale epoch for ${key.service}/${key.workload}: the write carried ${token.host}@${token.epoch}, the owner is ${row.owner}@${row.owner_epoch} (${row.state})`,
-        {
-          code: 'stale-epoch',
-          host: token.host,
-          epoch: token.epoch,
-          currentEpoch: Number(row.owner_epoch),
-          workload: key,
-        },
-      );
-    }
-  }
-
   /** Runs `work` in a transaction, retrying it while the connection (not the statement) fails. */
   async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.#retryForMs;
@@ -636,6 +584,77 @@ export class HostRegistry {
         await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 500)));
       }
     }
+  }
+}
+
+/**
+ * The fencing check, for a transaction that is not the registry's (e.g. the graph store's
+ * own): run it first inside that transaction, on the same database. It locks the host row
+ * (`FOR SHARE`) and the workload's owner row (`FOR UPDATE`) until that transaction ends, and
+ * throws a `stale-epoch` (or `unknown-host`, `unknown-workload`) `ClusterError` unless the
+ * owner record names `token.host` at `token.epoch`, running, at the host's current epoch.
+ */
+export async function checkFence(
+  client: Queryable,
+  key: WorkloadKey,
+  token: OwnerToken,
+): Promise<void> {
+  await checkHost(client, token, key);
+  await checkOwner(client, key, token);
+}
+
+async function checkHost(client: Queryable, token: OwnerToken, key: WorkloadKey): Promise<void> {
+  const found = await client.query<HostRow>(
+    `SELECT ${HOST_COLUMNS} FROM cluster_hosts WHERE name = $1 FOR SHARE`,
+    [token.host],
+  );
+  const row = found.rows[0];
+  if (!row) {
+    throw new ClusterError(`no host ${token.host}`, { code: 'unknown-host', host: token.host });
+  }
+  const current = Number(row.epoch);
+  if (current !== token.epoch || row.state === 'lost') {
+    throw new ClusterError(
+      `stale epoch for host ${token.host}: the write carried ${token.epoch}, the host is ${row.state} at epoch ${current}`,
+      {
+        code: 'stale-epoch',
+        host: token.host,
+        epoch: token.epoch,
+        currentEpoch: current,
+        workload: key,
+      },
+    );
+  }
+}
+
+async function checkOwner(client: Queryable, key: WorkloadKey, token: OwnerToken): Promise<void> {
+  const found = await client.query<OwnerRow>(
+    `SELECT service, workload, owner, owner_epoch, state, policy FROM cluster_workload_owners
+       WHERE service = $1 AND workload = $2 FOR UPDATE`,
+    [key.service, key.workload],
+  );
+  const row = found.rows[0];
+  if (!row) {
+    throw new ClusterError(`no owner record for ${key.service}/${key.workload}`, {
+      code: 'unknown-workload',
+      workload: key,
+    });
+  }
+  if (
+    row.owner !== token.host ||
+    Number(row.owner_epoch) !== token.epoch ||
+    row.state !== 'running'
+  ) {
+    throw new ClusterError(
+      `stale epoch for ${key.service}/${key.workload}: the write carried ${token.host}@${token.epoch}, the owner is ${row.owner}@${row.owner_epoch} (${row.state})`,
+      {
+        code: 'stale-epoch',
+        host: token.host,
+        epoch: token.epoch,
+        currentEpoch: Number(row.owner_epoch),
+        workload: key,
+      },
+    );
   }
 }
 

@@ -27,7 +27,7 @@ export type {
   WorkloadKey,
   WorkloadOwner,
 } from './host-registry.js';
-export { HostRegistry, openHostRegistry } from './host-registry.js';
+export { checkFence, HostRegistry, openHostRegistry } from './host-registry.js';
 export type {
   Cluster,
   ClusterEventListener,
