@@ -773,9 +773,8 @@ export function assignProps(
       if (expr) out.set(k, { expr, def: d });
     }
   }
-  // (forEach: no entry pair allocated per definition, for every template)
-  defs.forEach((d, k) => {
-    if (assigned.has(k)) return;
+  for (const [k, d] of defs) {
+    if (assigned.has(k)) continue;
     const v = d.fixed ?? d.default;
     if (v) {
       // A default without functions compiles to the same literal for every template.
@@ -794,7 +793,7 @@ export function assignProps(
         [{ where: d.node, message: 'the definition' }],
       );
     } else if (isAttribute) out.set(k, { expr: NO_VALUE, def: d });
-  });
+  }
   return out;
 }
 
