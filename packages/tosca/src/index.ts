@@ -4,6 +4,7 @@ export { type CompileOptions, type CompileResult, compile } from './compile.js';
 export { type Diagnostic, formatDiagnostic } from './diagnostic.js';
 export { DIAGNOSTIC_CODES, type DiagnosticCode } from './diagnostic-codes.js';
 export type { ServiceSummary } from './emit.js';
+export { type CsarExtraction, extractCsar } from './extract-csar.js';
 export { type CommandIo, runToscaCommand } from './tosca-command.js';
 export {
   createToscaDispatcher,

@@ -85,6 +85,11 @@ export class SourceReader {
     }
   }
 
+  /** The entries of an archive this reader opened (by its path), if any. */
+  entriesOf(archive: string): ReadonlyMap<string, Uint8Array> | undefined {
+    return this.archives.get(archive);
+  }
+
   /** Every TOSCA-looking text entry of the archives opened (profiles bundled in a CSAR). */
   archiveTexts(): Array<{ loc: Location; text: string }> {
     const out: Array<{ loc: Location; text: string }> = [];

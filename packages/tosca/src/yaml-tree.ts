@@ -326,17 +326,14 @@ class TreeBuilder {
       wrapped.end = end;
       return wrapped;
     }
-    const frame: Frame = {
-      open,
-      children: slot === undefined ? NO_CHILDREN : Array.isArray(slot) ? slot : [slot],
-    };
     const start = this.contentStart(open);
-    if (kind === 'mapping')
-      return { node: this.mapping(frame, raw, start), raw, end, empty: false };
-    if (kind === 'sequence')
-      return { node: this.sequence(frame, raw, start), raw, end, empty: false };
     if (kind === 'scalar')
       return { node: this.scalar(raw, state.tag, start), raw, end, empty: false };
+    const children = slot === undefined ? NO_CHILDREN : Array.isArray(slot) ? slot : [slot];
+    if (kind === 'mapping')
+      return { node: this.mapping({ open, children }, raw, start), raw, end, empty: false };
+    if (kind === 'sequence')
+      return { node: this.sequence({ open, children }, raw, start), raw, end, empty: false };
     // No kind: an alias, or nothing at all.
     if (this.text.charCodeAt(start) === 0x2a /* * */ && raw !== null && raw !== undefined) {
       if (wrapped) {
@@ -350,7 +347,7 @@ class TreeBuilder {
     }
     if (raw !== null && raw !== undefined)
       throw new Unexplained(`content without kind at ${start}`);
-    return { node: this.empty(frame.open), raw: null, end, empty: true };
+    return { node: this.empty(open), raw: null, end, empty: true };
   }
 
   private scalar(raw: unknown, tag: string | null, offset: number): YScalar {
