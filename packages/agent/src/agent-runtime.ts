@@ -12,7 +12,7 @@ import {
   type Store,
   update,
 } from '@khutulun/floria';
-import { compile, createToscaDispatcher } from '@khutulun/tosca';
+import { compile, createToscaDispatcher, extractCsar } from '@khutulun/tosca';
 import { AgentStartError } from './agent-error.js';
 import type { AgentServices } from './agent-services.js';
 import { openNetwork, openPluginHost, openStore } from './backends.js';
@@ -77,6 +77,7 @@ export async function openAgentServices(options: {
     plugins,
     floria: { instantiate, update },
     compile,
+    unpack: extractCsar,
     policies: dispatchedPolicies(dispatcher, hostFunctions({ reader: store, dispatcher })),
     log,
     async close() {

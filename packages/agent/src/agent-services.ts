@@ -20,6 +20,17 @@ export type Compile = (options: {
   validateOnly?: boolean;
 }) => Promise<{ diagnostics: CompileDiagnostic[]; templates?: Entity[] }>;
 
+/**
+ * Unpacks a CSAR archive into a directory (`archive: false`: the source is no archive, and
+ * nothing was written).
+ */
+export type Unpack = (
+  source: string,
+  directory: string,
+) => Promise<
+  { archive: false } | { archive: true; directory: string } | { archive: true; error: string }
+>;
+
 /** A problem `update` found in a property. */
 export interface UpdateProblem {
   entity: Id;
@@ -70,6 +81,7 @@ export interface AgentServices {
   plugins: { register(entity: PluginEntity): void };
   floria: FloriaCore;
   compile: Compile;
+  unpack: Unpack;
   policies: HostPolicies;
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
@@ -76,15 +77,44 @@ export class ServiceController {
     request: DeployRequest,
     progress: (p: DeployProgress) => void = () => {},
   ): Promise<string> {
+    // A CSAR archive is unpacked first: what runs from it are then ordinary files.
+    const source = await this.unpacked(request.source);
     try {
-      return await this.deployOnce(request, progress);
+      return await this.deployOnce({ ...request, source }, progress);
     } catch (error) {
       // Unless another service owns it (someone named its path): then it is not ours to drop.
       const records = await readRecords(this.s.store);
-      if (!records.some((r) => r.source === request.source))
-        await this.discardUpload(request.source);
+      for (const path of new Set([request.source, source])) {
+        if (!records.some((r) => r.source === path)) await this.discardUpload(path);
+      }
       throw error;
     }
+  }
+
+  /**
+   * The directory a CSAR archive is unpacked into (`uploads/<upload>/csar` beside an upload,
+   * else `uploads/extract-XXXX/csar`), which the service then owns like an upload; any other
+   * source as it is.
+   */
+  private async unpacked(source: string): Promise<string> {
+    const uploads = uploadsPath(this.s.stateDir);
+    const uploaded = dirname(dirname(source)) === uploads;
+    // Only an archive is written out: for anything else, nothing is made.
+    const home = uploaded ? dirname(source) : join(uploads, `extract-${randomUUID()}`);
+    const directory = join(home, 'csar');
+    const result = await this.s.unpack(source, directory).catch((error: Error) => ({
+      archive: true as const,
+      error: error.message,
+    }));
+    if (result.archive && !('error' in result)) return directory;
+    if (!uploaded) await rm(home, { recursive: true, force: true });
+    if (!result.archive) return source;
+    throw new DeployError({
+      code: 'tosca-invalid',
+      status: 422,
+      message: `the CSAR ${basename(source)} cannot be unpacked: ${result.error}`,
+      details: { source },
+    });
   }
 
   /** Removes an uploaded source's directory (a path the agent did not write is left alone). */
