@@ -13,6 +13,7 @@ import {
   update,
 } from '@khutulun/floria';
 import { compile, createToscaDispatcher, extractCsar } from '@khutulun/tosca';
+import { type AgentCluster, joinAgentCluster } from './agent-cluster.js';
 import { AgentStartError } from './agent-error.js';
 import type { AgentServices } from './agent-services.js';
 import { openNetwork, openPluginHost, openStore } from './backends.js';
@@ -45,6 +46,15 @@ export async function openAgentServices(options: {
   kinds?: readonly WorkloadKind[];
   /** Only these of the kinds (by name), e.g. `['process']` on a host meant for processes. */
   kindNames?: readonly string[];
+  /**
+   * Join a cluster on this bus (`nats://USER:PASSWORD@HOST:PORT`); requires a PostgreSQL
+   * `store`, which holds the cluster's records. Undefined: the embedded single host.
+   */
+  bus?: string;
+  /** The cluster's name (default `default`). */
+  clusterName?: string;
+  /** This host's labels in the cluster (`--label k=v`). */
+  labels?: Record<string, string>;
 }): Promise<AgentRuntime> {
   const offered = selectKinds(options.kinds ?? WORKLOAD_KINDS, options.kindNames);
   const store: Store = await openStore(options.store ?? join(options.stateDir, 'state.db'));
@@ -57,6 +67,39 @@ export async function openAgentServices(options: {
     host: options.host,
     log,
   });
+  let cluster: AgentCluster | undefined;
+  if (options.bus) {
+    if (!options.store || !/^postgres(ql)?:\/\//.test(options.store)) {
+      await kinds.close();
+      await store.close();
+      throw new AgentStartError({
+        code: 'bad-options',
+        status: 400,
+        message: "--bus requires --store postgres://... (the cluster's records)",
+      });
+    }
+    try {
+      cluster = await joinAgentCluster({
+        postgresUrl: options.store,
+        bus: options.bus,
+        ...(options.clusterName ? { name: options.clusterName } : {}),
+        host: {
+          name: options.host,
+          address: options.address ?? '127.0.0.1',
+          labels: options.labels ?? {},
+          kinds: kinds
+            .offered()
+            .filter((k) => k.available)
+            .map((k) => k.kind),
+        },
+        log,
+      });
+    } catch (error) {
+      await kinds.close();
+      await store.close();
+      throw error;
+    }
+  }
   const network = await openNetwork(options.stateDir, options.portRange);
   const plugins = await openPluginHost(store, options.stateDir);
   const dispatcher = new RoutingDispatcher(
@@ -80,7 +123,9 @@ export async function openAgentServices(options: {
     unpack: extractCsar,
     policies: dispatchedPolicies(dispatcher, hostFunctions({ reader: store, dispatcher })),
     log,
+    ...(cluster ? { cluster } : {}),
     async close() {
+      await cluster?.close();
       await kinds.close();
       await plugins.close();
       await store.close();

@@ -1,5 +1,6 @@
 import type { NetworkDriver } from '@khutulun/driver';
 import type { Dispatcher, Entity, Id, PluginEntity, Query, Store, Value } from '@khutulun/floria';
+import type { AgentCluster } from './agent-cluster.js';
 import type { WorkloadKinds } from './workload-kinds.js';
 
 /** A compile diagnostic, as the TOSCA compiler returns it. */
@@ -84,4 +85,6 @@ export interface AgentServices {
   unpack: Unpack;
   policies: HostPolicies;
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
+  /** The cluster this agent joined (`--bus`); undefined on the embedded single host. */
+  cluster?: AgentCluster;
 }

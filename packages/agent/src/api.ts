@@ -166,21 +166,42 @@ export function createApi(context: ApiContext): Hono {
   app.route('/v1/workloads', workloadRoutes(s, controller, context.upgradeWebSocket));
 
   app.get('/v1/hosts', async (c) => {
-    const workloads = (await s.kinds.list()).length;
     const offered = s.kinds.offered();
+    const own = {
+      self: true,
+      agentPid: process.pid,
+      unavailableKinds: Object.fromEntries(
+        offered.filter((k) => !k.available).map((k) => [k.kind, k.reason ?? 'unavailable']),
+      ),
+      startedAt: context.startedAt,
+    };
+    if (s.cluster) {
+      // Every host of the cluster, as the registry (the source of truth) has it: the
+      // workload count is what each host owns there.
+      const records = await s.cluster.hosts();
+      return c.json(
+        records.map((h) => ({
+          name: h.name,
+          state: h.state,
+          ...(h.name === s.host ? own : { self: false }),
+          address: h.address,
+          labels: h.labels,
+          kinds: h.kinds,
+          capacity: h.capacity,
+          epoch: h.epoch,
+          workloads: h.workloads,
+        })),
+      );
+    }
+    const workloads = (await s.kinds.list()).length;
     return c.json([
       {
         name: s.host,
         state: 'up',
-        self: true,
-        agentPid: process.pid,
+        ...own,
         address: s.address,
         kinds: offered.filter((k) => k.available).map((k) => k.kind),
-        unavailableKinds: Object.fromEntries(
-          offered.filter((k) => !k.available).map((k) => [k.kind, k.reason ?? 'unavailable']),
-        ),
         workloads,
-        startedAt: context.startedAt,
       },
     ]);
   });

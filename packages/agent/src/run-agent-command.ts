@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { parseBusUrl } from './agent-cluster.js';
 import { isAgentError } from './agent-error.js';
 import { startAgent } from './start-agent.js';
 
@@ -13,14 +14,15 @@ export interface AgentCommandIO {
 const USAGE =
   'usage: khutulun agent [--state-dir DIR] [--store postgres://...] [--port-range FROM-TO] ' +
   '[--host-name NAME] [--address ADDRESS] [--kinds process,podman,docker] ' +
-  '[--listen HOST:PORT --tls-cert FILE --tls-key FILE --token TOKEN]\n';
+  '[--listen HOST:PORT --tls-cert FILE --tls-key FILE --token TOKEN] ' +
+  '[--bus nats://USER:PASSWORD@HOST:PORT [--cluster NAME] [--label KEY=VALUE]...]\n';
 
 /**
  * `khutulun agent ...`: parses the arguments, runs the agent until SIGINT/SIGTERM and
  * resolves with the exit code: 0 after a clean stop, 1 on failure, 2 on misuse.
  */
 export async function runAgentCommand(argv: string[], io: AgentCommandIO): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | string[] | boolean | undefined>;
   try {
     values = parseArgs({
       args: argv,
@@ -35,6 +37,9 @@ export async function runAgentCommand(argv: string[], io: AgentCommandIO): Promi
         'host-name': { type: 'string' },
         address: { type: 'string' },
         kinds: { type: 'string' },
+        bus: { type: 'string' },
+        cluster: { type: 'string' },
+        label: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -74,6 +79,30 @@ export async function runAgentCommand(argv: string[], io: AgentCommandIO): Promi
     io.stderr.write(`khutulun agent: --port-range expects FROM-TO (1-65535)\n${USAGE}`);
     return 2;
   }
+  // The bus URL carries the cluster's credentials: KHUTULUN_BUS keeps them out of `ps`.
+  const bus = str('bus') ?? (process.env.KHUTULUN_BUS || undefined);
+  if (bus && !parseBusUrl(bus)) {
+    io.stderr.write(`khutulun agent: --bus expects nats://USER:PASSWORD@HOST:PORT\n${USAGE}`);
+    return 2;
+  }
+  if (bus && !store) {
+    io.stderr.write(`khutulun agent: --bus requires --store postgres://...\n${USAGE}`);
+    return 2;
+  }
+  const labelTexts = Array.isArray(values.label) ? values.label : [];
+  const labels: Record<string, string> = {};
+  for (const text of labelTexts) {
+    const match = /^([A-Za-z0-9_./-]+)=(.*)$/.exec(text);
+    if (!match) {
+      io.stderr.write(`khutulun agent: --label expects KEY=VALUE, got ${text}\n${USAGE}`);
+      return 2;
+    }
+    labels[match[1]!] = match[2]!;
+  }
+  if ((labelTexts.length || str('cluster')) && !bus) {
+    io.stderr.write(`khutulun agent: --label and --cluster require --bus\n${USAGE}`);
+    return 2;
+  }
   let agent: Awaited<ReturnType<typeof startAgent>>;
   try {
     agent = await startAgent({
@@ -86,6 +115,8 @@ export async function runAgentCommand(argv: string[], io: AgentCommandIO): Promi
       tls: cert && key ? { cert, key } : undefined,
       token,
       ...(portRange ? { portRange } : {}),
+      ...(bus ? { bus, labels } : {}),
+      ...(str('cluster') ? { cluster: str('cluster') } : {}),
     });
   } catch (error) {
     const code = isAgentError(error) ? ` (${error.code})` : '';
@@ -95,6 +126,7 @@ export async function runAgentCommand(argv: string[], io: AgentCommandIO): Promi
   io.stdout.write(
     `khutulun agent: PID ${process.pid}, state ${agent.stateDir}, API ${agent.socketPath}` +
       (agent.tcpAddress ? `, https://${agent.tcpAddress.host}:${agent.tcpAddress.port}` : '') +
+      (bus ? `, cluster ${str('cluster') ?? 'default'}` : '') +
       '\n',
   );
   await (io.stopSignal ?? signalled());

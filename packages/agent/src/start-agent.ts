@@ -34,6 +34,15 @@ export interface AgentOptions {
   kinds?: readonly WorkloadKind[];
   /** Only these kinds, by name (`--kinds process,docker`). */
   kindNames?: readonly string[];
+  /**
+   * `nats://USER:PASSWORD@HOST:PORT`: join the cluster on this bus, with `store` (PostgreSQL)
+   * holding its records. Undefined: the embedded single host.
+   */
+  bus?: string;
+  /** The cluster's name (default `default`). */
+  cluster?: string;
+  /** This host's labels in the cluster. */
+  labels?: Record<string, string>;
 }
 
 /** A running agent. */
@@ -79,6 +88,9 @@ export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
       ...(options.kindNames ? { kindNames: options.kindNames } : {}),
       ...(options.store ? { store: options.store } : {}),
       ...(options.portRange ? { portRange: options.portRange } : {}),
+      ...(options.bus ? { bus: options.bus } : {}),
+      ...(options.cluster ? { clusterName: options.cluster } : {}),
+      ...(options.labels ? { labels: options.labels } : {}),
     });
     closers.push(() => services.close());
     const controller = new ServiceController(services);

@@ -1,0 +1,123 @@
+import { availableParallelism, totalmem } from 'node:os';
+import type { Cluster, FenceReason, HostRecord, JoinResult } from '@khutulun/cluster';
+import { AgentStartError } from './agent-error.js';
+
+/** Where the cluster is and how this host joins it (`--store` and `--bus`). */
+export interface ClusterOptions {
+  /** The cluster's PostgreSQL database (the agent's `--store`). */
+  postgresUrl: string;
+  /** `nats://USER:PASSWORD@HOST:PORT` (or `nats://TOKEN@HOST:PORT`, `tls://...`). */
+  bus: string;
+  /** The cluster's name (default `default`): its NATS subjects and event stream. */
+  name?: string;
+  host: {
+    name: string;
+    address: string;
+    labels: Record<string, string>;
+    kinds: string[];
+  };
+  log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
+}
+
+/**
+ * This agent's membership of a cluster, as the agent's services see it: the host registry
+ * (PostgreSQL, the source of truth) and the membership (heartbeats and events over NATS).
+ */
+export interface AgentCluster {
+  /** The joined cluster (`@khutulun/cluster`). */
+  readonly cluster: Cluster;
+  /** Every host of the cluster, from the registry. */
+  hosts(): Promise<HostRecord[]>;
+  /** Leaves the cluster (stops heartbeating); workloads keep running. */
+  close(): Promise<void>;
+}
+
+/** The parts of a `--bus` URL: servers and credentials, never logged. */
+export interface BusAddress {
+  servers: string;
+  user?: string;
+  password?: string;
+  token?: string;
+}
+
+/**
+ * Reads `nats://USER:PASSWORD@HOST:PORT` (a user and password) or `nats://TOKEN@HOST:PORT`
+ * (a token); `tls://` for TLS. Undefined for anything else.
+ */
+export function parseBusUrl(text: string): BusAddress | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'nats:' && url.protocol !== 'tls:') return undefined;
+  if (!url.hostname || (url.pathname !== '' && url.pathname !== '/')) return undefined;
+  const servers = `${url.protocol}//${url.host}`;
+  const user = decodeURIComponent(url.username);
+  const password = decodeURIComponent(url.password);
+  if (user && password) return { servers, user, password };
+  if (user) return { servers, token: user };
+  return { servers };
+}
+
+/** What this machine offers for placement: CPU in millicores and memory in bytes. */
+export function hostCapacity(): { cpuMillicores: number; memoryBytes: number } {
+  return { cpuMillicores: availableParallelism() * 1000, memoryBytes: totalmem() };
+}
+
+/**
+ * Joins the cluster through `@khutulun/cluster` (loaded only here: the embedded single host
+ * carries no NATS client). Rejects with an `AgentStartError` when the bus refuses the
+ * credentials or the database is unreachable, leaving nothing open.
+ *
+ * What this slice does with membership decisions: a fence (this host stopped hearing its
+ * own heartbeats) and a re-join are logged. Stopping this host's workloads on a fence, and
+ * those replaced while away on a re-join, comes with host-loss handling.
+ */
+export async function joinAgentCluster(options: ClusterOptions): Promise<AgentCluster> {
+  const bus = parseBusUrl(options.bus);
+  if (!bus) {
+    throw new AgentStartError({
+      code: 'bad-options',
+      status: 400,
+      message: '--bus expects nats://USER:PASSWORD@HOST:PORT',
+    });
+  }
+  const { joinCluster } = await import('@khutulun/cluster');
+  let cluster: Cluster;
+  try {
+    cluster = await joinCluster({
+      postgresUrl: options.postgresUrl,
+      nats: bus,
+      ...(options.name ? { cluster: options.name } : {}),
+      host: { ...options.host, capacity: hostCapacity() },
+      onFenced: (reason: FenceReason) => {
+        options.log('warn', `cluster: this host is fenced (${reason.reason})`);
+      },
+      onRejoined: (result: JoinResult) => {
+        options.log(
+          'info',
+          `cluster: re-joined at epoch ${result.host.epoch} ` +
+            `(${result.replaced.length} replaced while away, ${result.owned.length} still owned)`,
+        );
+      },
+    });
+  } catch (error) {
+    throw new AgentStartError({
+      code: 'cluster-unreachable',
+      status: 503,
+      message: `cannot join the cluster: ${(error as Error).message}`,
+      cause: error,
+    });
+  }
+  options.log(
+    'info',
+    `cluster: joined as ${options.host.name} at epoch ${cluster.membership.epoch}`,
+  );
+  return {
+    cluster,
+    hosts: () => cluster.registry.hosts(),
+    close: () => cluster.close(),
+  };
+}

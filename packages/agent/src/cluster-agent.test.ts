@@ -1,0 +1,158 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type NatsServer, startNatsServer } from '@khutulun/cluster/testing';
+import { type PostgresServer, startPostgresServer } from '@khutulun/store-postgres';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseBusUrl } from './agent-cluster.js';
+import { type AgentProcess, runAgentToExit, startAgentProcess } from './testing/agent-process.js';
+
+let postgres: PostgresServer;
+let nats: NatsServer;
+let clusters = 0;
+const cleanup: Array<() => Promise<unknown> | unknown> = [];
+
+beforeAll(async () => {
+  [postgres, nats] = await Promise.all([startPostgresServer({ fast: true }), startNatsServer()]);
+});
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+afterAll(async () => {
+  await nats?.stop();
+  await postgres?.stop();
+});
+
+function stateDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'khutulun-cluster-agent-'));
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A new cluster: its own database and its own NATS subjects and stream. */
+async function newCluster(): Promise<{ store: string; bus: string; name: string }> {
+  const name = `agents${process.pid}x${++clusters}`;
+  const store = await postgres.createDatabase(name);
+  const bus = `nats://${nats.user}:${encodeURIComponent(nats.password)}@127.0.0.1:${nats.port}`;
+  return { store, bus, name };
+}
+
+async function member(
+  cluster: { store: string; bus: string; name: string },
+  host: string,
+  args: string[] = [],
+): Promise<AgentProcess> {
+  const agent = await startAgentProcess(stateDir(), [
+    '--store',
+    cluster.store,
+    '--bus',
+    cluster.bus,
+    '--cluster',
+    cluster.name,
+    '--host-name',
+    host,
+    ...args,
+  ]);
+  cleanup.push(() => agent.kill());
+  return agent;
+}
+
+async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const value = await read();
+    if (ok(value)) return value;
+    if (Date.now() > deadline) throw new Error(`not reached: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('agents joining a cluster (--store postgres://... --bus nats://...)', () => {
+  it('reads the bus URL: user and password, a token, or nothing else', () => {
+    expect(parseBusUrl('nats://u:p%40ss@10.0.0.1:4222')).toEqual({
+      servers: 'nats://10.0.0.1:4222',
+      user: 'u',
+      password: 'p@ss',
+    });
+    expect(parseBusUrl('tls://tok@nats.example:4443')).toEqual({
+      servers: 'tls://nats.example:4443',
+      token: 'tok',
+    });
+    expect(parseBusUrl('http://u:p@h:1')).toBeUndefined();
+    expect(parseBusUrl('nats://u:p@h:1/path')).toBeUndefined();
+    expect(parseBusUrl('not a url')).toBeUndefined();
+  });
+
+  it('lists every host of the cluster from any agent, and shows a SIGKILLed one lost', async () => {
+    const cluster = await newCluster();
+    const a = await member(cluster, 'host-a', ['--address', '127.0.0.1', '--label', 'zone=z1']);
+    const b = await member(cluster, 'host-b', ['--label', 'zone=z2', '--label', 'disk=ssd']);
+    const c = await member(cluster, 'host-c');
+
+    const hosts = (await b.api('GET', '/v1/hosts')).body;
+    expect(hosts.map((h: { name: string }) => h.name).sort()).toEqual([
+      'host-a',
+      'host-b',
+      'host-c',
+    ]);
+    const byName = Object.fromEntries(hosts.map((h: { name: string }) => [h.name, h]));
+    expect(byName['host-b']).toMatchObject({
+      state: 'up',
+      self: true,
+      agentPid: b.pid,
+      address: '127.0.0.1',
+      labels: { zone: 'z2', disk: 'ssd' },
+      workloads: 0,
+    });
+    expect(byName['host-a']).toMatchObject({ self: false, labels: { zone: 'z1' } });
+    expect(byName['host-a'].agentPid).toBeUndefined();
+    for (const host of hosts) {
+      expect(host.epoch).toBeGreaterThan(0);
+      expect(host.kinds).toContain('process');
+      expect(host.capacity.cpuMillicores).toBeGreaterThanOrEqual(1000);
+      expect(host.capacity.memoryBytes).toBeGreaterThan(0);
+    }
+    // The same list from another agent, each seeing itself as `self`.
+    const fromA = (await a.api('GET', '/v1/hosts')).body;
+    expect(
+      fromA.filter((h: { self: boolean }) => h.self).map((h: { name: string }) => h.name),
+    ).toEqual(['host-a']);
+
+    await c.kill();
+    const after = await until(
+      async () => (await a.api('GET', '/v1/hosts')).body as Array<{ name: string; state: string }>,
+      (list) => list.some((h) => h.name === 'host-c' && h.state === 'lost'),
+    );
+    expect(
+      after
+        .filter((h) => h.state === 'up')
+        .map((h) => h.name)
+        .sort(),
+    ).toEqual(['host-a', 'host-b']);
+  });
+
+  it('refuses to start without the cluster credentials, and on misuse of the flags', async () => {
+    const cluster = await newCluster();
+    const wrong = cluster.bus.replace(encodeURIComponent(nats.password), 'guessed');
+    const refused = await runAgentToExit(stateDir(), [
+      '--store',
+      cluster.store,
+      '--bus',
+      wrong,
+      '--host-name',
+      'intruder',
+    ]);
+    expect(refused.code).toBe(1);
+    expect(refused.output).toContain('cannot join the cluster');
+    expect(refused.output).not.toContain('guessed');
+
+    const dir = stateDir();
+    expect((await runAgentToExit(dir, ['--bus', cluster.bus])).code).toBe(2);
+    expect((await runAgentToExit(dir, ['--store', cluster.store, '--bus', 'x:y'])).code).toBe(2);
+    expect((await runAgentToExit(dir, ['--label', 'zone=z1'])).code).toBe(2);
+    expect(
+      (await runAgentToExit(dir, ['--store', cluster.store, '--bus', cluster.bus, '--label', 'z']))
+        .code,
+    ).toBe(2);
+  });
+});
