@@ -218,4 +218,58 @@ describe('what every kind gets from the agent', () => {
     expect(res.body.pid).not.toBe(before.pid);
     expect((await agent.api('POST', '/v1/workloads/again/nothing/restart')).status).toBe(404);
   });
+
+  it('never reaches outside its data root, and leaves host paths it did not make', async () => {
+    const dir = tempDir('khutulun-features-');
+    const outside = tempDir('khutulun-features-outside-');
+    const agent = await agentOn(dir);
+    // A node template whose name would climb out of the data root is refused, making nothing.
+    const climbing = serviceFile(
+      tempDir('khutulun-features-src-'),
+      'climb',
+      `    "../../../../${outside.split('/').pop()}":
+      type: k:Process
+      properties:
+        command: /bin/sleep
+        arguments: ['100000']
+`,
+    );
+    const refused = await agent.api('POST', '/v1/services', {
+      source: { path: climbing },
+      wait: true,
+    });
+    expect(refused.status).toBe(422);
+    expect(refused.body.error.message).toMatch(/cannot name a workload on disk/);
+    expect(existsSync(join(dir, 'data', 'climb'))).toBe(false);
+    // A directory the host already had is used, but neither changed nor removed; one the
+    // agent made at an absolute path goes with the service.
+    const before = statSync(outside).mode & 0o777;
+    const made = join(outside, 'made-by-khutulun');
+    const source = serviceFile(
+      tempDir('khutulun-features-src-'),
+      'absolute',
+      `    app:
+      type: k:Process
+      properties:
+        command: /bin/sleep
+        arguments: ['100000']
+        directories:
+          existing:
+            path: ${outside}
+            mode: "0700"
+          fresh:
+            path: ${made}
+`,
+    );
+    const deployed = await agent.api('POST', '/v1/services', {
+      source: { path: source },
+      wait: true,
+    });
+    expect(deployed.status).toBe(201);
+    expect(statSync(outside).mode & 0o777).toBe(before);
+    expect(existsSync(made)).toBe(true);
+    expect((await agent.api('DELETE', '/v1/services/absolute?wait=true')).status).toBe(200);
+    expect(existsSync(outside)).toBe(true);
+    expect(existsSync(made)).toBe(false);
+  });
 });

@@ -6,7 +6,17 @@
  * process asks for an absolute path.
  */
 import { execFileSync } from 'node:child_process';
-import { chmod, chown, mkdir, rm, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 import type { Mount, ResourceLimits, WorkloadKey } from '@khutulun/driver';
 import type { Value } from '@khutulun/floria';
@@ -20,10 +30,38 @@ export const KHUTULUN_LABELS = {
   host: 'io.khutulun.host',
 } as const;
 
-/** A workload's data root: `STATE/data/SERVICE/WORKLOAD`. */
+/** A name that is safe as one path segment: no separators, no `..`, no leading dot. */
+const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** Whether a name can be used as one path segment (a workload, a file or directory key). */
+export function isSafeSegment(name: string): boolean {
+  return SEGMENT.test(name) && !name.includes('..');
+}
+
+/**
+ * A workload's data root: `STATE/data/SERVICE/WORKLOAD`. Throws for a service or workload
+ * name that is not one safe path segment (a node template named `../x` must never reach the
+ * file system).
+ */
 export function dataRoot(stateDir: string, key: WorkloadKey): string {
+  for (const name of [key.service, key.name]) {
+    if (!isSafeSegment(name)) {
+      throw new DeployError({
+        code: 'invalid-workload',
+        status: 422,
+        message: `${JSON.stringify(name)} cannot name a workload on disk: use letters, digits, '.', '_' and '-'`,
+        details: { service: key.service, workload: key.name },
+      });
+    }
+  }
   return join(stateDir, 'data', key.service, key.name);
 }
+
+/**
+ * What the agent made at absolute host paths (processes only), recorded in the data root so
+ * that a delete removes exactly that: never a directory or file that existed before.
+ */
+const MADE = '.made.json';
 
 /** What the agent prepared for a workload, to merge into its spec. */
 export interface Prepared {
@@ -70,19 +108,41 @@ export async function prepareWorkload(options: {
   };
   const limits = limitsOf(p.limits, (m) => problem(m, 'limits'));
   if (limits) prepared.limits = limits;
+  for (const [kind, map] of [
+    ['directory', p.directories],
+    ['file', p.files],
+  ] as const) {
+    for (const [name] of entries(map)) {
+      if (!isSafeSegment(name))
+        throw problem(`${kind} key ${JSON.stringify(name)} is not a plain name`, name);
+    }
+  }
   await mkdir(root, { recursive: true, mode: 0o755 });
+  // Absolute host paths this deploy makes (they did not exist before): only those go on delete.
+  const made = new Set<string>(await readMade(root));
+  const fresh = async (path: string) => {
+    const existed = await stat(path).then(
+      () => true,
+      () => false,
+    );
+    if (!existed) made.add(path);
+  };
 
   for (const [name, d] of entries(p.directories)) {
     const path = typeof d.path === 'string' ? d.path : name;
-    const hostPath = ownFileSystem ? join(root, 'directories', name) : inRoot(root, path);
     if (ownFileSystem && !isAbsolute(path))
       throw problem(`directory ${name}: a container path must be absolute, got ${path}`, name);
+    const hostPath = ownFileSystem
+      ? join(root, 'directories', name)
+      : inRoot(root, path, (m) => problem(`directory ${name}: ${m}`, name));
+    const wanted = mode(d.mode, 0o755, (m) => problem(`directory ${name}: ${m}`, name));
+    if (!ownFileSystem && isAbsolute(path)) await fresh(hostPath);
     await mkdir(hostPath, { recursive: true });
-    await chmod(
-      hostPath,
-      mode(d.mode, 0o755, (m) => problem(`directory ${name}: ${m}`, name)),
-    );
-    if (typeof d.owner === 'string' && d.owner) {
+    // A directory that was there before is the host's: its mode and owner are not the
+    // template's to change.
+    const ours = ownFileSystem || !isAbsolute(path) || made.has(hostPath);
+    if (ours) await chmod(hostPath, wanted);
+    if (ours && typeof d.owner === 'string' && d.owner) {
       const { uid, gid } = owner(d.owner, (m) => problem(`directory ${name}: ${m}`, name));
       await chown(hostPath, uid, gid);
     }
@@ -94,19 +154,25 @@ export async function prepareWorkload(options: {
     const path = typeof f.path === 'string' ? f.path : name;
     if (typeof f.content !== 'string' && f.content !== undefined && f.content !== null)
       throw problem(`file ${name}: content must be a string`, name);
-    const hostPath = ownFileSystem ? join(root, 'files', name) : inRoot(root, path);
     if (ownFileSystem && !isAbsolute(path))
       throw problem(`file ${name}: a container path must be absolute, got ${path}`, name);
+    const hostPath = ownFileSystem
+      ? join(root, 'files', name)
+      : inRoot(root, path, (m) => problem(`file ${name}: ${m}`, name));
+    const fileMode = mode(f.mode, 0o644, (m) => problem(`file ${name}: ${m}`, name));
+    if (!ownFileSystem && isAbsolute(path)) await fresh(hostPath);
     await mkdir(dirname(hostPath), { recursive: true });
-    await writeFile(hostPath, typeof f.content === 'string' ? f.content : '');
-    await chmod(
-      hostPath,
-      mode(f.mode, 0o644, (m) => problem(`file ${name}: ${m}`, name)),
-    );
+    // Written with its mode from the start and renamed into place: a secret is never
+    // readable by others, not even for an instant, and a reader never sees half a file.
+    const partial = `${hostPath}.khutulun-partial`;
+    await writeFile(partial, typeof f.content === 'string' ? f.content : '', { mode: fileMode });
+    await chmod(partial, fileMode);
+    await rename(partial, hostPath);
     if (ownFileSystem)
       prepared.mounts.push({ type: 'bind', source: hostPath, target: path, readOnly: true });
     prepared.made.push({ path: hostPath, purpose: `configuration file ${name}` });
   }
+  if (made.size) await writeFile(join(root, MADE), `${JSON.stringify([...made])}\n`);
 
   for (const v of Array.isArray(p.volumes) ? p.volumes : []) {
     if (!isMap(v) || typeof v.target !== 'string')
@@ -140,14 +206,12 @@ export async function cleanupWorkload(options: {
   const root = dataRoot(options.stateDir, key);
   const kept = entries(p.directories).filter(([, d]) => d.keep === true);
   if (!ownFileSystem) {
-    for (const [name, d] of entries(p.directories)) {
-      if (d.keep === true) continue;
-      const path = typeof d.path === 'string' ? d.path : name;
-      if (isAbsolute(path)) await rm(path, { recursive: true, force: true });
-    }
-    for (const [name, f] of entries(p.files)) {
-      const path = typeof f.path === 'string' ? f.path : name;
-      if (isAbsolute(path)) await rm(path, { force: true });
+    // Only what this agent made at absolute paths (recorded when it made them).
+    const keptPaths = new Set(
+      kept.map(([name, d]) => normalize(typeof d.path === 'string' ? d.path : name)),
+    );
+    for (const path of await readMade(root)) {
+      if (!keptPaths.has(path)) await rm(path, { recursive: true, force: true });
     }
   }
   if (!kept.length) {
@@ -162,8 +226,7 @@ export async function cleanupWorkload(options: {
         : normalize(typeof d.path === 'string' ? d.path : name),
     ),
   );
-  const { readdir } = await import('node:fs/promises');
-  for (const entry of await readdir(root)) {
+  for (const entry of await readdir(root).catch(() => [] as string[])) {
     if (entry === 'directories' && ownFileSystem) {
       for (const sub of await readdir(join(root, entry))) {
         if (!keep.has(join('directories', sub)))
@@ -177,12 +240,22 @@ export async function cleanupWorkload(options: {
   }
 }
 
-/** A relative path under the data root (no escaping it), or an absolute path as given. */
-function inRoot(root: string, path: string): string {
-  if (isAbsolute(path)) return path;
+/** A relative path under the data root (never escaping it), or an absolute path as given. */
+function inRoot(root: string, path: string, fail: (m: string) => Error): string {
+  if (isAbsolute(path)) return normalize(path);
   const joined = normalize(join(root, path));
-  if (!joined.startsWith(`${root}/`) && joined !== root) return join(root, 'invalid');
+  if (!joined.startsWith(`${root}/`)) throw fail(`${path} leaves the workload's data root`);
   return joined;
+}
+
+/** The absolute host paths recorded as made by the agent (none when there is no record). */
+async function readMade(root: string): Promise<string[]> {
+  try {
+    const list = JSON.parse(await readFile(join(root, MADE), 'utf8')) as unknown;
+    return Array.isArray(list) ? list.filter((x): x is string => typeof x === 'string') : [];
+  } catch {
+    return [];
+  }
 }
 
 function entries(v: Value | undefined): [string, Record<string, Value>][] {
