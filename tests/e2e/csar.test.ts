@@ -57,7 +57,9 @@ describe('a CSAR archive', () => {
     ]);
     const result = await host.cli(['service', 'deploy', archive, '--wait']);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/the CSAR entry \.\.\/\.\.\/escaped\.txt would leave its directory/);
+    expect(result.stderr).toMatch(
+      /the CSAR entry \.\.\/\.\.\/escaped\.txt would leave its directory/,
+    );
     expect(existsSync(join(host.stateDir, 'escaped.txt'))).toBe(false);
     expect(await host.json<unknown[]>(['service', 'list'])).toEqual([]);
   });

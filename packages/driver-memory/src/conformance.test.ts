@@ -6,7 +6,10 @@ import { MemoryHost } from './memory-host.js';
 const hosts = new Map<string, MemoryHost>();
 const hostOf = (stateDirectory: string) => {
   let host = hosts.get(stateDirectory);
-  if (!host) hosts.set(stateDirectory, (host = new MemoryHost()));
+  if (!host) {
+    host = new MemoryHost();
+    hosts.set(stateDirectory, host);
+  }
   return host;
 };
 

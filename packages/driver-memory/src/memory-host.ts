@@ -286,7 +286,7 @@ export class MemoryHost {
 
   #running(target: WorkloadKey | WorkloadRef): MemoryWorkload {
     const workload = this.#workloads.get(keyId(targetKey(target)));
-    if (!workload || workload.state !== 'running')
+    if (workload?.state !== 'running')
       throw new Error(`memory host: ${keyId(targetKey(target))} is not running`);
     return workload;
   }

@@ -39,7 +39,7 @@ function errno(error: unknown): string | undefined {
 }
 
 /** Undoes the octal escapes of /proc/self/mountinfo (`\040` for a space). */
-function unescape(path: string): string {
+function unescapeMountPath(path: string): string {
   return path.replace(/\\([0-7]{3})/g, (_, octal: string) =>
     String.fromCharCode(Number.parseInt(octal, 8)),
   );
@@ -51,7 +51,7 @@ export function cgroup2Mount(mountinfo: string): string | undefined {
     const [before, after] = line.split(' - ');
     if (!before || !after?.startsWith('cgroup2 ')) continue;
     const mountPoint = before.split(' ')[4];
-    if (mountPoint) return unescape(mountPoint);
+    if (mountPoint) return unescapeMountPath(mountPoint);
   }
   return undefined;
 }

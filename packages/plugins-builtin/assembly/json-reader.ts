@@ -327,7 +327,8 @@ export class JsonReader {
    */
   count(fallback: i32, min: i32): i32 {
     const n = this.number(NaN);
-    if (n !== n) return fallback; // NaN: not a number
+    // biome-ignore lint/suspicious/noGlobalIsNan: AssemblyScript's typed built-in, not the JS global
+    if (isNaN<f64>(n)) return fallback;
     if (n < <f64>min) return min;
     if (n > 1e9) return 1000000000;
     return <i32>n;
