@@ -348,6 +348,61 @@ export function describeContainerDriverConformance(
       expect(await volumes()).toEqual([]);
     });
 
+    it('keeps a named volume a prestart step seeded, and removes a shared volume with its last user (in either order)', async () => {
+      const driver = open();
+      const volumes = async () =>
+        (
+          await subject.cli([
+            'volume',
+            'ls',
+            '--filter',
+            `label=${LABELS.service}=${service}`,
+            '--format',
+            '{{.Name}}',
+          ])
+        )
+          .split('\n')
+          .filter(Boolean);
+      const volume = `khutulun-cc-seeded-${engine}-${process.pid}`;
+      const mounts = [{ type: 'volume' as const, source: volume, target: '/vol' }];
+      // As the agent runs a prestart step: a one-off workload with the same spec, labelled.
+      const step = await driver.create(
+        running(
+          'db.prestart-0',
+          { command: ['sh', '-c', 'echo seeded > /vol/f'] },
+          { mounts, labels: { [LABELS.prestart]: '0' } },
+        ),
+      );
+      for (let i = 0; i < 100 && (await driver.read(step.ref))?.state === 'running'; i++)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await driver.read(step.ref)).toMatchObject({ exitCode: 0 });
+      expect(await driver.delete(step.ref, { graceMs: 1_000 })).toBe(true);
+      expect(await volumes()).toEqual([volume]);
+      const db = await driver.create(running('db', {}, { mounts }));
+      expect(await execAll(driver, db.ref, ['cat', '/vol/f'])).toMatchObject({
+        stdout: 'seeded\n',
+        code: 0,
+      });
+      expect(await driver.delete(db.ref, { graceMs: 1_000 })).toBe(true);
+      expect(await volumes()).toEqual([]);
+
+      for (const order of [
+        ['first', 'second'],
+        ['second', 'first'],
+      ] as const) {
+        const shared = `khutulun-cc-shared-${engine}-${process.pid}`;
+        const both = [{ type: 'volume' as const, source: shared, target: '/vol' }];
+        const made = {
+          first: await driver.create(running('first', {}, { mounts: both })),
+          second: await driver.create(running('second', {}, { mounts: both })),
+        };
+        expect(await driver.delete(made[order[0]].ref, { graceMs: 1_000 })).toBe(true);
+        expect(await volumes()).toEqual([shared]);
+        expect(await driver.delete(made[order[1]].ref, { graceMs: 1_000 })).toBe(true);
+        expect(await volumes()).toEqual([]);
+      }
+    });
+
     it.skipIf(subject.pods !== true)(
       `runs pods: members share the pod's network namespace, the pod publishes the ports${subject.pods === true ? '' : ` (skipped: ${subject.pods})`}`,
       async () => {

@@ -32,7 +32,13 @@ export {
   type ImageStore,
   isArchiveReference,
 } from './image-archive.js';
-export { containerName, LABELS, workloadLabels } from './names.js';
+export {
+  containerName,
+  LABELS,
+  removesVolumeWith,
+  volumeLabels,
+  workloadLabels,
+} from './names.js';
 export {
   type ContainerEngine,
   describeCommands,

@@ -44,7 +44,9 @@ import {
   isArchiveReference,
   LABELS,
   planContainer,
+  removesVolumeWith,
   volumeCreateCommand,
+  volumeLabels,
 } from '@khutulun/driver-container';
 import { isoTime, isRunning, nanos, signalOf } from './container-state.js';
 import { createBody, limitsBody } from './docker-create-body.js';
@@ -229,7 +231,7 @@ export class DockerDriver implements WorkloadDriver {
         );
         if (labels) continue;
         await this.#call(spec.key, `creating the volume ${volume}`, () =>
-          this.engine.createVolume(volume, this.#volumeLabels(spec.key)),
+          this.engine.createVolume(volume, volumeLabels(spec.key.service, this.host)),
         );
         made.volumes.push(volume);
       }
@@ -341,11 +343,12 @@ export class DockerDriver implements WorkloadDriver {
     if (workload) workload.deleting = true;
     await this.#call(ref.key, 'removing its container', () => this.engine.removeContainer(ref.id));
     this.#forget(ref.id);
+    const containerLabels = info.Config.Labels ?? {};
     for (const mount of info.Mounts ?? []) {
       if (mount.Type !== 'volume' || !mount.Name) continue;
       const labels = await this.engine.volumeLabels(mount.Name).catch(() => undefined);
-      // Only volumes Khutulun made for this service on this host, and only once unused.
-      if (labels?.[LABELS.service] === ref.key.service && labels[LABELS.host] === this.host)
+      // Without force, the engine keeps a volume another container still uses.
+      if (removesVolumeWith(containerLabels, labels, this.host))
         await this.engine.removeVolume(mount.Name).catch(() => false);
     }
     const image = record && ours ? record.image : info.Config.Image;
@@ -399,7 +402,9 @@ export class DockerDriver implements WorkloadDriver {
         for (const words of imageImportCommands(KIND, p.image_archive, record.image))
           commands.push(quoteCommand(words));
       for (const volume of record.volumes)
-        commands.push(quoteCommand(volumeCreateCommand(KIND, volume, this.#volumeLabels(ref.key))));
+        commands.push(
+          quoteCommand(volumeCreateCommand(KIND, volume, volumeLabels(ref.key.service, this.host))),
+        );
       commands.push(...describeCommands(KIND, planContainer(record.spec, this.host, record.image)));
       details.image = record.image;
     } else if (info) {
@@ -727,10 +732,6 @@ export class DockerDriver implements WorkloadDriver {
   async #undo(made: { volumes: string[]; image?: string }): Promise<void> {
     for (const volume of made.volumes) await this.engine.removeVolume(volume).catch(() => false);
     if (made.image) await this.#images.removeIfUnused(made.image).catch(() => false);
-  }
-
-  #volumeLabels(key: WorkloadKey): Record<string, string> {
-    return { [LABELS.service]: key.service, [LABELS.workload]: key.name, [LABELS.host]: this.host };
   }
 
   #stopMarker(key: WorkloadKey): string {

@@ -17,6 +17,8 @@ export interface ContainerInspect {
   };
   Config: { Labels: Record<string, string> | null };
   HostConfig: { LogConfig?: { Path?: string } };
+  /** Its mounts; a named volume's has its `Name`. */
+  Mounts?: { Type: string; Name?: string }[];
   /** A pod member shows its pod's address (they share the network namespace). */
   NetworkSettings?: {
     IPAddress?: string;

@@ -43,8 +43,9 @@ import {
   isArchiveReference,
   LABELS,
   planContainer,
+  removesVolumeWith,
   volumeCreateCommand,
-  workloadLabels,
+  volumeLabels,
 } from '@khutulun/driver-container';
 import { ExitTracker, type ListedContainer } from './exit-tracker.js';
 import { containerBody, podBody, signalOf } from './libpod-bodies.js';
@@ -502,12 +503,12 @@ export class PodmanDriver implements WorkloadDriver {
     return image;
   }
 
-  /** Makes a named volume with the workload's labels unless it exists; true if it made it. */
+  /** Makes a named volume with its service's labels unless it exists; true if it made it. */
   async #makeVolume(key: WorkloadKey, volume: string): Promise<boolean> {
     const path = `/volumes/${encodeURIComponent(volume)}/exists`;
     if ((await this.#client.call('GET', path)).status === 204) return false;
     const res = await this.#client.call('POST', '/volumes/create', {
-      body: { Name: volume, Label: workloadLabels(key, this.#host) },
+      body: { Name: volume, Label: volumeLabels(key.service, this.#host) },
     });
     if (res.status !== 201) throw this.#failure(`create volume ${volume}`, res, key);
     return true;
@@ -602,8 +603,8 @@ export class PodmanDriver implements WorkloadDriver {
 
   /**
    * Removes the container (with its anonymous volumes) or the pod (with its members), the
-   * named volumes this workload's create made, and its imported image when nothing else uses
-   * it.
+   * service's named volumes it was the last user of (never with a prestart step's container:
+   * its workload runs on that data), and its imported image when nothing else uses it.
    */
   async delete(ref: WorkloadRef, options: StopOptions = {}): Promise<boolean> {
     const engine = await this.#engineState(ref);
@@ -613,6 +614,8 @@ export class PodmanDriver implements WorkloadDriver {
       return false;
     }
     if (engine.running) await this.stop(ref, options);
+    // A pod's infra container mounts nothing of the service's.
+    const container = engine.podId ? undefined : await this.#inspectContainer(engine.containerId);
     this.#exits.stopping(ref.key);
     if (engine.podId) await this.#stoppingMembers(engine.podId, engine.containerId);
     const res = await this.#client.call(
@@ -623,16 +626,18 @@ export class PodmanDriver implements WorkloadDriver {
     if (res.status >= 400 && res.status !== 404)
       throw this.#failure(`remove ${engine.name}`, res, ref.key);
     this.#exits.forget(engine.containerId);
-    const volumes = await this.#client.call<{ Name: string }[]>('GET', '/volumes/json', {
-      query: {
-        filters: {
-          label: Object.entries(workloadLabels(ref.key, this.#host)).map(([k, v]) => `${k}=${v}`),
-        },
-      },
-    });
-    // Without force, libpod keeps a volume another container still uses.
-    for (const volume of volumes.status === 200 ? (volumes.body ?? []) : [])
-      await this.#client.call('DELETE', `/volumes/${encodeURIComponent(volume.Name)}`);
+    for (const mount of container?.Mounts ?? []) {
+      if (mount.Type !== 'volume' || !mount.Name) continue;
+      const path = `/volumes/${encodeURIComponent(mount.Name)}`;
+      const volume = await this.#client.call<{ Labels?: Record<string, string> | null }>(
+        'GET',
+        `${path}/json`,
+      );
+      const labels = volume.status === 200 ? (volume.body.Labels ?? {}) : undefined;
+      // Without force, libpod keeps a volume another container still uses.
+      if (removesVolumeWith(container?.Config.Labels ?? {}, labels, this.#host))
+        await this.#client.call('DELETE', path);
+    }
     const image = engine.image ?? record?.image;
     if (image && isArchiveReference(image)) await this.#images.removeIfUnused(image);
     await this.#records.remove(ref.key);
@@ -665,7 +670,7 @@ export class PodmanDriver implements WorkloadDriver {
     if (!engine || !record) return undefined;
     const plan = planContainer(record.spec, this.#host, record.image);
     const commands: string[] = [];
-    const labels = workloadLabels(ref.key, this.#host);
+    const labels = volumeLabels(ref.key.service, this.#host);
     for (const volume of record.createdVolumes)
       commands.push(quoteCommand(volumeCreateCommand('podman', volume, labels)));
     const archive = containerProperties(record.spec).image_archive;
