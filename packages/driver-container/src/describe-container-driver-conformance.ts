@@ -403,6 +403,26 @@ export function describeContainerDriverConformance(
       }
     });
 
+    it("refuses a name another service's workload holds (running or ended), never removing it", async () => {
+      const driver = open();
+      // Service `<service>-x` with workload `y`, and service `<service>` with workload `x-y`.
+      const other: WorkloadKey = { service: `${service}-x`, name: 'y' };
+      const mine = key('x-y');
+      expect(containerName(other)).toBe(containerName(mine));
+      const theirs = await driver.create(containerSpec(other, { command: ['sh', '-c', RUNNING] }));
+      for (const state of ['running', 'stopped']) {
+        if (state === 'stopped') await driver.stop(theirs.ref, { graceMs: 1_000 });
+        const error = await driver.create(running('x-y')).catch((e: unknown) => e);
+        expect(isDriverError(error)).toBe(true);
+        expect(error).toMatchObject({ code: 'already-exists', workload: mine });
+        expect((error as Error).message).toContain(`${other.service}/${other.name}`);
+        expect(await driver.read(theirs.ref)).toMatchObject({ state });
+      }
+      expect(await names(['--filter', `label=${LABELS.service}=${other.service}`])).toEqual([
+        containerName(other),
+      ]);
+    });
+
     it.skipIf(subject.pods !== true)(
       `runs pods: members share the pod's network namespace, the pod publishes the ports${subject.pods === true ? '' : ` (skipped: ${subject.pods})`}`,
       async () => {

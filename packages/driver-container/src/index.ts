@@ -34,7 +34,9 @@ export {
 } from './image-archive.js';
 export {
   containerName,
+  isWorkloadOf,
   LABELS,
+  ownerOf,
   removesVolumeWith,
   volumeLabels,
   workloadLabels,

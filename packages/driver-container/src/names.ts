@@ -10,7 +10,14 @@ export const LABELS = {
   prestart: 'io.khutulun.prestart',
 } as const;
 
-/** `khutulun-<service>-<workload>`: the name of a workload's container (or pod). */
+/**
+ * `khutulun-<service>-<workload>`: the name of a workload's container (or pod), readable by a
+ * sysadmin. It is not unique across services (service `web` with workload `db-x` and service
+ * `web-db` with workload `x` get the same name), so the labels, not the name, say whose a
+ * container is: a driver that finds the name taken by a container whose labels are not its
+ * workload's on its host refuses the create (`already-exists`, naming the owner) and never
+ * removes that container.
+ */
 export function containerName(key: WorkloadKey): string {
   return `khutulun-${key.service}-${key.name}`;
 }
@@ -45,4 +52,25 @@ export function removesVolumeWith(
     volume[LABELS.service] === container[LABELS.service] &&
     volume[LABELS.host] === host
   );
+}
+
+/** Whether a container's (or pod's) labels make it this workload's on this host. */
+export function isWorkloadOf(
+  labels: Record<string, string> | null | undefined,
+  key: WorkloadKey,
+  host: string,
+): boolean {
+  return (
+    labels?.[LABELS.service] === key.service &&
+    labels[LABELS.workload] === key.name &&
+    labels[LABELS.host] === host
+  );
+}
+
+/** Who a container (or pod) belongs to, by its labels, for an error message. */
+export function ownerOf(labels: Record<string, string> | null | undefined): string {
+  const service = labels?.[LABELS.service];
+  const workload = labels?.[LABELS.workload];
+  if (!service || !workload) return 'something Khutulun did not make';
+  return `workload ${service}/${workload} on host ${labels[LABELS.host] ?? '(none)'}`;
 }

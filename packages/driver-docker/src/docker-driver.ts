@@ -42,7 +42,9 @@ import {
   describeCommands,
   imageImportCommands,
   isArchiveReference,
+  isWorkloadOf,
   LABELS,
+  ownerOf,
   planContainer,
   removesVolumeWith,
   volumeCreateCommand,
@@ -186,6 +188,12 @@ export class DockerDriver implements WorkloadDriver {
       this.engine.inspectContainer(name),
     );
     if (existing) {
+      // The name is not unique across services (see `containerName`): the labels say whose.
+      if (!isWorkloadOf(existing.Config.Labels, spec.key, this.host))
+        throw new DriverError(
+          `docker: workload ${label(spec.key)}: the container name ${name} is taken by ${ownerOf(existing.Config.Labels)} (${existing.Id.slice(0, 12)}); rename the service or the workload`,
+          { code: 'already-exists', driver: KIND, workload: spec.key },
+        );
       if (isRunning(existing))
         throw new DriverError(`docker: workload ${label(spec.key)} is already running`, {
           code: 'already-exists',

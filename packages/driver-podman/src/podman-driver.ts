@@ -41,7 +41,9 @@ import {
   describeCommands,
   imageImportCommands,
   isArchiveReference,
+  isWorkloadOf,
   LABELS,
+  ownerOf,
   planContainer,
   removesVolumeWith,
   volumeCreateCommand,
@@ -515,12 +517,21 @@ export class PodmanDriver implements WorkloadDriver {
   }
 
   /**
-   * Refuses a key whose workload runs; removes an ended one of the same name (a replacement),
-   * keeping its volumes.
+   * Refuses a key whose workload runs, and a name taken by anything else (see
+   * `containerName`); removes an ended run of this workload (a replacement), keeping its
+   * volumes.
    */
   async #replaceEnded(key: WorkloadKey, isPod: boolean, name: string): Promise<void> {
     const existing = isPod ? await this.#inspectPod(name) : await this.#inspectContainer(name);
     if (!existing) return;
+    const labels = isPod
+      ? (existing as PodInspect).Labels
+      : (existing as ContainerInspect).Config.Labels;
+    if (!isWorkloadOf(labels, key, this.#host))
+      throw new DriverError(
+        `workload ${keyId(key)}: the ${isPod ? 'pod' : 'container'} name ${name} is taken by ${ownerOf(labels)} (${existing.Id.slice(0, 12)}); rename the service or the workload`,
+        { code: 'already-exists', driver: KIND, workload: key },
+      );
     const running = isPod
       ? ['Running', 'Degraded'].includes((existing as PodInspect).State)
       : (existing as ContainerInspect).State.Running;
