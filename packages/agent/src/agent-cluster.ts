@@ -1,6 +1,7 @@
 import { availableParallelism, totalmem } from 'node:os';
 import type { Cluster, FenceReason, HostRecord, JoinResult } from '@khutulun/cluster';
 import { AgentStartError } from './agent-error.js';
+import type { ClusterPolicies } from './host-policies.js';
 
 /** Where the cluster is and how this host joins it (`--store` and `--bus`). */
 export interface ClusterOptions {
@@ -17,6 +18,8 @@ export interface ClusterOptions {
     kinds: string[];
   };
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
+  /** Placement across the cluster's hosts (the built-in Wasm plugin's `place_many`). */
+  policies: ClusterPolicies;
 }
 
 /**
@@ -26,6 +29,8 @@ export interface ClusterOptions {
 export interface AgentCluster {
   /** The joined cluster (`@khutulun/cluster`). */
   readonly cluster: Cluster;
+  /** Placement across the cluster's hosts. */
+  readonly policies: ClusterPolicies;
   /** Every host of the cluster, from the registry. */
   hosts(): Promise<HostRecord[]>;
   /** Leaves the cluster (stops heartbeating); workloads keep running. */
@@ -117,6 +122,7 @@ export async function joinAgentCluster(options: ClusterOptions): Promise<AgentCl
   );
   return {
     cluster,
+    policies: options.policies,
     hosts: () => cluster.registry.hosts(),
     close: () => cluster.close(),
   };

@@ -67,10 +67,21 @@ export async function openAgentServices(options: {
     host: options.host,
     log,
   });
+  const network = await openNetwork(options.stateDir, options.portRange);
+  const plugins = await openPluginHost(store, options.stateDir);
+  const dispatcher = new RoutingDispatcher(
+    {
+      floria: registerBuiltinFunctions(new FunctionRegistry()),
+      tosca: createToscaDispatcher(),
+    },
+    plugins,
+  );
+  const policies = dispatchedPolicies(dispatcher, hostFunctions({ reader: store, dispatcher }));
   let cluster: AgentCluster | undefined;
   if (options.bus) {
     if (!options.store || !/^postgres(ql)?:\/\//.test(options.store)) {
       await kinds.close();
+      await plugins.close();
       await store.close();
       throw new AgentStartError({
         code: 'bad-options',
@@ -93,22 +104,15 @@ export async function openAgentServices(options: {
             .map((k) => k.kind),
         },
         log,
+        policies,
       });
     } catch (error) {
       await kinds.close();
+      await plugins.close();
       await store.close();
       throw error;
     }
   }
-  const network = await openNetwork(options.stateDir, options.portRange);
-  const plugins = await openPluginHost(store, options.stateDir);
-  const dispatcher = new RoutingDispatcher(
-    {
-      floria: registerBuiltinFunctions(new FunctionRegistry()),
-      tosca: createToscaDispatcher(),
-    },
-    plugins,
-  );
   return {
     host: options.host,
     address: options.address ?? '127.0.0.1',
@@ -121,7 +125,7 @@ export async function openAgentServices(options: {
     floria: { instantiate, update },
     compile,
     unpack: extractCsar,
-    policies: dispatchedPolicies(dispatcher, hostFunctions({ reader: store, dispatcher })),
+    policies,
     log,
     ...(cluster ? { cluster } : {}),
     async close() {

@@ -1,6 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openHostRegistry } from '@khutulun/cluster';
 import { type NatsServer, startNatsServer } from '@khutulun/cluster/testing';
 import { type PostgresServer, startPostgresServer } from '@khutulun/store-postgres';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -154,5 +155,96 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
       (await runAgentToExit(dir, ['--store', cluster.store, '--bus', cluster.bus, '--label', 'z']))
         .code,
     ).toBe(2);
+  });
+
+  it("places a deploy against the registry, records owners, and leaves other agents' services alone", async () => {
+    const cluster = await newCluster();
+    const a = await member(cluster, 'host-a');
+    const b = await member(cluster, 'host-b');
+    const source = join(stateDir(), 'sleepers.yaml');
+    writeFileSync(
+      source,
+      'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun.core\n    namespace: k\n' +
+        'service_template:\n  node_templates:\n' +
+        '    one:\n      type: k:Process\n      properties:\n        command: /bin/sleep\n        arguments: ["300"]\n' +
+        '    two:\n      type: k:Process\n      properties:\n        command: /bin/sleep\n        arguments: ["300"]\n',
+    );
+    const deployed = await a.api('POST', '/v1/services', {
+      name: 'sleepers',
+      source: { path: source },
+    });
+    expect(deployed.status, JSON.stringify(deployed.body)).toBe(201);
+
+    // Every agent sees the owners: in the workloads' `host` and in the registry's counts.
+    const workloads = (await b.api('GET', '/v1/workloads')).body as Array<{
+      name: string;
+      host: string;
+      state: string;
+      pid: number;
+    }>;
+    expect(workloads.map((w) => [w.name, w.host, w.state]).sort()).toEqual([
+      ['one-1', 'host-a', 'running'],
+      ['two-1', 'host-a', 'running'],
+    ]);
+    const counts = async (agent: AgentProcess) =>
+      Object.fromEntries(
+        (
+          (await agent.api('GET', '/v1/hosts')).body as Array<{ name: string; workloads: number }>
+        ).map((h) => [h.name, h.workloads]),
+      );
+    expect(await counts(b)).toEqual({ 'host-a': 2, 'host-b': 0 });
+
+    // Another agent neither operates on them nor deletes the service.
+    expect(await b.api('GET', '/v1/workloads/sleepers/one/logs')).toMatchObject({
+      status: 409,
+      body: { error: { code: 'workload-elsewhere' } },
+    });
+    expect(await b.api('DELETE', '/v1/services/sleepers')).toMatchObject({
+      status: 409,
+      body: { error: { code: 'service-elsewhere' } },
+    });
+    // ... nor touches them when it recovers after a restart (same state directory).
+    expect(await b.stop()).toBe(0);
+    const again = await startAgentProcess(b.stateDir, [
+      '--store',
+      cluster.store,
+      '--bus',
+      cluster.bus,
+      '--cluster',
+      cluster.name,
+      '--host-name',
+      'host-b',
+    ]);
+    cleanup.push(() => again.kill());
+    const after = (await a.api('GET', '/v1/workloads')).body as typeof workloads;
+    expect(after.map((w) => [w.name, w.state, w.pid]).sort()).toEqual(
+      workloads.map((w) => [w.name, w.state, w.pid]).sort(),
+    );
+    expect((await a.api('GET', '/v1/services/sleepers')).body).toMatchObject({ state: 'running' });
+
+    expect((await a.api('DELETE', '/v1/services/sleepers')).status).toBe(200);
+    expect(await counts(a)).toEqual({ 'host-a': 0, 'host-b': 0 });
+  });
+
+  it('fails a placement with the reason of every host, recording no owner', async () => {
+    const cluster = await newCluster();
+    const a = await member(cluster, 'host-a');
+    await member(cluster, 'host-b');
+    const registry = await openHostRegistry(cluster.store);
+    cleanup.push(() => registry.close());
+    await registry.drain('host-a');
+    const source = join(stateDir(), 'one.yaml');
+    writeFileSync(
+      source,
+      'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun.core\n    namespace: k\n' +
+        'service_template:\n  node_templates:\n    one:\n      type: k:Process\n      properties:\n        command: /bin/true\n',
+    );
+    const refused = await a.api('POST', '/v1/services', { name: 'one', source: { path: source } });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('placement-failed');
+    expect(Object.keys(refused.body.error.details.reasons).sort()).toEqual(['host-a', 'host-b']);
+    expect(refused.body.error.message).toContain('host-a: ');
+    expect((await a.api('GET', '/v1/services')).body).toEqual([]);
+    expect((await registry.workloadsOf('host-a')).length).toBe(0);
   });
 });

@@ -15,6 +15,7 @@ import type { Entity, FloriaEvent, Id, Value, Vertex } from '@khutulun/floria';
 import { DeployError, requestErrors } from './agent-error.js';
 import type { AgentServices, UpdateProblem } from './agent-services.js';
 import { AttributeWriter } from './attribute-writer.js';
+import { placeInCluster, releaseOwners } from './cluster-placement.js';
 import type { HandlerSources } from './event-handlers.js';
 import { healthCheckOf, livenessOf, waitHealthy } from './health-checks.js';
 import { runPrestart } from './prestart.js';
@@ -172,6 +173,7 @@ export class ServiceController {
         inputs: request.inputs ?? {},
         createdAt: new Date().toISOString(),
         workloads: [],
+        ...(this.s.cluster ? { host: this.s.host } : {}),
       };
       await this.s.store.transaction(async (tx) => {
         await tx.put(recordVertex(record));
@@ -217,8 +219,19 @@ export class ServiceController {
     const plan = await planWorkloads(store, this.s.kinds, dirs, name, baseDir, classes);
 
     const placed = new Map<Id, Record<string, Value | undefined>>();
+    if (this.s.cluster) {
+      const hosts = await this.placeInCluster(name, plan);
+      for (const w of plan) {
+        placed.set(w.vertex, {
+          host: hosts.get(w.name)!,
+          kind: w.kind,
+          state: 'pending',
+          restarts: 0,
+        });
+      }
+    }
     await Promise.all(
-      plan.map(async (w) => {
+      (this.s.cluster ? [] : plan).map(async (w) => {
         const host = await this.s.policies.place({
           service: name,
           workload: w.name,
@@ -306,6 +319,24 @@ export class ServiceController {
       });
       await tx.emit({ type: 'service-deployed', id: recordId(name) });
     });
+  }
+
+  /**
+   * Places a service's workloads against the cluster's hosts and records their owners. Until
+   * driver operations run on the owning agent, the deploying agent pins them to itself:
+   * placement still checks this host (state, kinds, capacity) against the registry.
+   */
+  private async placeInCluster(
+    service: string,
+    plan: PlannedWorkload[],
+  ): Promise<Map<string, string>> {
+    const workloads = await Promise.all(
+      plan.map(async (w) => {
+        const vertex = (await this.s.store.get(w.vertex)) as Vertex | undefined;
+        return { name: w.name, node: vertex?.template?.name ?? w.name, kind: w.kind };
+      }),
+    );
+    return placeInCluster(this.s.cluster!, service, workloads, { pin: this.s.host });
   }
 
   /** Reserves a workload's ports (exposing those that ask for it). */
@@ -510,6 +541,13 @@ export class ServiceController {
         service: name,
       });
     }
+    if (!this.runsHere(record)) {
+      throw requestErrors.conflict(
+        'service-elsewhere',
+        `service "${name}" is run by the agent of host ${record.host}: delete it there`,
+        { service: name, host: record.host ?? null },
+      );
+    }
     if (this.busy.has(name)) {
       throw requestErrors.conflict(
         'service-busy',
@@ -612,6 +650,7 @@ export class ServiceController {
         .map((r) => r.owner.name),
     );
     for (const owner of owners) await this.s.network.release({ service: name, name: owner });
+    if (this.s.cluster) await releaseOwners(this.s.cluster, name);
     const { root } = serviceDirectories(name);
     await this.s.store.transaction(async (tx) => {
       const entities = await tx.query({ directory: root, recursive: true });
@@ -665,7 +704,8 @@ export class ServiceController {
     const statuses = await this.s.kinds.adopt();
     const records = await readRecords(this.s.store);
     const known = new Set(records.map((r) => r.name));
-    for (const record of records) {
+    // In a cluster, the other agents' services are theirs to roll back, finish or re-adopt.
+    for (const record of records.filter((r) => this.runsHere(r))) {
       if (record.state === 'deploying') {
         this.s.log('info', `rolling back the interrupted deploy of ${record.name}`);
         await this.teardown(record.name, ROLLBACK_GRACE_MS);
@@ -706,7 +746,7 @@ export class ServiceController {
       if (!known.has(r.owner.service)) await this.s.network.release(r.owner);
     }
     for (const record of await readRecords(this.s.store)) {
-      if (record.state !== 'running') continue;
+      if (record.state !== 'running' || !this.runsHere(record)) continue;
       const dirs = serviceDirectories(record.name);
       for (const name of record.workloads) {
         const vertex = (await this.s.store.get({
@@ -788,6 +828,14 @@ export class ServiceController {
       );
     }
     await this.supervisor.restart(service, name);
+  }
+
+  /**
+   * Whether this agent runs a service's lifecycle: always on the embedded single host; in a
+   * cluster, the services it deployed (a record without a host belongs to no cluster agent).
+   */
+  runsHere(record: ServiceRecord): boolean {
+    return !this.s.cluster || record.host === this.s.host;
   }
 
   /** Whether a service is being deployed or deleted right now. */

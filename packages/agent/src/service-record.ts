@@ -18,6 +18,11 @@ export interface ServiceRecord {
   createdAt: string;
   /** The names of its workloads (vertexes in its instances directory), once deployed. */
   workloads: string[];
+  /**
+   * In a cluster: the host whose agent deployed it and runs its lifecycle (recovery, delete).
+   * Absent on the embedded single host.
+   */
+  host?: string;
 }
 
 /**
@@ -54,6 +59,7 @@ export function recordVertex(record: ServiceRecord): Vertex {
       inputs: { value: record.inputs },
       created_at: { value: record.createdAt },
       workloads: { value: record.workloads },
+      ...(record.host === undefined ? {} : { host: { value: record.host } }),
     },
   };
 }
@@ -82,5 +88,6 @@ function fromVertex(vertex: Vertex): ServiceRecord {
     inputs: (p.inputs?.value as Record<string, Value>) ?? {},
     createdAt: String(p.created_at?.value ?? ''),
     workloads: Array.isArray(p.workloads?.value) ? (p.workloads.value as string[]) : [],
+    ...(typeof p.host?.value === 'string' ? { host: p.host.value } : {}),
   };
 }

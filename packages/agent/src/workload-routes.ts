@@ -10,6 +10,7 @@
 
 import { ExecChannel } from '@khutulun/api';
 import type { ExecSession } from '@khutulun/driver';
+import type { Vertex } from '@khutulun/floria';
 import { Hono } from 'hono';
 import { stream as streamBody } from 'hono/streaming';
 import type { UpgradeWebSocket } from 'hono/ws';
@@ -17,6 +18,7 @@ import { requestErrors } from './agent-error.js';
 import type { AgentServices } from './agent-services.js';
 import type { ServiceController } from './service-controller.js';
 import { readRecords } from './service-record.js';
+import { propertyValue } from './values.js';
 import { showWorkload, storedRef, workloadItems, workloadVertex } from './workload-views.js';
 
 /** Builds the workload routes; `upgradeWebSocket` serves exec (absent: exec answers 501). */
@@ -26,6 +28,19 @@ export function workloadRoutes(
   upgradeWebSocket: UpgradeWebSocket | undefined,
 ): Hono {
   const app = new Hono();
+  /**
+   * The workload, if this agent's drivers run it. In a cluster, another host's workload is
+   * refused (`workload-elsewhere`, with that host) until operations reach the owning agent.
+   */
+  const here = (vertex: Vertex): Vertex => {
+    const host = propertyValue(vertex, 'host');
+    if (!s.cluster || typeof host !== 'string' || host === s.host) return vertex;
+    throw requestErrors.conflict(
+      'workload-elsewhere',
+      `workload ${vertex.id.name} runs on host ${host}: ask its agent`,
+      { workload: vertex.id.name, host },
+    );
+  };
 
   app.get('/', async (c) => {
     const only = c.req.query('service');
@@ -46,14 +61,14 @@ export function workloadRoutes(
 
   app.post('/:service/:name/restart', async (c) => {
     const { service, name } = c.req.param();
-    const vertex = await workloadVertex(s, service, name);
+    const vertex = here(await workloadVertex(s, service, name));
     await controller.restartWorkload(service, vertex.id.name);
     return c.json(await showWorkload(s, service, vertex.id.name));
   });
 
   app.get('/:service/:name/logs', async (c) => {
     const { service, name } = c.req.param();
-    const vertex = await workloadVertex(s, service, name);
+    const vertex = here(await workloadVertex(s, service, name));
     const ref = storedRef(service, vertex);
     const driver = s.kinds.driverOf(ref);
     const which = c.req.query('stream') ?? 'both';
@@ -84,7 +99,7 @@ export function workloadRoutes(
 
   app.get('/:service/:name/exec', async (c, next) => {
     const { service, name } = c.req.param();
-    const vertex = await workloadVertex(s, service, name);
+    const vertex = here(await workloadVertex(s, service, name));
     const ref = storedRef(service, vertex);
     const driver = s.kinds.driverOf(ref);
     if (!driver.exec || !upgradeWebSocket) {

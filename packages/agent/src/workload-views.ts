@@ -102,12 +102,15 @@ export async function showWorkload(
   const name = vertex.id.name;
   const v = (n: string) => vertex.properties[n]?.value ?? null;
   const ref = isMap(v('ref')) ? storedRef(service, vertex) : undefined;
-  const description = ref
-    ? await s.kinds
-        .driverOf(ref)
-        .describe(ref)
-        .catch(() => undefined)
-    : undefined;
+  // In a cluster, only the owning host's drivers and ports describe a workload.
+  const local = !s.cluster || typeof v('host') !== 'string' || v('host') === s.host;
+  const description =
+    ref && local
+      ? await s.kinds
+          .driverOf(ref)
+          .describe(ref)
+          .catch(() => undefined)
+      : undefined;
   const files: Value[] = (description?.files ?? []).map((f) => ({
     path: f.path,
     purpose: f.purpose,
@@ -127,7 +130,10 @@ export async function showWorkload(
     ...(ref ? { ref: ref as unknown as Value } : {}),
     command: command.flat().filter((x) => x !== null) as Value[],
     commandLine: description?.commands.join('\n') ?? '',
-    commands: [...(description?.commands ?? []), ...(await s.network.describe({ service, name }))],
+    commands: [
+      ...(description?.commands ?? []),
+      ...(local ? await s.network.describe({ service, name }) : []),
+    ],
     workingDirectory: (description?.details.working_directory as string) ?? v('working_directory'),
     environment: v('environment'),
     user: v('user'),

@@ -1,0 +1,118 @@
+import type { HostRecord } from '@khutulun/cluster';
+import type { Value } from '@khutulun/floria';
+import type { AgentCluster } from './agent-cluster.js';
+import { DeployError } from './agent-error.js';
+import type { PlacementHost, PlacementRequest, PlacementResult } from './host-policies.js';
+
+/** A workload to place in the cluster: its vertex name, node template and kind. */
+export interface ClusterWorkload {
+  name: string;
+  /** The node template it was instantiated from (what distinct-hosts and spread count). */
+  node: string;
+  kind: string;
+}
+
+/** Placement's view of the registry's hosts: state, labels, kinds, capacity, what they own. */
+export function placementHosts(records: readonly HostRecord[]): PlacementHost[] {
+  return records.map((h) => ({
+    name: h.name,
+    state: h.state,
+    labels: h.labels,
+    kinds: h.kinds,
+    capacity: { cpu: h.capacity.cpuMillicores / 1000, memory: h.capacity.memoryBytes },
+    workloads: h.workloads,
+  }));
+}
+
+/**
+ * Places a service's workloads with the built-in `place_many` against the registry's hosts
+ * (one snapshot, each placement counted by the next), and records each owner in the registry
+ * at the epoch the snapshot showed (a host that re-joined or was declared lost since refuses:
+ * `stale-epoch`). Resolves with the host of each workload, by name.
+ *
+ * `pin` pins every workload to one host: placement still checks that host (state, kinds,
+ * capacity) and says why it refuses. Until driver operations run on the owning agent, the
+ * agent pins a deploy's workloads to itself.
+ *
+ * A workload no host takes fails the whole placement before any owner is recorded, with the
+ * reason of every host (`placement-failed`, 409), as Nomad reports its placement failures.
+ */
+export async function placeInCluster(
+  cluster: AgentCluster,
+  service: string,
+  workloads: readonly ClusterWorkload[],
+  options: { pin?: string } = {},
+): Promise<Map<string, string>> {
+  const records = await cluster.hosts();
+  const requests: PlacementRequest[] = workloads.map((w) => ({
+    service,
+    node: w.node,
+    name: w.name,
+    kind: w.kind,
+    ...(options.pin ? { host: options.pin } : {}),
+  }));
+  const results = await cluster.policies.placeMany({
+    hosts: placementHosts(records),
+    workloads: requests,
+    options: { candidates: 0 },
+  });
+  results.forEach((result, i) => {
+    if (result.host === null) throw placementFailed(service, workloads[i]!.name, result);
+  });
+  const placed = new Map<string, string>();
+  const epochs = new Map(records.map((h) => [h.name, h.epoch]));
+  for (const [i, w] of workloads.entries()) {
+    const host = (results[i] as { host: string }).host;
+    await cluster.cluster.registry.assignWorkload(
+      { service, workload: w.name },
+      { host, epoch: epochs.get(host)! },
+      { policy: 'at-least-once' },
+    );
+    placed.set(w.name, host);
+  }
+  return placed;
+}
+
+/**
+ * Forgets the owners of a service's workloads that this host owns (after a delete or a
+ * rolled-back deploy). A refusal for a stale epoch means this host is fenced: it is reported
+ * to the membership, and the owners stay for the replacement to take over.
+ */
+export async function releaseOwners(cluster: AgentCluster, service: string): Promise<void> {
+  const { membership, registry } = cluster.cluster;
+  const owned = (await registry.workloadsOf(membership.token.host)).filter(
+    (o) => o.service === service,
+  );
+  for (const owner of owned) {
+    try {
+      await registry.releaseWorkload(owner, membership.token);
+    } catch (error) {
+      if ((error as { code?: string }).code === 'stale-epoch') {
+        membership.reportStaleEpoch();
+        return;
+      }
+      throw error;
+    }
+  }
+}
+
+function placementFailed(
+  service: string,
+  workload: string,
+  result: Extract<PlacementResult, { host: null }>,
+): DeployError {
+  const reasons = Object.entries(result.reasons)
+    .map(([host, reason]) => `${host}: ${reason}`)
+    .join('; ');
+  return new DeployError({
+    code: 'placement-failed',
+    status: 409,
+    message: `workload ${workload} cannot be placed on any host (${reasons || 'no hosts'})`,
+    details: {
+      service,
+      workload,
+      reasons: result.reasons as Record<string, Value>,
+      summary: result.summary as Record<string, Value>,
+    },
+  });
+}
