@@ -609,6 +609,22 @@ export function describeContainerDriverConformance(
       await expect(execAll(driver, status.ref, ['true'])).rejects.toMatchObject({ code: 'exited' });
     });
 
+    it('kills an exec: its command ends in the container', async () => {
+      const driver = open();
+      const status = await driver.create(running('exec-kill'));
+      if (!driver.exec) throw new Error('the driver has no exec');
+      const top = () => subject.cli(['top', containerName(key('exec-kill'))]);
+      const session = await driver.exec(status.ref, { command: ['sleep', '4321'] });
+      session.stdout.resume();
+      session.stderr?.resume();
+      for (let i = 0; i < 100 && !(await top()).includes('4321'); i++)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await top()).toContain('sleep 4321');
+      session.kill();
+      await session.exit;
+      expect(await top()).not.toContain('4321');
+    });
+
     it('is adopted by a fresh instance, which describes it and stops it', async () => {
       const first = open();
       const port = await freePort();

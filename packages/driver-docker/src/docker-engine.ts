@@ -29,6 +29,8 @@ export interface ExecState {
   running: boolean;
   exitCode: number | null;
   pid: number;
+  /** The container the exec runs in (its full ID). */
+  containerId: string;
 }
 
 /** The Docker Engine operations of the driver. */
@@ -248,7 +250,12 @@ export function dockerEngine(socketPath: string): DockerEngine {
     },
     async execState(id) {
       const info = await docker.getExec(id).inspect();
-      return { running: info.Running, exitCode: info.ExitCode, pid: info.Pid };
+      return {
+        running: info.Running,
+        exitCode: info.ExitCode,
+        pid: info.Pid,
+        containerId: info.ContainerID,
+      };
     },
     async execResize(id, columns, rows) {
       await docker.getExec(id).resize({ w: columns, h: rows });

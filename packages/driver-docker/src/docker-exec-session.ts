@@ -4,6 +4,7 @@
  * code from the exec's inspect.
  */
 
+import { readFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import type { ExecOptions, ExecSession } from '@khutulun/driver';
 import type { DockerEngine, ExecHandle } from './docker-engine.js';
@@ -62,14 +63,23 @@ export async function execSession(
       if (tty) void engine.execResize(handle.id, columns, rows).catch(() => {});
     },
     kill() {
-      // The Engine API cannot signal an exec; its process is on this host, so kill it here.
+      // The Engine API cannot signal an exec; its process is on this host, so kill it here,
+      // once its cgroup shows it is still the container's (the PID may have been reused).
       void engine
         .execState(handle.id)
-        .then((state) => {
-          if (state.running && state.pid > 0) process.kill(state.pid, 'SIGKILL');
+        .then(async (state) => {
+          if (state.running && state.pid > 0 && (await inContainer(state.pid, state.containerId)))
+            process.kill(state.pid, 'SIGKILL');
         })
         .catch(() => {})
         .finally(() => handle.stream.destroy());
     },
   };
+}
+
+/** Whether a host process is in a container's cgroup (`/proc/PID/cgroup` names its ID). */
+async function inContainer(pid: number, containerId: string): Promise<boolean> {
+  if (!containerId) return false;
+  const cgroups = await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => '');
+  return cgroups.includes(containerId);
 }

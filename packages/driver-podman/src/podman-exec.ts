@@ -11,6 +11,8 @@ import { FrameReader } from './stream-frames.js';
 
 /** How long to wait for libpod to record the exit code once the connection ended. */
 const EXIT_WAIT_MS = 1_000;
+/** How long a killed command has after SIGTERM before SIGKILL. */
+const KILL_GRACE_MS = 2_000;
 
 /**
  * Starts `options.command` in the container. Rejects (with libpod's message) if the session
@@ -79,6 +81,7 @@ export async function startExec(
       })
     : undefined;
 
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   const exit = new Promise<{ code: number }>((resolve) => {
     socket.once('close', async () => {
       // The session usually has its exit code when the connection ends; if not yet, it will
@@ -107,6 +110,39 @@ export async function startExec(
         .call('POST', `/exec/${execId}/resize`, { query: { h: rows, w: columns } })
         .catch(() => {});
     },
-    kill: () => socket.destroy(),
+    kill: () => {
+      void terminate(client, execId, closed).finally(() => socket.destroy());
+    },
   };
+}
+
+/**
+ * Ends an exec's command: closing the connection does not (libpod keeps it running), so its
+ * process (a host PID, from the session's inspect) gets SIGTERM, then SIGKILL if the session
+ * has not ended within the grace.
+ */
+async function terminate(client: LibpodClient, execId: string, closed: Promise<void>) {
+  const pid = async () => {
+    const res = await client
+      .call<{ Running: boolean; Pid: number }>('GET', `/exec/${execId}/json`)
+      .catch(() => undefined);
+    return res?.status === 200 && res.body.Running && res.body.Pid > 0 ? res.body.Pid : undefined;
+  };
+  const signal = (target: number | undefined, name: NodeJS.Signals) => {
+    if (!target) return false;
+    try {
+      process.kill(target, name);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!signal(await pid(), 'SIGTERM')) return;
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<'grace'>((resolve) => {
+    timer = setTimeout(() => resolve('grace'), KILL_GRACE_MS);
+  });
+  const ended = await Promise.race([closed.then(() => 'closed' as const), grace]);
+  clearTimeout(timer);
+  if (ended === 'grace') signal(await pid(), 'SIGKILL');
 }
