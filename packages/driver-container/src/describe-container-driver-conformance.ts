@@ -469,6 +469,29 @@ export function describeContainerDriverConformance(
       },
     );
 
+    it.skipIf(subject.pods !== true)(
+      `reports a member's crash after its pod was stopped and started again as not requested${subject.pods === true ? '' : ` (skipped: ${subject.pods})`}`,
+      async () => {
+        const driver = open();
+        const pod = await driver.create({
+          key: key('pod'),
+          properties: { type: 'pod', environment: {} },
+          ports: [],
+        });
+        const member = await driver.create(running('member', { pod: 'pod' }));
+        const stopped = nextExit(driver, 'member');
+        await driver.stop(pod.ref, { graceMs: 1_000 });
+        expect(await stopped).toMatchObject({ requested: true });
+        expect((await driver.restart(pod.ref)).state).toBe('running');
+        for (let i = 0; i < 100 && (await driver.read(member.ref))?.state !== 'running'; i++)
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        const crashed = nextExit(driver, 'member');
+        await subject.cli(['kill', containerName(key('member'))]);
+        expect(await crashed).toMatchObject({ ref: member.ref, requested: false });
+        expect(await driver.read(member.ref)).toMatchObject({ state: 'exited' });
+      },
+    );
+
     it('imports an image archive once per digest, and removes the image with its last user', async () => {
       const file = await busyboxRootfsVariant(`once-${engine}`);
       const reference = archiveReference(await fileDigest(file));

@@ -25,6 +25,21 @@ function tracker() {
 }
 
 describe('ExitTracker', () => {
+  it('clears a requested stop when a run starts by an event (a pod member started with its pod)', () => {
+    const { exits, tracker: t } = tracker();
+    const at = Date.now();
+    t.expectRun(ref('m'), 'id-m');
+    t.stopping(ref('m').key);
+    t.event(died('id-m', 0, at + 5));
+    t.event({ ...died('id-m', 0, at + 10), Action: 'start' });
+    expect(t.isStopping(ref('m').key)).toBe(false);
+    t.event(died('id-m', 137, at + 15));
+    expect(exits).toMatchObject([
+      { exitCode: 0, requested: true },
+      { exitCode: 137, requested: false },
+    ]);
+  });
+
   it('reports a died event once, with the signal of 128 + n, requested after stopping', () => {
     const { exits, tracker: t } = tracker();
     t.expectRun(ref('a'), 'id-a');

@@ -59,7 +59,7 @@ export class ExitTracker {
     this.#emit = emit;
   }
 
-  /** Marks a workload's coming exit as requested (until it runs again). */
+  /** Marks a workload's coming exit as requested (until it runs again, whoever starts it). */
   stopping(key: WorkloadKey): void {
     this.#stopping.add(keyId(key));
   }
@@ -121,8 +121,11 @@ export class ExitTracker {
     const at =
       event.timeNano !== undefined ? BigInt(event.timeNano) : BigInt(event.time) * 1_000_000_000n;
     if (event.Action === 'start') {
-      // Started by someone else (the driver's own starts are expected already).
+      // Started by someone else (the driver's own starts are expected already): a pod's
+      // member by its pod's start, or a sysadmin's `podman start`. A stop asked for before
+      // was of the run before: this one's exit is not requested.
       if (!run.running && (run.startedAt === undefined || at >= run.startedAt)) {
+        this.#stopping.delete(keyId(run.ref.key));
         run.running = true;
         run.reported = false;
         run.startedAt = at;
