@@ -3,10 +3,10 @@
  * does, on top of the workload-driver suite, against a real engine. Written once, run by each
  * engine's driver tests (imported from `@khutulun/driver-container/conformance`).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   isDriverError,
   quote,
@@ -266,6 +266,22 @@ export function describeContainerDriverConformance(
       expect(run).toContain('--restart no');
       expect(run).toContain('httpd -f -p 8080');
       expect(run).toContain('-e PORT_HTTP=8080 -e PORT_OTHER=8081');
+    });
+
+    it("keeps the spec it records (secrets in the environment) readable by the agent's user only", async () => {
+      const driver = open();
+      const status = await driver.create(
+        running('secret', { environment: { PASSWORD: 'hunter2' } }),
+      );
+      const record = (await driver.describe(status.ref))?.files.find((f) =>
+        f.purpose.includes('spec'),
+      )?.path;
+      expect(record).toBeDefined();
+      const file = record ?? '';
+      expect(readFileSync(file, 'utf8')).toContain('hunter2');
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(statSync(dirname(file)).mode & 0o777).toBe(0o700);
+      expect(statSync(dirname(dirname(file))).mode & 0o777).toBe(0o700);
     });
 
     it('passes environment (and PORT_<NAME>), user and working directory', async () => {

@@ -10,7 +10,7 @@
  * resync or `stop` sees it first.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   DriverError,
@@ -751,10 +751,19 @@ export class DockerDriver implements WorkloadDriver {
     await writeFile(this.#stopMarker(key), '').catch(() => {});
   }
 
+  /**
+   * Writes a workload's record. The spec may hold secrets (passwords in the environment), so
+   * only the agent's user reads it: the file is 0600 and its directories 0700, as the process
+   * driver keeps its environment files.
+   */
   async #save(key: WorkloadKey, record: WorkloadRecord): Promise<void> {
     const directory = this.directoryOf(key);
-    await mkdir(directory, { recursive: true });
-    await writeFile(join(directory, 'workload.json'), `${JSON.stringify(record, null, 2)}\n`);
+    await mkdir(directory, { recursive: true, mode: 0o700 });
+    // Directories made before (or by an older version) are narrowed too.
+    for (const d of [this.root, join(this.root, key.service), directory]) await chmod(d, 0o700);
+    const file = join(directory, 'workload.json');
+    await writeFile(file, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+    await chmod(file, 0o600);
   }
 
   /** Removes a workload's directory, and its service's once empty. */

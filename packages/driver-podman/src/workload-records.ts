@@ -4,7 +4,7 @@
  * and volumes it made, and whether it was stopped on request. The engine stays the source of
  * truth for what exists; the record only adds what the engine does not keep.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { WorkloadKey, WorkloadRef, WorkloadSpec } from '@khutulun/driver';
 
@@ -48,12 +48,21 @@ export class WorkloadRecords {
     }
   }
 
-  /** Writes a record whole (a temporary file renamed over the old one). */
+  /**
+   * Writes a record whole (a temporary file renamed over the old one). The spec may hold
+   * secrets (passwords in the environment), so only the agent's user reads it: the file is
+   * 0600 and its directories 0700, as the process driver keeps its environment files.
+   */
   async write(record: WorkloadRecord): Promise<void> {
     const file = this.file(record.ref.key);
     this.#cache.set(keyId(record.ref.key), record);
-    await mkdir(join(this.#directory, 'workloads', record.ref.key.service), { recursive: true });
-    await writeFile(`${file}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
+    const workloads = join(this.#directory, 'workloads');
+    const service = join(workloads, record.ref.key.service);
+    await mkdir(service, { recursive: true, mode: 0o700 });
+    // Directories made before (or by an older version) are narrowed too.
+    for (const directory of [workloads, service]) await chmod(directory, 0o700);
+    await writeFile(`${file}.tmp`, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+    await chmod(`${file}.tmp`, 0o600);
     await rename(`${file}.tmp`, file);
   }
 
