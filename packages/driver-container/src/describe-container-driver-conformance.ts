@@ -630,6 +630,39 @@ export function describeContainerDriverConformance(
       expect(await read({ stream: 'stdout', tail: 1 })).toBe('stdout:late\n');
     });
 
+    it('ends a follow of logs waiting for the next run when the driver closes', async () => {
+      const driver = open();
+      const exited = nextExit(driver, 'ended');
+      const status = await driver.create(
+        containerSpec(key('ended'), { command: ['sh', '-c', 'echo bye'] }),
+      );
+      await exited;
+      let text = '';
+      let shown: () => void = () => {};
+      const bye = new Promise<void>((resolve) => {
+        shown = resolve;
+      });
+      const followed = (async () => {
+        for await (const chunk of driver.logs(status.ref, { follow: true })) {
+          text += Buffer.from(chunk.data).toString('utf8');
+          if (text.includes('bye')) shown();
+        }
+        return 'ended';
+      })();
+      await bye;
+      // Long enough for the follow to be waiting for the next run.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await driver.close();
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve('still following'), 5_000);
+      });
+      expect(await Promise.race([followed, hung])).toBe('ended');
+      clearTimeout(timer);
+      // The cleanup after each case uses the newest driver: an open one.
+      open();
+    });
+
     it('execs commands: output, exit code, stdin, a TTY; refuses a stopped workload', async () => {
       const driver = open();
       const status = await driver.create(running('exec'));

@@ -136,6 +136,8 @@ export class PodmanDriver implements WorkloadDriver {
   readonly #exits: ExitTracker;
   readonly #stream: LibpodEventStream;
   readonly #onClose: (() => void) | undefined;
+  /** Aborted by `close`: ends every follow of logs (the driver hears no more events). */
+  readonly #closing = new AbortController();
 
   constructor(options: PodmanDriverOptions) {
     const client =
@@ -722,7 +724,8 @@ export class PodmanDriver implements WorkloadDriver {
     const abort = new AbortController();
     const onAbort = () => abort.abort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    if (options.signal?.aborted) abort.abort();
+    this.#closing.signal.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted || this.#closing.signal.aborted) abort.abort();
     const chunk = (frame: Frame): LogChunk => ({
       stream: frame.stream === 2 ? 'stderr' : 'stdout',
       data: new Uint8Array(frame.data),
@@ -788,6 +791,7 @@ export class PodmanDriver implements WorkloadDriver {
       if (!abort.signal.aborted) throw error;
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
+      this.#closing.signal.removeEventListener('abort', onAbort);
       abort.abort();
     }
   }
@@ -859,8 +863,12 @@ export class PodmanDriver implements WorkloadDriver {
     }
   }
 
-  /** Closes the event stream and the client's connections; the containers keep running. */
+  /**
+   * Closes the event stream and the client's connections, and ends the follows of logs
+   * (their next run would never be heard of); the containers keep running.
+   */
   async close(): Promise<void> {
+    this.#closing.abort();
     this.#onClose?.();
     this.#stream.close();
     this.#client.close();
