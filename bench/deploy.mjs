@@ -56,7 +56,9 @@ export async function startAgentProcess() {
   const stateDir = mkdtempSync(join(tmpdir(), 'khutulun-bench-'));
   const script =
     "import('@khutulun/agent').then(async (m) => process.exit(await m.runAgentCommand(" +
-    `['--state-dir', ${JSON.stringify(stateDir)}, '--port-range', '${PORT_RANGE}'], ` +
+    // Processes only: the benchmarks measure the process kind, and the podman kind would
+    // start a podman service of its own for every agent.
+    `['--state-dir', ${JSON.stringify(stateDir)}, '--port-range', '${PORT_RANGE}', '--kinds', 'process'], ` +
     '{ stdout: process.stdout, stderr: process.stderr })))';
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
     cwd: new URL('.', import.meta.url).pathname,
