@@ -1,6 +1,7 @@
 import { availableParallelism, totalmem } from 'node:os';
 import type { Cluster, FenceReason, HostRecord, JoinResult } from '@khutulun/cluster';
 import { AgentStartError } from './agent-error.js';
+import { relay, serveRelay } from './api-relay.js';
 import type { ClusterPolicies } from './host-policies.js';
 
 /** Where the cluster is and how this host joins it (`--store` and `--bus`). */
@@ -33,8 +34,25 @@ export interface AgentCluster {
   readonly policies: ClusterPolicies;
   /** Every host of the cluster, from the registry. */
   hosts(): Promise<HostRecord[]>;
+  /**
+   * Relays an API request to `host`'s agent over NATS and streams its answer back
+   * (`api-relay.ts`): how any agent serves requests about another host's workloads.
+   */
+  relay(host: string, request: Request): Promise<Response>;
+  /** Serves relayed requests for this host with the agent's API; returns how to stop. */
+  serveRelay(fetch: (request: Request) => Response | Promise<Response>): () => void;
+  /** Sets what the agent does when this host is fenced or re-joins (the service controller). */
+  handle(handlers: MembershipHandlers): void;
   /** Leaves the cluster (stops heartbeating); workloads keep running. */
   close(): Promise<void>;
+}
+
+/** What the agent does on the membership's decisions about this host. */
+export interface MembershipHandlers {
+  /** This host is fenced: stop its workloads (within the fencing delay). */
+  fenced(reason: FenceReason): Promise<void>;
+  /** This host re-joined with a new epoch: what it still owns, and what was replaced. */
+  rejoined(result: JoinResult): Promise<void>;
 }
 
 /** The parts of a `--bus` URL: servers and credentials, never logged. */
@@ -76,9 +94,8 @@ export function hostCapacity(): { cpuMillicores: number; memoryBytes: number } {
  * carries no NATS client). Rejects with an `AgentStartError` when the bus refuses the
  * credentials or the database is unreachable, leaving nothing open.
  *
- * What this slice does with membership decisions: a fence (this host stopped hearing its
- * own heartbeats) and a re-join are logged. Stopping this host's workloads on a fence, and
- * those replaced while away on a re-join, comes with host-loss handling.
+ * A fence (this host stopped hearing its own heartbeats, or was declared lost) and a re-join
+ * are logged and handed to the handlers set with `handle` (the service controller's).
  */
 export async function joinAgentCluster(options: ClusterOptions): Promise<AgentCluster> {
   const bus = parseBusUrl(options.bus);
@@ -89,23 +106,27 @@ export async function joinAgentCluster(options: ClusterOptions): Promise<AgentCl
       message: '--bus expects nats://USER:PASSWORD@HOST:PORT',
     });
   }
-  const { joinCluster } = await import('@khutulun/cluster');
+  const { clusterSubject, joinCluster } = await import('@khutulun/cluster');
+  const base = clusterSubject(options.name ?? 'default');
   let cluster: Cluster;
+  let handlers: MembershipHandlers | undefined;
   try {
     cluster = await joinCluster({
       postgresUrl: options.postgresUrl,
       nats: bus,
       ...(options.name ? { cluster: options.name } : {}),
       host: { ...options.host, capacity: hostCapacity() },
-      onFenced: (reason: FenceReason) => {
+      onFenced: async (reason: FenceReason) => {
         options.log('warn', `cluster: this host is fenced (${reason.reason})`);
+        await handlers?.fenced(reason);
       },
-      onRejoined: (result: JoinResult) => {
+      onRejoined: async (result: JoinResult) => {
         options.log(
           'info',
           `cluster: re-joined at epoch ${result.host.epoch} ` +
             `(${result.replaced.length} replaced while away, ${result.owned.length} still owned)`,
         );
+        await handlers?.rejoined(result);
       },
     });
   } catch (error) {
@@ -124,6 +145,14 @@ export async function joinAgentCluster(options: ClusterOptions): Promise<AgentCl
     cluster,
     policies: options.policies,
     hosts: () => cluster.registry.hosts(),
+    relay: (host, request) => relay(cluster.nats, base, host, request),
+    serveRelay: (fetch) =>
+      serveRelay(cluster.nats, base, options.host.name, fetch, (level, message) =>
+        options.log(level, message),
+      ),
+    handle(set) {
+      handlers = set;
+    },
     close: () => cluster.close(),
   };
 }

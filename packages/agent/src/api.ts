@@ -16,6 +16,7 @@ import { streamSSE } from 'hono/streaming';
 import type { UpgradeWebSocket } from 'hono/ws';
 import { isAgentError, requestErrors } from './agent-error.js';
 import type { AgentServices } from './agent-services.js';
+import { RELAYED_HEADER } from './api-relay.js';
 import { PLUGIN_DIRECTORY } from './backends.js';
 import { dashboardRoutes, tokenAuth } from './dashboard-routes.js';
 import { isAboutService, type ServiceController } from './service-controller.js';
@@ -124,7 +125,11 @@ export function createApi(context: ApiContext): Hono {
 
   app.delete('/v1/services/:name', async (c) => {
     const name = c.req.param('name');
-    await mustRecord(context, name);
+    const record = await mustRecord(context, name);
+    // In a cluster, the agent that deployed a service deletes it: relayed there, once.
+    if (s.cluster && record.host && record.host !== s.host && !c.req.header(RELAYED_HEADER)) {
+      return s.cluster.relay(record.host, c.req.raw);
+    }
     if (flag(c.req.query('wait'), true)) {
       await controller.remove(name);
       return c.json({ service: name, deleted: true });

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openHostRegistry } from '@khutulun/cluster';
@@ -166,7 +167,8 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
       source,
       'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun.core\n    namespace: k\n' +
         'service_template:\n  node_templates:\n' +
-        '    one:\n      type: k:Process\n      properties:\n        command: /bin/sleep\n        arguments: ["300"]\n' +
+        '    one:\n      type: k:Process\n      properties:\n        command: /bin/sh\n' +
+        '        arguments: ["-c", "echo hello from $(hostname); echo started >&2; exec sleep 300"]\n' +
         '    two:\n      type: k:Process\n      properties:\n        command: /bin/sleep\n        arguments: ["300"]\n',
     );
     const deployed = await a.api('POST', '/v1/services', {
@@ -194,15 +196,27 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
       );
     expect(await counts(b)).toEqual({ 'host-a': 2, 'host-b': 0 });
 
-    // Another agent neither operates on them nor deletes the service.
-    expect(await b.api('GET', '/v1/workloads/sleepers/one/logs')).toMatchObject({
+    // Any agent serves them: requests about another host's workloads are relayed to its agent.
+    const logs = await until(
+      () => b.api('GET', '/v1/workloads/sleepers/one/logs?stream=stdout'),
+      (r) => r.status === 200 && String(r.body).includes('hello from'),
+    );
+    expect(String(logs.body)).not.toContain('started');
+    // A followed log streams through the relay until the client goes away.
+    expect(await followUntil(b, '/v1/workloads/sleepers/one/logs?follow=1', 'hello from')).toBe(
+      true,
+    );
+    const restarted = await b.api('POST', '/v1/workloads/sleepers/two/restart');
+    expect(restarted.status, JSON.stringify(restarted.body)).toBe(200);
+    expect(restarted.body).toMatchObject({ host: 'host-a', state: 'running', restarts: 1 });
+    const pidOfTwo = workloads.find((w) => w.name === 'two-1')!.pid;
+    expect(restarted.body.pid).not.toBe(pidOfTwo);
+    // Exec (a WebSocket) is not relayed: the agent says where the workload runs.
+    expect(await b.api('GET', '/v1/workloads/sleepers/one/exec?command=true')).toMatchObject({
       status: 409,
-      body: { error: { code: 'workload-elsewhere' } },
+      body: { error: { code: 'workload-elsewhere', details: { host: 'host-a' } } },
     });
-    expect(await b.api('DELETE', '/v1/services/sleepers')).toMatchObject({
-      status: 409,
-      body: { error: { code: 'service-elsewhere' } },
-    });
+    const current = (await a.api('GET', '/v1/workloads')).body as typeof workloads;
     // ... nor touches them when it recovers after a restart (same state directory).
     expect(await b.stop()).toBe(0);
     const again = await startAgentProcess(b.stateDir, [
@@ -218,11 +232,15 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     cleanup.push(() => again.kill());
     const after = (await a.api('GET', '/v1/workloads')).body as typeof workloads;
     expect(after.map((w) => [w.name, w.state, w.pid]).sort()).toEqual(
-      workloads.map((w) => [w.name, w.state, w.pid]).sort(),
+      current.map((w) => [w.name, w.state, w.pid]).sort(),
     );
     expect((await a.api('GET', '/v1/services/sleepers')).body).toMatchObject({ state: 'running' });
 
-    expect((await a.api('DELETE', '/v1/services/sleepers')).status).toBe(200);
+    // A delete through another agent is run by the deploying one.
+    const deleted = await again.api('DELETE', '/v1/services/sleepers');
+    expect(deleted.status, JSON.stringify(deleted.body)).toBe(200);
+    expect((await a.api('GET', '/v1/services')).body).toEqual([]);
+    for (const w of current) expect(alive(w.pid)).toBe(false);
     expect(await counts(a)).toEqual({ 'host-a': 0, 'host-b': 0 });
   });
 
@@ -247,4 +265,78 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     expect((await a.api('GET', '/v1/services')).body).toEqual([]);
     expect((await registry.workloadsOf('host-a')).length).toBe(0);
   });
+
+  it('stops its workloads when fenced (NATS out of reach), and starts them again when it re-joins', async () => {
+    const cluster = await newCluster();
+    const a = await member(cluster, 'host-a');
+    const source = join(stateDir(), 'sleeper.yaml');
+    writeFileSync(
+      source,
+      'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun.core\n    namespace: k\n' +
+        'service_template:\n  node_templates:\n' +
+        '    one:\n      type: k:Process\n      properties:\n        command: /bin/sleep\n        arguments: ["300"]\n',
+    );
+    expect(
+      (await a.api('POST', '/v1/services', { name: 'sleeper', source: { path: source } })).status,
+    ).toBe(201);
+    const workload = async () =>
+      (await a.api('GET', '/v1/workloads/sleeper/one')).body as { state: string; pid?: number };
+    const before = await workload();
+    expect(before.state).toBe('running');
+    expect(alive(before.pid!)).toBe(true);
+
+    // NATS down for longer than the fence bound (1.5 s): every agent fences (none can tell it
+    // is not the one cut off), and no host is declared lost (no watcher is renewing).
+    const fenced = nats.restart(3_000);
+    await until(workload, (w) => w.state === 'fenced');
+    expect(alive(before.pid!)).toBe(false);
+    expect(a.output()).toContain('cluster: fenced; stopped 1 workloads');
+    await fenced;
+
+    // Back: the host re-joins at a new epoch, still owns its workload, and starts it again.
+    const after = await until(workload, (w) => w.state === 'running');
+    expect(after.pid).not.toBe(before.pid);
+    expect(alive(after.pid!)).toBe(true);
+    const hosts = (await a.api('GET', '/v1/hosts')).body as Array<{
+      state: string;
+      workloads: number;
+    }>;
+    expect(hosts).toMatchObject([{ state: 'up', workloads: 1 }]);
+    expect((await a.api('DELETE', '/v1/services/sleeper')).status).toBe(200);
+    expect(alive(after.pid!)).toBe(false);
+  });
 });
+
+/** Follows a streamed answer until `text` appears (true), then hangs up; false after 15 s. */
+function followUntil(agent: AgentProcess, path: string, text: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    let seen = '';
+    const req = request({ socketPath: join(agent.stateDir, 'api.sock'), path }, (res) => {
+      res.on('data', (d) => {
+        seen += d;
+        if (seen.includes(text)) {
+          clearTimeout(timer);
+          req.destroy();
+          resolve(true);
+        }
+      });
+      res.on('end', () => resolve(seen.includes(text)));
+    });
+    req.on('error', () => resolve(seen.includes(text)));
+    const timer = setTimeout(() => {
+      req.destroy();
+      resolve(false);
+    }, 15_000);
+    req.end();
+  });
+}
+
+/** Whether a process runs (a zombie, exited but not yet reaped, does not). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}

@@ -152,7 +152,12 @@ describe('deploying through a real agent', () => {
       server_port: port,
       server_pid: server.pid,
     });
-    const logs = await agent.api('GET', '/v1/workloads/hello/client-1/logs');
+    // The client has no readiness check: the deploy may answer before it has written its line.
+    let logs = await agent.api('GET', '/v1/workloads/hello/client-1/logs');
+    for (let i = 0; i < 100 && !String(logs.body ?? '').includes('server at'); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      logs = await agent.api('GET', '/v1/workloads/hello/client-1/logs');
+    }
     expect(logs.body).toContain(`server at 127.0.0.1:${port}`);
     // A node template's name addresses its only instance.
     expect((await agent.api('GET', '/v1/workloads/hello/client/logs')).body).toBe(logs.body);

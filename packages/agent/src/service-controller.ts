@@ -3,6 +3,7 @@ import { setMaxListeners } from 'node:events';
 import { rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import type { DeployProgress } from '@khutulun/api';
+import type { JoinResult } from '@khutulun/cluster';
 import {
   isDriverError,
   type PortBinding,
@@ -67,6 +68,22 @@ export class ServiceController {
   constructor(private readonly s: AgentServices) {
     this.attributes = new AttributeWriter(s.store);
     this.supervisor = new Supervisor(s, this.attributes);
+    s.cluster?.handle({
+      fenced: () => this.supervisor.fence(),
+      rejoined: (result) => this.rejoined(result),
+    });
+  }
+
+  /**
+   * In a cluster, this host (re-)joined with a new epoch: fenced workloads it still owns start
+   * again, and those replaced while it was away stay stopped.
+   */
+  private async rejoined(result: JoinResult): Promise<void> {
+    const key = (k: { service: string; workload: string }) => `${k.service}/${k.workload}`;
+    await this.supervisor.rejoined(
+      new Set(result.owned.map(key)),
+      new Set(result.replaced.map(key)),
+    );
   }
 
   /**
@@ -803,6 +820,9 @@ export class ServiceController {
         }
       }
     }
+    // Workloads replaced while this host was away (declared lost while its agent was down)
+    // were re-adopted above: the join at start says which, and they are stopped.
+    if (this.s.cluster) await this.rejoined(this.s.cluster.cluster.membership.joined);
   }
 
   /** Waits until every queued supervision step has run (used when stopping the agent). */

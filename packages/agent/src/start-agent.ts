@@ -103,6 +103,8 @@ export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
     const unixApi = withWebSockets((upgradeWebSocket) =>
       createApi({ services, controller, startedAt, upgradeWebSocket }),
     );
+    // In a cluster, the other agents relay here the requests about this host's workloads.
+    if (services.cluster) closers.unshift(asyncOf(services.cluster.serveRelay(unixApi.app.fetch)));
     const socketPath = apiSocketPath(stateDir);
     try {
       unlinkSync(socketPath);
@@ -196,4 +198,8 @@ function closeServer(server: Server): Promise<void> {
     server.close(() => resolve());
     server.closeAllConnections();
   });
+}
+
+function asyncOf(stop: () => void): () => Promise<void> {
+  return async () => stop();
 }

@@ -52,7 +52,12 @@ export interface Supervised {
   handlers: Record<string, Handler[]>;
   /** Serialises the operations on this workload. */
   queue: Promise<void>;
+  /** In a cluster: stopped because this host was fenced, until it re-joins. */
+  fenced?: boolean;
 }
+
+/** How long a fenced workload is given to stop before it is killed (within the fencing delay). */
+const FENCE_GRACE_MS = 3_000;
 
 /** The workloads this agent supervises, by `SERVICE/NAME`. */
 export class Supervisor {
@@ -89,6 +94,87 @@ export class Supervisor {
   /** Forgets a service's workloads (they are gone). */
   forget(service: string): void {
     for (const sup of this.ofService(service)) this.supervised.delete(`${sup.service}/${sup.name}`);
+  }
+
+  /**
+   * In a cluster, this host is fenced (it cannot renew its membership, or was declared lost):
+   * stops every supervised workload, each within `FENCE_GRACE_MS`, and holds supervision back
+   * (no restarts, no liveness checks) until {@link rejoined}. The stops come first, all at
+   * once; the `fenced` states are recorded after them, as the database may be out of reach.
+   */
+  async fence(): Promise<void> {
+    const all = [...this.supervised.values()].filter((sup) => !sup.fenced);
+    const stopped: Supervised[] = [];
+    for (const sup of all) {
+      sup.stopping = true;
+      sup.fenced = true;
+      if (sup.timer) clearTimeout(sup.timer);
+      sup.timer = undefined;
+      this.stopLiveness(sup);
+      this.enqueue(sup, async () => {
+        await this.s.kinds
+          .driverOf(sup.ref)
+          .stop(sup.ref, { graceMs: Math.min(sup.graceMs, FENCE_GRACE_MS) });
+        stopped.push(sup);
+      });
+    }
+    await Promise.all(all.map((sup) => sup.queue));
+    this.s.log('warn', `cluster: fenced; stopped ${stopped.length} workloads of this host`);
+    await Promise.all(
+      stopped.map((sup) =>
+        this.attributes
+          .write(sup.vertex, { state: 'fenced', pid: undefined }, { type: 'workload-fenced' })
+          .catch((error) =>
+            this.s.log('warn', `workload ${sup.service}/${sup.name}: ${(error as Error).message}`),
+          ),
+      ),
+    );
+  }
+
+  /**
+   * This host (re-)joined the cluster with a new epoch. A workload replaced while it was away
+   * stays stopped (a running copy, e.g. re-adopted after the agent restarted, is stopped), and
+   * is recorded `replaced`; a fenced one the host still owns starts again.
+   */
+  async rejoined(owned: ReadonlySet<string>, replaced: ReadonlySet<string>): Promise<void> {
+    const all = [...this.supervised.values()];
+    for (const sup of all) {
+      const key = `${sup.service}/${sup.name}`;
+      if (replaced.has(key)) {
+        this.enqueue(sup, async () => {
+          sup.stopping = true;
+          sup.fenced = false;
+          if (sup.timer) clearTimeout(sup.timer);
+          this.stopLiveness(sup);
+          await this.s.kinds
+            .driverOf(sup.ref)
+            .stop(sup.ref, { graceMs: Math.min(sup.graceMs, FENCE_GRACE_MS) });
+          sup.pid = undefined;
+          await this.attributes.write(
+            sup.vertex,
+            { state: 'replaced', pid: undefined },
+            { type: 'workload-replaced-elsewhere' },
+          );
+        });
+      } else if (sup.fenced && owned.has(key)) {
+        this.enqueue(sup, async () => {
+          const status = await this.s.kinds.driverOf(sup.ref).restart(sup.ref);
+          sup.ref = status.ref;
+          sup.pid = status.pid;
+          sup.startedAt = Date.now();
+          sup.consecutive = 0;
+          sup.fenced = false;
+          sup.stopping = false;
+          await this.attributes.write(sup.vertex, statusValues(status, 'running'), {
+            type: 'workload-restarted',
+            data: { pid: status.pid ?? null, fenced: true },
+          });
+          this.scheduleLiveness(sup);
+          this.runHandler(sup, 'started', { pid: status.pid ?? null });
+        });
+      }
+    }
+    await Promise.all(all.map((sup) => sup.queue));
   }
 
   /** Waits until every queued supervision step has run (used when stopping the agent). */

@@ -16,6 +16,7 @@ import { stream as streamBody } from 'hono/streaming';
 import type { UpgradeWebSocket } from 'hono/ws';
 import { requestErrors } from './agent-error.js';
 import type { AgentServices } from './agent-services.js';
+import { RELAYED_HEADER } from './api-relay.js';
 import type { ServiceController } from './service-controller.js';
 import { readRecords } from './service-record.js';
 import { propertyValue } from './values.js';
@@ -30,16 +31,28 @@ export function workloadRoutes(
   const app = new Hono();
   /**
    * The workload, if this agent's drivers run it. In a cluster, another host's workload is
-   * refused (`workload-elsewhere`, with that host) until operations reach the owning agent.
+   * refused (`workload-elsewhere`, with that host): for exec, and for a relayed request.
    */
   const here = (vertex: Vertex): Vertex => {
-    const host = propertyValue(vertex, 'host');
-    if (!s.cluster || typeof host !== 'string' || host === s.host) return vertex;
+    const host = elsewhere(vertex);
+    if (host === undefined) return vertex;
     throw requestErrors.conflict(
       'workload-elsewhere',
       `workload ${vertex.id.name} runs on host ${host}: ask its agent`,
       { workload: vertex.id.name, host },
     );
+  };
+  /** The host another agent runs the workload on, in a cluster; undefined: this agent. */
+  const elsewhere = (vertex: Vertex): string | undefined => {
+    const host = propertyValue(vertex, 'host');
+    return s.cluster && typeof host === 'string' && host !== s.host ? host : undefined;
+  };
+  /** The owner's answer, relayed, when another agent runs the workload (once, never again). */
+  const relayed = (request: Request, vertex: Vertex): Promise<Response> | undefined => {
+    const host = elsewhere(vertex);
+    if (host === undefined || !s.cluster) return undefined;
+    if (request.headers.has(RELAYED_HEADER)) here(vertex);
+    return s.cluster.relay(host, request);
   };
 
   app.get('/', async (c) => {
@@ -61,14 +74,18 @@ export function workloadRoutes(
 
   app.post('/:service/:name/restart', async (c) => {
     const { service, name } = c.req.param();
-    const vertex = here(await workloadVertex(s, service, name));
+    const vertex = await workloadVertex(s, service, name);
+    const owner = relayed(c.req.raw, vertex);
+    if (owner) return owner;
     await controller.restartWorkload(service, vertex.id.name);
     return c.json(await showWorkload(s, service, vertex.id.name));
   });
 
   app.get('/:service/:name/logs', async (c) => {
     const { service, name } = c.req.param();
-    const vertex = here(await workloadVertex(s, service, name));
+    const vertex = await workloadVertex(s, service, name);
+    const owner = relayed(c.req.raw, vertex);
+    if (owner) return owner;
     const ref = storedRef(service, vertex);
     const driver = s.kinds.driverOf(ref);
     const which = c.req.query('stream') ?? 'both';
