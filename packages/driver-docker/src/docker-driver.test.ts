@@ -294,12 +294,20 @@ describe('DockerDriver', () => {
         },
       ),
     );
+    // The environment separately: the docker CLI passes its `-e` flags on in any order.
+    const environment = async (id: string) =>
+      (
+        JSON.parse(
+          await docker(dockerd.socketPath, ['inspect', '-f', '{{json .Config.Env}}', id]),
+        ) as string[]
+      ).sort();
     const fields =
-      '{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{json .Config.Env}} {{json .Config.Labels}} ' +
+      '{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{json .Config.Labels}} ' +
       '{{.Config.User}} {{.Config.WorkingDir}} {{.Config.Hostname}} {{.Config.StopSignal}} ' +
       '{{json .HostConfig.PortBindings}} {{json .HostConfig.Mounts}} {{.HostConfig.NanoCpus}} ' +
       '{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}} {{.Config.Image}}';
     const made = await docker(dockerd.socketPath, ['inspect', '-f', fields, status.ref.id]);
+    const madeEnvironment = await environment(status.ref.id);
     const commands = (await driver.describe(status.ref))?.commands ?? [];
     expect(commands.map((c) => c.split(' ').slice(0, 3).join(' '))).toEqual([
       `docker import ${rootfs}`,
@@ -316,6 +324,7 @@ describe('DockerDriver', () => {
       containerName(key('twin')),
     ]);
     expect(pasted).toBe(made);
+    expect(await environment(containerName(key('twin')))).toEqual(madeEnvironment);
     await docker(dockerd.socketPath, ['rm', '-f', containerName(key('twin'))]);
     await docker(dockerd.socketPath, ['volume', 'rm', `twin-data-${process.pid}`]);
   });
