@@ -18,7 +18,7 @@
 //   paced events. Browser and server clocks are the same machine's; their offset is measured
 //   and printed.
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, extname, join, normalize } from 'node:path';
@@ -35,6 +35,8 @@ const { values } = parseArgs({
     loads: { type: 'string', default: '5' },
     interval: { type: 'string', default: '25' },
     screenshot: { type: 'string' },
+    // A CPU profile (.cpuprofile, for Chromium's DevTools) of the last page load.
+    profile: { type: 'string' },
   },
 });
 const WORKLOADS = Number(values.workloads);
@@ -269,8 +271,20 @@ try {
   for (let load = 0; load < LOADS; load++) {
     await page?.close();
     page = await context.newPage();
+    const cdp =
+      values.profile && load === LOADS - 1 ? await context.newCDPSession(page) : undefined;
+    if (cdp) {
+      await cdp.send('Profiler.enable');
+      await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+      await cdp.send('Profiler.start');
+    }
     await page.goto(`${origin}/dashboard/#/services/${SERVICE}`);
     await page.waitForSelector('#graph[data-ready=true]', { timeout: 60_000 });
+    if (cdp) {
+      const { profile } = await cdp.send('Profiler.stop');
+      writeFileSync(values.profile, JSON.stringify(profile));
+      await cdp.detach();
+    }
     const marks = await page.evaluate(() =>
       Object.fromEntries(
         [

@@ -9,6 +9,23 @@ import fcose from 'cytoscape-fcose';
 
 cytoscape.use(fcose);
 
+/**
+ * A layout that leaves the nodes where their definitions put them. cytoscape always runs a
+ * layout on construction: `null` moves every node to (0, 0) and `preset` sets every position
+ * a second time; this one only signals that the layout is done.
+ */
+function KeepLayout(this: { options: unknown }, options: unknown): void {
+  this.options = options;
+}
+// A plain constructor: cytoscape calls it with `call`, which a class refuses.
+KeepLayout.prototype.run = function run(this: { emit(event: string): void }) {
+  this.emit('layoutstart');
+  this.emit('layoutready');
+  this.emit('layoutstop');
+  return this;
+};
+cytoscape('layout', 'keep', KeepLayout);
+
 /** Above this many nodes the layout is a computed grid per host (fcose takes seconds there). */
 const FORCE_LAYOUT_LIMIT = 150;
 
@@ -114,6 +131,7 @@ function colours(): Record<string, string> {
 /** The graph's style sheet, in the current theme's colours. */
 export function graphStyle(large = false): cytoscape.StylesheetJson {
   const c = colours();
+  if (large) return largeGraphStyle(c);
   return [
     {
       selector: 'node',
@@ -173,48 +191,83 @@ export function graphStyle(large = false): cytoscape.StylesheetJson {
         'text-rotation': 'autorotate',
       },
     },
-    // Thousands of bezier edges with arrows cost a frame each redraw: large graphs draw
-    // straight, arrowless (haystack) edges, the cheapest cytoscape has. Their node labels
-    // (measured for every node's bounds even when too small to draw) show on hover and
-    // selection only; the list beside the graph names every workload.
-    ...(large
-      ? [
-          {
-            selector: 'node.workload, node.other, node.network',
-            style: { label: '', 'z-index': 2, 'border-width': 0 },
-          },
-          {
-            selector: 'node.host-box',
-            style: {
-              width: 'data(w)',
-              height: 'data(h)',
-              'z-index': 1,
-              events: 'no' as const,
-              'text-margin-y': -8,
-              'font-size': 28,
-              'min-zoomed-font-size': 0,
-            },
-          },
-          {
-            selector: 'node.workload:selected, node.workload.hover, node.other.hover',
-            style: { label: 'data(label)', 'font-size': 14, 'z-index': 10 },
-          },
-          {
-            selector: 'edge',
-            style: {
-              'curve-style': 'haystack' as const,
-              'haystack-radius': 0,
-              'target-arrow-shape': 'none' as const,
-              label: '',
-            },
-          },
-        ]
-      : []),
     { selector: 'edge.depends', style: { 'line-style': 'dashed' } },
     {
       selector: 'edge.attaches',
       style: { 'line-style': 'dotted', 'line-color': c.accent, 'target-arrow-color': c.accent },
     },
+  ];
+}
+
+/**
+ * The style of a large graph: the same colours and shapes, with fewer properties to apply to
+ * each of thousands of elements (cytoscape computes every element's style before its first
+ * frame). Thousands of bezier edges with arrows cost a frame each redraw: edges are straight,
+ * arrowless (haystack), the cheapest cytoscape has. Node labels (measured for every node's
+ * bounds even when too small to draw) show on hover and selection only; the list beside the
+ * graph names every workload. Hosts are boxes behind their workloads (see hostGrid).
+ */
+function largeGraphStyle(c: Record<string, string>): cytoscape.StylesheetJson {
+  return [
+    {
+      selector: 'node',
+      style: { width: 26, height: 26, 'background-color': c.idle, 'border-width': 0, 'z-index': 2 },
+    },
+    { selector: 'node[tone = "ok"]', style: { 'background-color': c.ok } },
+    { selector: 'node[tone = "busy"]', style: { 'background-color': c.busy } },
+    { selector: 'node[tone = "bad"]', style: { 'background-color': c.bad } },
+    { selector: 'node.workload[kind != "process"]', style: { shape: 'hexagon' } },
+    {
+      selector: 'node.workload[kind = "podman"], node.workload[kind = "docker"]',
+      style: { shape: 'round-rectangle' },
+    },
+    { selector: 'node.network', style: { shape: 'diamond', 'background-color': c.accent } },
+    { selector: 'node.other', style: { shape: 'round-rectangle' } },
+    {
+      selector: 'node.host',
+      style: {
+        label: 'data(label)',
+        color: c.text,
+        shape: 'round-rectangle',
+        width: 'data(w)',
+        height: 'data(h)',
+        'z-index': 1,
+        events: 'no',
+        'background-opacity': 0.06,
+        'background-color': c.accent,
+        'border-color': c.border,
+        'border-width': 1,
+        'text-valign': 'top',
+        'text-halign': 'center',
+        'text-margin-y': -8,
+        'font-size': 28,
+        'font-weight': 'bold',
+        padding: '14px',
+      },
+    },
+    {
+      selector: 'node.workload:selected, node.workload.hover, node.other.hover, node.network.hover',
+      style: {
+        label: 'data(label)',
+        color: c.text,
+        'font-size': 14,
+        'text-valign': 'bottom',
+        'text-margin-y': 4,
+        'z-index': 10,
+      },
+    },
+    { selector: 'node:selected', style: { 'border-color': c.accent, 'border-width': 4 } },
+    {
+      selector: 'edge',
+      style: {
+        width: 1.5,
+        'curve-style': 'haystack',
+        'haystack-radius': 0,
+        'line-color': c.muted,
+      },
+    },
+    { selector: 'edge.depends', style: { 'line-style': 'dashed' } },
+    { selector: 'edge.attaches', style: { 'line-style': 'dotted', 'line-color': c.accent } },
   ];
 }
 
@@ -227,6 +280,7 @@ export function graphStyle(large = false): cytoscape.StylesheetJson {
 function hostGrid(elements: ElementDefinition[]): {
   elements: ElementDefinition[];
   positions: Record<string, { x: number; y: number }>;
+  extent: Extent;
 } {
   const byParent = new Map<string, string[]>();
   for (const e of elements) {
@@ -246,6 +300,8 @@ function hostGrid(elements: ElementDefinition[]): {
   let offsetY = 0;
   let rowHeight = 0;
   let placed = 0;
+  let right = 0;
+  let bottom = 0;
   for (const [parent, ids] of byParent) {
     const columns = Math.max(1, Math.ceil(Math.sqrt(ids.length * 1.6)));
     const rows = Math.ceil(ids.length / columns);
@@ -264,6 +320,8 @@ function hostGrid(elements: ElementDefinition[]): {
       };
     }
     rowHeight = Math.max(rowHeight, box.h);
+    right = Math.max(right, offsetX + box.w);
+    bottom = Math.max(bottom, offsetY + box.h);
     offsetX += box.w + gap;
     if (++placed % perRow === 0) {
       offsetX = 0;
@@ -281,7 +339,65 @@ function hostGrid(elements: ElementDefinition[]): {
     const { parent, ...data } = e.data;
     return { ...e, data: { ...data, host: parent } };
   });
-  return { elements: flat, positions };
+  // What cy.fit would measure (host boxes, their padding and their labels above), known
+  // without asking cytoscape for every element's bounds, which costs a third of a second.
+  const half = spacing / 2;
+  const pad = 14 + 2;
+  const extent = {
+    x1: -half - pad,
+    y1: -half - pad - (byParent.has('') && byParent.size === 1 ? 0 : 37),
+    x2: right - half + pad,
+    y2: bottom - half + pad,
+  };
+  return { elements: flat, positions, extent };
+}
+
+interface Extent {
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+}
+
+/** The zoom and pan that fit an extent to a container, as cy.fit(undefined, padding) does. */
+function fitViewport(
+  container: HTMLElement,
+  extent: Extent,
+  padding: number,
+  minZoom: number,
+  maxZoom: number,
+): { zoom: number; pan: { x: number; y: number } } | undefined {
+  const width = container.clientWidth;
+  const height = container.clientHeight;
+  const w = extent.x2 - extent.x1;
+  const h = extent.y2 - extent.y1;
+  if (!width || !height || w <= 0 || h <= 0) return undefined;
+  const zoom = Math.min(
+    maxZoom,
+    Math.max(minZoom, Math.min((width - 2 * padding) / w, (height - 2 * padding) / h)),
+  );
+  return {
+    zoom,
+    pan: {
+      x: (width - zoom * (extent.x1 + extent.x2)) / 2,
+      y: (height - zoom * (extent.y1 + extent.y2)) / 2,
+    },
+  };
+}
+
+/**
+ * cytoscape's canvas renderer keeps the scene in layered textures. On its first frame it
+ * draws every element into those layers before drawing the layers (later frames queue that
+ * work for idle time and draw the elements directly meanwhile): for a thousand nodes that
+ * doubles the first frame. Marking the first frame as already past makes it draw directly.
+ * This is a renderer internal (cytoscape 3.x); when it is absent nothing changes.
+ */
+function drawFirstFrameDirectly(cy: Core): void {
+  const renderer = (cy as unknown as { renderer?: () => unknown }).renderer?.() as
+    | { data?: { lyrTxrCache?: { firstGet?: boolean } } }
+    | undefined;
+  const layers = renderer?.data?.lyrTxrCache;
+  if (layers && layers.firstGet === true) layers.firstGet = false;
 }
 
 export function createGraph(
@@ -292,13 +408,18 @@ export function createGraph(
 ): Core {
   const count = elements.filter((e) => e.group === 'nodes').length;
   const force = count <= FORCE_LAYOUT_LIMIT;
-  const grid = force ? { elements, positions: {} } : hostGrid(elements);
+  const grid: ReturnType<typeof hostGrid> | { elements: ElementDefinition[]; extent?: undefined } =
+    force ? { elements } : hostGrid(elements);
+  const minZoom = 0.05;
+  const maxZoom = 3;
+  const viewport = grid.extent && fitViewport(container, grid.extent, 20, minZoom, maxZoom);
   // Positions go in with the elements: a preset layout would move every node a second time.
-  const placed = force
+  const positions = 'positions' in grid ? grid.positions : undefined;
+  const placed = !positions
     ? grid.elements
     : grid.elements.map((e) =>
         e.group === 'nodes'
-          ? { ...e, position: grid.positions[e.data.id as string] ?? { x: 0, y: 0 } }
+          ? { ...e, position: positions[e.data.id as string] ?? { x: 0, y: 0 } }
           : e,
       );
   const cy = cytoscape({
@@ -308,8 +429,9 @@ export function createGraph(
     wheelSensitivity: 0.3,
     textureOnViewport: !force,
     hideEdgesOnViewport: !force,
-    minZoom: 0.05,
-    maxZoom: 3,
+    minZoom,
+    maxZoom,
+    ...viewport,
     layout: force
       ? ({
           name: 'fcose',
@@ -319,9 +441,10 @@ export function createGraph(
           idealEdgeLength: 90,
           padding: 30,
         } as cytoscape.LayoutOptions)
-      : { name: 'null' },
+      : ({ name: 'keep' } as unknown as cytoscape.LayoutOptions),
   });
-  if (!force) cy.fit(undefined, 20);
+  if (!force && !viewport) cy.fit(undefined, 20);
+  if (!force) drawFirstFrameDirectly(cy);
   cy.on('tap', 'node.workload, node.other, node.network', (e) =>
     onOpen(e.target.data('name') as string),
   );
