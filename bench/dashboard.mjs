@@ -306,9 +306,16 @@ try {
         .map(([k, v]) => `${k} ${v}`)
         .join(', ')} ms`,
     );
-    const nodes = await page.evaluate(() => window.__khutulunGraph.nodes('.workload').length);
+    const { nodes, spots } = await page.evaluate(() => {
+      const workloads = window.__khutulunGraph.nodes('.workload');
+      const spots = new Set(workloads.map((n) => `${n.position('x')},${n.position('y')}`));
+      return { nodes: workloads.length, spots: spots.size };
+    });
     if (nodes !== WORKLOADS)
       throw new Error(`the graph shows ${nodes} workloads, not ${WORKLOADS}`);
+    // A graph drawn with every node on one spot is fast and wrong.
+    if (spots !== WORKLOADS)
+      throw new Error(`the graph's ${WORKLOADS} workloads sit on ${spots} distinct spots`);
     renders.push(ms);
   }
   renders.sort((a, b) => a - b);
