@@ -99,4 +99,25 @@ describe('DockerEventStream', () => {
     expect(attempts()).toBeGreaterThan(before);
     expect(streams).toHaveLength(1);
   });
+
+  it('backs off, rather than spinning, while each stream ends as soon as it was accepted', async () => {
+    writeFileSync(socket, '');
+    const { engine, streams, attempts } = standIn(socket);
+    stream = new DockerEventStream({
+      engine,
+      filters: {},
+      onEvent: () => {},
+      connected: async () => {
+        // The daemon drops every subscription at once (the first 50: a spinning stream would
+        // otherwise starve the test's own timer).
+        if (attempts() < 50) streams.at(-1)?.end();
+      },
+      log: () => {},
+    });
+    await stream.started;
+    // A reconnect at once would make thousands of attempts here; back-off: 1 s, then 2 s.
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(attempts()).toBeGreaterThanOrEqual(2);
+    expect(attempts()).toBeLessThanOrEqual(3);
+  });
 });

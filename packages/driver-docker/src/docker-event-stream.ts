@@ -7,7 +7,9 @@
  * Waiting for the daemon to come back is event-driven too: an inotify watch on the socket's
  * directory wakes a reconnect when the socket appears. A slow back-off (1 s doubling to 30 s)
  * covers what the watch cannot see (a socket directory made anew); it runs only while the
- * daemon is unreachable, so a connected, idle driver wakes for nothing.
+ * daemon is unreachable, so a connected, idle driver wakes for nothing. A stream that ends
+ * soon after it was accepted (a daemon on its way down, a proxy that drops it) counts as
+ * unreachable too: only the end of a stream that lived `STABLE_MS` reconnects at once.
  */
 import { type FSWatcher, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
@@ -34,6 +36,8 @@ export interface DockerEventStreamOptions {
 }
 
 const MAX_BACKOFF_MS = 30_000;
+/** How long a subscription must have lived for its end to reconnect at once. */
+const STABLE_MS = 5_000;
 
 /** A reconnecting subscription to the daemon's events. */
 export class DockerEventStream {
@@ -46,6 +50,8 @@ export class DockerEventStream {
   #watcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
   #backoffMs = 1_000;
+  /** When the current subscription was accepted (ms since the epoch). */
+  #connectedAt = 0;
   /** Resolves once the first subscription is up (or the first attempt failed). */
   readonly started: Promise<void>;
   /** How many times it (re)connected; a test hook. */
@@ -82,7 +88,7 @@ export class DockerEventStream {
     }
     this.#stopWaiting();
     this.#live = true;
-    this.#backoffMs = 1_000;
+    this.#connectedAt = Date.now();
     this.connections++;
     if (this.connections > 1)
       this.#options.log('info', 'docker: reconnected to the event stream; resyncing');
@@ -102,8 +108,18 @@ export class DockerEventStream {
       ended = true;
       this.#live = false;
       if (this.#closed) return;
-      this.#options.log('warn', 'docker: the event stream ended; reconnecting');
-      void this.#connect();
+      if (Date.now() - this.#connectedAt >= STABLE_MS) {
+        this.#backoffMs = 1_000;
+        this.#options.log('warn', 'docker: the event stream ended; reconnecting');
+        void this.#connect();
+        return;
+      }
+      // Ended as soon as it was accepted: back off as while the daemon does not answer.
+      this.#options.log(
+        'warn',
+        `docker: the event stream ended at once; reconnecting within ${this.#backoffMs} ms`,
+      );
+      this.#waitForDaemon();
     };
     stream.setEncoding('utf8');
     stream.on('data', (chunk: string) => {
