@@ -251,6 +251,7 @@ function largeGraphStyle(c: Record<string, string>): cytoscape.StylesheetJson {
         label: 'data(label)',
         color: c.text,
         'font-size': 14,
+        'min-zoomed-font-size': 7,
         'text-valign': 'bottom',
         'text-margin-y': 4,
         'z-index': 10,
