@@ -14,7 +14,7 @@ export interface WorkloadRecord {
   spec: WorkloadSpec;
   /** The image reference the container was made from. */
   image?: string;
-  /** The named volumes this workload's create made (removed on delete). */
+  /** The named volumes this workload's create made (for `describe`; they go with their last user). */
   createdVolumes: string[];
   /** Stopped on request (`stop`), and not restarted since. */
   stopped: boolean;
