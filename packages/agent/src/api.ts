@@ -211,6 +211,28 @@ export function createApi(context: ApiContext): Hono {
     ]);
   });
 
+  // Drain: no new placements on the host (moving its workloads off is not wired yet).
+  for (const action of ['drain', 'undrain'] as const) {
+    app.post(`/v1/hosts/:name/${action}`, async (c) => {
+      if (!s.cluster) {
+        throw requestErrors.notImplemented(
+          'not-a-cluster',
+          `${action} needs a cluster (khutulun agent --bus ...)`,
+        );
+      }
+      const name = c.req.param('name');
+      try {
+        const host = await s.cluster.cluster.membership[action](name);
+        return c.json({ name: host.name, state: host.state, epoch: host.epoch });
+      } catch (error) {
+        if ((error as { code?: string }).code === 'unknown-host') {
+          throw requestErrors.notFound('host-not-found', `no host named "${name}"`, { host: name });
+        }
+        throw error;
+      }
+    });
+  }
+
   app.post('/v1/graph/query', async (c) =>
     c.json(await s.store.query((await jsonBody(c.req.raw)) as Query)),
   );

@@ -244,18 +244,22 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     expect(await counts(a)).toEqual({ 'host-a': 0, 'host-b': 0 });
   });
 
-  it('fails a placement with the reason of every host, recording no owner', async () => {
+  it('fails a placement with the reason of every host (a drained host takes none), recording no owner', async () => {
     const cluster = await newCluster();
     const a = await member(cluster, 'host-a');
-    await member(cluster, 'host-b');
+    const b = await member(cluster, 'host-b');
     const registry = await openHostRegistry(cluster.store);
     cleanup.push(() => registry.close());
-    await registry.drain('host-a');
+    expect(await b.api('POST', '/v1/hosts/host-a/drain')).toMatchObject({
+      status: 200,
+      body: { name: 'host-a', state: 'draining' },
+    });
+    expect((await b.api('POST', '/v1/hosts/nope/drain')).status).toBe(404);
     const source = join(stateDir(), 'one.yaml');
     writeFileSync(
       source,
       'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun.core\n    namespace: k\n' +
-        'service_template:\n  node_templates:\n    one:\n      type: k:Process\n      properties:\n        command: /bin/true\n',
+        'service_template:\n  node_templates:\n    one:\n      type: k:Process\n      properties:\n        command: /bin/sleep\n        arguments: ["300"]\n',
     );
     const refused = await a.api('POST', '/v1/services', { name: 'one', source: { path: source } });
     expect(refused.status).toBe(409);
@@ -264,6 +268,21 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     expect(refused.body.error.message).toContain('host-a: ');
     expect((await a.api('GET', '/v1/services')).body).toEqual([]);
     expect((await registry.workloadsOf('host-a')).length).toBe(0);
+
+    expect(await a.api('POST', '/v1/hosts/host-a/undrain')).toMatchObject({
+      status: 200,
+      body: { state: 'up' },
+    });
+    // Two agents deploying one name at once (one store): exactly one wins, the other gets 409.
+    const both = await Promise.all(
+      [a, b].map((agent) =>
+        agent.api('POST', '/v1/services', { name: 'one', source: { path: source } }),
+      ),
+    );
+    expect(both.map((r) => r.status).sort()).toEqual([201, 409]);
+    expect(both.find((r) => r.status === 409)!.body.error.code).toBe('service-exists');
+    const winner = both[0]!.status === 201 ? a : b;
+    expect((await winner.api('DELETE', '/v1/services/one')).status).toBe(200);
   });
 
   it('stops its workloads when fenced (NATS out of reach), and starts them again when it re-joins', async () => {

@@ -193,6 +193,10 @@ export class ServiceController {
         ...(this.s.cluster ? { host: this.s.host } : {}),
       };
       await this.s.store.transaction(async (tx) => {
+        // In a cluster, agents share the store: the name is checked again where it is claimed
+        // (write transactions are serialised), so of two agents deploying one name at once,
+        // exactly one wins and the other answers 409.
+        if (this.s.cluster && (await tx.get(recordId(name)))) throw exists();
         await tx.put(recordVertex(record));
         for (const template of compiled.templates ?? []) await tx.put(template);
         await tx.emit({ type: 'service-deploying', id: recordId(name) });

@@ -22,6 +22,24 @@ export function hostCommand(run: Run): Command {
         ctx.out(renderList(hosts, ctx.format, HOST_COLUMNS));
       }),
     );
+  for (const [action, description] of [
+    ['drain', 'take a host out of placement (no new workloads on it)'],
+    ['undrain', 'take a drained host back'],
+  ] as const) {
+    host
+      .command(action)
+      .description(description)
+      .argument('<name>', 'host name')
+      .action(
+        run(async (ctx, name: string) => {
+          const record = await (await ctx.agent()).json<Entity>(
+            'POST',
+            `/v1/hosts/${enc(name)}/${action}`,
+          );
+          ctx.out(renderObject(record, ctx.format));
+        }),
+      );
+  }
   return host;
 }
 
