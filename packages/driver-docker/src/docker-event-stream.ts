@@ -114,12 +114,13 @@ export class DockerEventStream {
         void this.#connect();
         return;
       }
-      // Ended as soon as it was accepted: back off as while the daemon does not answer.
+      // Ended as soon as it was accepted: the daemon answers but drops us, so its socket's
+      // reappearance means nothing here; only the back-off wakes the next attempt.
       this.#options.log(
         'warn',
         `docker: the event stream ended at once; reconnecting within ${this.#backoffMs} ms`,
       );
-      this.#waitForDaemon();
+      this.#waitForDaemon({ watchSocket: false });
     };
     stream.setEncoding('utf8');
     stream.on('data', (chunk: string) => {
@@ -140,14 +141,19 @@ export class DockerEventStream {
     stream.on('error', end);
   }
 
-  /** Until the daemon answers again: retry when its socket appears, or after a back-off. */
-  #waitForDaemon(): void {
+  /**
+   * Until the daemon answers again: retry after a back-off, or (`watchSocket`, when it did not
+   * answer at all) as soon as its socket appears.
+   */
+  #waitForDaemon(options: { watchSocket: boolean } = { watchSocket: true }): void {
     if (this.#closed) return;
     const socket = this.#options.engine.socketPath;
-    if (!this.#watcher) {
+    if (options.watchSocket && !this.#watcher) {
       try {
+        // Only an event naming the socket wakes it (a nameless one, e.g. an inotify overflow
+        // in a busy directory, would make a tight loop of it).
         this.#watcher = watch(dirname(socket), (_event, name) => {
-          if (name === null || name === basename(socket)) void this.#connect();
+          if (name === basename(socket)) void this.#connect();
         });
         this.#watcher.on('error', () => this.#watcher?.close());
       } catch {
