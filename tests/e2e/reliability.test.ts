@@ -192,7 +192,9 @@ describe('a port held by an outsider process', () => {
     const range = host.ports();
     const held: number[] = [];
     for (let port = range.from; port < range.from + 10; port++) {
-      const server = createServer();
+      // It only holds the port: whatever connects is hung up on at once, so that closing it
+      // at the end never waits for a connection someone left open.
+      const server = createServer((socket) => socket.destroy());
       const ok = await new Promise<boolean>((resolve) => {
         server.once('error', () => resolve(false));
         server.listen(port, '127.0.0.1', () => resolve(true));
