@@ -38,7 +38,7 @@ async function until(
   throw new Error(`the screen never showed ${what}:\n${text}`);
 }
 
-describe.skipIf(!TMUX)('khutulun top in tmux (real agent)', () => {
+describe.skipIf(!TMUX)('khutulun top in tmux, real agent (skipped without tmux)', () => {
   let agent: TestAgent;
 
   beforeAll(async () => {

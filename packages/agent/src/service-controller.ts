@@ -30,7 +30,7 @@ import {
 } from './service-record.js';
 import { uploadsPath } from './state-dir.js';
 import { Supervisor, statusValues } from './supervisor.js';
-import { isMap, propertyValue } from './values.js';
+import { isMap, propertyValue, workloadRefOf } from './values.js';
 import { type ClassCache, workloadNode } from './workload-node.js';
 import {
   type PlannedWorkload,
@@ -628,7 +628,7 @@ export class ServiceController {
     const workloads = vertexes.filter((v) => !v.parent && propertyValue(v, 'kind') !== undefined);
     const refs = new Map<string, WorkloadRef>();
     for (const v of workloads) {
-      const ref = refOf(propertyValue(v, 'ref'));
+      const ref = workloadRefOf(propertyValue(v, 'ref'));
       if (ref) refs.set(`${ref.kind}:${ref.id}`, ref);
     }
     for (const st of await this.s.kinds.list()) {
@@ -777,7 +777,7 @@ export class ServiceController {
         })) as Vertex | undefined;
         if (!vertex) continue;
         // By the ref stored with it; by its key only if none was stored.
-        const stored = refOf(propertyValue(vertex, 'ref'));
+        const stored = workloadRefOf(propertyValue(vertex, 'ref'));
         const status = statuses.find((st) =>
           stored
             ? st.ref.kind === stored.kind && st.ref.id === stored.id
@@ -909,15 +909,6 @@ function defaultName(source: string): string {
     .slice(0, base.length - extname(base).length)
     .toLowerCase()
     .replace(/[^a-z0-9._-]/g, '-');
-}
-
-/** A stored `ref` attribute read back (undefined when absent or malformed). */
-function refOf(v: Value | undefined): WorkloadRef | undefined {
-  if (!isMap(v) || typeof v.kind !== 'string' || typeof v.id !== 'string' || !isMap(v.key))
-    return undefined;
-  const { service, name } = v.key;
-  if (typeof service !== 'string' || typeof name !== 'string') return undefined;
-  return { kind: v.kind, id: v.id, key: { service, name } };
 }
 
 /** A vertex's property values (TOSCA's own aside). */

@@ -1,4 +1,5 @@
 /** Reading graph values: the agent's one copy of these small helpers. */
+import type { WorkloadRef } from '@khutulun/driver';
 import type { Entity, Value } from '@khutulun/floria';
 
 /** Whether a value is a map (a JSON object). */
@@ -14,4 +15,13 @@ export function propertyValue(entity: Entity, property: string): Value | undefin
 /** `NAME` in upper case with every character other than A-Z and 0-9 as `_`. */
 export function envName(name: string): string {
   return name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+}
+
+/** A stored `ref` attribute read back (undefined when absent or malformed). */
+export function workloadRefOf(v: Value | undefined): WorkloadRef | undefined {
+  if (!isMap(v) || typeof v.kind !== 'string' || typeof v.id !== 'string' || !isMap(v.key))
+    return undefined;
+  const { service, name } = v.key;
+  if (typeof service !== 'string' || typeof name !== 'string') return undefined;
+  return { kind: v.kind, id: v.id, key: { service, name } };
 }

@@ -8,7 +8,7 @@ import type { Value, Vertex } from '@khutulun/floria';
 import { requestErrors } from './agent-error.js';
 import type { AgentServices } from './agent-services.js';
 import { readRecord, type ServiceRecord, serviceDirectories } from './service-record.js';
-import { isMap } from './values.js';
+import { isMap, workloadRefOf } from './values.js';
 import { dataRoot } from './workload-setup.js';
 
 /**
@@ -42,10 +42,8 @@ export async function workloadVertex(
 
 /** The ref a workload is addressed by (its `ref` attribute); 409 while it has none yet. */
 export function storedRef(service: string, vertex: Vertex): WorkloadRef {
-  const v = vertex.properties.ref?.value;
-  if (isMap(v) && typeof v.kind === 'string' && typeof v.id === 'string' && isMap(v.key)) {
-    return v as unknown as WorkloadRef;
-  }
+  const ref = workloadRefOf(vertex.properties.ref?.value);
+  if (ref) return ref;
   throw requestErrors.conflict(
     'workload-not-started',
     `workload ${service}/${vertex.id.name} has not been started yet`,
