@@ -2,7 +2,6 @@
 import { readFileSync } from 'node:fs';
 import { ApiClient } from '@khutulun/api';
 import { httpsFetch, unixSocketFetch } from '@khutulun/api/node';
-import { runTop } from '@khutulun/dashboard-terminal';
 import { Command } from 'commander';
 import type { AgentEndpoint } from './agent-client.js';
 import { usageError } from './cli-error.js';
@@ -16,6 +15,12 @@ export function topCommand(run: Run): Command {
       run(async (ctx) => {
         if (!process.stdin.isTTY) throw usageError('khutulun top needs a terminal');
         await ctx.agent();
+        // ink draws only its last frame when it believes it runs in CI (`CI` set, read once when
+        // ink loads); a terminal here means a person watches, so it draws live. Loaded here, not
+        // at the top, so every other command starts without ink and React.
+        delete process.env.CI;
+        delete process.env.CONTINUOUS_INTEGRATION;
+        const { runTop } = await import('@khutulun/dashboard-terminal');
         await runTop({
           api: apiClientFor(ctx.endpoint),
           ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
