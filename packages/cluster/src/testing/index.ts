@@ -1,4 +1,15 @@
 /** Real daemons and namespaces for the cluster's tests and benchmarks (not for production). */
+
+export type {
+  AgentRig,
+  AgentRigOptions,
+  RigAgent,
+  RigEvent,
+  RigPostgres,
+  RigProcess,
+  RigResponse,
+} from './agent-rig.js';
+export { processAlive, processesUnder, socketRequest, startAgentRig } from './agent-rig.js';
 export type { MemberProcess, MemberReport } from './member-process.js';
 export { startMemberProcess } from './member-process.js';
 export type { NatsServer, NatsServerOptions } from './nats-server.js';
