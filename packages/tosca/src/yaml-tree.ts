@@ -169,30 +169,12 @@ class Unexplained extends Error {}
 /** js-yaml's failsafe schema: every plain scalar a string, resolved below by YAML 1.2's rules. */
 const FAILSAFE: jsYaml.Schema = jsYaml.FAILSAFE_SCHEMA;
 
-/** One node js-yaml closed: the tree node, js-yaml's value for it, and where it ended. */
-interface Closed {
-  node: YNode;
-  raw: unknown;
-  end: number;
-  /** No content at all (an empty value, or a key js-yaml tried and gave up on). */
-  empty: boolean;
-}
-
 /** The tree node kind of each js-yaml node kind. */
 const KIND_OF: Record<string, YNode['kind']> = {
   mapping: 'map',
   sequence: 'seq',
   scalar: 'scalar',
 };
-
-/** A node js-yaml has opened and not yet closed: where, and its children closed so far. */
-interface Frame {
-  open: number;
-  children: Closed[];
-}
-
-/** No children (most nodes): shared, never written to. */
-const NO_CHILDREN: Closed[] = [];
 
 /** The state js-yaml passes its listener (the fields read here). */
 interface ListenerState {
@@ -225,7 +207,7 @@ function readFast(name: string, text: string): ParsedYaml | undefined {
   }
   const root = builder.root();
   if (!root) return undefined;
-  const parsed: ParsedYaml = { file, root: root.node, problems: [] };
+  const parsed: ParsedYaml = { file, root, problems: [] };
   if (builder.firstKey !== undefined) parsed.firstKey = builder.firstKey;
   return parsed;
 }
@@ -248,15 +230,34 @@ function scalarNode(
   return node;
 }
 
+/** An anchored node: its tree node and js-yaml's value for it. */
+interface Anchored {
+  node: YNode;
+  raw: unknown;
+}
+
+/**
+ * Builds the tree from js-yaml's events. The nodes closed and not yet taken by their parent
+ * live on three parallel stacks (tree node, js-yaml's value, end offset), each open node
+ * remembering where its children start: no record per node, and the lists of the tree are
+ * allocated once, at their final size (most maps and lists are short, and an array grown by
+ * pushing keeps room for seventeen).
+ */
 class TreeBuilder {
-  /**
-   * Open nodes: their start offsets, and their children closed so far: none, one (most
-   * nodes with any have one), or a list.
-   */
+  /** Start offsets of the open nodes. */
   private readonly opens: number[] = [];
-  private readonly kids: Array<Closed | Closed[] | undefined> = [];
-  private readonly roots: Closed[] = [];
-  private readonly anchors = new Map<string, Closed>();
+  /** Per open node, the stack depth where its children start. */
+  private readonly bases: number[] = [];
+  /** The closed nodes; js-yaml's value is null for an empty one (no content at all). */
+  private readonly nodes: YNode[] = [];
+  private readonly raws: unknown[] = [];
+  private readonly ends: number[] = [];
+  /** How many closed nodes the stacks hold (entries past it are stale). */
+  private depth = 0;
+  /** Where a map's entries and a list's items gather before they are copied out. */
+  private readonly scratchEntries: YMap['entries'] = [];
+  private readonly scratchItems: YNode[] = [];
+  private readonly anchors = new Map<string, Anchored>();
   firstKey?: string;
 
   constructor(
@@ -265,26 +266,22 @@ class TreeBuilder {
   ) {}
 
   event(event: string, state: ListenerState): void {
-    const kids = this.kids;
     if (event === 'open') {
       this.opens.push(state.position);
-      kids.push(undefined);
+      this.bases.push(this.depth);
       return;
     }
     const open = this.opens.pop();
-    if (open === undefined) throw new Unexplained('close without open');
-    const closed = this.close(open, kids.pop(), state);
-    if (state.anchor !== null && !closed.empty) {
-      this.anchors.set(state.anchor, closed);
-      if (closed.node.kind !== 'scalar') closed.node.anchor = state.anchor;
-    }
-    const top = kids.length - 1;
-    if (top < 0) this.roots.push(closed);
-    else {
-      const siblings = kids[top];
-      if (siblings === undefined) kids[top] = closed;
-      else if (Array.isArray(siblings)) siblings.push(closed);
-      else kids[top] = [siblings, closed];
+    const base = this.bases.pop();
+    if (open === undefined || base === undefined) throw new Unexplained('close without open');
+    this.close(open, base, state);
+    if (state.anchor !== null) {
+      const raw = this.raws[base];
+      if (raw !== null) {
+        const node = this.nodes[base] as YNode;
+        this.anchors.set(state.anchor, { node, raw });
+        if (node.kind !== 'scalar') node.anchor = state.anchor;
+      }
     }
   }
 
@@ -294,60 +291,72 @@ class TreeBuilder {
   }
 
   /** The document's root, or nothing when the events do not add up to one. */
-  root(): Closed | undefined {
+  root(): YNode | undefined {
     if (!this.atRoot) return undefined;
-    const withContent = this.roots.filter((r) => !r.empty);
-    if (withContent.length > 1) return undefined;
-    return (
-      withContent[0] ?? {
-        node: { kind: 'scalar', value: null, quoted: false, file: this.file, offset: 0 },
-        raw: null,
-        end: 0,
-        empty: true,
-      }
-    );
+    let root: YNode | undefined;
+    for (let i = 0; i < this.depth; i++) {
+      if (this.raws[i] === null) continue;
+      if (root) return undefined;
+      root = this.nodes[i];
+    }
+    return root ?? { kind: 'scalar', value: null, quoted: false, file: this.file, offset: 0 };
   }
 
-  private close(open: number, slot: Closed | Closed[] | undefined, state: ListenerState): Closed {
+  /** Replaces the children of a closing node (from `base` up) by the node. */
+  private put(base: number, node: YNode, raw: unknown, end: number): void {
+    this.nodes[base] = node;
+    this.raws[base] = raw;
+    this.ends[base] = end;
+    this.depth = base + 1;
+  }
+
+  private close(open: number, base: number, state: ListenerState): void {
     const raw = state.result;
     const end = state.position;
     const kind = state.kind;
-    // A node js-yaml first read as a would-be mapping key and then kept as the value itself
-    // (a child belongs to one frame only, so it is reused as it is).
-    const wrapped =
-      slot === undefined
-        ? undefined
-        : Array.isArray(slot)
-          ? lastSame(slot, raw)
-          : !slot.empty && slot.raw === raw
-            ? slot
-            : undefined;
-    if (wrapped && wrapped.node.kind === KIND_OF[kind as string]) {
-      wrapped.end = end;
-      return wrapped;
+    const top = this.depth;
+    // A node js-yaml first read as a would-be mapping key and then kept as the value itself:
+    // the last child holding the very value js-yaml returned (a child belongs to one parent
+    // only, so it is reused as it is).
+    let wrapped = -1;
+    if (raw !== null && raw !== undefined)
+      for (let i = top - 1; i >= base; i--)
+        if (this.raws[i] === raw) {
+          wrapped = i;
+          break;
+        }
+    if (wrapped >= 0 && (this.nodes[wrapped] as YNode).kind === KIND_OF[kind as string]) {
+      this.put(base, this.nodes[wrapped] as YNode, raw, end);
+      return;
     }
     const start = this.contentStart(open);
-    if (kind === 'scalar')
-      return { node: this.scalar(raw, state.tag, start), raw, end, empty: false };
-    const children = slot === undefined ? NO_CHILDREN : Array.isArray(slot) ? slot : [slot];
-    if (kind === 'mapping')
-      return { node: this.mapping({ open, children }, raw, start), raw, end, empty: false };
-    if (kind === 'sequence')
-      return { node: this.sequence({ open, children }, raw, start), raw, end, empty: false };
+    if (kind === 'scalar') {
+      this.put(base, this.scalar(raw, state.tag, start), raw, end);
+      return;
+    }
+    if (kind === 'mapping') {
+      this.put(base, this.mapping(base, top, raw, start), raw, end);
+      return;
+    }
+    if (kind === 'sequence') {
+      this.put(base, this.sequence(base, top, raw, start), raw, end);
+      return;
+    }
     // No kind: an alias, or nothing at all.
     if (this.text.charCodeAt(start) === 0x2a /* * */ && raw !== null && raw !== undefined) {
-      if (wrapped) {
-        wrapped.end = end;
-        return wrapped;
+      if (wrapped >= 0) {
+        this.put(base, this.nodes[wrapped] as YNode, raw, end);
+        return;
       }
       const alias = /^\*([^\s,[\]{}]+)/.exec(this.text.slice(start, start + 1024))?.[1];
       const target = alias === undefined ? undefined : this.anchors.get(alias);
       if (!target || target.raw !== raw) throw new Unexplained(`alias at ${start}`);
-      return { ...target, end };
+      this.put(base, target.node, raw, end);
+      return;
     }
     if (raw !== null && raw !== undefined)
       throw new Unexplained(`content without kind at ${start}`);
-    return { node: this.empty(open), raw: null, end, empty: true };
+    this.put(base, this.empty(open), null, end);
   }
 
   private scalar(raw: unknown, tag: string | null, offset: number): YScalar {
@@ -372,74 +381,91 @@ class TreeBuilder {
     return scalarNode(file, offset, raw, false, raw, tag);
   }
 
-  private sequence(frame: Frame, raw: unknown, offset: number): YSeq {
+  /** A list from the children on the stacks between `base` and `top`. */
+  private sequence(base: number, top: number, raw: unknown, offset: number): YSeq {
     if (!Array.isArray(raw)) throw new Unexplained(`sequence at ${offset}`);
-    const items: YNode[] = [];
-    const children = frame.children;
-    let i = 0;
+    const raws = this.raws;
+    const items = this.scratchItems;
+    let count = 0;
+    let i = base;
     let last = offset;
     const dash = this.text.charCodeAt(offset) === 0x2d /* - */ ? this.column(offset) : -1;
-    for (const value of raw) {
+    for (let k = 0; k < raw.length; k++) {
+      const value = raw[k];
       // Attempts js-yaml gave up on leave empty children behind.
-      while (i < children.length && (children[i] as Closed).empty && value !== null) i++;
-      const child = children[i];
-      if (child && child.raw === value) {
-        if (dash >= 0 && !child.empty && child.node.offset > last && child.node.offset < child.end)
-          this.checkContinuation(dash, child.node.offset, child.end);
-        items.push(child.node);
-        last = child.end;
+      while (i < top && raws[i] === null && value !== null) i++;
+      // (An empty child, whose value is null, stands for an empty item.)
+      if (i < top && raws[i] === value) {
+        const node = this.nodes[i] as YNode;
+        const end = this.ends[i] as number;
+        if (dash >= 0 && value !== null && node.offset > last && node.offset < end)
+          this.checkContinuation(dash, node.offset, end);
+        items[count++] = node;
+        last = end;
         i++;
       } else if (value === null) {
-        items.push(this.emptyItem(last));
+        items[count++] = this.emptyItem(last);
       } else throw new Unexplained(`sequence item at ${offset}`);
     }
-    for (; i < children.length; i++)
-      if (!(children[i] as Closed).empty) throw new Unexplained(`sequence rest at ${offset}`);
-    return { kind: 'seq', items, file: this.file, offset, anchor: undefined };
+    for (; i < top; i++) if (raws[i] !== null) throw new Unexplained(`sequence rest at ${offset}`);
+    return {
+      kind: 'seq',
+      items: items.slice(0, count),
+      file: this.file,
+      offset,
+      anchor: undefined,
+    };
   }
 
-  private mapping(frame: Frame, raw: unknown, offset: number): YMap {
+  /** A map from the children (keys and values) on the stacks between `base` and `top`. */
+  private mapping(base: number, top: number, raw: unknown, offset: number): YMap {
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
       throw new Unexplained(`mapping at ${offset}`);
     const result = raw as Record<string, unknown>;
     const file = this.file;
-    const children = frame.children;
+    const nodes = this.nodes;
+    const raws = this.raws;
     const block = this.text.charCodeAt(offset) !== 0x7b; /* { */
-    const entries: YMap['entries'] = [];
+    const entries = this.scratchEntries;
+    let count = 0;
     let merged: YMap['entries'] | undefined;
     let complexKeys: Set<string> | undefined;
     // Scalar keys read here; with js-yaml's result holding one key per distinct string, a
     // duplicate (or two keys of one text, such as 1 and "1") shows as a count that differs,
     // and is left to the exact reader, which reports or accepts it.
     let explained = 0;
-    let i = 0;
-    while (i < children.length) {
-      const keyChild = children[i] as Closed;
+    let i = base;
+    while (i < top) {
+      const keyIndex = i;
+      const keyRaw = raws[i];
       i++;
       // The key js-yaml tried after the last entry and found nothing.
-      if (keyChild.empty && i >= children.length) break;
-      const keyNode = keyChild.node;
-      const next = children[i];
-      let valueChild: Closed | undefined;
+      if (keyRaw === null && i >= top) break;
+      const keyNode = nodes[keyIndex] as YNode;
+      let valueIndex = -1;
       if (keyNode.kind !== 'scalar') {
         complexKeys ??= new Set();
-        complexKeys.add(jsKeyOf(keyChild.raw));
-        valueChild = next;
-        if (valueChild) i++;
+        complexKeys.add(jsKeyOf(keyRaw));
+        if (i < top) valueIndex = i++;
       } else {
-        const jsKey = typeof keyChild.raw === 'string' ? keyChild.raw : jsKeyOf(keyChild.raw);
+        const jsKey = typeof keyRaw === 'string' ? keyRaw : jsKeyOf(keyRaw);
         const expected = result[jsKey];
         if (expected === undefined && !Object.hasOwn(result, jsKey))
           throw new Unexplained(`key at ${offset}`);
-        if (next && next.raw === expected) {
-          valueChild = next;
-          i++;
-        } else if (expected !== null) throw new Unexplained(`value at ${offset}`);
+        // (An empty child's value is null, as js-yaml's for an empty value.)
+        if (i < top && raws[i] === expected) valueIndex = i++;
+        else if (expected !== null) throw new Unexplained(`value at ${offset}`);
       }
-      const value = valueChild ? valueChild.node : this.emptyValue(keyChild.end);
+      const value =
+        valueIndex >= 0
+          ? (nodes[valueIndex] as YNode)
+          : this.emptyValue(this.ends[keyIndex] as number);
       // (An alias's node is its anchor's, written elsewhere: nothing to check here.)
-      if (valueChild && block && value.offset > keyNode.offset && value.offset < valueChild.end)
-        this.checkContinuation(this.column(keyNode.offset), value.offset, valueChild.end);
+      if (valueIndex >= 0 && block && value.offset > keyNode.offset) {
+        const end = this.ends[valueIndex] as number;
+        if (value.offset < end)
+          this.checkContinuation(this.column(keyNode.offset), value.offset, end);
+      }
       if (keyNode.kind === 'scalar') {
         explained++;
         if (!keyNode.quoted && keyNode.value === '<<') {
@@ -451,8 +477,8 @@ class TreeBuilder {
           }
           continue;
         }
-        if (entries.length === 0 && this.atRoot) this.firstKey = String(keyNode.value);
-        entries.push({ key: keyNode, value });
+        if (count === 0 && this.atRoot) this.firstKey = String(keyNode.value);
+        entries[count++] = { key: keyNode, value };
       } else {
         const key = scalarNode(
           file,
@@ -463,7 +489,7 @@ class TreeBuilder {
           undefined,
         );
         key.complex = keyNode;
-        entries.push({ key, value });
+        entries[count++] = { key, value };
       }
     }
     // Every key js-yaml stored must be one read here (complex keys lose their structure there).
@@ -471,16 +497,18 @@ class TreeBuilder {
     for (const k in result) if (!complexKeys?.has(k)) stored++;
     if (stored !== explained) throw new Unexplained(`keys at ${offset}`);
     if (merged) {
-      const seen = new Set(entries.map((e) => String(e.key.value)));
+      const seen = new Set<string>();
+      for (let k = 0; k < count; k++)
+        seen.add(String((entries[k] as YMap['entries'][0]).key.value));
       for (const e of merged) {
         const name = String(e.key.value);
         if (!seen.has(name)) {
           seen.add(name);
-          entries.push(e);
+          entries[count++] = e;
         }
       }
     }
-    return { kind: 'map', entries, file, offset, anchor: undefined };
+    return { kind: 'map', entries: entries.slice(0, count), file, offset, anchor: undefined };
   }
 
   /**
@@ -566,15 +594,6 @@ class TreeBuilder {
 
 function isBlank(c: number): boolean {
   return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d || Number.isNaN(c);
-}
-
-/** The last child holding the very value js-yaml returned (a node read twice is one node). */
-function lastSame(children: Closed[], raw: unknown): Closed | undefined {
-  for (let i = children.length - 1; i >= 0; i--) {
-    const c = children[i] as Closed;
-    if (!c.empty && c.raw === raw) return c;
-  }
-  return undefined;
 }
 
 /** The string key js-yaml stores a key under (collections lose their structure). */
