@@ -17,7 +17,10 @@ import { type AgentCluster, joinAgentCluster } from './agent-cluster.js';
 import { AgentStartError } from './agent-error.js';
 import type { AgentServices } from './agent-services.js';
 import { openNetwork, openPluginHost, openStore } from './backends.js';
+import { fenceLeaseMs } from './fence-watchdog.js';
+import { type FenceLease, holdFenceLease } from './fence-watchdog-lease.js';
 import { dispatchedPolicies } from './host-policies.js';
+import { FENCE_GRACE_MS } from './supervisor.js';
 import { WorkloadKinds } from './workload-kinds.js';
 
 /** The agent's services plus the function that releases them (workloads keep running). */
@@ -25,7 +28,8 @@ export type AgentRuntime = AgentServices & { close(): Promise<void> };
 
 /**
  * The workload kinds an agent offers, in the order they are probed. The one place that names
- * them: adding a kind touches its package, this list and the profile catalog.
+ * them: adding a kind touches its package, this list and the profile catalog (and the fence
+ * watchdog's loaders, `WATCHDOG_KINDS` in `fence-watchdog-main.ts`: a test checks they agree).
  */
 export const WORKLOAD_KINDS: readonly WorkloadKind[] = [processKind, podmanKind, dockerKind];
 
@@ -78,6 +82,7 @@ export async function openAgentServices(options: {
   );
   const policies = dispatchedPolicies(dispatcher, hostFunctions({ reader: store, dispatcher }));
   let cluster: AgentCluster | undefined;
+  let fence: { lease: FenceLease; stop(): void } | undefined;
   if (options.bus) {
     if (!options.store || !/^postgres(ql)?:\/\//.test(options.store)) {
       await kinds.close();
@@ -112,6 +117,20 @@ export async function openAgentServices(options: {
       await store.close();
       throw error;
     }
+    try {
+      fence = await holdWatchdogLease(cluster, options.stateDir, options.host, kinds, log);
+    } catch (error) {
+      await cluster.close();
+      await kinds.close();
+      await plugins.close();
+      await store.close();
+      throw new AgentStartError({
+        code: 'fence-watchdog-failed',
+        status: 500,
+        message: `cannot start the fence watchdog: ${(error as Error).message}`,
+        cause: error,
+      });
+    }
   }
   return {
     host: options.host,
@@ -129,12 +148,54 @@ export async function openAgentServices(options: {
     log,
     ...(cluster ? { cluster } : {}),
     async close() {
+      // Leaving cleanly: the watchdog goes without fencing (the workloads keep running).
+      fence?.stop();
+      await fence?.lease.close();
       await cluster?.close();
       await kinds.close();
       await plugins.close();
       await store.close();
     },
   };
+}
+
+/**
+ * In a cluster, the lease on this host's fence watchdog (`fence-watchdog.ts`), renewed each
+ * time the membership is. The bound is the membership's `fenceAfterMs` plus the fence's stop
+ * grace (1.5 + 3 = 4.5 s by default): a live agent fences first and has stopped its workloads
+ * by then, and the watchdog's stops (3 s grace each) end within about 7.5 s of the last
+ * renewal, before anyone may start an at-most-once replacement (the host is declared lost no
+ * earlier than `lostAfterMs`, 2 s, after its last heartbeat, and the replacement waits the
+ * registry's `fencingDelayMs`, 10 s, after that).
+ */
+async function holdWatchdogLease(
+  cluster: AgentCluster,
+  stateDir: string,
+  host: string,
+  kinds: WorkloadKinds,
+  log: AgentServices['log'],
+): Promise<{ lease: FenceLease; stop(): void }> {
+  const membership = cluster.cluster.membership;
+  const lease = await holdFenceLease({
+    stateDir,
+    host,
+    kinds: kinds
+      .offered()
+      .filter((k) => k.available)
+      .map((k) => k.kind),
+    leaseMs: fenceLeaseMs(membership.timings, FENCE_GRACE_MS),
+    graceMs: FENCE_GRACE_MS,
+    log,
+  });
+  log(
+    'info',
+    `cluster: fence watchdog PID ${lease.pid} holds the lease` +
+      (lease.fencesAtConnect ? ` (it fenced this host ${lease.fencesAtConnect} times)` : ''),
+  );
+  // The join counts as a renewal, as it does for the membership's own fence timer.
+  if (membership.state === 'member') lease.renew();
+  const stop = membership.onRenewed(() => lease.renew());
+  return { lease, stop };
 }
 
 /** The kinds named (all of them without names); an unknown name is a start error. */

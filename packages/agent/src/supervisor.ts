@@ -15,6 +15,12 @@ import { requestErrors } from './agent-error.js';
 import type { AgentServices } from './agent-services.js';
 import type { AttributeWriter } from './attribute-writer.js';
 import { EventHandlers, type Handler, type HandlerSources, handlersOf } from './event-handlers.js';
+import {
+  clearFenceRecord,
+  fencedRefKeys,
+  fenceRefKey,
+  readFenceRecord,
+} from './fence-watchdog-record.js';
 import { type LivenessCheck, runCheck } from './health-checks.js';
 import { propertyValue } from './values.js';
 
@@ -56,13 +62,22 @@ export interface Supervised {
   fenced?: boolean;
 }
 
-/** How long a fenced workload is given to stop before it is killed (within the fencing delay). */
-const FENCE_GRACE_MS = 3_000;
+/**
+ * How long a fenced workload is given to stop before it is killed (within the fencing delay),
+ * by the agent and by its fence watchdog alike.
+ */
+export const FENCE_GRACE_MS = 3_000;
 
 /** The workloads this agent supervises, by `SERVICE/NAME`. */
 export class Supervisor {
   private readonly supervised = new Map<string, Supervised>();
   private readonly handlers: EventHandlers;
+  /**
+   * In a cluster: the workloads (`kind:id`) the fence watchdog stopped while no agent renewed
+   * its lease (`fence-watchdog.ts`), as its record said when this agent started. Until the
+   * re-join decides, they are fenced, not exited: see {@link supervise}.
+   */
+  private readonly fencedAway: Set<string>;
 
   constructor(
     private readonly s: AgentServices,
@@ -70,6 +85,7 @@ export class Supervisor {
   ) {
     this.handlers = new EventHandlers(s);
     s.kinds.onExit((exit) => this.onExit(exit));
+    this.fencedAway = s.cluster ? fencedRefKeys(readFenceRecord(s.stateDir)) : new Set();
   }
 
   /** The supervised workloads of a service. */
@@ -175,6 +191,9 @@ export class Supervisor {
       }
     }
     await Promise.all(all.map((sup) => sup.queue));
+    // The watchdog's record is handled: what it stopped is now fenced, restarted or replaced.
+    this.fencedAway.clear();
+    clearFenceRecord(this.s.stateDir);
   }
 
   /** Waits until every queued supervision step has run (used when stopping the agent). */
@@ -222,6 +241,20 @@ export class Supervisor {
       queue: Promise.resolve(),
     };
     this.supervised.set(key, sup);
+    if (status.state !== 'running' && this.fencedAway.has(fenceRefKey(status.ref))) {
+      // Stopped by the fence watchdog while no agent ran: not an exit for the restart policy
+      // (which would start it before the re-join says whether it was replaced meanwhile), but
+      // a fenced workload, which `rejoined` starts again if this host still owns it.
+      sup.fenced = true;
+      sup.stopping = true;
+      this.enqueue(sup, () =>
+        this.attributes.write(
+          sup.vertex,
+          { state: 'fenced', pid: undefined },
+          { type: 'workload-fenced', data: { by: 'fence-watchdog' } },
+        ),
+      );
+    }
     return sup;
   }
 

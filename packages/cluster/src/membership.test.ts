@@ -298,6 +298,34 @@ describe('membership over NATS (in-process members)', () => {
     await until(() => a.rejoined.length === 1);
     expect(a.cluster.membership).toMatchObject({ state: 'member', epoch: 2 });
   });
+
+  it('tells onRenewed listeners of each own heartbeat that comes back, only while a member', async () => {
+    const [a] = (await startCluster(['a'])) as [Member];
+    const membership = a.cluster.membership;
+    const renewals: Array<{ at: number; state: string }> = [];
+    const off = membership.onRenewed(() =>
+      renewals.push({ at: performance.now(), state: membership.state }),
+    );
+    await until(() => renewals.length >= 4);
+    // One per heartbeat (every 500 ms), each while a member.
+    const gaps = renewals.slice(1).map((r, i) => r.at - renewals[i]!.at);
+    for (const gap of gaps) expect(gap).toBeGreaterThan(250);
+    expect(renewals.every((r) => r.state === 'member')).toBe(true);
+
+    // Fenced: no renewal is reported until the member has re-joined.
+    membership.reportStaleEpoch();
+    const fencedAt = renewals.length;
+    await until(() => a.rejoined.length === 1);
+    expect(renewals.slice(fencedAt).every((r) => r.state === 'member')).toBe(true);
+    await until(() => renewals.length >= fencedAt + 2);
+
+    // Unsubscribed: no more.
+    off();
+    const count = renewals.length;
+    await sleep(1_200);
+    expect(renewals.length).toBe(count);
+  });
+
   it('rides out a PostgreSQL restart: membership goes on, and a member lost meanwhile is declared once the database is back', async () => {
     const members = await startCluster(['a', 'b', 'c']);
     const [a, b, c] = members as [Member, Member, Member];

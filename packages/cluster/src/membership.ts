@@ -146,6 +146,7 @@ export class Membership {
   readonly #onFenced: MembershipOptions['onFenced'];
   readonly #onRejoined: MembershipOptions['onRejoined'];
   readonly #listeners = new Set<ClusterEventListener>();
+  readonly #renewalListeners = new Set<() => void>();
   readonly #peers = new Map<string, Peer>();
   #joined!: JoinResult;
   #epoch = 0;
@@ -229,6 +230,18 @@ export class Membership {
   onEvent(listener: ClusterEventListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Calls `listener` each time this host's membership is renewed: one of its own heartbeats
+   * came back while it is a member (about every `heartbeatIntervalMs`; never while fenced or
+   * re-joining). Meant for a lease held outside the agent's process (the agent's fence
+   * watchdog), so it is called synchronously on the heartbeat's arrival and must be cheap and
+   * must not throw (a throw is swallowed). Returns an unsubscribe.
+   */
+  onRenewed(listener: () => void): () => void {
+    this.#renewalListeners.add(listener);
+    return () => this.#renewalListeners.delete(listener);
   }
 
   /**
@@ -396,8 +409,16 @@ export class Membership {
       // host a full bound from now before suspecting it.
       for (const [name, peer] of this.#peers) if (!peer.lost) this.#arm(name, peer);
     }
-    if (this.#state === 'member') this.#armFence();
-    else if (this.#state === 'fenced') this.#track(this.#rejoin());
+    if (this.#state === 'member') {
+      this.#armFence();
+      for (const listener of this.#renewalListeners) {
+        try {
+          listener();
+        } catch {
+          // A listener's failure is not the membership's.
+        }
+      }
+    } else if (this.#state === 'fenced') this.#track(this.#rejoin());
   }
 
   #armFence(): void {
