@@ -94,6 +94,12 @@ export interface RigAgent {
    * or its `data` directory (their programs' working directories), by cwd or command line.
    */
   workloadProcesses(): RigProcess[];
+  /**
+   * The workloads it runs, as `SERVICE/WORKLOAD` with their live PIDs: read from the working
+   * directories of {@link workloadProcesses} (`<stateDir>/workloads|data/SERVICE/WORKLOAD`,
+   * the process kind's layout), so from what really runs, not from records.
+   */
+  runningWorkloads(): Map<string, number[]>;
 }
 
 /** A running rig: servers, namespaces, agents, and a follower of the cluster's events. */
@@ -114,6 +120,11 @@ export interface AgentRig {
   /** Takes the agent's link down: its namespace reaches neither NATS nor the others. */
   cut(agent: RigAgent): void;
   heal(agent: RigAgent): void;
+  /**
+   * Which hosts really run each workload (`SERVICE/WORKLOAD` to host names), from every
+   * agent's {@link RigAgent.runningWorkloads}: more than one host is a duplicate.
+   */
+  copies(): Map<string, string[]>;
   /** Every cluster event received so far, in stream order. */
   events: RigEvent[];
   /** The first event (received already or to come) matching, or a rejection after `timeoutMs`. */
@@ -132,9 +143,10 @@ export interface AgentRig {
     options?: { env?: Record<string, string>; timeoutMs?: number },
   ): Promise<{ code: number | null; output: string }>;
   /**
-   * Stops everything the rig started, whatever state it is in: the agents (SIGKILL), the
-   * processes under their workloads directories (SIGKILL), the event follower, nats-server,
-   * the namespaces and the state directories. The PostgreSQL server is the caller's.
+   * Stops everything the rig started, whatever state it is in: the agents (SIGKILL), every
+   * process still working in or naming a state directory (workloads, an agent's helpers:
+   * SIGKILL), the event follower, nats-server, the namespaces and the state directories.
+   * The PostgreSQL server is the caller's.
    */
   close(): Promise<void>;
 }
@@ -333,9 +345,10 @@ export async function startAgentRig(options: AgentRigOptions): Promise<AgentRig>
     });
     cleanups.push(async () => {
       await Promise.all(agents.map((agent) => agent.kill()));
-      // Workloads outlive their agent by design: stop what each ran (a SIGKILL each).
+      // Workloads outlive their agent by design, and so may helpers the agent started (a
+      // fence watchdog): stop everything that still names or works in a state directory.
       for (const agent of agents) {
-        for (const p of agent.workloadProcesses()) {
+        for (const p of processesUnder(agent.stateDir)) {
           try {
             process.kill(p.pid, 'SIGKILL');
           } catch {
@@ -362,6 +375,15 @@ export async function startAgentRig(options: AgentRigOptions): Promise<AgentRig>
       hosts,
       cut: (agent) => network.cut(agent.namespace),
       heal: (agent) => network.heal(agent.namespace),
+      copies() {
+        const copies = new Map<string, string[]>();
+        for (const agent of agents) {
+          for (const key of agent.runningWorkloads().keys()) {
+            copies.set(key, [...(copies.get(key) ?? []), agent.name]);
+          }
+        }
+        return copies;
+      },
       events,
       waitForEvent,
       async settled(timeoutMs = 30_000) {
@@ -432,6 +454,7 @@ function rigAgent(setup: {
   const { name, namespace, options } = setup;
   const stateDir = mkdtempSync(join(tmpdir(), `khutulun-rig-${name}-`));
   const socketPath = join(stateDir, 'api.sock');
+  const dirs = [join(stateDir, 'workloads'), join(stateDir, 'data')];
   let child: ChildProcess | undefined;
   let exited: Promise<number | null> = Promise.resolve(null);
   let out = '';
@@ -495,7 +518,18 @@ function rigAgent(setup: {
       return code;
     },
     api: (method, path, body) => socketRequest(socketPath, method, path, body),
-    workloadProcesses: () => processesUnder([join(stateDir, 'workloads'), join(stateDir, 'data')]),
+    workloadProcesses: () => processesUnder(dirs),
+    runningWorkloads() {
+      const running = new Map<string, number[]>();
+      for (const p of processesUnder(dirs)) {
+        const dir = dirs.find((d) => p.cwd.startsWith(`${d}/`));
+        const [service, workload] = dir ? p.cwd.slice(dir.length + 1).split('/') : [];
+        if (!service || !workload) continue;
+        const key = `${service}/${workload}`;
+        running.set(key, [...(running.get(key) ?? []), p.pid]);
+      }
+      return running;
+    },
   };
   return agent;
 }

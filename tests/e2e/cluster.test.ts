@@ -1,0 +1,394 @@
+/**
+ * The cluster, end to end: three real `khutulun agent` processes, each in a network namespace
+ * of its own on a bridge, joined through a real PostgreSQL (a Unix socket, which every
+ * namespace reaches) and a real nats-server with credentials (on the bridge). Faults are real:
+ * SIGKILL, a link taken down, the servers restarted. What really runs is read from /proc.
+ *
+ * The tests share one cluster and run in order; each leaves it whole again (`restore`).
+ */
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  canCreateNamespaces,
+  type RigAgent,
+  sleepersFile,
+  startTestCluster,
+  type TestCluster,
+  until,
+} from './cluster-harness.js';
+import { processesUnder } from './harness.js';
+
+const namespaces = canCreateNamespaces();
+
+let cluster: TestCluster;
+
+beforeAll(async () => {
+  if (namespaces) cluster = await startTestCluster();
+});
+afterEach(async () => {
+  await cluster?.restore();
+});
+afterAll(async () => {
+  await cluster?.close();
+});
+
+interface HostItem {
+  name: string;
+  state: string;
+  self: boolean;
+  address: string;
+  labels: Record<string, string>;
+  kinds: string[];
+  capacity: { cpuMillicores: number; memoryBytes: number };
+  epoch: number;
+  workloads: number;
+}
+
+interface Workload {
+  service: string;
+  name: string;
+  host: string;
+  state: string;
+  pid?: number;
+}
+
+async function deploy(agent: RigAgent, name: string, count: number) {
+  return agent.api('POST', '/v1/services', {
+    name,
+    source: { path: sleepersFile(cluster.dir, name, count) },
+  });
+}
+
+async function workloadsOf(agent: RigAgent, service: string): Promise<Workload[]> {
+  const all = (await agent.api('GET', '/v1/workloads')).body as Workload[];
+  return all.filter((w) => w.service === service);
+}
+
+async function hostsFrom(agent: RigAgent): Promise<HostItem[]> {
+  const listed = await cluster.cli(agent, ['host', 'list', '-o', 'json']);
+  expect(listed.code, listed.stderr).toBe(0);
+  return JSON.parse(listed.stdout) as HostItem[];
+}
+
+/** Workloads that really run on more than one host, with those hosts. */
+function duplicates(): string[] {
+  return [...cluster.rig.copies()]
+    .filter(([, hosts]) => hosts.length > 1)
+    .map(([key, hosts]) => `${key} on ${hosts.join(', ')}`);
+}
+
+/** Events of one type about one host that arrived after index `from` of the follower's list. */
+function eventsAfter(from: number, type: string, host?: string) {
+  return cluster.rig.events
+    .slice(from)
+    .filter((e) => e.event.type === type && (host === undefined || e.event.host === host));
+}
+
+describe.skipIf(!namespaces)(
+  'a cluster of three real agents in network namespaces (skipped: needs root and ip netns to make namespaces)',
+  () => {
+    it('`host list` from any agent shows every host with its state, labels, kinds, capacity and workload count', async () => {
+      const deployed = await deploy(cluster.a, 'listed', 2);
+      expect(deployed.status, JSON.stringify(deployed.body)).toBe(201);
+      const owners = await workloadsOf(cluster.b, 'listed');
+      expect(owners.map((w) => w.state)).toEqual(['running', 'running']);
+
+      for (const agent of cluster.rig.agents) {
+        const hosts = await hostsFrom(agent);
+        expect(hosts.map((h) => h.name)).toEqual(['a', 'b', 'c']);
+        for (const [i, host] of hosts.entries()) {
+          expect(host).toMatchObject({
+            state: 'up',
+            self: host.name === agent.name,
+            address: cluster.rig.agents[i]!.namespace.address,
+            labels: { zone: `z${i + 1}` },
+            kinds: ['process'],
+          });
+          expect(host.epoch).toBeGreaterThan(0);
+          expect(host.capacity.cpuMillicores).toBeGreaterThanOrEqual(1000);
+          expect(host.capacity.memoryBytes).toBeGreaterThan(0);
+          // The count is the registry's: the workloads each host owns.
+          expect(host.workloads).toBe(owners.filter((w) => w.host === host.name).length);
+        }
+      }
+      // The table a user reads, through c.
+      const table = await cluster.cli(cluster.c, ['host', 'list']);
+      expect(table.code, table.stderr).toBe(0);
+      expect(table.stdout).toMatch(/^NAME\s+STATE\s+SELF\s+ADDRESS\s+KINDS/);
+      for (const name of ['a', 'b', 'c'])
+        expect(table.stdout).toMatch(new RegExp(`^${name}\\s+up`, 'm'));
+      expect((await cluster.a.api('DELETE', '/v1/services/listed')).status).toBe(200);
+    });
+
+    it('declares a SIGKILLed agent’s host lost within 3 s; restarted, it returns with a new epoch', async () => {
+      const { rig, a, b } = cluster;
+      const before = (await rig.hosts()).find((h) => h.name === 'b')!;
+      const from = rig.events.length;
+      const killedAt = Date.now();
+      await b.kill();
+      const lost = await rig.waitForEvent(
+        (e) => e.type === 'host-lost' && e.host === 'b' && e.epoch > before.epoch,
+        10_000,
+      );
+      // The bound is 3 s (lostAfterMs 2 s + one transaction); 1 s of slack for a loaded machine.
+      expect(lost.at - killedAt).toBeLessThan(4_000);
+      expect(lost.event).toMatchObject({ lostEpoch: before.epoch, epoch: before.epoch + 1 });
+      expect(['a', 'c']).toContain((lost.event as { declaredBy: string }).declaredBy);
+      const seenByA = await hostsFrom(a);
+      expect(seenByA.find((h) => h.name === 'b')).toMatchObject({
+        state: 'lost',
+        epoch: before.epoch + 1,
+      });
+      expect(seenByA.filter((h) => h.state === 'up').map((h) => h.name)).toEqual(['a', 'c']);
+
+      await b.start();
+      const returned = await rig.waitForEvent(
+        (e) => e.type === 'host-returned' && e.host === 'b',
+        15_000,
+      );
+      expect(returned.event).toMatchObject({ previousEpoch: before.epoch + 1 });
+      expect(returned.event.epoch).toBeGreaterThan(before.epoch + 1);
+      expect((await hostsFrom(a)).find((h) => h.name === 'b')).toMatchObject({
+        state: 'up',
+        epoch: returned.event.epoch,
+      });
+      // Declared once, though both survivors watched.
+      expect(eventsAfter(from, 'host-lost', 'b')).toHaveLength(1);
+    });
+
+    it('a cut link: the cut host is declared lost and its agent fences (stops its workloads first); healed, it returns', async () => {
+      const { rig, c } = cluster;
+      // Three workloads on c: a and b drained meanwhile, so that placement puts them there.
+      for (const name of ['a', 'b']) {
+        expect((await c.api('POST', `/v1/hosts/${name}/drain`)).status).toBe(200);
+      }
+      const deployed = await deploy(c, 'cutoff', 3);
+      for (const name of ['a', 'b']) {
+        expect((await c.api('POST', `/v1/hosts/${name}/undrain`)).status).toBe(200);
+      }
+      expect(deployed.status, JSON.stringify(deployed.body)).toBe(201);
+      const onC = (await workloadsOf(c, 'cutoff'))
+        .filter((w) => w.host === 'c')
+        .map((w) => w.name)
+        .sort();
+      expect(onC).toEqual(['w1-1', 'w2-1', 'w3-1']);
+      const runningOnC = () =>
+        [...c.runningWorkloads().keys()]
+          .filter((k) => k.startsWith('cutoff/'))
+          .map((k) => k.slice('cutoff/'.length))
+          .sort();
+      expect(runningOnC()).toEqual(onC);
+      const before = (await rig.hosts()).find((h) => h.name === 'c')!;
+      const from = rig.events.length;
+
+      // Watch c's real processes from the cut on: when did the last one of them go?
+      let stoppedAt: number | undefined;
+      let watching = true;
+      const watcher = (async () => {
+        while (watching && stoppedAt === undefined) {
+          if (runningOnC().length === 0) stoppedAt = Date.now();
+          else await new Promise((resolve) => setTimeout(resolve, 25));
+        }
+      })();
+      const cutAt = Date.now();
+      rig.cut(c);
+      const lost = await rig.waitForEvent(
+        (e) => e.type === 'host-lost' && e.host === 'c' && e.epoch > before.epoch,
+        10_000,
+      );
+      expect(lost.at - cutAt).toBeLessThan(4_000);
+      expect(
+        (lost.event as { replacements: Array<{ service: string; workload: string }> }).replacements
+          .filter((r) => r.service === 'cutoff')
+          .map((r) => r.workload)
+          .sort(),
+      ).toEqual(onC);
+      await until(
+        () => stoppedAt,
+        (at) => at !== undefined,
+        5_000,
+        "c's workloads to stop",
+      );
+      watching = false;
+      await watcher;
+      // The cut agent fenced itself (it stopped hearing its own heartbeats after 1.5 s) and
+      // stopped its workloads before the others could declare it lost (after 2 s of silence);
+      // 250 ms of slack for the sampling and a loaded machine.
+      expect(c.output()).toContain('cluster: this host is fenced (no-renewal)');
+      expect(c.output()).toMatch(/cluster: fenced; stopped \d+ workloads/);
+      expect(stoppedAt! - lost.at).toBeLessThan(250);
+
+      rig.heal(c);
+      const returned = await rig.waitForEvent(
+        (e) => e.type === 'host-returned' && e.host === 'c',
+        20_000,
+      );
+      expect(returned.event.epoch).toBeGreaterThan(lost.event.epoch);
+      expect(
+        (returned.event as { replaced: Array<{ service: string; workload: string }> }).replaced
+          .filter((r) => r.service === 'cutoff')
+          .map((r) => r.workload)
+          .sort(),
+      ).toEqual(onC);
+      await rig.settled();
+      // Replaced while it was away, they stay stopped on c, and nothing runs twice.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(runningOnC()).toEqual([]);
+      expect(duplicates()).toEqual([]);
+      expect(eventsAfter(from, 'host-lost')).toHaveLength(1);
+      expect((await c.api('DELETE', '/v1/services/cutoff')).status).toBe(200);
+    });
+
+    it('PostgreSQL restarted while the agents run: they stay members, and a deploy afterwards works', async () => {
+      const { rig, a, b } = cluster;
+      const pids = rig.agents.map((x) => x.pid());
+      const printed = rig.agents.map((x) => x.output().length);
+      const epochs = (await rig.hosts()).map((h) => [h.name, h.epoch]);
+      const from = rig.events.length;
+      await cluster.restartPostgres(1_500);
+      // Longer than a loss takes to be declared: nobody is.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      expect(rig.agents.map((x) => x.pid())).toEqual(pids);
+      expect(eventsAfter(from, 'host-lost')).toEqual([]);
+      const hosts = await hostsFrom(b);
+      expect(hosts.map((h) => [h.name, h.epoch])).toEqual(epochs);
+      expect(hosts.every((h) => h.state === 'up')).toBe(true);
+      for (const [i, agent] of rig.agents.entries()) {
+        expect(agent.output().slice(printed[i])).not.toContain('fenced');
+      }
+
+      const deployed = await deploy(a, 'after-pg', 2);
+      expect(deployed.status, JSON.stringify(deployed.body)).toBe(201);
+      const workloads = await workloadsOf(b, 'after-pg');
+      expect(workloads.map((w) => w.state)).toEqual(['running', 'running']);
+      expect((await a.api('DELETE', '/v1/services/after-pg')).status).toBe(200);
+    });
+
+    it('NATS restarted: the agents reconnect, no host stays lost, and a deploy afterwards works', async () => {
+      const { rig, b, c } = cluster;
+      const pids = rig.agents.map((x) => x.pid());
+      const printed = rig.agents.map((x) => x.output().length);
+      const from = rig.events.length;
+      await rig.nats.restart();
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      expect(rig.agents.map((x) => x.pid())).toEqual(pids);
+      // A restart is over in well under the fence bound (1.5 s): nobody fenced, nobody lost.
+      expect(eventsAfter(from, 'host-lost')).toEqual([]);
+      const hosts = await hostsFrom(c);
+      expect(hosts.map((h) => h.state)).toEqual(['up', 'up', 'up']);
+      for (const [i, agent] of rig.agents.entries()) {
+        expect(agent.output().slice(printed[i])).not.toContain('fenced');
+      }
+
+      const deployed = await deploy(b, 'after-nats', 2);
+      expect(deployed.status, JSON.stringify(deployed.body)).toBe(201);
+      // Relayed requests ride the reconnected bus too: logs through another agent.
+      const [first] = await workloadsOf(c, 'after-nats');
+      const other = rig.agents.find((x) => x.name !== first!.host)!;
+      const logs = await until(
+        () => other.api('GET', `/v1/workloads/after-nats/${first!.name}/logs?stream=stdout`),
+        (r) => r.status === 200 && String(r.body).includes('says hello'),
+        10_000,
+        'logs through another agent',
+      );
+      expect(String(logs.body)).toContain('after-nats w');
+      expect((await b.api('DELETE', '/v1/services/after-nats')).status).toBe(200);
+    });
+
+    it('an agent without the cluster’s credentials cannot join: it exits 1 saying so, and is not listed', async () => {
+      const { rig } = cluster;
+      const url = new URL(rig.busUrl);
+      const attempts = {
+        'a wrong password': (() => {
+          const wrong = new URL(url);
+          wrong.password = 'guessed-password';
+          return wrong.toString();
+        })(),
+        'no credentials': `nats://${url.host}`,
+        'a guessed token': `nats://guessed-token@${url.host}`,
+      };
+      for (const [what, bus] of Object.entries(attempts)) {
+        const dir = join(cluster.dir, `intruder-${what.replace(/ /g, '-')}`);
+        const refused = await rig.runToExit([
+          '--state-dir',
+          dir,
+          '--store',
+          rig.storeUrl,
+          '--bus',
+          bus,
+          '--cluster',
+          rig.cluster,
+          '--host-name',
+          'intruder',
+          '--address',
+          rig.agents[0]!.namespace.address,
+        ]);
+        expect(refused.code, `${what}: ${refused.output}`).toBe(1);
+        expect(refused.output, what).toContain('cannot join the cluster');
+        expect(refused.output, what).toContain('(cluster-unreachable)');
+        expect(refused.output, what).not.toContain('guessed');
+      }
+      expect((await rig.hosts()).map((h) => h.name)).toEqual(['a', 'b', 'c']);
+      expect(rig.events.filter((e) => e.event.host === 'intruder')).toEqual([]);
+    });
+
+    it('`workload logs` (and `-f`) of a workload on one host are answered through another host’s agent; `workload exec` there says where it runs', async () => {
+      const { a, c } = cluster;
+      const deployed = await deploy(c, 'remote-logs', 1);
+      expect(deployed.status, JSON.stringify(deployed.body)).toBe(201);
+      const [w] = await workloadsOf(a, 'remote-logs');
+      expect(w).toMatchObject({ state: 'running' });
+      const owner = cluster.rig.agent(w!.host);
+      const asker = cluster.rig.agents.find((x) => x.name !== owner.name)!;
+
+      const logs = await until(
+        () => cluster.cli(asker, ['workload', 'logs', `remote-logs/${w!.name}`]),
+        (r) => r.code === 0 && r.stdout.includes('remote-logs w1 says hello'),
+        10_000,
+        'logs through another agent',
+      );
+      expect(logs.stderr).toBe('');
+      // Followed: the relay streams until the client hangs up.
+      const followed = await cluster.follow(
+        asker,
+        ['workload', 'logs', '-f', `remote-logs/${w!.name}`],
+        (out) => out.includes('says hello'),
+      );
+      expect(followed.stdout).toContain('remote-logs w1 says hello');
+
+      // Exec is not relayed (a WebSocket): the agent asked answers 409 naming the owner ...
+      expect(
+        await asker.api('GET', `/v1/workloads/remote-logs/${w!.name}/exec?command=true`),
+      ).toMatchObject({
+        status: 409,
+        body: { error: { code: 'workload-elsewhere', details: { host: owner.name } } },
+      });
+      const refused = await cluster.cli(asker, [
+        'workload',
+        'exec',
+        `remote-logs/${w!.name}`,
+        '--',
+        'echo',
+        'hi',
+      ]);
+      // The CLI gets the 409 as a refused WebSocket upgrade, and says no more than that.
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain('409');
+      // ... and the owner's agent runs it, in the owner's namespace.
+      const ran = await cluster.cli(owner, [
+        'workload',
+        'exec',
+        `remote-logs/${w!.name}`,
+        '--',
+        'sh',
+        '-c',
+        'ip -4 -o addr show | grep -c "$0" || true',
+        owner.namespace.address,
+      ]);
+      expect(ran.code, ran.stderr).toBe(0);
+      expect(ran.stdout.trim()).toBe('1');
+      expect((await a.api('DELETE', '/v1/services/remote-logs')).status).toBe(200);
+      expect(processesUnder(join(owner.stateDir, 'data', 'remote-logs'))).toEqual([]);
+    });
+  },
+);
