@@ -1,0 +1,196 @@
+/**
+ * The fence watchdog with real agents in a cluster (a real PostgreSQL and nats-server): a
+ * SIGKILLed agent's host still fences, and the agent started again takes it from there.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type NatsServer, startNatsServer } from '@khutulun/cluster/testing';
+import { ProcessDriver } from '@khutulun/driver-process';
+import { type PostgresServer, startPostgresServer } from '@khutulun/store-postgres';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { fenceWatchdogPaths, readFenceRecord } from './fence-watchdog-record.js';
+import { type AgentProcess, startAgentProcess } from './testing/agent-process.js';
+
+/** The agent's bound: fenceAfterMs (1.5 s) + the stop grace (3 s). */
+const LEASE_MS = 4_500;
+
+let postgres: PostgresServer;
+let nats: NatsServer;
+let clusters = 0;
+const cleanup: Array<() => Promise<unknown> | unknown> = [];
+
+beforeAll(async () => {
+  [postgres, nats] = await Promise.all([startPostgresServer({ fast: true }), startNatsServer()]);
+});
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+afterAll(async () => {
+  await nats?.stop();
+  await postgres?.stop();
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function stateDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'khutulun-fence-agent-'));
+  cleanup.push(async () => {
+    // Whatever this test left running on the directory goes first: its watchdog, workloads.
+    const pid = watchdogPid(dir);
+    if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
+    const sweeper = new ProcessDriver({ stateDirectory: dir });
+    for (const status of await sweeper.adopt()) await sweeper.delete(status.ref, { graceMs: 0 });
+    await sweeper.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+async function newCluster(): Promise<{ store: string; bus: string; name: string }> {
+  const name = `fence${process.pid}x${++clusters}`;
+  const store = await postgres.createDatabase(name);
+  const bus = `nats://${nats.user}:${encodeURIComponent(nats.password)}@127.0.0.1:${nats.port}`;
+  return { store, bus, name };
+}
+
+async function member(
+  cluster: { store: string; bus: string; name: string },
+  host: string,
+  dir: string,
+): Promise<AgentProcess> {
+  const agent = await startAgentProcess(dir, [
+    '--store',
+    cluster.store,
+    '--bus',
+    cluster.bus,
+    '--cluster',
+    cluster.name,
+    '--host-name',
+    host,
+    '--kinds',
+    'process',
+  ]);
+  cleanup.push(() => agent.kill());
+  return agent;
+}
+
+function watchdogPid(dir: string): number | undefined {
+  try {
+    return Number.parseInt(readFileSync(fenceWatchdogPaths(dir).pid, 'utf8'), 10) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a process runs (a zombie, exited but not yet reaped, does not). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+async function until<T>(
+  read: () => Promise<T> | T,
+  ok: (value: T) => boolean,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (ok(value)) return value;
+    if (Date.now() > deadline) throw new Error(`not reached: ${JSON.stringify(value)}`);
+    await sleep(50);
+  }
+}
+
+function sleeperSource(): string {
+  const source = join(stateDir(), 'sleeper.yaml');
+  writeFileSync(
+    source,
+    'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun.core\n    namespace: k\n' +
+      'service_template:\n  node_templates:\n' +
+      // `never`: only the re-join, not the restart policy, may start it again after a fence.
+      '    one:\n      type: k:Process\n      properties:\n        command: /bin/sleep\n' +
+      '        arguments: ["300"]\n        restart: never\n',
+  );
+  return source;
+}
+
+describe('the fence watchdog of a cluster agent (real PostgreSQL and nats-server)', () => {
+  it('an agent SIGKILLed: its watchdog stops its workload within the bound; started again, the agent starts it again (still its own); a clean stop ends the watchdog without fencing', async () => {
+    const cluster = await newCluster();
+    const dir = stateDir();
+    const a = await member(cluster, 'host-a', dir);
+    const deployed = await a.api('POST', '/v1/services', {
+      name: 'sleeper',
+      source: { path: sleeperSource() },
+    });
+    expect(deployed.status, JSON.stringify(deployed.body)).toBe(201);
+    const workload = async (agent: AgentProcess) =>
+      (await agent.api('GET', '/v1/workloads/sleeper/one')).body as {
+        state: string;
+        pid?: number;
+      };
+    const before = await workload(a);
+    expect(before.state).toBe('running');
+    const watchdog = watchdogPid(dir)!;
+    expect(alive(watchdog)).toBe(true);
+    expect(a.output()).toContain(`fence watchdog PID ${watchdog} holds the lease`);
+
+    // No agent alive from here on: the watchdog alone stops the workload, once the lease
+    // (renewed with the agent's last returning heartbeat, at most 500 ms before the kill)
+    // has expired, within its 3 s grace (sleep goes at once on SIGTERM), plus slack for load.
+    await a.kill();
+    const killedAt = Date.now();
+    await until(
+      () => alive(before.pid!),
+      (running) => !running,
+    );
+    const tookMs = Date.now() - killedAt;
+    expect(tookMs).toBeGreaterThanOrEqual(LEASE_MS - 1_000);
+    expect(tookMs).toBeLessThan(LEASE_MS + 3_000 + 3_000);
+    // What it stopped is recorded for the next agent; with no agent to wait for, it is gone.
+    await until(
+      () => readFenceRecord(dir),
+      (record) => record !== undefined,
+    );
+    expect(readFenceRecord(dir)!.stopped.map((ref) => ref.key)).toEqual([
+      { service: 'sleeper', name: expect.stringMatching(/^one/) },
+    ]);
+    await until(
+      () => alive(watchdog),
+      (running) => !running,
+      10_000,
+    );
+    expect(existsSync(fenceWatchdogPaths(dir).socket)).toBe(false);
+
+    // The agent again, on the same state directory: nobody declared the host lost (no other
+    // member), so it still owns the workload and starts it again; the record is handled.
+    const again = await member(cluster, 'host-a', dir);
+    const after = await until(
+      () => workload(again),
+      (w) => w.state === 'running' && w.pid !== undefined,
+    );
+    expect(after.pid).not.toBe(before.pid);
+    expect(alive(after.pid!)).toBe(true);
+    expect(readFenceRecord(dir)).toBeUndefined();
+    const second = watchdogPid(dir)!;
+    expect(second).not.toBe(watchdog);
+    expect(alive(second)).toBe(true);
+
+    // A clean stop: the watchdog goes without fencing; the workload keeps running.
+    expect(await again.stop()).toBe(0);
+    await until(
+      () => alive(second),
+      (running) => !running,
+      10_000,
+    );
+    await sleep(LEASE_MS + 1_000);
+    expect(alive(after.pid!)).toBe(true);
+    expect(readFenceRecord(dir)).toBeUndefined();
+  }, 90_000);
+});
