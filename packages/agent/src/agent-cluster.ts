@@ -1,7 +1,9 @@
 import { availableParallelism, totalmem } from 'node:os';
-import type { Cluster, FenceReason, HostRecord, JoinResult } from '@khutulun/cluster';
+import type { Cluster, ClusterEvent, FenceReason, HostRecord, JoinResult } from '@khutulun/cluster';
+import type { Value } from '@khutulun/floria';
 import { AgentStartError } from './agent-error.js';
 import { relay, serveRelay } from './api-relay.js';
+import { type CallOptions, callHostOp, type OpHandler, serveHostOps } from './host-ops.js';
 import type { ClusterPolicies } from './host-policies.js';
 
 /** Where the cluster is and how this host joins it (`--store` and `--bus`). */
@@ -41,6 +43,15 @@ export interface AgentCluster {
   relay(host: string, request: Request): Promise<Response>;
   /** Serves relayed requests for this host with the agent's API; returns how to stop. */
   serveRelay(fetch: (request: Request) => Response | Promise<Response>): () => void;
+  /**
+   * Runs a host operation (`host-ops.ts`) on `host`'s agent: how a workload's driver
+   * operations run on its owner. Fails at once if `host` is declared lost meanwhile.
+   */
+  call(host: string, op: string, args: Value, options?: CallOptions): Promise<Value>;
+  /** Serves this host's operations; returns how to stop. */
+  serveOps(handle: OpHandler): () => void;
+  /** Calls `listener` with every cluster event; returns how to stop. */
+  onEvent(listener: (event: ClusterEvent) => void): () => void;
   /** Sets what the agent does when this host is fenced or re-joins (the service controller). */
   handle(handlers: MembershipHandlers): void;
   /** Leaves the cluster (stops heartbeating); workloads keep running. */
@@ -84,6 +95,12 @@ export function parseBusUrl(text: string): BusAddress | undefined {
   return { servers };
 }
 
+/** `KHUTULUN_FENCING_DELAY_MS`, when set to a positive number. */
+function fencingDelay(): { fencingDelayMs?: number } {
+  const ms = Number(process.env.KHUTULUN_FENCING_DELAY_MS);
+  return Number.isFinite(ms) && ms > 0 ? { fencingDelayMs: ms } : {};
+}
+
 /** What this machine offers for placement: CPU in millicores and memory in bytes. */
 export function hostCapacity(): { cpuMillicores: number; memoryBytes: number } {
   return { cpuMillicores: availableParallelism() * 1000, memoryBytes: totalmem() };
@@ -116,6 +133,9 @@ export async function joinAgentCluster(options: ClusterOptions): Promise<AgentCl
       nats: bus,
       ...(options.name ? { cluster: options.name } : {}),
       host: { ...options.host, capacity: hostCapacity() },
+      // How long at-most-once replacements wait after their host was declared lost (the
+      // registry's default, 10 s, unless set for the whole cluster: every agent the same).
+      ...fencingDelay(),
       onFenced: async (reason: FenceReason) => {
         options.log('warn', `cluster: this host is fenced (${reason.reason})`);
         await handlers?.fenced(reason);
@@ -150,6 +170,20 @@ export async function joinAgentCluster(options: ClusterOptions): Promise<AgentCl
       serveRelay(cluster.nats, base, options.host.name, fetch, (level, message) =>
         options.log(level, message),
       ),
+    call(host, op, args, callOptions = {}) {
+      // A host declared lost while its operation runs will never answer it.
+      let stop = () => {};
+      const lost = new Promise<void>((resolve) => {
+        stop = cluster.membership.onEvent((event) => {
+          if (event.type === 'host-lost' && event.host === host) resolve();
+        });
+      });
+      return callHostOp(cluster.nats, base, host, op, args, { ...callOptions, lost }).finally(() =>
+        stop(),
+      );
+    },
+    serveOps: (handle) => serveHostOps(cluster.nats, base, options.host.name, handle),
+    onEvent: (listener) => cluster.membership.onEvent((event) => listener(event)),
     handle(set) {
       handlers = set;
     },

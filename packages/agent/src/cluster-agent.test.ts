@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,18 +43,23 @@ async function member(
   cluster: { store: string; bus: string; name: string },
   host: string,
   args: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<AgentProcess> {
-  const agent = await startAgentProcess(stateDir(), [
-    '--store',
-    cluster.store,
-    '--bus',
-    cluster.bus,
-    '--cluster',
-    cluster.name,
-    '--host-name',
-    host,
-    ...args,
-  ]);
+  const agent = await startAgentProcess(
+    stateDir(),
+    [
+      '--store',
+      cluster.store,
+      '--bus',
+      cluster.bus,
+      '--cluster',
+      cluster.name,
+      '--host-name',
+      host,
+      ...args,
+    ],
+    env,
+  );
   cleanup.push(() => agent.kill());
   return agent;
 }
@@ -184,9 +189,10 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
       state: string;
       pid: number;
     }>;
+    // Spread (the default scoring): one each, and each runs on its owner's agent.
     expect(workloads.map((w) => [w.name, w.host, w.state]).sort()).toEqual([
       ['one-1', 'host-a', 'running'],
-      ['two-1', 'host-a', 'running'],
+      ['two-1', 'host-b', 'running'],
     ]);
     const counts = async (agent: AgentProcess) =>
       Object.fromEntries(
@@ -194,7 +200,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
           (await agent.api('GET', '/v1/hosts')).body as Array<{ name: string; workloads: number }>
         ).map((h) => [h.name, h.workloads]),
       );
-    expect(await counts(b)).toEqual({ 'host-a': 2, 'host-b': 0 });
+    expect(await counts(b)).toEqual({ 'host-a': 1, 'host-b': 1 });
 
     // Any agent serves them: requests about another host's workloads are relayed to its agent.
     const logs = await until(
@@ -206,9 +212,9 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     expect(await followUntil(b, '/v1/workloads/sleepers/one/logs?follow=1', 'hello from')).toBe(
       true,
     );
-    const restarted = await b.api('POST', '/v1/workloads/sleepers/two/restart');
+    const restarted = await a.api('POST', '/v1/workloads/sleepers/two/restart');
     expect(restarted.status, JSON.stringify(restarted.body)).toBe(200);
-    expect(restarted.body).toMatchObject({ host: 'host-a', state: 'running', restarts: 1 });
+    expect(restarted.body).toMatchObject({ host: 'host-b', state: 'running', restarts: 1 });
     const pidOfTwo = workloads.find((w) => w.name === 'two-1')!.pid;
     expect(restarted.body.pid).not.toBe(pidOfTwo);
     // Exec (a WebSocket) is not relayed: the agent says where the workload runs.
@@ -217,7 +223,8 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
       body: { error: { code: 'workload-elsewhere', details: { host: 'host-a' } } },
     });
     const current = (await a.api('GET', '/v1/workloads')).body as typeof workloads;
-    // ... nor touches them when it recovers after a restart (same state directory).
+    // An agent restarted (same state directory) re-adopts the workloads its host owns, and
+    // leaves the rest of the service (the deploying agent's) alone.
     expect(await b.stop()).toBe(0);
     const again = await startAgentProcess(b.stateDir, [
       '--store',
@@ -236,7 +243,8 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     );
     expect((await a.api('GET', '/v1/services/sleepers')).body).toMatchObject({ state: 'running' });
 
-    // A delete through another agent is run by the deploying one.
+    // A delete through another agent is run by the deploying one, each workload stopped by
+    // its owner's agent.
     const deleted = await again.api('DELETE', '/v1/services/sleepers');
     expect(deleted.status, JSON.stringify(deleted.body)).toBe(200);
     expect((await a.api('GET', '/v1/services')).body).toEqual([]);
@@ -254,6 +262,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
       status: 200,
       body: { name: 'host-a', state: 'draining' },
     });
+    expect((await a.api('POST', '/v1/hosts/host-b/drain')).status).toBe(200);
     expect((await b.api('POST', '/v1/hosts/nope/drain')).status).toBe(404);
     const source = join(stateDir(), 'one.yaml');
     writeFileSync(
@@ -268,11 +277,13 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     expect(refused.body.error.message).toContain('host-a: ');
     expect((await a.api('GET', '/v1/services')).body).toEqual([]);
     expect((await registry.workloadsOf('host-a')).length).toBe(0);
+    expect((await registry.workloadsOf('host-b')).length).toBe(0);
 
     expect(await a.api('POST', '/v1/hosts/host-a/undrain')).toMatchObject({
       status: 200,
       body: { state: 'up' },
     });
+    expect((await a.api('POST', '/v1/hosts/host-b/undrain')).status).toBe(200);
     // Two agents deploying one name at once (one store): exactly one wins, the other gets 409.
     const both = await Promise.all(
       [a, b].map((agent) =>
@@ -283,6 +294,68 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     expect(both.find((r) => r.status === 409)!.body.error.code).toBe('service-exists');
     const winner = both[0]!.status === 201 ? a : b;
     expect((await winner.api('DELETE', '/v1/services/one')).status).toBe(200);
+  });
+
+  it("runs each workload on its owner's agent, and replaces a SIGKILLed host's workloads elsewhere (at-most-once after the fencing delay)", async () => {
+    const cluster = await newCluster();
+    const env = { KHUTULUN_FENCING_DELAY_MS: '2500' };
+    const a = await member(cluster, 'host-a', [], env);
+    const b = await member(cluster, 'host-b', [], env);
+    const source = join(stateDir(), 'spread.yaml');
+    const sleeper = (name: string) =>
+      `    ${name}:\n      type: k:Process\n      properties:\n        command: /bin/sh\n` +
+      `        arguments: ["-c", "echo $SERVER_ADDRESS; exec sleep 300"]\n`;
+    writeFileSync(
+      source,
+      'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun.core\n    namespace: k\n' +
+        'service_template:\n  node_templates:\n' +
+        ['one', 'two', 'three', 'four'].map(sleeper).join('') +
+        '  policies:\n    - once:\n        type: k:Replacement\n        properties: { guarantee: at-most-once }\n        targets: [ four ]\n',
+    );
+    const deployed = await a.api('POST', '/v1/services', {
+      name: 'spread',
+      source: { path: source },
+    });
+    expect(deployed.status, JSON.stringify(deployed.body)).toBe(201);
+    type Row = { name: string; host: string; state: string; pid: number };
+    const rows = async (agent: AgentProcess) =>
+      ((await agent.api('GET', '/v1/workloads')).body as Row[]).sort((x, y) =>
+        x.name.localeCompare(y.name),
+      );
+    const before = await rows(b);
+    // Spread: both hosts took some, and each workload runs (a real process) where it says.
+    expect(new Set(before.map((w) => w.host))).toEqual(new Set(['host-a', 'host-b']));
+    for (const w of before) expect([w.state, alive(w.pid)]).toEqual(['running', true]);
+    const onB = before.filter((w) => w.host === 'host-b');
+    cleanup.push(() => {
+      for (const w of onB) if (alive(w.pid)) process.kill(w.pid, 'SIGKILL');
+    });
+    // host-b's own agent supervises them: they are in its driver's state, not host-a's.
+    const bRecords = readdirSync(join(b.stateDir, 'workloads', 'spread'));
+    expect(bRecords.sort()).toEqual(onB.map((w) => w.name).sort());
+
+    const killedAt = Date.now();
+    await b.kill();
+    // host-a declares host-b lost and starts b's at-least-once workloads itself at once; the
+    // at-most-once one (four) only after the fencing delay.
+    const replaced = await until(
+      () => rows(a),
+      (ws) => ws.filter((w) => w.host === 'host-a' && w.state === 'running').length === 4,
+    );
+    const elapsed = Date.now() - killedAt;
+    for (const w of replaced) expect(alive(w.pid)).toBe(true);
+    const events = (await a.api('GET', '/v1/events?limit=1000')).body as Array<{
+      type: string;
+      id: { name: string };
+      at?: string;
+    }>;
+    const replacedEvents = events.filter((e) => e.type === 'workload-replaced');
+    expect(replacedEvents.map((e) => e.id.name).sort()).toEqual(onB.map((w) => w.name).sort());
+    expect(events.some((e) => e.type === 'workload-lost')).toBe(true);
+    expect(onB.map((w) => w.name)).toContain('four-1');
+    expect(elapsed).toBeGreaterThanOrEqual(2_500);
+    expect((await a.api('DELETE', '/v1/services/spread')).status).toBe(200);
+    for (const w of replaced) expect(alive(w.pid)).toBe(false);
   });
 
   it('stops its workloads when fenced (NATS out of reach), and starts them again when it re-joins', async () => {

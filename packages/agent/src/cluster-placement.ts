@@ -1,4 +1,4 @@
-import type { HostRecord } from '@khutulun/cluster';
+import type { HostRecord, ReplacementPolicy } from '@khutulun/cluster';
 import type { Value } from '@khutulun/floria';
 import type { AgentCluster } from './agent-cluster.js';
 import { DeployError } from './agent-error.js';
@@ -10,6 +10,10 @@ export interface ClusterWorkload {
   /** The node template it was instantiated from (what distinct-hosts and spread count). */
   node: string;
   kind: string;
+  /** How it is replaced when its host is lost (default at-least-once). */
+  policy?: ReplacementPolicy;
+  /** It replaces a lost host's workload: the replacement intent it places. */
+  replacement?: number;
 }
 
 /** Placement's view of the registry's hosts: state, labels, kinds, capacity, what they own. */
@@ -31,8 +35,7 @@ export function placementHosts(records: readonly HostRecord[]): PlacementHost[] 
  * `stale-epoch`). Resolves with the host of each workload, by name.
  *
  * `pin` pins every workload to one host: placement still checks that host (state, kinds,
- * capacity) and says why it refuses. Until driver operations run on the owning agent, the
- * agent pins a deploy's workloads to itself.
+ * capacity) and says why it refuses.
  *
  * A workload no host takes fails the whole placement before any owner is recorded, with the
  * reason of every host (`placement-failed`, 409), as Nomad reports its placement failures.
@@ -66,7 +69,10 @@ export async function placeInCluster(
     await cluster.cluster.registry.assignWorkload(
       { service, workload: w.name },
       { host, epoch: epochs.get(host)! },
-      { policy: 'at-least-once' },
+      {
+        policy: w.policy ?? 'at-least-once',
+        ...(w.replacement === undefined ? {} : { replacement: w.replacement }),
+      },
     );
     placed.set(w.name, host);
   }

@@ -3,7 +3,7 @@ import { setMaxListeners } from 'node:events';
 import { rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import type { DeployProgress } from '@khutulun/api';
-import type { JoinResult } from '@khutulun/cluster';
+import type { JoinResult, ReplacementIntent } from '@khutulun/cluster';
 import {
   isDriverError,
   type PortBinding,
@@ -19,6 +19,7 @@ import { AttributeWriter } from './attribute-writer.js';
 import { placeInCluster, releaseOwners } from './cluster-placement.js';
 import type { HandlerSources } from './event-handlers.js';
 import { healthCheckOf, livenessOf, waitHealthy } from './health-checks.js';
+import type { OpContext } from './host-ops.js';
 import { runPrestart } from './prestart.js';
 import {
   readRecord,
@@ -29,7 +30,7 @@ import {
   serviceDirectories,
 } from './service-record.js';
 import { uploadsPath } from './state-dir.js';
-import { Supervisor, statusValues } from './supervisor.js';
+import { type Supervised, Supervisor, statusValues } from './supervisor.js';
 import { isMap, propertyValue, workloadRefOf } from './values.js';
 import { type ClassCache, workloadNode } from './workload-node.js';
 import {
@@ -37,6 +38,7 @@ import {
   planWorkloads,
   policyTriggers,
   portEnvironment,
+  replacementPolicies,
   restartOverrides,
 } from './workload-plan.js';
 import { cleanupWorkload, dataRoot, prepareWorkload } from './workload-setup.js';
@@ -50,6 +52,12 @@ export interface DeployRequest {
   /** A local path (file, CSAR or directory) the agent reads. */
   source: string;
   inputs?: Record<string, Value>;
+}
+
+/** Where a deploy's workloads are: their reserved ports, and their hosts' addresses by name. */
+interface Placement {
+  reserved: ReadonlyMap<string, PortBinding[]>;
+  addressOf: ReadonlyMap<string, string>;
 }
 
 const SERVICE_NAME = /^[a-z0-9]([a-z0-9._-]{0,62})$/;
@@ -72,6 +80,191 @@ export class ServiceController {
       fenced: () => this.supervisor.fence(),
       rejoined: (result) => this.rejoined(result),
     });
+    // The agent whose transaction declared a host lost replaces its workloads: an event
+    // handler, no loop. (Intents it does not live to place are taken by the next agent that
+    // starts, from the registry.)
+    s.cluster?.onEvent((event) => {
+      if (event.type !== 'host-lost' || event.declaredBy !== s.host) return;
+      this.replaceLost(event.host, event.replacements).catch((error: Error) =>
+        s.log('error', `replacing the workloads of host ${event.host}: ${error.message}`),
+      );
+    });
+  }
+
+  /** Timers of at-most-once replacements waiting out the fencing delay. */
+  private readonly waiting = new Set<NodeJS.Timeout>();
+
+  /**
+   * Replaces the workloads of a lost host: the graph says at once that they are lost; each is
+   * then placed on another host (at-most-once ones once their fencing delay has passed) and
+   * started there by its new owner's agent.
+   */
+  private async replaceLost(lostHost: string, intents: ReplacementIntent[]): Promise<void> {
+    const lost = new Map<Id, Record<string, Value | undefined>>();
+    for (const intent of intents) {
+      const { instances } = serviceDirectories(intent.service);
+      const id: Id = { kind: 'vertex', directory: instances, name: intent.workload };
+      if (await this.s.store.get(id)) lost.set(id, { state: 'lost', pid: undefined });
+    }
+    await Promise.all(
+      [...lost].map(([id, values]) =>
+        this.attributes.write(id, values, { type: 'workload-lost', data: { host: lostHost } }),
+      ),
+    );
+    await Promise.all(
+      intents.map(async (intent) => {
+        const wait = Date.parse(intent.notBefore) - Date.now();
+        if (wait > 0) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              this.waiting.delete(timer);
+              resolve();
+            }, wait + 50);
+            this.waiting.add(timer);
+          });
+        }
+        await this.replaceOne(lostHost, intent).catch((error: Error) =>
+          this.s.log(
+            'warn',
+            `workload ${intent.service}/${intent.workload} (lost with ${lostHost}) was not replaced: ${error.message}`,
+          ),
+        );
+      }),
+    );
+  }
+
+  /** Places one replacement intent and has its new owner start it. */
+  private async replaceOne(lostHost: string, intent: ReplacementIntent): Promise<void> {
+    const cluster = this.s.cluster!;
+    const { service, workload } = intent;
+    const record = await readRecord(this.s.store, service);
+    const { instances } = serviceDirectories(service);
+    const vertex = (await this.s.store.get({
+      kind: 'vertex',
+      directory: instances,
+      name: workload,
+    })) as Vertex | undefined;
+    if (!record || !vertex || record.state !== 'running') {
+      // Deleted, or its deploy is failing and rolls back: nothing to replace.
+      await cluster.cluster.registry.discardReplacement(intent.id);
+      return;
+    }
+    let placed: Map<string, string>;
+    try {
+      placed = await placeInCluster(cluster, service, [
+        {
+          name: workload,
+          node: vertex.template?.name ?? workload,
+          kind: String(propertyValue(vertex, 'kind')),
+          policy: intent.policy,
+          replacement: intent.id,
+        },
+      ]);
+    } catch (error) {
+      // Another agent placed it first: its replacement is that agent's.
+      if ((error as { code?: string }).code === 'stale-epoch') return;
+      await this.attributes.write(
+        vertex.id,
+        { state: 'lost' },
+        { type: 'workload-replace-failed', data: { message: (error as Error).message } },
+      );
+      throw error;
+    }
+    const host = placed.get(workload)!;
+    const args = { service, workload, lostHost, replacement: intent.id };
+    if (this.isHere(host)) await this.hostOp('replace', args, noContext());
+    else await cluster.call(host, 'replace', args);
+    const epoch = (await cluster.hosts()).find((h) => h.name === host)?.epoch ?? 0;
+    await cluster.cluster.events
+      .publish(
+        {
+          type: 'workload-replaced',
+          host,
+          epoch,
+          service,
+          workload,
+          replacement: intent.id,
+          at: new Date().toISOString(),
+        },
+        `workload-replaced:${intent.id}`,
+      )
+      .catch((error: Error) => this.s.log('warn', `workload-replaced: ${error.message}`));
+  }
+
+  /**
+   * Starts here a workload whose host was lost: its ports are reserved on this host (exposed
+   * where other workloads connect to them), the graph's addresses and ports for it are
+   * rewritten (the workloads connected to it keep what they were started with until they
+   * restart), and it starts as in a deploy, answering once it is ready.
+   */
+  private async startReplacement(
+    service: string,
+    name: string,
+    args: Record<string, Value>,
+    context: OpContext,
+  ): Promise<void> {
+    const record = await readRecord(this.s.store, service);
+    if (record?.state !== 'running') {
+      throw requestErrors.conflict('service-not-running', `service "${service}" is not running`, {
+        service,
+      });
+    }
+    const baseDir = dirname(record.source);
+    const dirs = serviceDirectories(service);
+    const classes: ClassCache = new Map();
+    const plan = await planWorkloads(this.s.store, this.s.kinds, dirs, service, baseDir, classes);
+    const w = plan.find((x) => x.name === name);
+    if (!w) throw requestErrors.notFound('workload-not-found', `no workload ${service}/${name}`);
+    // What the graph holds of the others: their ports, and their hosts' addresses.
+    const addresses = new Map((await this.s.cluster!.hosts()).map((h) => [h.name, h.address]));
+    const reserved = new Map<string, PortBinding[]>();
+    const addressOf = new Map<string, string>();
+    for (const other of plan) {
+      const vertex = (await this.s.store.get(other.vertex)) as Vertex | undefined;
+      const ports = vertex ? propertyValue(vertex, 'ports') : undefined;
+      const host = vertex ? propertyValue(vertex, 'host') : undefined;
+      if (isMap(ports)) {
+        reserved.set(
+          other.name,
+          Object.entries(ports).map(([port, value]) => ({
+            name: port,
+            port: Number(value),
+            protocol: 'tcp' as const,
+          })),
+        );
+      }
+      if (typeof host === 'string' && addresses.has(host))
+        addressOf.set(other.name, addresses.get(host)!);
+    }
+    const connected = plan.flatMap((v) =>
+      v.connections.filter((c) => c.target === name && v.name !== name).map((c) => c.port),
+    );
+    await this.s.network.release({ service, name });
+    reserved.set(name, await this.reservePorts(service, w, connected));
+    addressOf.set(name, this.s.address);
+    await this.attributes.write(w.vertex, { host: this.s.host, state: 'pending', pid: undefined });
+    await this.writePorts(plan, reserved, addressOf);
+    const { floria, store, dispatcher } = this.s;
+    const updated = await Promise.all([
+      floria.update(store, { query: { kind: 'vertex', directory: dirs.instances }, dispatcher }),
+      floria.update(store, { query: { kind: 'edge', directory: dirs.instances }, dispatcher }),
+    ]);
+    throwProblems(updated.flatMap((u) => u.problems));
+    const sup = await this.startWorkload(
+      { service, baseDir, classes },
+      { baseDir, triggers: await policyTriggers(store, dirs.instances) },
+      w,
+      { reserved, addressOf },
+      context.signal,
+      context.progress,
+    );
+    const data = { lostHost: args.lostHost ?? null, replacement: args.replacement ?? null };
+    await this.attributes.write(
+      w.vertex,
+      { host: this.s.host },
+      { type: 'workload-replaced', data },
+    );
+    this.supervisor.runHandler(sup, 'replaced', data);
   }
 
   /**
@@ -239,37 +432,47 @@ export class ServiceController {
     const classes: ClassCache = new Map();
     const plan = await planWorkloads(store, this.s.kinds, dirs, name, baseDir, classes);
 
-    const placed = new Map<Id, Record<string, Value | undefined>>();
+    // Where each workload runs: its owner host, and the address connections to it are given.
+    const hostOf = new Map<string, string>();
+    const addressOf = new Map<string, string>();
     if (this.s.cluster) {
-      const hosts = await this.placeInCluster(name, plan);
+      const records = await this.s.cluster.hosts();
+      const guarantees = await replacementPolicies(store, plan, dirs.instances, dirs.templates);
+      const hosts = await this.placeInCluster(name, plan, guarantees);
       for (const w of plan) {
-        placed.set(w.vertex, {
-          host: hosts.get(w.name)!,
-          kind: w.kind,
-          state: 'pending',
-          restarts: 0,
-        });
+        const host = hosts.get(w.name)!;
+        hostOf.set(w.name, host);
+        addressOf.set(w.name, records.find((h) => h.name === host)?.address ?? this.s.address);
       }
-    }
-    await Promise.all(
-      (this.s.cluster ? [] : plan).map(async (w) => {
-        const host = await this.s.policies.place({
-          service: name,
-          workload: w.name,
-          hosts: [this.s.host],
-        });
-        if (host !== this.s.host) {
-          throw new DeployError({
-            code: 'placement-failed',
-            status: 500,
-            message: `workload ${w.name} was placed on unknown host ${JSON.stringify(host)}`,
-            details: { workload: w.name, host },
+    } else {
+      await Promise.all(
+        plan.map(async (w) => {
+          const host = await this.s.policies.place({
+            service: name,
+            workload: w.name,
+            hosts: [this.s.host],
           });
-        }
-        placed.set(w.vertex, { host, kind: w.kind, state: 'pending', restarts: 0 });
-      }),
+          if (host !== this.s.host) {
+            throw new DeployError({
+              code: 'placement-failed',
+              status: 500,
+              message: `workload ${w.name} was placed on unknown host ${JSON.stringify(host)}`,
+              details: { workload: w.name, host },
+            });
+          }
+          hostOf.set(w.name, host);
+          addressOf.set(w.name, this.s.address);
+        }),
+      );
+    }
+    await this.attributes.writeMany(
+      new Map(
+        plan.map((w) => [
+          w.vertex,
+          { host: hostOf.get(w.name)!, kind: w.kind, state: 'pending', restarts: 0 },
+        ]),
+      ),
     );
-    await this.attributes.writeMany(placed);
     progress({ service: name, step: 'placed' });
 
     const overrides = await restartOverrides(store, plan, dirs.instances, dirs.templates);
@@ -277,17 +480,29 @@ export class ServiceController {
       new Map([...overrides].map(([id, restart]) => [id, { restart }])),
     );
 
-    // Ports first, for every workload, all at once (the network driver commits concurrent
-    // reservations together, and its check of the socket tables is cheapest before the
-    // service's own processes and probes fill them), then properties are evaluated with the
-    // ports in place.
+    // Ports first, for every workload, all at once, each on its owner's host (the network
+    // driver commits concurrent reservations together, and its check of the socket tables is
+    // cheapest before the service's own processes and probes fill them), then properties are
+    // evaluated with the ports in place. A port another host's workload connects to is
+    // exposed on its host's firewall.
+    const crossHost = crossHostPorts(plan, hostOf);
     const reserved = new Map<string, PortBinding[]>();
     const reservations = await Promise.allSettled(
-      plan.map(async (w) => reserved.set(w.name, await this.reservePorts(name, w))),
+      plan.map(async (w) => {
+        const expose = [...(crossHost.get(w.name) ?? [])];
+        const bindings = this.isHere(hostOf.get(w.name)!)
+          ? await this.reservePorts(name, w, expose)
+          : ((await this.s.cluster!.call(hostOf.get(w.name)!, 'reserve', {
+              service: name,
+              workload: w as unknown as Value,
+              expose,
+            })) as unknown as PortBinding[]);
+        reserved.set(w.name, bindings);
+      }),
     );
     const refused = reservations.find((r) => r.status === 'rejected');
     if (refused) throw (refused as PromiseRejectedResult).reason;
-    await this.writePorts(plan, reserved);
+    await this.writePorts(plan, reserved, addressOf);
     const updated = await Promise.all([
       floria.update(store, { query: { kind: 'vertex', directory: dirs.instances }, dispatcher }),
       floria.update(store, { query: { kind: 'edge', directory: dirs.instances }, dispatcher }),
@@ -308,14 +523,31 @@ export class ServiceController {
         p = (async () => {
           await Promise.all(w.after.map((d) => start(byName.get(d)!)));
           if (abort.signal.aborted) throw abort.signal.reason;
-          await this.startWorkload(
-            { service: name, baseDir, classes },
-            sources,
-            w,
-            reserved,
-            abort.signal,
-            progress,
-          );
+          const host = hostOf.get(w.name)!;
+          if (this.isHere(host)) {
+            await this.startWorkload(
+              { service: name, baseDir, classes },
+              sources,
+              w,
+              { reserved, addressOf },
+              abort.signal,
+              progress,
+            );
+          } else {
+            // On its owner's agent, which answers once the workload is ready.
+            await this.s.cluster!.call(
+              host,
+              'start',
+              {
+                service: name,
+                baseDir,
+                workload: w as unknown as Value,
+                reserved: Object.fromEntries(reserved) as unknown as Value,
+                addresses: Object.fromEntries(addressOf),
+              },
+              { signal: abort.signal, progress },
+            );
+          }
         })();
         p.catch((error) => abort.abort(error));
         done.set(w.name, p);
@@ -342,28 +574,39 @@ export class ServiceController {
     });
   }
 
-  /**
-   * Places a service's workloads against the cluster's hosts and records their owners. Until
-   * driver operations run on the owning agent, the deploying agent pins them to itself:
-   * placement still checks this host (state, kinds, capacity) against the registry.
-   */
+  /** Places a service's workloads against the cluster's hosts and records their owners. */
   private async placeInCluster(
     service: string,
     plan: PlannedWorkload[],
+    guarantees: ReadonlyMap<string, string>,
   ): Promise<Map<string, string>> {
     const workloads = await Promise.all(
       plan.map(async (w) => {
         const vertex = (await this.s.store.get(w.vertex)) as Vertex | undefined;
-        return { name: w.name, node: vertex?.template?.name ?? w.name, kind: w.kind };
+        const policy = guarantees.get(w.name) === 'at-most-once' ? 'at-most-once' : undefined;
+        return {
+          name: w.name,
+          node: vertex?.template?.name ?? w.name,
+          kind: w.kind,
+          ...(policy ? { policy: policy as 'at-most-once' } : {}),
+        };
       }),
     );
-    return placeInCluster(this.s.cluster!, service, workloads, { pin: this.s.host });
+    return placeInCluster(this.s.cluster!, service, workloads);
   }
 
-  /** Reserves a workload's ports (exposing those that ask for it). */
-  private async reservePorts(service: string, w: PlannedWorkload): Promise<PortBinding[]> {
+  /**
+   * Reserves a workload's ports on this host, exposing those that ask for it and those named
+   * in `alsoExpose` (another host's workload connects to them).
+   */
+  private async reservePorts(
+    service: string,
+    w: PlannedWorkload,
+    alsoExpose: readonly string[] = [],
+  ): Promise<PortBinding[]> {
     const bindings: PortBinding[] = [];
-    for (const p of w.ports) {
+    for (const planned of w.ports) {
+      const p = alsoExpose.includes(planned.name) ? { ...planned, expose: true } : planned;
       const r = await this.s.network.reserve({
         owner: { service, name: w.name },
         name: p.name,
@@ -384,11 +627,16 @@ export class ServiceController {
     return bindings;
   }
 
-  /** Writes the reserved ports into the capabilities, and into the connections' relationships. */
+  /**
+   * Writes the reserved ports into the capabilities, and into the connections' relationships,
+   * each with the address of the host its workload runs on.
+   */
   private async writePorts(
     plan: PlannedWorkload[],
     reserved: Map<string, PortBinding[]>,
+    addressOf: ReadonlyMap<string, string>,
   ): Promise<void> {
+    const address = (workload: string) => addressOf.get(workload) ?? this.s.address;
     const values = new Map<Id, Record<string, Value | undefined>>();
     for (const w of plan) {
       const bindings = reserved.get(w.name) ?? [];
@@ -397,11 +645,11 @@ export class ServiceController {
         values.set(w.vertex, { ports: Object.fromEntries(bindings.map((b) => [b.name, b.port])) });
       for (const p of w.ports) {
         const b = reserved.get(w.name)?.find((x) => x.name === p.name);
-        if (b) values.set(p.capability, { port: b.port, address: this.s.address });
+        if (b) values.set(p.capability, { port: b.port, address: address(w.name) });
       }
       for (const c of w.connections) {
         const b = reserved.get(c.target)?.find((x) => x.name === c.port);
-        if (b) values.set(c.edge, { port: b.port, address: this.s.address });
+        if (b) values.set(c.edge, { port: b.port, address: address(c.target) });
       }
     }
     await this.attributes.writeMany(values);
@@ -411,14 +659,14 @@ export class ServiceController {
     deploy: { service: string; baseDir: string; classes: ClassCache },
     sources: HandlerSources,
     w: PlannedWorkload,
-    reserved: Map<string, PortBinding[]>,
+    where: Placement,
     signal: AbortSignal,
     progress: (p: DeployProgress) => void,
-  ): Promise<void> {
+  ): Promise<Supervised> {
     const { service } = deploy;
     const vertex = (await this.s.store.get(w.vertex)) as Vertex;
-    const ports = reserved.get(w.name) ?? [];
-    const { kind, driver, spec } = await this.specOf(deploy, vertex, w, ports, reserved);
+    const ports = where.reserved.get(w.name) ?? [];
+    const { kind, driver, spec } = await this.specOf(deploy, vertex, w, ports, where);
     progress({ service, step: 'start', workload: w.name, state: 'starting' });
     await runPrestart({
       stateDir: this.s.stateDir,
@@ -488,6 +736,7 @@ export class ServiceController {
     });
     this.supervisor.runHandler(sup, 'started', { pid: status.pid ?? null });
     this.supervisor.runHandler(sup, 'ready', {});
+    return sup;
   }
 
   /**
@@ -499,7 +748,7 @@ export class ServiceController {
     vertex: Vertex,
     w: PlannedWorkload,
     ports: PortBinding[],
-    reserved: Map<string, PortBinding[]>,
+    where: Placement,
   ): Promise<{ kind: WorkloadKind; driver: WorkloadDriver; spec: WorkloadSpec }> {
     const { service } = deploy;
     const key = { service, name: w.name };
@@ -540,7 +789,11 @@ export class ServiceController {
     const own = isMap(properties.environment) ? properties.environment : {};
     properties.environment = {
       ...prepared.environment,
-      ...portEnvironment(w, reserved, this.s.address),
+      ...portEnvironment(
+        w,
+        where.reserved,
+        (target) => where.addressOf.get(target) ?? this.s.address,
+      ),
       ...own,
     };
     const spec: WorkloadSpec = {
@@ -612,66 +865,61 @@ export class ServiceController {
   }
 
   /**
-   * Stops and deletes every workload of a service (by the refs stored with them, and any the
-   * drivers hold under its name, e.g. from a create the agent did not live to record),
-   * removes their files and directories (those not kept), releases its ports, and removes its
-   * entities.
+   * Stops and deletes every workload of a service, dependants first, each on its owner's host
+   * (by the refs stored with them, and any the drivers hold under its name, e.g. from a create
+   * the agent did not live to record); then every host removes the service's files and
+   * directories (those not kept) and releases its ports; then its entities go. In a cluster, a
+   * host that is lost is skipped: its own agent removes what it finds of a service that no
+   * longer exists when it returns.
    */
   private async teardown(name: string, graceOverride: number | undefined): Promise<void> {
     const record = await readRecord(this.s.store, name);
-    const mine = this.supervisor.hold(name);
     const { instances } = serviceDirectories(name);
     const vertexes = (await this.s.store.query({
       kind: 'vertex',
       directory: instances,
     })) as Vertex[];
     const workloads = vertexes.filter((v) => !v.parent && propertyValue(v, 'kind') !== undefined);
-    const refs = new Map<string, WorkloadRef>();
+    const hostOf = new Map<string, string>();
     for (const v of workloads) {
-      const ref = workloadRefOf(propertyValue(v, 'ref'));
-      if (ref) refs.set(`${ref.kind}:${ref.id}`, ref);
+      const host = propertyValue(v, 'host');
+      hostOf.set(v.id.name, typeof host === 'string' ? host : this.s.host);
     }
-    for (const st of await this.s.kinds.list()) {
-      if (st.ref.key.service === name) refs.set(`${st.ref.kind}:${st.ref.id}`, st.ref);
+    let hosts = new Set([this.s.host, ...hostOf.values()]);
+    if (this.s.cluster) {
+      const lost = new Set(
+        (await this.s.cluster.hosts()).filter((h) => h.state === 'lost').map((h) => h.name),
+      );
+      for (const host of lost) {
+        if (hosts.has(host))
+          this.s.log('warn', `service ${name}: host ${host} is lost; its workloads are left to it`);
+      }
+      hosts = new Set([...hosts].filter((h) => !lost.has(h)));
     }
+    const on = (host: string, op: 'stop' | 'release', args: Record<string, Value>) =>
+      this.isHere(host)
+        ? op === 'stop'
+          ? this.stopHere(name, args.names as string[], args.graceMs as number | undefined)
+          : this.releaseHere(name)
+        : this.s.cluster!.call(host, op, { service: name, ...args }).then(() => {});
     // Dependants first: a workload stops before what it depends on (reverse start order).
-    const order = await this.stopOrder(name, [...refs.values()]);
-    for (const wave of order) {
+    for (const wave of await this.stopOrder(name, [...hostOf.keys()])) {
+      const byHost = new Map<string, string[]>();
+      for (const workload of wave) {
+        const host = hostOf.get(workload)!;
+        if (hosts.has(host)) byHost.set(host, [...(byHost.get(host) ?? []), workload]);
+      }
       await Promise.all(
-        wave.map(async (ref) => {
-          const sup = mine.find((m) => m.name === ref.key.name);
-          const driver = this.s.kinds.driverOf(ref);
-          const before = await driver.read(ref).catch(() => undefined);
-          try {
-            await driver.delete(ref, { graceMs: graceOverride ?? sup?.graceMs ?? 10_000 });
-          } catch (error) {
-            // Gone meanwhile (e.g. with the pod it was in): what delete was for.
-            if (!isDriverError(error) || error.code !== 'not-found') throw error;
-          }
-          if (sup && before?.state === 'running') this.supervisor.runHandler(sup, 'stopped', {});
-        }),
+        [...byHost].map(([host, names]) =>
+          on(host, 'stop', {
+            names,
+            ...(graceOverride === undefined ? {} : { graceMs: graceOverride }),
+          }),
+        ),
       );
     }
-    for (const v of workloads) {
-      const kind = propertyValue(v, 'kind');
-      const offered = this.s.kinds.offered().find((k) => k.kind === kind);
-      await cleanupWorkload({
-        stateDir: this.s.stateDir,
-        key: { service: name, name: v.id.name },
-        properties: valuesOf(v),
-        ownFileSystem: offered ? this.s.kinds.ownFileSystem(offered.kind) : false,
-      });
-    }
-    // The service's data directory goes with its last workload's (kept ones keep it).
-    await rmdir(join(this.s.stateDir, 'data', name)).catch(() => {});
-    this.supervisor.forget(name);
-    const owners = new Set(
-      (await this.s.network.list())
-        .filter((r) => r.owner.service === name)
-        .map((r) => r.owner.name),
-    );
-    for (const owner of owners) await this.s.network.release({ service: name, name: owner });
-    if (this.s.cluster) await releaseOwners(this.s.cluster, name);
+    await Promise.all([...hosts].map((host) => on(host, 'release', {})));
+    if (this.s.cluster) await this.s.cluster.cluster.registry.releaseService(name);
     const { root } = serviceDirectories(name);
     await this.s.store.transaction(async (tx) => {
       const entities = await tx.query({ directory: root, recursive: true });
@@ -684,31 +932,105 @@ export class ServiceController {
   }
 
   /**
-   * Groups refs into waves to stop, dependants before their dependencies (a pod's containers
-   * before the pod). Refs the graph does not order go in the first wave.
+   * Stops and deletes these workloads of a service on this host (by the refs stored with them,
+   * or by their keys in the drivers' lists), holding back their supervision first.
    */
-  private async stopOrder(service: string, refs: WorkloadRef[]): Promise<WorkloadRef[][]> {
+  private async stopHere(service: string, names: string[], graceMs?: number): Promise<void> {
+    const mine = this.supervisor.hold(service);
+    const { instances } = serviceDirectories(service);
+    const refs = new Map<string, WorkloadRef>();
+    for (const name of names) {
+      const vertex = await this.s.store.get({ kind: 'vertex', directory: instances, name });
+      const ref = vertex ? workloadRefOf(propertyValue(vertex, 'ref')) : undefined;
+      if (ref) refs.set(`${ref.kind}:${ref.id}`, ref);
+    }
+    for (const st of await this.s.kinds.list()) {
+      if (st.ref.key.service === service && names.includes(st.ref.key.name))
+        refs.set(`${st.ref.kind}:${st.ref.id}`, st.ref);
+    }
+    await Promise.all(
+      [...refs.values()].map(async (ref) => {
+        const sup = mine.find((m) => m.name === ref.key.name);
+        const driver = this.s.kinds.driverOf(ref);
+        const before = await driver.read(ref).catch(() => undefined);
+        try {
+          await driver.delete(ref, { graceMs: graceMs ?? sup?.graceMs ?? 10_000 });
+        } catch (error) {
+          // Gone meanwhile (e.g. with the pod it was in): what delete was for.
+          if (!isDriverError(error) || error.code !== 'not-found') throw error;
+        }
+        if (sup && before?.state === 'running') this.supervisor.runHandler(sup, 'stopped', {});
+      }),
+    );
+  }
+
+  /**
+   * Removes what a service holds on this host once its workloads stopped: any workload the
+   * drivers still hold under its name (a create the agent did not live to record), the files
+   * and directories of its workloads (those not kept), its ports, and its owner records.
+   */
+  private async releaseHere(service: string): Promise<void> {
+    this.supervisor.hold(service);
+    for (const st of await this.s.kinds.list()) {
+      if (st.ref.key.service !== service) continue;
+      await this.s.kinds
+        .driverOf(st.ref)
+        .delete(st.ref, { graceMs: ROLLBACK_GRACE_MS })
+        .catch((error) => {
+          if (!isDriverError(error) || error.code !== 'not-found') throw error;
+        });
+    }
+    const { instances } = serviceDirectories(service);
+    const vertexes = (await this.s.store.query({
+      kind: 'vertex',
+      directory: instances,
+    })) as Vertex[];
+    for (const v of vertexes.filter((x) => !x.parent && propertyValue(x, 'kind') !== undefined)) {
+      const kind = propertyValue(v, 'kind');
+      const offered = this.s.kinds.offered().find((k) => k.kind === kind);
+      await cleanupWorkload({
+        stateDir: this.s.stateDir,
+        key: { service, name: v.id.name },
+        properties: valuesOf(v),
+        ownFileSystem: offered ? this.s.kinds.ownFileSystem(offered.kind) : false,
+      });
+    }
+    // The service's data directory goes with its last workload's (kept ones keep it).
+    await rmdir(join(this.s.stateDir, 'data', service)).catch(() => {});
+    this.supervisor.forget(service);
+    const owners = new Set(
+      (await this.s.network.list())
+        .filter((r) => r.owner.service === service)
+        .map((r) => r.owner.name),
+    );
+    for (const owner of owners) await this.s.network.release({ service, name: owner });
+    if (this.s.cluster) await releaseOwners(this.s.cluster, service);
+  }
+
+  /**
+   * Groups a service's workloads into waves to stop, dependants before their dependencies (a
+   * pod's containers before the pod). Workloads the graph does not order go in the first wave.
+   */
+  private async stopOrder(service: string, names: string[]): Promise<string[][]> {
     const { instances } = serviceDirectories(service);
     const after = new Map<string, string[]>();
-    for (const ref of refs) {
-      const id: Id = { kind: 'vertex', directory: instances, name: ref.key.name };
+    for (const name of names) {
+      const id: Id = { kind: 'vertex', directory: instances, name };
       const targets = new Set<string>();
       for (const edge of await this.s.store.edgesOut(id).catch(() => [])) {
         // To a workload, or to a capability of one (a child vertex: its parent owns it).
         const t = (edge as { target: Id }).target;
         const target = (await this.s.store.get(t)) as Vertex | undefined;
         const owner = target?.parent?.name ?? t.name;
-        if (owner !== ref.key.name) targets.add(owner);
+        if (owner !== name) targets.add(owner);
       }
-      after.set(ref.key.name, [...targets]);
+      after.set(name, [...targets]);
     }
-    const waves: WorkloadRef[][] = [];
-    let left = [...refs];
+    const waves: string[][] = [];
+    let left = [...names];
     while (left.length) {
       // Stoppable now: nothing left depends on it.
-      const wave = left.filter(
-        (r) => !left.some((o) => o !== r && after.get(o.key.name)?.includes(r.key.name)),
-      );
+      const wave = left.filter((r) => !left.some((o) => o !== r && after.get(o)?.includes(r)));
       const next = wave.length ? wave : left; // a cycle: stop the rest together
       waves.push(next);
       left = left.filter((r) => !next.includes(r));
@@ -766,8 +1088,10 @@ export class ServiceController {
     for (const r of await this.s.network.list()) {
       if (!known.has(r.owner.service)) await this.s.network.release(r.owner);
     }
+    // In a cluster, this host re-adopts the workloads it owns, whichever agent deployed them.
     for (const record of await readRecords(this.s.store)) {
-      if (record.state !== 'running' || !this.runsHere(record)) continue;
+      if (record.state !== 'running') continue;
+      if (!this.s.cluster && !this.runsHere(record)) continue;
       const dirs = serviceDirectories(record.name);
       for (const name of record.workloads) {
         const vertex = (await this.s.store.get({
@@ -776,6 +1100,7 @@ export class ServiceController {
           name,
         })) as Vertex | undefined;
         if (!vertex) continue;
+        if (this.s.cluster && propertyValue(vertex, 'host') !== this.s.host) continue;
         // By the ref stored with it; by its key only if none was stored.
         const stored = workloadRefOf(propertyValue(vertex, 'ref'));
         const status = statuses.find((st) =>
@@ -826,7 +1151,27 @@ export class ServiceController {
     }
     // Workloads replaced while this host was away (declared lost while its agent was down)
     // were re-adopted above: the join at start says which, and they are stopped.
-    if (this.s.cluster) await this.rejoined(this.s.cluster.cluster.membership.joined);
+    if (this.s.cluster) {
+      await this.rejoined(this.s.cluster.cluster.membership.joined);
+      // Replacements whose placing agent did not live to place them (or was this one).
+      const pending = await this.s.cluster.cluster.registry.pendingReplacements();
+      const byHost = new Map<string, ReplacementIntent[]>();
+      for (const r of pending) {
+        const intent = {
+          id: r.id,
+          service: r.service,
+          workload: r.workload,
+          policy: r.policy,
+          notBefore: r.notBefore.toISOString(),
+        };
+        byHost.set(r.lostHost, [...(byHost.get(r.lostHost) ?? []), intent]);
+      }
+      for (const [host, intents] of byHost) {
+        this.replaceLost(host, intents).catch((error: Error) =>
+          this.s.log('error', `replacing the workloads of host ${host}: ${error.message}`),
+        );
+      }
+    }
   }
 
   /** Waits until every queued supervision step has run (used when stopping the agent). */
@@ -836,6 +1181,8 @@ export class ServiceController {
 
   /** Cancels back-off and liveness timers (the agent is stopping; workloads keep running). */
   close(): void {
+    for (const timer of this.waiting) clearTimeout(timer);
+    this.waiting.clear();
     this.supervisor.close();
   }
 
@@ -852,6 +1199,68 @@ export class ServiceController {
       );
     }
     await this.supervisor.restart(service, name);
+  }
+
+  /** Whether `host` is this agent's host (always, on the embedded single host). */
+  private isHere(host: string): boolean {
+    return !this.s.cluster || host === this.s.host;
+  }
+
+  /**
+   * Runs a host operation another agent asks of this one (`host-ops.ts`): the driver
+   * operations of the workloads this host owns, for the agent running their service's
+   * lifecycle. `reserve` a workload's ports; `start` it (answered once it is ready); `stop`
+   * some of a service's workloads; `release` what the service holds here; `replace`: start
+   * here a workload whose host was lost.
+   */
+  async hostOp(op: string, args: Value, context: OpContext): Promise<Value> {
+    const a = (isMap(args) ? args : {}) as Record<string, Value>;
+    const service = String(a.service);
+    if (op === 'reserve') {
+      const w = a.workload as unknown as PlannedWorkload;
+      return (await this.reservePorts(
+        service,
+        w,
+        (a.expose ?? []) as string[],
+      )) as unknown as Value;
+    }
+    if (op === 'start') {
+      const w = a.workload as unknown as PlannedWorkload;
+      const baseDir = String(a.baseDir);
+      const { instances } = serviceDirectories(service);
+      await this.startWorkload(
+        { service, baseDir, classes: new Map() },
+        { baseDir, triggers: await policyTriggers(this.s.store, instances) },
+        w,
+        {
+          reserved: new Map(Object.entries(a.reserved as Record<string, unknown>)) as Map<
+            string,
+            PortBinding[]
+          >,
+          addressOf: new Map(Object.entries(a.addresses as Record<string, string>)),
+        },
+        context.signal,
+        context.progress,
+      );
+      return null;
+    }
+    if (op === 'stop') {
+      await this.stopHere(
+        service,
+        (a.names ?? []) as string[],
+        typeof a.graceMs === 'number' ? a.graceMs : undefined,
+      );
+      return null;
+    }
+    if (op === 'release') {
+      await this.releaseHere(service);
+      return null;
+    }
+    if (op === 'replace') {
+      await this.startReplacement(service, String(a.workload), a as Record<string, Value>, context);
+      return null;
+    }
+    throw requestErrors.badRequest(`unknown host operation ${JSON.stringify(op)}`);
   }
 
   /**
@@ -941,4 +1350,29 @@ function asDeployError(service: string, error: unknown): unknown {
     },
     cause: error,
   });
+}
+
+/**
+ * The ports each workload must expose because a workload on another host connects to them
+ * (by workload name, the port names).
+ */
+function crossHostPorts(
+  plan: readonly PlannedWorkload[],
+  hostOf: ReadonlyMap<string, string>,
+): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const w of plan) {
+    for (const c of w.connections) {
+      if (hostOf.get(c.target) === hostOf.get(w.name)) continue;
+      const ports = out.get(c.target) ?? new Set<string>();
+      ports.add(c.port);
+      out.set(c.target, ports);
+    }
+  }
+  return out;
+}
+
+/** The context of a host operation run here, for this agent itself. */
+function noContext(): OpContext {
+  return { signal: new AbortController().signal, progress: () => {} };
 }

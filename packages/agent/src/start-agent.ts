@@ -105,6 +105,14 @@ export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
     );
     // In a cluster, the other agents relay here the requests about this host's workloads.
     if (services.cluster) closers.unshift(asyncOf(services.cluster.serveRelay(unixApi.app.fetch)));
+    // ... and the operations on the workloads this host owns (their driver operations).
+    if (services.cluster) {
+      closers.unshift(
+        asyncOf(
+          services.cluster.serveOps((op, args, context) => controller.hostOp(op, args, context)),
+        ),
+      );
+    }
     const socketPath = apiSocketPath(stateDir);
     try {
       unlinkSync(socketPath);

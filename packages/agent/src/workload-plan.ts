@@ -1,5 +1,5 @@
 import type { NodeRelation, PortBinding, Protocol } from '@khutulun/driver';
-import type { Edge, Expression, Id, StoreReader, Vertex } from '@khutulun/floria';
+import type { Edge, Expression, Id, StoreReader, Value, Vertex } from '@khutulun/floria';
 import { DeployError } from './agent-error.js';
 import { envName, isMap, propertyValue } from './values.js';
 import type { WorkloadKinds } from './workload-kinds.js';
@@ -137,8 +137,8 @@ export async function planWorkloads(
  */
 export function portEnvironment(
   workload: PlannedWorkload,
-  reserved: Map<string, PortBinding[]>,
-  address: string,
+  reserved: ReadonlyMap<string, PortBinding[]>,
+  addressOf: (workload: string) => string,
 ): Record<string, string> {
   const env: Record<string, string> = {};
   for (const binding of reserved.get(workload.name) ?? []) {
@@ -148,6 +148,7 @@ export function portEnvironment(
   for (const connection of workload.connections) {
     const binding = reserved.get(connection.target)?.find((b) => b.name === connection.port);
     if (!binding) continue;
+    const address = addressOf(connection.target);
     env[`${connection.prefix}_HOST`] = address;
     env[`${connection.prefix}_PORT`] = String(binding.port);
     env[`${connection.prefix}_ADDRESS`] = `${address}:${binding.port}`;
@@ -189,20 +190,55 @@ export async function restartOverrides(
   instances: string[],
   templates: string[],
 ): Promise<Map<Id, string>> {
-  const cls: Id = { kind: 'class', directory: templates, name: `policy:${PROFILE}/Restart` };
-  const overrides = new Map<Id, string>();
+  const byName = await policyValues(store, plan, instances, templates, 'Restart', 'restart');
+  return new Map(
+    plan.filter((w) => byName.has(w.name)).map((w) => [w.vertex, byName.get(w.name)!]),
+  );
+}
+
+/**
+ * The replacement guarantee of each workload (by name) that a `Replacement` policy sets
+ * (`at-least-once` or `at-most-once`; a policy without targets sets it for every workload).
+ */
+export function replacementPolicies(
+  store: StoreReader,
+  plan: PlannedWorkload[],
+  instances: string[],
+  templates: string[],
+): Promise<Map<string, string>> {
+  return policyValues(store, plan, instances, templates, 'Replacement', 'guarantee', true);
+}
+
+/**
+ * The value of `property` that policies of the profile's type `type` set on each workload
+ * they target (by workload name); with `everyWhenUntargeted`, a policy without targets sets
+ * it on every workload.
+ */
+async function policyValues(
+  store: StoreReader,
+  plan: PlannedWorkload[],
+  instances: string[],
+  templates: string[],
+  type: string,
+  property: string,
+  everyWhenUntargeted = false,
+): Promise<Map<string, string>> {
+  const cls: Id = { kind: 'class', directory: templates, name: `policy:${PROFILE}/${type}` };
+  const values = new Map<string, string>();
   for (const policy of (await store.query({ kind: 'vertex', directory: instances })) as Vertex[]) {
     if (!(await store.isInClass(policy.id, cls))) continue;
-    const restart = propertyValue(policy, 'restart');
+    const value = propertyValue(policy, property);
     const targets = propertyValue(policy, 'tosca:targets');
-    if (typeof restart !== 'string' || !Array.isArray(targets)) continue;
+    if (typeof value !== 'string') continue;
+    const every = everyWhenUntargeted && (!Array.isArray(targets) || targets.length === 0);
+    if (!every && !Array.isArray(targets)) continue;
     for (const w of plan) {
       const vertex = (await store.get(w.vertex)) as Vertex | undefined;
-      if (vertex?.template && targets.includes(vertex.template.name))
-        overrides.set(w.vertex, restart);
+      if (every || (vertex?.template && (targets as Value[]).includes(vertex.template.name)))
+        values.set(w.name, value);
     }
   }
-  return overrides;
+  return values;
 }
 
 /** A trigger of a TOSCA policy: on `event` of one of its target workloads, call operations. */

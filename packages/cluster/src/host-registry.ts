@@ -480,6 +480,32 @@ export class HostRegistry {
     });
   }
 
+  /**
+   * Forgets a deleted service: the owner records of its workloads (whichever host owns them,
+   * a lost one included) and its replacement intents not placed yet. Only the agent that
+   * deleted the service's workloads calls it.
+   */
+  releaseService(service: string): Promise<void> {
+    return this.#transaction(async (client) => {
+      await client.query('DELETE FROM cluster_workload_owners WHERE service = $1', [service]);
+      await client.query(
+        'DELETE FROM cluster_replacements WHERE service = $1 AND placed_on IS NULL',
+        [service],
+      );
+    });
+  }
+
+  /**
+   * Drops a replacement intent not placed yet (its service or workload no longer exists).
+   * False if it was placed (or dropped) meanwhile.
+   */
+  async discardReplacement(id: number): Promise<boolean> {
+    const result = await this.#transaction((client) =>
+      client.query('DELETE FROM cluster_replacements WHERE id = $1 AND placed_on IS NULL', [id]),
+    );
+    return (result.rowCount ?? 0) > 0;
+  }
+
   /** The owner records of `host`'s workloads (running and lost). */
   async workloadsOf(host: string): Promise<WorkloadOwner[]> {
     const result = await this.#transaction((client) =>

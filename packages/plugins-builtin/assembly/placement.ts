@@ -11,8 +11,8 @@
 //    deficit `share * (placed + 1) - placed_here`), then the next, and so on.
 // 3. In a bucket, a window of up to `candidates` hosts that fit (resources left, no
 //    distinct-hosts clash) is scored from a cursor, Nomad-style "scoring over a subset":
-//    bin-pack prefers the fullest host after placement, spread the emptiest; ties go to the
-//    host name first in order. The spread cursor moves past the chosen host (round robin);
+//    bin-pack prefers the fullest host after placement, spread the emptiest (equal shares by
+//    workload count); ties go to the host name first in order. The spread cursor moves past the chosen host (round robin);
 //    the bin-pack cursor stays at the first host that fit (fill it up, then move on). So a
 //    placement costs O(window + hosts skipped), not O(hosts).
 // 4. Colocation: the candidates are the hosts already running the node to colocate with.
@@ -25,6 +25,9 @@ import { JsonReader } from './json-reader';
 
 const UNLIMITED: f64 = Infinity;
 const EPSILON: f64 = 1e-9;
+/** How much a workload weighs in a score next to capacity shares: only enough to break ties. */
+const COUNT_WEIGHT: f64 = 1e-9;
+
 /** How many fitting hosts are scored per placement unless the call says otherwise. */
 export const DEFAULT_WINDOW: i32 = 16;
 
@@ -326,7 +329,8 @@ export class Placer {
   /**
    * Utilization after placing `request`: the mean share of the capacities the host
    * declares, or its workload count when it declares none. Bin-pack maximizes it, spread
-   * minimizes it.
+   * minimizes it. Equal shares (e.g. workloads that request nothing) are told apart by the
+   * workload count: spread goes to the host with fewer, bin-pack to the one with more.
    */
   private score(host: Host, request: Request): f64 {
     let sum: f64 = 0;
@@ -339,7 +343,8 @@ export class Placer {
       sum += (host.memoryUsed + request.memory) / host.memoryCapacity;
       dimensions++;
     }
-    const utilization = dimensions === 0 ? <f64>host.count : sum / <f64>dimensions;
+    const utilization =
+      dimensions === 0 ? <f64>host.count : sum / <f64>dimensions + <f64>host.count * COUNT_WEIGHT;
     return request.binpack ? utilization : -utilization;
   }
 

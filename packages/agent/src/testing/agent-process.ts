@@ -50,6 +50,7 @@ function testPortRange(): string {
 export async function startAgentProcess(
   stateDir: string,
   args: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<AgentProcess> {
   const argv = ['--state-dir', stateDir, '--port-range', testPortRange(), ...args];
   const script =
@@ -57,6 +58,7 @@ export async function startAgentProcess(
     `${JSON.stringify(argv)}, { stdout: process.stdout, stderr: process.stderr })))`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   let out = '';
   child.stdout!.on('data', (d) => {
