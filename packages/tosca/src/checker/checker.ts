@@ -48,6 +48,8 @@ export class Checker {
   readonly allFunctions: FunctionDef[] = [];
   /** `$valid_values` calls written with their list alone, and the arguments they imply. */
   readonly impliedValue = new WeakMap<YNode, YNode[]>();
+  /** The function names of call texts (`$concat`, `$get_input$2`), asked of every value. */
+  readonly callNames = new Map<string, string>();
   readonly unitByName = new Map<string, Unit>();
   /** Node template name -> its type, known before templates are checked (for TOSCA paths). */
   templateTypes = new Map<string, ToscaType | undefined>();

@@ -20,9 +20,6 @@ import { compact, lit, nearBuiltin, q, unescapeDollar, type ValueContext } from 
 
 // ---------------------------------------------------------------- values
 
-/** The function names of the nodes found to be calls (asked again and again of one node). */
-const callNames = new WeakMap<YNode, string>();
-
 /** Whether a node is a function call `{ $name: args }`, and which. */
 export function functionName(this: Checker, node: YNode): string | undefined {
   // A string starting with `$` (not `$$`) is a call without arguments (specification 10.1).
@@ -33,12 +30,14 @@ export function functionName(this: Checker, node: YNode): string | undefined {
   if (typeof text !== 'string' || text.charCodeAt(0) !== 0x24 || text.charCodeAt(1) === 0x24)
     return undefined;
   if (node.kind === 'scalar' && text.length < 2) return undefined;
-  let name = callNames.get(node);
+  // By the text, not the node: a service writes few distinct calls, many times over (and a
+  // weak map of every call node would weigh on each garbage collection).
+  let name = this.callNames.get(text);
   if (name === undefined) {
     // `$name$suffix` lets one function appear several times as keys of one map.
     const end = text.indexOf('$', 1);
     name = end < 0 ? text.slice(1) : text.slice(1, end);
-    callNames.set(node, name);
+    this.callNames.set(text, name);
   }
   return name;
 }
