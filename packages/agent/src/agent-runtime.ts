@@ -176,6 +176,17 @@ async function holdWatchdogLease(
   log: AgentServices['log'],
 ): Promise<{ lease: FenceLease; stop(): void }> {
   const membership = cluster.cluster.membership;
+  const leaseMs = fenceLeaseMs(membership.timings, FENCE_GRACE_MS);
+  const replaceableAfterMs =
+    membership.timings.lostAfterMs + cluster.cluster.registry.fencingDelayMs;
+  if (leaseMs + FENCE_GRACE_MS >= replaceableAfterMs) {
+    log(
+      'warn',
+      `cluster: the fencing delay (${cluster.cluster.registry.fencingDelayMs} ms) is too short for ` +
+        `the fence watchdog (${leaseMs} ms lease + ${FENCE_GRACE_MS} ms grace): an at-most-once ` +
+        'replacement may start before a SIGKILLed agent’s workload has stopped',
+    );
+  }
   const lease = await holdFenceLease({
     stateDir,
     host,
@@ -183,7 +194,7 @@ async function holdWatchdogLease(
       .offered()
       .filter((k) => k.available)
       .map((k) => k.kind),
-    leaseMs: fenceLeaseMs(membership.timings, FENCE_GRACE_MS),
+    leaseMs,
     graceMs: FENCE_GRACE_MS,
     log,
   });
