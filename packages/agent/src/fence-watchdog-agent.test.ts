@@ -107,7 +107,7 @@ async function until<T>(
   }
 }
 
-function sleeperSource(): string {
+function sleeperSource(restart = 'never'): string {
   const source = join(stateDir(), 'sleeper.yaml');
   writeFileSync(
     source,
@@ -115,7 +115,7 @@ function sleeperSource(): string {
       'service_template:\n  node_templates:\n' +
       // `never`: only the re-join, not the restart policy, may start it again after a fence.
       '    one:\n      type: k:Process\n      properties:\n        command: /bin/sleep\n' +
-      '        arguments: ["300"]\n        restart: never\n',
+      `        arguments: ["300"]\n        restart: ${restart}\n`,
   );
   return source;
 }
@@ -192,5 +192,73 @@ describe('the fence watchdog of a cluster agent (real PostgreSQL and nats-server
     await sleep(LEASE_MS + 1_000);
     expect(alive(after.pid!)).toBe(true);
     expect(readFenceRecord(dir)).toBeUndefined();
+  }, 90_000);
+
+  it('an agent SIGKILLed whose workload was replaced elsewhere meanwhile: its watchdog stops its copy, and the agent started again leaves it stopped', async () => {
+    const cluster = await newCluster();
+    const dirs = { 'host-a': stateDir(), 'host-b': stateDir() };
+    const agents = {
+      'host-a': await member(cluster, 'host-a', dirs['host-a']),
+      'host-b': await member(cluster, 'host-b', dirs['host-b']),
+    };
+    // on-failure (the default): the restart policy would start a copy stopped by SIGTERM.
+    const deployed = await agents['host-a'].api('POST', '/v1/services', {
+      name: 'sleeper',
+      source: { path: sleeperSource('on-failure') },
+    });
+    expect(deployed.status, JSON.stringify(deployed.body)).toBe(201);
+    type Row = { name: string; host: string; state: string; pid?: number };
+    const rows = async (agent: AgentProcess) =>
+      (await agent.api('GET', '/v1/workloads')).body as Row[];
+    const [placed] = await rows(agents['host-a']);
+    expect(placed).toMatchObject({ state: 'running' });
+    const victim = placed!.host as 'host-a' | 'host-b';
+    const survivor = victim === 'host-a' ? 'host-b' : 'host-a';
+    const dir = dirs[victim];
+
+    await agents[victim].kill();
+    const killedAt = Date.now();
+    // The survivor declares the victim lost and replaces its workload; the victim's watchdog
+    // stops the old copy once the lease has expired.
+    await until(
+      () => alive(placed!.pid!),
+      (running) => !running,
+    );
+    expect(Date.now() - killedAt).toBeLessThan(LEASE_MS + 3_000 + 3_000);
+    const record = await until(
+      () => readFenceRecord(dir),
+      (r) => r !== undefined,
+    );
+    const key = record!.stopped[0]!.key;
+    const files = join(dir, 'workloads', key.service, key.name);
+    const marks = () =>
+      ['pid', 'stopped'].map((f) => {
+        try {
+          return readFileSync(join(files, f), 'utf8');
+        } catch {
+          return undefined;
+        }
+      });
+    const stoppedMarks = marks();
+    expect(stoppedMarks[1]).toBeDefined();
+    const replacement = await until(
+      () => rows(agents[survivor]),
+      (list) => list.some((w) => w.host === survivor && w.state === 'running'),
+    );
+    const copy = replacement.find((w) => w.host === survivor)!;
+    expect(alive(copy.pid!)).toBe(true);
+
+    // The victim's agent again: the join says the workload was replaced, so its copy is never
+    // started again (its run files are as the watchdog left them, or gone with the copy).
+    const again = await member(cluster, victim, dir);
+    await until(
+      () => readFenceRecord(dir),
+      (r) => r === undefined,
+    );
+    await sleep(2_000);
+    const now = marks();
+    if (now[0] !== undefined || now[1] !== undefined) expect(now).toEqual(stoppedMarks);
+    expect(again.output()).not.toMatch(/workload sleeper\/\S+: .*restart/i);
+    expect(alive(copy.pid!)).toBe(true);
   }, 90_000);
 });
