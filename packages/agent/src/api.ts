@@ -211,7 +211,8 @@ export function createApi(context: ApiContext): Hono {
     ]);
   });
 
-  // Drain: no new placements on the host (moving its workloads off is not wired yet).
+  // Drain: no new placements on the host, and its workloads move off (dependencies first);
+  // the answer lists the moves. Undrain takes the host back (nothing moves back).
   for (const action of ['drain', 'undrain'] as const) {
     app.post(`/v1/hosts/:name/${action}`, async (c) => {
       if (!s.cluster) {
@@ -223,7 +224,8 @@ export function createApi(context: ApiContext): Hono {
       const name = c.req.param('name');
       try {
         const host = await s.cluster.cluster.membership[action](name);
-        return c.json({ name: host.name, state: host.state, epoch: host.epoch });
+        const moved = action === 'drain' ? await controller.drain(name) : [];
+        return c.json({ name: host.name, state: host.state, epoch: host.epoch, moved });
       } catch (error) {
         if ((error as { code?: string }).code === 'unknown-host') {
           throw requestErrors.notFound('host-not-found', `no host named "${name}"`, { host: name });

@@ -258,6 +258,15 @@ export class ServiceController {
       context.signal,
       context.progress,
     );
+    if (args.reason === 'drain') {
+      // Moved off a draining host: not a replacement of a lost copy.
+      await this.attributes.write(
+        w.vertex,
+        { host: this.s.host },
+        { type: 'workload-moved', data: { from: args.from ?? null } },
+      );
+      return;
+    }
     const data = { lostHost: args.lostHost ?? null, replacement: args.replacement ?? null };
     await this.attributes.write(
       w.vertex,
@@ -935,11 +944,19 @@ export class ServiceController {
    * Stops and deletes these workloads of a service on this host (by the refs stored with them,
    * or by their keys in the drivers' lists), holding back their supervision first.
    */
-  private async stopHere(service: string, names: string[], graceMs?: number): Promise<void> {
-    const mine = this.supervisor.hold(service);
+  private async stopHere(
+    service: string,
+    names: string[],
+    graceMs?: number,
+    moved?: { refs: WorkloadRef[] },
+  ): Promise<void> {
+    const mine = this.supervisor.hold(service, names);
     const { instances } = serviceDirectories(service);
     const refs = new Map<string, WorkloadRef>();
-    for (const name of names) {
+    // A workload moved to another host: the graph already holds its new copy's ref, so the
+    // old copy is addressed by the ref it had here (and by its key in the drivers' lists).
+    for (const ref of moved?.refs ?? []) refs.set(`${ref.kind}:${ref.id}`, ref);
+    for (const name of moved ? [] : names) {
       const vertex = await this.s.store.get({ kind: 'vertex', directory: instances, name });
       const ref = vertex ? workloadRefOf(propertyValue(vertex, 'ref')) : undefined;
       if (ref) refs.set(`${ref.kind}:${ref.id}`, ref);
@@ -962,6 +979,11 @@ export class ServiceController {
         if (sup && before?.state === 'running') this.supervisor.runHandler(sup, 'stopped', {});
       }),
     );
+    if (moved) {
+      // Gone from this host: its supervision and its ports here go with it.
+      this.supervisor.forget(service, names);
+      for (const name of names) await this.s.network.release({ service, name });
+    }
   }
 
   /**
@@ -1201,6 +1223,59 @@ export class ServiceController {
     await this.supervisor.restart(service, name);
   }
 
+  /**
+   * Moves every workload off a draining host (the host is already `draining`, so placement
+   * takes none there): service by service, dependencies first, each started on its new host
+   * (ready) before its old copy stops. Resolves with the moves made; the first that fails
+   * stops the drain (what moved stays moved).
+   */
+  async drain(host: string): Promise<Array<{ service: string; workload: string; to: string }>> {
+    const cluster = this.s.cluster!;
+    const owned = (await cluster.cluster.registry.workloadsOf(host)).filter(
+      (o) => o.state === 'running',
+    );
+    const moves: Array<{ service: string; workload: string; to: string }> = [];
+    for (const service of new Set(owned.map((o) => o.service))) {
+      const record = await readRecord(this.s.store, service);
+      if (record?.state !== 'running') continue;
+      const dirs = serviceDirectories(service);
+      const plan = await planWorkloads(
+        this.s.store,
+        this.s.kinds,
+        dirs,
+        service,
+        dirname(record.source),
+      );
+      const names = new Set(owned.filter((o) => o.service === service).map((o) => o.workload));
+      for (const w of startOrder(plan).filter((x) => names.has(x.name))) {
+        const owner = owned.find((o) => o.service === service && o.workload === w.name)!;
+        const vertex = (await this.s.store.get(w.vertex)) as Vertex;
+        const oldRef = workloadRefOf(propertyValue(vertex, 'ref'));
+        const placed = await placeInCluster(cluster, service, [
+          {
+            name: w.name,
+            node: vertex.template?.name ?? w.name,
+            kind: w.kind,
+            policy: owner.policy,
+          },
+        ]);
+        const to = placed.get(w.name)!;
+        const args = { service, workload: w.name, from: host, reason: 'drain' };
+        if (this.isHere(to)) await this.hostOp('replace', args, noContext());
+        else await cluster.call(to, 'replace', args);
+        const stop = {
+          service,
+          names: [w.name],
+          movedRefs: (oldRef ? [oldRef] : []) as unknown as Value,
+        };
+        if (this.isHere(host)) await this.hostOp('stop', stop, noContext());
+        else await cluster.call(host, 'stop', stop);
+        moves.push({ service, workload: w.name, to });
+      }
+    }
+    return moves;
+  }
+
   /** Whether `host` is this agent's host (always, on the embedded single host). */
   private isHere(host: string): boolean {
     return !this.s.cluster || host === this.s.host;
@@ -1249,6 +1324,7 @@ export class ServiceController {
         service,
         (a.names ?? []) as string[],
         typeof a.graceMs === 'number' ? a.graceMs : undefined,
+        Array.isArray(a.movedRefs) ? { refs: a.movedRefs as unknown as WorkloadRef[] } : undefined,
       );
       return null;
     }
@@ -1375,4 +1451,22 @@ function crossHostPorts(
 /** The context of a host operation run here, for this agent itself. */
 function noContext(): OpContext {
   return { signal: new AbortController().signal, progress: () => {} };
+}
+
+/** A service's workloads in an order that starts each after what it depends on. */
+function startOrder(plan: readonly PlannedWorkload[]): PlannedWorkload[] {
+  const byName = new Map(plan.map((w) => [w.name, w]));
+  const out: PlannedWorkload[] = [];
+  const seen = new Set<string>();
+  const visit = (w: PlannedWorkload) => {
+    if (seen.has(w.name)) return;
+    seen.add(w.name);
+    for (const d of w.after) {
+      const dependency = byName.get(d);
+      if (dependency) visit(dependency);
+    }
+    out.push(w);
+  };
+  for (const w of plan) visit(w);
+  return out;
 }

@@ -97,8 +97,8 @@ export class Supervisor {
    * Holds back supervision of a service's workloads (a delete or rollback is stopping them):
    * no restarts, no back-off timers, no liveness checks from now on.
    */
-  hold(service: string): Supervised[] {
-    const held = this.ofService(service);
+  hold(service: string, names?: readonly string[]): Supervised[] {
+    const held = this.ofService(service).filter((sup) => !names || names.includes(sup.name));
     for (const sup of held) {
       sup.stopping = true;
       if (sup.timer) clearTimeout(sup.timer);
@@ -107,9 +107,11 @@ export class Supervisor {
     return held;
   }
 
-  /** Forgets a service's workloads (they are gone). */
-  forget(service: string): void {
-    for (const sup of this.ofService(service)) this.supervised.delete(`${sup.service}/${sup.name}`);
+  /** Forgets a service's workloads (they are gone), or only those named. */
+  forget(service: string, names?: readonly string[]): void {
+    for (const sup of this.ofService(service)) {
+      if (!names || names.includes(sup.name)) this.supervised.delete(`${sup.service}/${sup.name}`);
+    }
   }
 
   /**
