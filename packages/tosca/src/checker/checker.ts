@@ -36,7 +36,7 @@ export class Checker {
   readonly typesByUnit = new Map<Unit, Map<string, ToscaType>>();
   readonly visibleCache = new Map<Unit, Map<string, ToscaType>>();
   readonly repositoryCache = new Map<Unit, Map<string, YNode>>();
-  readonly reflectedCache = new Map<ToscaType, Map<string, PropDef>>();
+  readonly reflectedCache = new Map<object, Map<string, PropDef>>();
   readonly typeInterfaces = new Map<ToscaType, Map<Unit, Value>>();
   readonly requiredKeys = new Map<Keynames, string[]>();
   readonly functionsByUnit = new Map<Unit, Map<string, FunctionDef>>();

@@ -330,15 +330,16 @@ export function checkLiteral(
       if (node.kind !== 'seq')
         return mismatch(this.sink, node, path, `expected a list for type "${t.name}"`);
       const entry = schema.entry ?? t.entry;
-      const items: Expression[] = [];
+      const items = new Array<Expression>(node.items.length);
       let ok = true;
-      node.items.forEach((item, i) => {
+      for (let i = 0; i < items.length; i++) {
+        const item = node.items[i] as YNode;
         const e = entry
           ? this.value(item, entry, `${path}[${i}]`, ctx)
           : this.expression(item, `${path}[${i}]`, ctx);
-        if (e) items.push(e);
+        if (e) items[i] = e;
         else ok = false;
-      });
+      }
       if (!ok) return undefined;
       out = listExpression(items);
       break;
@@ -357,12 +358,15 @@ export function checkLiteral(
           continue;
         }
         const k = computed.text;
-        const keyNode =
-          computed.expr.kind === 'literal' ? valueNode(computed.expr.value, e.key) : undefined;
-        if (key && keyNode && !this.checkLiteral(keyNode, key, `${path}${q(k)}`, ctx)) ok = false;
-        const v = entry
-          ? this.value(e.value, entry, `${path}${q(k)}`, ctx)
-          : this.expression(e.value, `${path}${q(k)}`, ctx);
+        const p = `${path}${q(k)}`;
+        // (A key is checked only where the map's type has a key schema.)
+        if (
+          key &&
+          computed.expr.kind === 'literal' &&
+          !this.checkLiteral(valueNode(computed.expr.value, e.key), key, p, ctx)
+        )
+          ok = false;
+        const v = entry ? this.value(e.value, entry, p, ctx) : this.expression(e.value, p, ctx);
         if (v) entries.push({ key: computed.expr, value: v });
         else ok = false;
       }
@@ -734,9 +738,10 @@ export function assignProps(
 ): Map<string, { expr: Expression; def?: PropDef }> {
   const out = new Map<string, { expr: Expression; def?: PropDef }>();
   const map = node ? this.asMap(node, path, isAttribute ? 'attributes' : 'properties') : undefined;
-  const assigned = new Set<string>();
+  // (Most attribute assignments are absent: no set for them.)
+  const assigned = map && map.entries.length > 0 ? new Set<string>() : undefined;
   const ctx = { unit };
-  if (map) {
+  if (map && assigned) {
     for (const e of map.entries) {
       const k = String(e.key.value);
       const p = `${path}${q(k)}`;
@@ -774,7 +779,7 @@ export function assignProps(
     }
   }
   for (const [k, d] of defs) {
-    if (assigned.has(k)) continue;
+    if (assigned?.has(k)) continue;
     const v = d.fixed ?? d.default;
     if (v) {
       // A default without functions compiles to the same literal for every template.

@@ -121,12 +121,18 @@ export function repositories(
   return out;
 }
 
-/** A type's properties and attributes as one map (properties are reflected as attributes). */
-export function reflected(this: Checker, type: ToscaType): Map<string, PropDef> {
-  let m = this.reflectedCache.get(type);
+/**
+ * The properties and attributes of a type or capability definition as one map (properties
+ * are reflected as attributes): made once per definition, shared by every template of it.
+ */
+export function reflected(
+  this: Checker,
+  owner: { props: Map<string, PropDef>; attrs: Map<string, PropDef> },
+): Map<string, PropDef> {
+  let m = this.reflectedCache.get(owner);
   if (!m) {
-    m = new Map([...type.props, ...type.attrs]);
-    this.reflectedCache.set(type, m);
+    m = new Map([...owner.props, ...owner.attrs]);
+    this.reflectedCache.set(owner, m);
   }
   return m;
 }

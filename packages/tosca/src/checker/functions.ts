@@ -102,13 +102,13 @@ export function expression(
     return lit(node.value);
   }
   if (node.kind === 'seq') {
-    const items: Expression[] = [];
+    const items = new Array<Expression>(node.items.length);
     let ok = true;
-    node.items.forEach((item, i) => {
-      const e = this.expression(item, `${path}[${i}]`, ctx);
-      if (e) items.push(e);
+    for (let i = 0; i < items.length; i++) {
+      const e = this.expression(node.items[i] as YNode, `${path}[${i}]`, ctx);
+      if (e) items[i] = e;
       else ok = false;
-    });
+    }
     if (!ok) return undefined;
     return listExpression(items);
   }
@@ -201,11 +201,13 @@ export function call(
       `no function definition declares $${fn}${near ? ` (did you mean $${near}?)` : ''}: TOSCA 2.0 6.6 makes declaring it optional, so it is called at run time, on the tosca-functions plugin`,
     );
   }
-  const args: Expression[] = [];
-  for (const [i, a] of argNodes.entries()) {
-    const e = this.expression(a, `${path}.$${fn}[${i}]`, ctx);
+  // Sized once: most calls keep their arguments in the compiled model.
+  const args = new Array<Expression>(argNodes.length);
+  const argPath = `${path}.$${fn}`;
+  for (let i = 0; i < argNodes.length; i++) {
+    const e = this.expression(argNodes[i] as YNode, `${argPath}[${i}]`, ctx);
     if (!e) return undefined;
-    args.push(e);
+    args[i] = e;
   }
   if (!known && !custom)
     return { kind: 'call', plugin: 'tosca-functions', function: fn, arguments: args };
@@ -299,7 +301,7 @@ export function call(
     if (!ctx.inValidation) {
       const checked = this.checkPath(fn, args, node, path);
       if (!checked) return undefined;
-      args.splice(0, args.length, ...checked);
+      if (checked !== args) args.splice(0, args.length, ...checked);
     }
   }
   if (fn === 'get_artifact' && !ctx.inValidation && !this.checkArtifactRef(args, node, path))
@@ -386,7 +388,10 @@ export function checkPath(
   }
   let props = type.props;
   let attrs = type.attrs;
-  let what = `node type "${type.name}"`;
+  // (What the path reaches, as a message names it: spelled out only for a diagnostic.)
+  let capName: string | undefined;
+  const what = () =>
+    capName === undefined ? `node type "${type.name}"` : `capability "${capName}"`;
   if (v[i] === 'RELATIONSHIP') return result();
   if (v[i] === 'CAPABILITY') {
     const cap = type.capabilities.get(String(v[i + 1]));
@@ -395,14 +400,14 @@ export function checkPath(
         'TOSCA1041',
         node,
         path,
-        `$${fn}: ${what} has no capability "${String(v[i + 1])}"`,
+        `$${fn}: ${what()} has no capability "${String(v[i + 1])}"`,
       );
       return undefined;
     }
     if (v[i + 2] === 'RELATIONSHIP') return result();
     props = cap.props;
     attrs = cap.attrs;
-    what = `capability "${cap.name}"`;
+    capName = cap.name;
     i += 2;
   }
   const name = v[i];
@@ -415,7 +420,7 @@ export function checkPath(
       'TOSCA1041',
       node,
       path,
-      `$${fn}: ${what} has no ${fn === 'get_property' ? 'property' : 'property or attribute'} "${name}"`,
+      `$${fn}: ${what()} has no ${fn === 'get_property' ? 'property' : 'property or attribute'} "${name}"`,
     );
     return undefined;
   }

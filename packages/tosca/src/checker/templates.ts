@@ -625,7 +625,7 @@ export function nodeTemplate(
     const cattrs = this.assignProps(
       unit,
       cm ? getEntry(cm, 'attributes')?.value : undefined,
-      new Map([...def.props, ...def.attrs]),
+      this.reflected(def),
       `${p}.attributes`,
       true,
       `capability "${cname}"`,
