@@ -2,11 +2,15 @@
  * The cluster, end to end: three real `khutulun agent` processes, each in a network namespace
  * of its own on a bridge, joined through a real PostgreSQL (a Unix socket, which every
  * namespace reaches) and a real nats-server with credentials (on the bridge). Faults are real:
- * SIGKILL, a link taken down, the servers restarted. What really runs is read from /proc.
+ * SIGKILL, a link taken down, the servers restarted. What really runs is read from /proc
+ * (each agent's workloads work in its state directory), never only from the records: a
+ * duplicate is a workload whose processes are found under two hosts' state directories.
  *
  * The tests share one cluster and run in order; each leaves it whole again (`restore`).
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { processAlive } from '@khutulun/cluster/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   canCreateNamespaces,
@@ -16,7 +20,7 @@ import {
   type TestCluster,
   until,
 } from './cluster-harness.js';
-import { processesUnder } from './harness.js';
+import { processesUnder, serviceFile } from './harness.js';
 
 const namespaces = canCreateNamespaces();
 
@@ -68,6 +72,16 @@ async function hostsFrom(agent: RigAgent): Promise<HostItem[]> {
   const listed = await cluster.cli(agent, ['host', 'list', '-o', 'json']);
   expect(listed.code, listed.stderr).toBe(0);
   return JSON.parse(listed.stdout) as HostItem[];
+}
+
+/** A service of one sleeping process workload whose Replacement policy is `guarantee`. */
+function serviceWithPolicy(name: string, guarantee: string): string {
+  return serviceFile(
+    cluster.dir,
+    `${name}.yaml`,
+    `    w1:\n      type: k:Process\n      properties:\n        command: /bin/sleep\n        arguments: ["600"]\n` +
+      `  policies:\n    - replacement:\n        type: k:Replacement\n        properties: { guarantee: ${guarantee} }\n`,
+  );
 }
 
 /** Workloads that really run on more than one host, with those hosts. */
@@ -389,6 +403,275 @@ describe.skipIf(!namespaces)(
       expect(ran.stdout.trim()).toBe('1');
       expect((await a.api('DELETE', '/v1/services/remote-logs')).status).toBe(200);
       expect(processesUnder(join(owner.stateDir, 'data', 'remote-logs'))).toEqual([]);
+    });
+
+    it('a deploy through a spreads its workloads over a, b and c: each one’s `host` names its owner, whose agent runs it, and nowhere else', async () => {
+      const { rig, a } = cluster;
+      const deployed = await deploy(a, 'spread', 6);
+      expect(deployed.status, JSON.stringify(deployed.body)).toBe(201);
+      const workloads = await workloadsOf(cluster.b, 'spread');
+      expect(workloads).toHaveLength(6);
+      // Spread (the default scoring) over three empty hosts: two each.
+      const perHost = (host: string) => workloads.filter((w) => w.host === host).length;
+      expect(['a', 'b', 'c'].map(perHost)).toEqual([2, 2, 2]);
+      for (const w of workloads) {
+        expect(w.state).toBe('running');
+        // Really running under its owner's agent (its state directory), and under no other.
+        expect(rig.copies().get(`spread/${w.name}`)).toEqual([w.host]);
+        expect(rig.agent(w.host).runningWorkloads().get(`spread/${w.name}`)).toContain(w.pid);
+      }
+      const counts = Object.fromEntries((await rig.hosts()).map((h) => [h.name, h.workloads]));
+      expect(counts).toEqual({ a: 2, b: 2, c: 2 });
+      // Deleted through c: each workload stopped by its owner's agent.
+      expect((await cluster.c.api('DELETE', '/v1/services/spread')).status).toBe(200);
+      await until(
+        () => [...rig.copies().keys()].filter((k) => k.startsWith('spread/')),
+        (left) => left.length === 0,
+        10_000,
+        'the spread workloads to stop',
+      );
+    });
+
+    it('a connection to a workload on another host gets that host’s address, and connects across the bridge', async () => {
+      const { rig, a } = cluster;
+      const path = join(cluster.dir, 'pingpong.yaml');
+      writeFileSync(
+        path,
+        `tosca_definitions_version: tosca_2_0
+imports:
+  - profile: io.khutulun.core
+    namespace: k
+service_template:
+  node_templates:
+    server:
+      type: k:Server
+      properties:
+        command: ${process.execPath}
+        arguments:
+          - -e
+          - require('net').createServer((s) => s.end('pong')).listen(Number(process.env.PORT))
+    client:
+      type: k:Process
+      properties:
+        command: ${process.execPath}
+        restart: always
+        arguments:
+          - -e
+          - >-
+            const { SERVER_HOST: host, SERVER_PORT: port } = process.env;
+            require('net').connect(Number(port), host).on('data', (d) => {
+            console.log('client got ' + d + ' from ' + host + ':' + port); setInterval(() => {}, 1e6); })
+            .on('error', (e) => { console.log('client error ' + e.message); process.exit(1); })
+      requirements:
+        - connection: server
+`,
+      );
+      const deployed = await a.api('POST', '/v1/services', { name: 'pingpong', source: { path } });
+      expect(deployed.status, JSON.stringify(deployed.body)).toBe(201);
+      const workloads = await workloadsOf(a, 'pingpong');
+      const server = workloads.find((w) => w.name.startsWith('server'))!;
+      const client = workloads.find((w) => w.name.startsWith('client'))!;
+      // Spread: two workloads on two hosts.
+      expect(server.host).not.toBe(client.host);
+      const serverAddress = rig.agent(server.host).namespace.address;
+      const logs = await until(
+        () => a.api('GET', `/v1/workloads/pingpong/${client.name}/logs?stream=stdout`),
+        (r) => r.status === 200 && String(r.body).includes('client got pong'),
+        10_000,
+        'the client to get an answer',
+      );
+      expect(String(logs.body)).toMatch(
+        new RegExp(`client got pong from ${serverAddress.replace(/\./g, '\\.')}:\\d+`),
+      );
+      expect((await a.api('DELETE', '/v1/services/pingpong')).status).toBe(200);
+    });
+
+    it('a SIGKILLed agent’s workloads are replaced on the surviving hosts within 5 s (`workload-replaced`); after the fencing delay nothing runs on two hosts', async () => {
+      const { rig, a, c } = cluster;
+      const deployed = await deploy(a, 'failover', 6);
+      expect(deployed.status, JSON.stringify(deployed.body)).toBe(201);
+      const onC = (await workloadsOf(a, 'failover')).filter((w) => w.host === 'c');
+      expect(onC.length).toBeGreaterThan(0);
+      const cPids = onC.flatMap((w) => c.runningWorkloads().get(`failover/${w.name}`) ?? []);
+      expect(cPids.length).toBeGreaterThanOrEqual(onC.length);
+      const before = (await rig.hosts()).find((h) => h.name === 'c')!;
+
+      const killedAt = Date.now();
+      await c.kill();
+      // Replaced elsewhere: ready (running) on a or b by the API and by /proc, within 5 s.
+      const moved = await until(
+        async () => {
+          const now = await workloadsOf(a, 'failover');
+          return onC.map((old) => {
+            const w = now.find((x) => x.name === old.name)!;
+            const running =
+              w.host !== 'c' &&
+              w.state === 'running' &&
+              rig.agent(w.host).runningWorkloads().has(`failover/${w.name}`);
+            return running ? w.host : undefined;
+          });
+        },
+        (hosts) => hosts.every((h) => h !== undefined),
+        8_000,
+        "c's workloads to run elsewhere",
+      );
+      const failover = Date.now() - killedAt;
+      expect(failover).toBeLessThan(5_000);
+      for (const host of moved) expect(['a', 'b']).toContain(host);
+      const lost = await rig.waitForEvent(
+        (e) => e.type === 'host-lost' && e.host === 'c' && e.epoch > before.epoch,
+      );
+      const replaced = rig.events.filter(
+        (e) =>
+          e.event.type === 'workload-replaced' &&
+          (e.event as { service: string }).service === 'failover',
+      );
+      expect(replaced.map((e) => (e.event as { workload: string }).workload).sort()).toEqual(
+        onC.map((w) => w.name).sort(),
+      );
+      for (const e of replaced) expect(['a', 'b']).toContain(e.event.host);
+
+      // At least once: c's own copies may overlap until its fence watchdog stops them (its
+      // lease, 4.5 s, runs out: the agent renews it no more). Once the fencing delay (10 s
+      // after the declaration) has passed, every workload runs on one host only: real
+      // processes, c's old PIDs gone.
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.max(0, lost.at + 10_000 - Date.now())),
+      );
+      for (let sample = 0; sample < 5; sample++) {
+        expect(duplicates()).toEqual([]);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      for (const pid of cPids) expect(processAlive(pid)).toBe(false);
+      expect(
+        [...rig.copies()].filter(([key]) => key.startsWith('failover/')).map(([, h]) => h.length),
+      ).toEqual([1, 1, 1, 1, 1, 1]);
+      expect((await a.api('DELETE', '/v1/services/failover')).status).toBe(200);
+    });
+
+    it('a service chooses at-most-once: its lost workload is replaced only after the fencing delay, when the lost copy is gone', async () => {
+      const { rig, a, b } = cluster;
+      const path = serviceWithPolicy('once', 'at-most-once');
+      // On b alone (a and c drained meanwhile).
+      for (const name of ['a', 'c'])
+        expect((await a.api('POST', `/v1/hosts/${name}/drain`)).status).toBe(200);
+      const deployed = await a.api('POST', '/v1/services', { name: 'once', source: { path } });
+      for (const name of ['a', 'c'])
+        expect((await a.api('POST', `/v1/hosts/${name}/undrain`)).status).toBe(200);
+      expect(deployed.status, JSON.stringify(deployed.body)).toBe(201);
+      const [w] = await workloadsOf(a, 'once');
+      expect(w!.host).toBe('b');
+      const oldPids = b.runningWorkloads().get(`once/${w!.name}`)!;
+      expect(oldPids.length).toBeGreaterThan(0);
+      const before = (await rig.hosts()).find((h) => h.name === 'b')!;
+
+      // Watch every host's real processes from the kill on.
+      let overlap = false;
+      let oldGoneAt: number | undefined;
+      let newSeenAt: number | undefined;
+      let watching = true;
+      const watcher = (async () => {
+        while (watching) {
+          const hosts = rig.copies().get(`once/${w!.name}`) ?? [];
+          if (hosts.length > 1) overlap = true;
+          if (oldGoneAt === undefined && !oldPids.some(processAlive)) oldGoneAt = Date.now();
+          if (newSeenAt === undefined && hosts.some((h) => h !== 'b')) newSeenAt = Date.now();
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        }
+      })();
+      await b.kill();
+      const lost = await rig.waitForEvent(
+        (e) => e.type === 'host-lost' && e.host === 'b' && e.epoch > before.epoch,
+      );
+      const intent = (
+        lost.event as {
+          replacements: Array<{ service: string; policy: string; notBefore: string }>;
+        }
+      ).replacements.find((r) => r.service === 'once')!;
+      expect(intent.policy).toBe('at-most-once');
+      const replaced = await rig.waitForEvent(
+        (e) => e.type === 'workload-replaced' && (e as { service: string }).service === 'once',
+        20_000,
+      );
+      await until(
+        () => newSeenAt,
+        (at) => at !== undefined,
+        10_000,
+        'the replacement to run',
+      );
+      watching = false;
+      await watcher;
+      // Not before the fencing delay (10 s after the declaration), and never beside the old copy.
+      expect(replaced.at).toBeGreaterThanOrEqual(lost.at + 9_000);
+      expect(newSeenAt! - lost.at).toBeGreaterThanOrEqual(9_000);
+      expect(oldGoneAt).toBeDefined();
+      expect(oldGoneAt!).toBeLessThan(newSeenAt!);
+      expect(overlap).toBe(false);
+      expect(['a', 'c']).toContain(replaced.event.host);
+      expect((await a.api('DELETE', '/v1/services/once')).status).toBe(200);
+    });
+
+    it('an agent SIGKILLed mid-deploy on a remote host: the deploy fails and rolls back on every host', async () => {
+      const { rig, a, c } = cluster;
+      // Three workloads that never become ready: the deploy waits on each host until c's agent
+      // is killed under it.
+      const path = serviceFile(
+        cluster.dir,
+        'stuck.yaml',
+        ['w1', 'w2', 'w3']
+          .map(
+            (name) =>
+              `    ${name}:\n      type: k:Process\n      properties:\n        command: /bin/sleep\n` +
+              `        arguments: ["600"]\n        readiness:\n          command: [/bin/false]\n          timeout: 60\n`,
+          )
+          .join(''),
+      );
+      const before = (await rig.hosts()).find((h) => h.name === 'c')!;
+      const deploying = a.api('POST', '/v1/services', { name: 'stuck', source: { path } });
+      // c's agent has started its workload (a real process), which is not ready yet.
+      await until(
+        () => c.runningWorkloads().size,
+        (n) => n > 0,
+        20_000,
+        "c's workload to start",
+      );
+      const cPids = [...c.runningWorkloads().values()].flat();
+      const killedAt = Date.now();
+      await c.kill();
+      const answer = await deploying;
+      expect(Date.now() - killedAt).toBeLessThan(10_000);
+      // It fails as soon as c is declared lost (not when readiness would time out, at 60 s).
+      expect(answer).toMatchObject({
+        status: 503,
+        body: { error: { code: 'host-lost', details: { host: 'c', op: 'start' } } },
+      });
+      await rig.waitForEvent(
+        (e) => e.type === 'host-lost' && e.host === 'c' && e.epoch > before.epoch,
+      );
+      // Rolled back: no service, no owners, nothing running on a or b ...
+      expect(
+        ((await a.api('GET', '/v1/services')).body as Array<{ name: string }>).map((s) => s.name),
+      ).not.toContain('stuck');
+      const owners = (
+        await Promise.all(['a', 'b', 'c'].map((h) => rig.registry.workloadsOf(h)))
+      ).flat();
+      expect(owners.filter((o) => o.service === 'stuck' && o.state === 'running')).toEqual([]);
+      for (const agent of [a, cluster.b]) {
+        expect([...agent.runningWorkloads().keys()].filter((k) => k.startsWith('stuck/'))).toEqual(
+          [],
+        );
+      }
+      // ... and c's copy is stopped by its fence watchdog (no agent renews the lease).
+      await until(
+        () => cPids.filter(processAlive),
+        (alive) => alive.length === 0,
+        12_000,
+        "c's copy to stop",
+      );
+      await c.start();
+      await rig.settled();
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect([...rig.copies().keys()].filter((k) => k.startsWith('stuck/'))).toEqual([]);
     });
   },
 );
