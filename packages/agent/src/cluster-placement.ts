@@ -2,7 +2,14 @@ import type { HostRecord, ReplacementPolicy } from '@khutulun/cluster';
 import type { Value } from '@khutulun/floria';
 import type { AgentCluster } from './agent-cluster.js';
 import { DeployError } from './agent-error.js';
-import type { PlacementHost, PlacementRequest, PlacementResult } from './host-policies.js';
+import type {
+  NodeFilter,
+  PlacementHost,
+  PlacementPolicy,
+  PlacementRequest,
+  PlacementResult,
+  ResourceRequest,
+} from './host-policies.js';
 
 /** A workload to place in the cluster: its vertex name, node template and kind. */
 export interface ClusterWorkload {
@@ -14,6 +21,12 @@ export interface ClusterWorkload {
   policy?: ReplacementPolicy;
   /** It replaces a lost host's workload: the replacement intent it places. */
   replacement?: number;
+  /** What it takes of its host's capacity (its `host` requirement's allocation). */
+  resources?: ResourceRequest;
+  /** What its host must be (its `host` requirement's node filter). */
+  filter?: NodeFilter;
+  /** The Placement policies that target it. */
+  policies?: readonly PlacementPolicy[];
 }
 
 /** Placement's view of the registry's hosts: state, labels, kinds, capacity, what they own. */
@@ -53,6 +66,9 @@ export async function placeInCluster(
     name: w.name,
     kind: w.kind,
     ...(options.pin ? { host: options.pin } : {}),
+    ...(w.resources ? { resources: w.resources } : {}),
+    ...(w.filter ? { filter: w.filter } : {}),
+    ...(w.policies ? { policies: w.policies } : {}),
   }));
   const results = await cluster.policies.placeMany({
     hosts: placementHosts(records),

@@ -20,6 +20,7 @@ import { placeInCluster, releaseOwners } from './cluster-placement.js';
 import type { HandlerSources } from './event-handlers.js';
 import { healthCheckOf, livenessOf, waitHealthy } from './health-checks.js';
 import type { OpContext } from './host-ops.js';
+import { placementRequests } from './placement-requests.js';
 import { runPrestart } from './prestart.js';
 import {
   readRecord,
@@ -589,6 +590,8 @@ export class ServiceController {
     plan: PlannedWorkload[],
     guarantees: ReadonlyMap<string, string>,
   ): Promise<Map<string, string>> {
+    // The TOSCA host requirement's allocation and node filter, and the Placement policies.
+    const placements = await placementRequests(this.s.store, plan, serviceDirectories(service));
     const workloads = await Promise.all(
       plan.map(async (w) => {
         const vertex = (await this.s.store.get(w.vertex)) as Vertex | undefined;
@@ -598,6 +601,7 @@ export class ServiceController {
           node: vertex?.template?.name ?? w.name,
           kind: w.kind,
           ...(policy ? { policy: policy as 'at-most-once' } : {}),
+          ...placements.get(w.name),
         };
       }),
     );
