@@ -21,7 +21,15 @@
  * watchdog answers a hello with `ready {"pid":…,"fences":…}`, after any fence in progress has
  * finished (so the agent never recovers while the watchdog is still stopping workloads).
  */
-import { chmodSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import type { WorkloadKind, WorkloadRef } from '@khutulun/driver';
 import {
@@ -221,6 +229,12 @@ export class FenceWatchdog {
   }
 
   async #fence(sinceMs: number): Promise<void> {
+    if (!existsSync(this.#config.stateDir)) {
+      // The state directory was removed (the host decommissioned, a test's cleanup): there is
+      // nothing left to fence or to record, and no agent can come back to it.
+      this.#quit('the state directory is gone');
+      return;
+    }
     this.#state = 'fencing';
     this.#renewedWhileFencing = false;
     const config = this.#config;
@@ -259,13 +273,18 @@ export class FenceWatchdog {
       for (const after of afterwards) await after().catch(() => undefined);
     }
     this.#fences++;
+    if (!existsSync(config.stateDir)) {
+      this.#quit('the state directory is gone');
+      return;
+    }
     try {
-      addToFenceRecord(config.stateDir, {
-        fencedAt: new Date().toISOString(),
-        leaseMs: config.leaseMs,
-        stopped,
-        failed,
-      });
+      if (stopped.length || failed.length)
+        addToFenceRecord(config.stateDir, {
+          fencedAt: new Date().toISOString(),
+          leaseMs: config.leaseMs,
+          stopped,
+          failed,
+        });
     } catch (error) {
       this.#log('error', `cannot write the fence record: ${(error as Error).message}`);
     }

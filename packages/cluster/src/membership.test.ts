@@ -302,9 +302,13 @@ describe('membership over NATS (in-process members)', () => {
   it('tells onRenewed listeners of each own heartbeat that comes back, only while a member', async () => {
     const [a] = (await startCluster(['a'])) as [Member];
     const membership = a.cluster.membership;
-    const renewals: Array<{ at: number; state: string }> = [];
+    const renewals: Array<{ at: number; state: string; rejoined: number }> = [];
     const off = membership.onRenewed(() =>
-      renewals.push({ at: performance.now(), state: membership.state }),
+      renewals.push({
+        at: performance.now(),
+        state: membership.state,
+        rejoined: a.rejoined.length,
+      }),
     );
     await until(() => renewals.length >= 4);
     // One per heartbeat (every 500 ms), each while a member.
@@ -312,11 +316,13 @@ describe('membership over NATS (in-process members)', () => {
     for (const gap of gaps) expect(gap).toBeGreaterThan(250);
     expect(renewals.every((r) => r.state === 'member')).toBe(true);
 
-    // Fenced: no renewal is reported until the member has re-joined.
+    // Fenced: no renewal is reported until the member has re-joined; the join itself is
+    // reported, before onRejoined (which restarts workloads) runs.
     membership.reportStaleEpoch();
     const fencedAt = renewals.length;
     await until(() => a.rejoined.length === 1);
     expect(renewals.slice(fencedAt).every((r) => r.state === 'member')).toBe(true);
+    expect(renewals[fencedAt]).toMatchObject({ rejoined: 0 });
     await until(() => renewals.length >= fencedAt + 2);
 
     // Unsubscribed: no more.

@@ -235,7 +235,7 @@ export class Membership {
   /**
    * Calls `listener` each time this host's membership is renewed: one of its own heartbeats
    * came back while it is a member (about every `heartbeatIntervalMs`; never while fenced or
-   * re-joining). Meant for a lease held outside the agent's process (the agent's fence
+   * re-joining), and once a re-join succeeded, before `onRejoined`. Meant for a lease held outside the agent's process (the agent's fence
    * watchdog), so it is called synchronously on the heartbeat's arrival and must be cheap and
    * must not throw (a throw is swallowed). Returns an unsubscribe.
    */
@@ -411,14 +411,18 @@ export class Membership {
     }
     if (this.#state === 'member') {
       this.#armFence();
-      for (const listener of this.#renewalListeners) {
-        try {
-          listener();
-        } catch {
-          // A listener's failure is not the membership's.
-        }
-      }
+      this.#notifyRenewed();
     } else if (this.#state === 'fenced') this.#track(this.#rejoin());
+  }
+
+  #notifyRenewed(): void {
+    for (const listener of this.#renewalListeners) {
+      try {
+        listener();
+      } catch {
+        // A listener's failure is not the membership's.
+      }
+    }
   }
 
   #armFence(): void {
@@ -464,6 +468,9 @@ export class Membership {
     if (this.#state !== 'rejoining') return;
     this.#state = 'member';
     for (const [name, peer] of this.#peers) if (!peer.lost) this.#arm(name, peer);
+    // The join renewed the membership (as it does the fence timer): a lease held outside the
+    // agent is renewed before `onRejoined` starts any workload again.
+    this.#notifyRenewed();
     try {
       await this.#onRejoined?.(result);
     } catch {
