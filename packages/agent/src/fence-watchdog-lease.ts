@@ -83,7 +83,17 @@ export async function holdFenceLease(options: FenceLeaseOptions): Promise<FenceL
     );
   };
 
-  await open();
+  // A watchdog may be exiting just as we connect (it fenced and saw no agent): try again,
+  // which starts a new one.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await open();
+      break;
+    } catch (error) {
+      if (attempt >= 3) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
   const fencesAtConnect = fences;
   return {
     get pid() {
