@@ -110,12 +110,12 @@ export function emit(
     kind: 'property' | 'attribute',
     into: Properties,
   ) => {
-    for (const [k, { expr, def }] of m) {
+    m.forEach(({ expr, def }, k) => {
       const p: Property = { metadata: metadataOf(def, kind) };
       if (expr.kind === 'literal') p.value = expr.value;
       else p.updater = expr as Expression & { kind: 'call' };
       into[k] = p;
-    }
+    });
   };
   const value = (v: Value): Property => ({ value: v });
   for (const n of service.nodes) {

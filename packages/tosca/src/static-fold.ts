@@ -90,6 +90,9 @@ class Folder {
     }
     const call = args === x.arguments ? x : { ...x, arguments: args };
     if (x.plugin !== 'tosca' || !literal) return call;
+    // (Most calls left here are run-time ones, such as $get_attribute: no values for them.)
+    const fn = x.function;
+    if (fn !== 'get_property' && fn !== 'get_input' && !(fn in PURE_FUNCTIONS)) return call;
     const values = args.map((a) => (a as { value: Value }).value);
     if (x.function === 'get_property') {
       const v = this.property(values);
@@ -158,12 +161,18 @@ export function foldStaticProperties(
   });
   // Only what is not yet literal can fold: found once, revisited each round.
   const open: Array<{ node: NodeTemplate; map: NodeTemplate['properties']; key: string }> = [];
+  // (forEach: no iterator entry per property, of which there are many.)
   for (const node of nodes) {
-    for (const [key, p] of node.properties)
-      if (p.expr.kind !== 'literal') open.push({ node, map: node.properties, key });
-    for (const c of node.capabilities.values())
-      for (const [key, p] of c.properties)
-        if (p.expr.kind !== 'literal') open.push({ node, map: c.properties, key });
+    const properties = node.properties;
+    properties.forEach((p, key) => {
+      if (p.expr.kind !== 'literal') open.push({ node, map: properties, key });
+    });
+    node.capabilities.forEach((c) => {
+      const map = c.properties;
+      map.forEach((p, key) => {
+        if (p.expr.kind !== 'literal') open.push({ node, map, key });
+      });
+    });
   }
   for (let round = 0; changed && round < 8; round++) {
     changed = false;
