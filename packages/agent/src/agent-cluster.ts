@@ -3,6 +3,13 @@ import type { Cluster, ClusterEvent, FenceReason, HostRecord, JoinResult } from 
 import type { Value } from '@khutulun/floria';
 import { AgentStartError } from './agent-error.js';
 import { relay, serveRelay } from './api-relay.js';
+import {
+  type ExecRequest,
+  type FrameSession,
+  type FrameSink,
+  relayExec,
+  serveExecRelay,
+} from './exec-frames.js';
 import { type CallOptions, callHostOp, type OpHandler, serveHostOps } from './host-ops.js';
 import type { ClusterPolicies } from './host-policies.js';
 
@@ -48,6 +55,21 @@ export interface AgentCluster {
    * operations run on its owner. Fails at once if `host` is declared lost meanwhile.
    */
   call(host: string, op: string, args: Value, options?: CallOptions): Promise<Value>;
+  /** Relays an exec session to `host`'s agent (`exec-frames.ts`). */
+  relayExec(
+    host: string,
+    target: { service: string; name: string },
+    request: ExecRequest,
+    sink: FrameSink,
+  ): FrameSession;
+  /** Serves exec sessions relayed to this host; returns how to stop. */
+  serveExec(
+    open: (
+      target: { service: string; name: string },
+      request: ExecRequest,
+      sink: FrameSink,
+    ) => Promise<FrameSession>,
+  ): () => void;
   /** Serves this host's operations; returns how to stop. */
   serveOps(handle: OpHandler): () => void;
   /** Calls `listener` with every cluster event; returns how to stop. */
@@ -183,6 +205,9 @@ export async function joinAgentCluster(options: ClusterOptions): Promise<AgentCl
       );
     },
     serveOps: (handle) => serveHostOps(cluster.nats, base, options.host.name, handle),
+    relayExec: (host, target, request, sink) =>
+      relayExec(cluster.nats, base, host, target, request, sink),
+    serveExec: (open) => serveExecRelay(cluster.nats, base, options.host.name, open),
     onEvent: (listener) => cluster.membership.onEvent((event) => listener(event)),
     handle(set) {
       handlers = set;

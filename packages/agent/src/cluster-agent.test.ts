@@ -1,13 +1,18 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { openHostRegistry } from '@khutulun/cluster';
 import { type NatsServer, startNatsServer } from '@khutulun/cluster/testing';
 import { type PostgresServer, startPostgresServer } from '@khutulun/store-postgres';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseBusUrl } from './agent-cluster.js';
 import { type AgentProcess, runAgentToExit, startAgentProcess } from './testing/agent-process.js';
+
+/** The CLI, as a user runs it. */
+const CLI = fileURLToPath(new URL('../../cli/bin/khutulun.js', import.meta.url));
 
 let postgres: PostgresServer;
 let nats: NatsServer;
@@ -217,11 +222,20 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     expect(restarted.body).toMatchObject({ host: 'host-b', state: 'running', restarts: 1 });
     const pidOfTwo = workloads.find((w) => w.name === 'two-1')!.pid;
     expect(restarted.body.pid).not.toBe(pidOfTwo);
-    // Exec (a WebSocket) is not relayed: the agent says where the workload runs.
-    expect(await b.api('GET', '/v1/workloads/sleepers/one/exec?command=true')).toMatchObject({
-      status: 409,
-      body: { error: { code: 'workload-elsewhere', details: { host: 'host-a' } } },
-    });
+    // Exec (a WebSocket) through host-b of a workload on host-a: relayed, both ways, with the
+    // command's exit code.
+    const exec = (...args: string[]) =>
+      spawnSync(
+        process.execPath,
+        [CLI, '--state-dir', b.stateDir, 'workload', 'exec', '-i', 'sleepers/one', '--', ...args],
+        { encoding: 'utf8', input: 'from stdin\n', timeout: 20_000 },
+      );
+    const echoed = exec('sh', '-c', 'cat; echo "on $0"; exit 3', 'host-a');
+    expect([echoed.status, echoed.stdout, echoed.stderr]).toEqual([
+      3,
+      'from stdin\non host-a\n',
+      '',
+    ]);
     const current = (await a.api('GET', '/v1/workloads')).body as typeof workloads;
     // An agent restarted (same state directory) re-adopts the workloads its host owns, and
     // leaves the rest of the service (the deploying agent's) alone.

@@ -13,6 +13,7 @@ import { createApi } from './api.js';
 import { claimPidFile } from './pid-lock.js';
 import { ServiceController } from './service-controller.js';
 import { agentPidPath, apiSocketPath, defaultStateDir } from './state-dir.js';
+import { openExec } from './workload-routes.js';
 
 /** How to start an agent. Every field is optional: the defaults run the embedded single host. */
 export interface AgentOptions {
@@ -112,6 +113,8 @@ export async function startAgent(options: AgentOptions = {}): Promise<Agent> {
           services.cluster.serveOps((op, args, context) => controller.hostOp(op, args, context)),
         ),
       );
+      // ... and exec sessions on them, relayed by the agent the client talks to.
+      closers.unshift(asyncOf(services.cluster.serveExec(openExec(services))));
     }
     const socketPath = apiSocketPath(stateDir);
     try {

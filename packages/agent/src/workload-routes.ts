@@ -8,8 +8,6 @@
  * `{"type":"resize","cols":N,"rows":M}`. Closing stdin: a frame on channel 0 with no data.
  */
 
-import { ExecChannel } from '@khutulun/api';
-import type { ExecSession } from '@khutulun/driver';
 import type { Vertex } from '@khutulun/floria';
 import { Hono } from 'hono';
 import { stream as streamBody } from 'hono/streaming';
@@ -17,6 +15,7 @@ import type { UpgradeWebSocket } from 'hono/ws';
 import { requestErrors } from './agent-error.js';
 import type { AgentServices } from './agent-services.js';
 import { RELAYED_HEADER } from './api-relay.js';
+import { type ExecRequest, execFrames, type FrameSession, type FrameSink } from './exec-frames.js';
 import type { ServiceController } from './service-controller.js';
 import { readRecords } from './service-record.js';
 import { propertyValue } from './values.js';
@@ -31,7 +30,7 @@ export function workloadRoutes(
   const app = new Hono();
   /**
    * The workload, if this agent's drivers run it. In a cluster, another host's workload is
-   * refused (`workload-elsewhere`, with that host): for exec, and for a relayed request.
+   * refused (`workload-elsewhere`, with that host) when the request was already relayed.
    */
   const here = (vertex: Vertex): Vertex => {
     const host = elsewhere(vertex);
@@ -116,95 +115,53 @@ export function workloadRoutes(
 
   app.get('/:service/:name/exec', async (c, next) => {
     const { service, name } = c.req.param();
-    const vertex = here(await workloadVertex(s, service, name));
-    const ref = storedRef(service, vertex);
-    const driver = s.kinds.driverOf(ref);
-    if (!driver.exec || !upgradeWebSocket) {
+    const vertex = await workloadVertex(s, service, name);
+    // Another host's workload: the session is relayed to its agent over NATS (once).
+    const owner = elsewhere(vertex);
+    if (owner !== undefined && c.req.header(RELAYED_HEADER)) here(vertex);
+    const ref = owner === undefined ? storedRef(service, vertex) : undefined;
+    const driver = ref ? s.kinds.driverOf(ref) : undefined;
+    if (!upgradeWebSocket || (ref && !driver?.exec)) {
       throw requestErrors.notImplemented(
         'exec-unsupported',
-        `workloads of kind ${ref.kind} cannot run commands`,
-        { service, name, kind: ref.kind },
+        `workloads of kind ${ref?.kind ?? propertyValue(vertex, 'kind')} cannot run commands`,
+        { service, name, kind: ref?.kind ?? null },
       );
     }
     const command = c.req.queries('command') ?? [];
     if (!command.length) throw requestErrors.badRequest('exec needs a command');
-    const tty = ['1', 'true'].includes(c.req.query('tty') ?? '');
     const size = (v: string | undefined) => (v && /^\d+$/.test(v) ? Number(v) : undefined);
     const columns = size(c.req.query('cols'));
     const rows = size(c.req.query('rows'));
-    const exec = driver.exec.bind(driver);
+    const request: ExecRequest = {
+      command,
+      tty: ['1', 'true'].includes(c.req.query('tty') ?? ''),
+      ...(columns ? { columns } : {}),
+      ...(rows ? { rows } : {}),
+    };
     const handler = upgradeWebSocket(() => {
-      let session: ExecSession | undefined;
-      const pending: Uint8Array[] = [];
-      let stdinClosed = false;
+      let session: FrameSession | undefined;
       return {
         onOpen(_event, ws) {
-          const send = (channel: number, data: Uint8Array | string) => {
-            const payload = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data);
-            ws.send(Buffer.concat([Buffer.from([channel]), payload]));
+          const sink = {
+            send: (frame: Uint8Array) => ws.send(Buffer.from(frame) as Uint8Array<ArrayBuffer>),
+            close: (code: number) => ws.close(code),
           };
-          exec(ref, {
-            command,
-            tty,
-            stdin: true,
-            ...(columns ? { columns } : {}),
-            ...(rows ? { rows } : {}),
-          }).then(
-            (started) => {
-              session = started;
-              for (const data of pending) started.stdin?.write(data);
-              if (stdinClosed) started.stdin?.end();
-              started.stdout.on('data', (d: Buffer) => send(ExecChannel.stdout, d));
-              started.stderr?.on('data', (d: Buffer) => send(ExecChannel.stderr, d));
-              started.exit.then(
-                ({ code }) => {
-                  send(ExecChannel.control, JSON.stringify({ type: 'exit', code }));
-                  ws.close(1000);
-                },
-                (error: Error) => {
-                  send(ExecChannel.stderr, `${error.message}\n`);
-                  send(ExecChannel.control, JSON.stringify({ type: 'exit', code: 126 }));
-                  ws.close(1011);
-                },
-              );
-            },
-            (error: Error) => {
-              send(ExecChannel.stderr, `${error.message}\n`);
-              send(ExecChannel.control, JSON.stringify({ type: 'exit', code: 126 }));
-              ws.close(1011);
-            },
-          );
+          session =
+            owner === undefined
+              ? execFrames(driver!, ref!, request, sink)
+              : s.cluster!.relayExec(owner, { service, name: vertex.id.name }, request, sink);
         },
         onMessage(event) {
           const data = event.data;
-          const bytes =
+          session?.frame(
             typeof data === 'string'
               ? Buffer.from(data)
-              : Buffer.from(data instanceof ArrayBuffer ? new Uint8Array(data) : (data as Buffer));
-          const channel = bytes[0];
-          const payload = bytes.subarray(1);
-          if (channel === ExecChannel.stdin) {
-            if (!payload.length) {
-              stdinClosed = true;
-              session?.stdin?.end();
-            } else if (session) session.stdin?.write(payload);
-            else pending.push(payload);
-          } else if (channel === ExecChannel.control) {
-            try {
-              const control = JSON.parse(payload.toString('utf8')) as {
-                type?: string;
-                cols?: number;
-                rows?: number;
-              };
-              if (control.type === 'resize' && control.cols && control.rows)
-                session?.resize(control.cols, control.rows);
-            } catch {
-              // A malformed control frame is ignored: the session goes on.
-            }
-          }
+              : Buffer.from(data instanceof ArrayBuffer ? new Uint8Array(data) : (data as Buffer)),
+          );
         },
         onClose() {
-          session?.kill();
+          session?.close();
         },
       };
     });
@@ -212,4 +169,27 @@ export function workloadRoutes(
   });
 
   return app;
+}
+
+/**
+ * Opens an exec session another agent relays here: the workload must be this host's and its
+ * kind able to run commands.
+ */
+export function openExec(
+  s: AgentServices,
+): (
+  target: { service: string; name: string },
+  request: ExecRequest,
+  sink: FrameSink,
+) => Promise<FrameSession> {
+  return async ({ service, name }, request, sink) => {
+    const vertex = await workloadVertex(s, service, name);
+    const host = propertyValue(vertex, 'host');
+    if (typeof host === 'string' && host !== s.host)
+      throw new Error(`workload ${service}/${name} runs on host ${host}, not ${s.host}`);
+    const ref = storedRef(service, vertex);
+    const driver = s.kinds.driverOf(ref);
+    if (!driver.exec) throw new Error(`workloads of kind ${ref.kind} cannot run commands`);
+    return execFrames(driver, ref, request, sink);
+  };
 }
