@@ -735,6 +735,13 @@ export function assignProps(
   isAttribute: boolean,
   owner = 'the type',
   undefinedSeverity: 'error' | 'warning' = 'error',
+  /**
+   * Names the caller drops from the result afterwards (a template's properties, from its
+   * reflected attributes): their defaults are not entered where that says nothing (no
+   * default, or one already compiled to a literal), so the map neither grows nor shrinks
+   * for them.
+   */
+  dropped?: Map<string, unknown>,
 ): Map<string, { expr: Expression; def?: PropDef }> {
   const out = new Map<string, { expr: Expression; def?: PropDef }>();
   const map = node ? this.asMap(node, path, isAttribute ? 'attributes' : 'properties') : undefined;
@@ -781,6 +788,7 @@ export function assignProps(
   for (const [k, d] of defs) {
     if (assigned?.has(k)) continue;
     const v = d.fixed ?? d.default;
+    if (dropped?.has(k) && (v ? literalDefaults.has(d) : isAttribute || !d.required)) continue;
     if (v) {
       // A default without functions compiles to the same literal for every template.
       let expr = literalDefaults.get(d);

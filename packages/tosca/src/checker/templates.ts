@@ -514,6 +514,8 @@ export function nodeTemplate(
     `${path}.attributes`,
     true,
     `node type "${type.name}"`,
+    'error',
+    properties,
   );
   for (const k of properties.keys()) attributes.delete(k);
   this.selfType = undefined;
@@ -629,6 +631,8 @@ export function nodeTemplate(
       `${p}.attributes`,
       true,
       `capability "${cname}"`,
+      'error',
+      cprops,
     );
     for (const k of cprops.keys()) cattrs.delete(k);
     const compiled: CompiledCapability = {
