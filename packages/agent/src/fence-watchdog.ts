@@ -196,6 +196,13 @@ export class FenceWatchdog {
     } catch {
       this.#log('warn', 'a hello that is no JSON; keeping the configuration');
     }
+    if (this.#state === 'armed') {
+      // A timer keeps the duration it was made with (refresh() reuses it): a new bound needs a
+      // new timer. The lease itself still counts from the last renewal.
+      clearTimeout(this.#timer);
+      const left = this.#config.leaseMs - (performance.now() - this.#renewedAt);
+      this.#timer = setTimeout(() => this.#expired(), Math.max(0, left));
+    }
     const answer = () => {
       if (!socket.destroyed)
         socket.write(`ready ${JSON.stringify({ pid: process.pid, fences: this.#fences })}\n`);
@@ -220,6 +227,8 @@ export class FenceWatchdog {
     const since = performance.now() - this.#renewedAt;
     // A late or early timer re-checks rather than trusting its own firing.
     if (since < this.#config.leaseMs) {
+      // (A renewal's refresh() then reuses this shorter duration: it fires early and lands
+      // here again, which re-checks. Correct either way; a timer never fences by itself.)
       this.#timer = setTimeout(() => this.#expired(), this.#config.leaseMs - since);
       return;
     }
