@@ -31,7 +31,7 @@ export const WATCHDOG_KINDS: Record<string, () => Promise<WorkloadKind>> = {
  * libpod socket answers. The agent's own service normally outlives it and answers; one that
  * the watchdog had to start is stopped again once it has fenced, so that it leaks none.
  */
-const podmanService: KindCleanup = {
+export const podmanServiceCleanup: KindCleanup = {
   before(config) {
     const file = join(config.stateDir, 'podman', 'service.pid');
     const read = () => {
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
       names.every((name) => known.includes(name))
         ? loaded.filter((kind) => names.includes(kind.kind))
         : loadWatchdogKinds(names),
-    cleanups: [podmanService],
+    cleanups: [podmanServiceCleanup],
     log,
     exit: (code) => process.exit(code),
   });

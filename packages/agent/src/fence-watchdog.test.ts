@@ -3,7 +3,7 @@
  * process workloads (driver-process), held by this test process or by a child it SIGKILLs.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,7 @@ import { ProcessDriver } from '@khutulun/driver-process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WORKLOAD_KINDS } from './agent-runtime.js';
 import { type FenceLease, holdFenceLease } from './fence-watchdog-lease.js';
-import { WATCHDOG_KINDS } from './fence-watchdog-main.js';
+import { podmanServiceCleanup, WATCHDOG_KINDS } from './fence-watchdog-main.js';
 import { fenceWatchdogPaths, readFenceRecord } from './fence-watchdog-record.js';
 
 const LEASE_LIB = fileURLToPath(new URL('../lib/fence-watchdog-lease.js', import.meta.url));
@@ -131,6 +131,32 @@ async function sigkill(child: ChildProcess): Promise<void> {
 describe('the fence watchdog (a process of its own, real process workloads)', () => {
   it('loads the same workload kinds as the agent offers', () => {
     expect(Object.keys(WATCHDOG_KINDS).sort()).toEqual(WORKLOAD_KINDS.map((k) => k.kind).sort());
+  });
+
+  it('stops a podman service the podman kind started during the fence, and leaves one that ran before (a sleep stands in for the service)', async () => {
+    const { stateDir } = await host(0);
+    const file = join(stateDir, 'podman', 'service.pid');
+    mkdirSync(join(stateDir, 'podman'));
+    const stand = () => {
+      const child = spawn('/bin/sleep', ['300'], { stdio: 'ignore' });
+      cleanup.push(() => child.kill('SIGKILL'));
+      return child;
+    };
+    const config = { stateDir, host: 'h1', kinds: ['podman'], leaseMs: LEASE_MS, graceMs: 0 };
+    // A service from before the fence (the agent's, which outlives it): used, left running.
+    const before = stand();
+    writeFileSync(file, `${before.pid}\n`);
+    await podmanServiceCleanup.before(config)();
+    expect(alive(before.pid!)).toBe(true);
+    // None before; the kind started one while the watchdog had it open: stopped by its PID.
+    rmSync(file);
+    const after = podmanServiceCleanup.before(config);
+    const started = stand();
+    writeFileSync(file, `${started.pid}\n`);
+    await after();
+    await until(() => !alive(started.pid!), 5_000);
+    expect(existsSync(file)).toBe(false);
+    expect(alive(before.pid!)).toBe(true);
   });
 
   it('keeps the workloads while renewed; stops them all within the bound once renewals stop, records them, re-arms on a renewal, and a clean close ends it without stopping anything', async () => {
