@@ -2,7 +2,7 @@
  * The fence watchdog with real agents in a cluster (a real PostgreSQL and nats-server): a
  * SIGKILLed agent's host still fences, and the agent started again takes it from there.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type NatsServer, startNatsServer } from '@khutulun/cluster/testing';
@@ -73,6 +73,23 @@ async function member(
   ]);
   cleanup.push(() => agent.kill());
   return agent;
+}
+
+/** The watchdog processes running for a state directory (by their command lines). */
+function watchdogsOf(dir: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (
+        argv.some((a) => a.endsWith('fence-watchdog-main.js')) &&
+        argv.some((a) => a.includes(`"stateDir":${JSON.stringify(dir)}`))
+      )
+        found.push(Number(entry));
+    } catch {}
+  }
+  return found;
 }
 
 function watchdogPid(dir: string): number | undefined {
@@ -260,5 +277,48 @@ describe('the fence watchdog of a cluster agent (real PostgreSQL and nats-server
     if (now[0] !== undefined || now[1] !== undefined) expect(now).toEqual(stoppedMarks);
     expect(again.output()).not.toMatch(/workload sleeper\/\S+: .*restart/i);
     expect(alive(copy.pid!)).toBe(true);
+  }, 90_000);
+
+  it('an agent SIGKILLed and started again at once takes over the running watchdog: one watchdog, the workload kept (or, if the start outlasted the lease, fenced and started again)', async () => {
+    const cluster = await newCluster();
+    const dir = stateDir();
+    const a = await member(cluster, 'host-a', dir);
+    const deployed = await a.api('POST', '/v1/services', {
+      name: 'sleeper',
+      source: { path: sleeperSource() },
+    });
+    expect(deployed.status, JSON.stringify(deployed.body)).toBe(201);
+    const workload = async (agent: AgentProcess) =>
+      (await agent.api('GET', '/v1/workloads/sleeper/one')).body as {
+        state: string;
+        pid?: number;
+      };
+    const before = await workload(a);
+    const watchdog = watchdogPid(dir)!;
+
+    await a.kill();
+    const killedAt = Date.now();
+    const again = await member(cluster, 'host-a', dir);
+    const startedMs = Date.now() - killedAt;
+    const tookOver = again.output().includes(`fence watchdog PID ${watchdog} holds the lease`);
+    // Only ever one watchdog for the directory.
+    expect(watchdogsOf(dir)).toHaveLength(1);
+    const after = await until(
+      () => workload(again),
+      (w) => w.state === 'running' && w.pid !== undefined && alive(w.pid),
+    );
+    if (tookOver) {
+      // In time (the usual case: an agent starts in about a second): nothing was stopped.
+      expect(after.pid).toBe(before.pid);
+      expect(readFenceRecord(dir)).toBeUndefined();
+      await sleep(LEASE_MS + 1_000);
+      expect(alive(before.pid!)).toBe(true);
+      expect(watchdogPid(dir)).toBe(watchdog);
+    } else {
+      // The start outlasted the lease (a loaded machine): fenced, then started again.
+      expect(startedMs).toBeGreaterThan(LEASE_MS - 1_000);
+      expect(after.pid).not.toBe(before.pid);
+    }
+    expect(await again.stop()).toBe(0);
   }, 90_000);
 });
