@@ -144,7 +144,7 @@ try {
   // Idle first, on a settled cluster with nothing deployed.
   {
     single = await startStandaloneAgent();
-    await sleep(2_000);
+    await sleep(5_000); // past the start's own work (compiles, first writes)
     const watchdogOf = (agent) =>
       processesUnder(agent.stateDir).find((p) => p.cmdline.includes('fence-watchdog'))?.pid;
     const pids = {
