@@ -20,6 +20,7 @@ import { placeInCluster, releaseOwners } from './cluster-placement.js';
 import type { HandlerSources } from './event-handlers.js';
 import { healthCheckOf, livenessOf, waitHealthy } from './health-checks.js';
 import type { OpContext } from './host-ops.js';
+import type { NodeFilter, ResourceRequest } from './host-policies.js';
 import { placementRequests } from './placement-requests.js';
 import { runPrestart } from './prestart.js';
 import {
@@ -159,6 +160,7 @@ export class ServiceController {
           kind: String(propertyValue(vertex, 'kind')),
           policy: intent.policy,
           replacement: intent.id,
+          ...(await this.fitOf(service, vertex)),
         },
       ]);
     } catch (error) {
@@ -1261,6 +1263,7 @@ export class ServiceController {
             node: vertex.template?.name ?? w.name,
             kind: w.kind,
             policy: owner.policy,
+            ...(await this.fitOf(service, vertex)),
           },
         ]);
         const to = placed.get(w.name)!;
@@ -1278,6 +1281,24 @@ export class ServiceController {
       }
     }
     return moves;
+  }
+
+  /**
+   * What one workload needs of a host when it is placed alone (a replacement, a move): its
+   * allocation and node filter. Its Placement policies are not applied then, as the
+   * registry's host records count workloads without saying whose they are.
+   */
+  private async fitOf(
+    service: string,
+    vertex: Vertex,
+  ): Promise<{ resources?: ResourceRequest; filter?: NodeFilter }> {
+    const requests = await placementRequests(
+      this.s.store,
+      [{ vertex: vertex.id, name: vertex.id.name }],
+      serviceDirectories(service),
+    );
+    const { resources, filter } = requests.get(vertex.id.name) ?? {};
+    return { ...(resources ? { resources } : {}), ...(filter ? { filter } : {}) };
   }
 
   /** Whether `host` is this agent's host (always, on the embedded single host). */
