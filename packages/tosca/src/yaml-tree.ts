@@ -389,7 +389,7 @@ class TreeBuilder {
     let count = 0;
     let i = base;
     let last = offset;
-    const dash = this.text.charCodeAt(offset) === 0x2d /* - */ ? this.column(offset) : -1;
+    const dashed = this.text.charCodeAt(offset) === 0x2d; /* - */
     for (let k = 0; k < raw.length; k++) {
       const value = raw[k];
       // Attempts js-yaml gave up on leave empty children behind.
@@ -398,8 +398,8 @@ class TreeBuilder {
       if (i < top && raws[i] === value) {
         const node = this.nodes[i] as YNode;
         const end = this.ends[i] as number;
-        if (dash >= 0 && value !== null && node.offset > last && node.offset < end)
-          this.checkContinuation(dash, node.offset, end);
+        if (dashed && value !== null && node.offset > last && node.offset < end)
+          this.checkContinuation(offset, node.offset, end);
         items[count++] = node;
         last = end;
         i++;
@@ -463,8 +463,7 @@ class TreeBuilder {
       // (An alias's node is its anchor's, written elsewhere: nothing to check here.)
       if (valueIndex >= 0 && block && value.offset > keyNode.offset) {
         const end = this.ends[valueIndex] as number;
-        if (value.offset < end)
-          this.checkContinuation(this.column(keyNode.offset), value.offset, end);
+        if (value.offset < end) this.checkContinuation(keyNode.offset, value.offset, end);
       }
       if (keyNode.kind === 'scalar') {
         explained++;
@@ -516,9 +515,10 @@ class TreeBuilder {
    * indented past the block that holds it (its key, or its sequence's dash), as YAML 1.1
    * parsers do, and one followed by a comment with no space between; YAML 1.2 does not, and
    * the exact reader reports it (or, for a quoted scalar, repairs it with a warning). So such
-   * a value is left to the exact reader.
+   * a value is left to the exact reader. `holder` is the offset of that key or dash (its
+   * column is looked up only for a value that spans lines, the rare case).
    */
-  private checkContinuation(column: number, from: number, to: number): void {
+  private checkContinuation(holder: number, from: number, to: number): void {
     const t = this.text;
     const c = t.charCodeAt(from);
     // A block scalar with a tab in it: js-yaml and YAML 1.2 read some such lines differently.
@@ -540,6 +540,7 @@ class TreeBuilder {
       throw new Unexplained(`comment not separated at ${to}`);
     let nl = t.indexOf('\n', from);
     if (nl === -1 || nl >= to) return;
+    const column = this.column(holder);
     for (; nl !== -1 && nl < to; nl = t.indexOf('\n', nl + 1)) {
       let i = nl + 1;
       while (t.charCodeAt(i) === 0x20) i++;
