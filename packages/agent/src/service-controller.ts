@@ -1110,8 +1110,15 @@ export class ServiceController {
         continue;
       }
       const deploying = records.some((r) => r.name === service && r.state !== 'running');
-      if (!known.has(service) || (!deploying && !listed.has(`${service}/${name}`)))
+      if (!known.has(service) || (!deploying && !listed.has(`${service}/${name}`))) {
         await this.s.kinds.driverOf(st.ref).delete(st.ref, { graceMs: ROLLBACK_GRACE_MS });
+      } else if (this.s.cluster && !deploying && (await this.ownerElsewhere(service, name))) {
+        // Replaced or moved while this agent was away: another host runs it now, so this
+        // host's copy (stopped by the fence) and its ports here go.
+        this.s.log('info', `workload ${service}/${name} runs elsewhere now; removing this copy`);
+        await this.s.kinds.driverOf(st.ref).delete(st.ref, { graceMs: ROLLBACK_GRACE_MS });
+        await this.s.network.release({ service, name });
+      }
     }
     for (const r of await this.s.network.list()) {
       if (!known.has(r.owner.service)) await this.s.network.release(r.owner);
@@ -1299,6 +1306,14 @@ export class ServiceController {
     );
     const { resources, filter } = requests.get(vertex.id.name) ?? {};
     return { ...(resources ? { resources } : {}), ...(filter ? { filter } : {}) };
+  }
+
+  /** Whether the graph says another host runs this workload. */
+  private async ownerElsewhere(service: string, name: string): Promise<boolean> {
+    const { instances } = serviceDirectories(service);
+    const vertex = await this.s.store.get({ kind: 'vertex', directory: instances, name });
+    const host = vertex ? propertyValue(vertex, 'host') : undefined;
+    return typeof host === 'string' && host !== this.s.host;
   }
 
   /** Whether `host` is this agent's host (always, on the embedded single host). */
