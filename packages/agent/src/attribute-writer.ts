@@ -10,6 +10,8 @@ interface Pending {
   id: Id;
   values: Record<string, Value | undefined>;
   events: WriteEvent[];
+  /** Written only while the entity's `host` is this host (or it has none). */
+  owner?: string;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -24,6 +26,7 @@ interface Pending {
  */
 export class AttributeWriter {
   #pending: Pending[] = [];
+  readonly #refused = new WeakMap<Pending, () => void>();
   #running = false;
 
   constructor(private readonly store: Store) {}
@@ -40,6 +43,36 @@ export class AttributeWriter {
     });
   }
 
+  /**
+   * Like {@link write}, fenced by ownership: in the write's transaction, an entity whose
+   * `host` names another host (its workload was replaced or moved elsewhere) is left as it
+   * is, and its events unrecorded. Resolves false when the write was refused.
+   */
+  writeAsOwner(
+    owner: string,
+    id: Id,
+    values: Record<string, Value | undefined>,
+    ...events: WriteEvent[]
+  ): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      let written = true;
+      this.#pending.push({
+        id,
+        values,
+        events,
+        owner,
+        resolve: () => resolve(written),
+        reject,
+      });
+      this.#refused.set(this.#pending[this.#pending.length - 1]!, () => {
+        written = false;
+      });
+      if (this.#running) return;
+      this.#running = true;
+      setImmediate(() => void this.#drain());
+    });
+  }
+
   /** Sets values on many entities in one transaction. */
   writeMany(values: Map<Id, Record<string, Value | undefined>>): Promise<void> {
     return Promise.all([...values].map(([id, v]) => this.write(id, v))).then(() => undefined);
@@ -51,6 +84,15 @@ export class AttributeWriter {
       try {
         await this.store.transaction(async (tx) => {
           for (const p of batch) {
+            if (p.owner !== undefined) {
+              const entity = await tx.get(p.id);
+              const host =
+                entity && 'properties' in entity ? entity.properties.host?.value : undefined;
+              if (typeof host === 'string' && host !== p.owner) {
+                this.#refused.get(p)?.();
+                continue;
+              }
+            }
             await putValues(tx, p.id, p.values);
             for (const e of p.events) {
               await tx.emit({

@@ -13,7 +13,7 @@ import {
 import type { Id, Value, Vertex } from '@khutulun/floria';
 import { requestErrors } from './agent-error.js';
 import type { AgentServices } from './agent-services.js';
-import type { AttributeWriter } from './attribute-writer.js';
+import type { AttributeWriter, WriteEvent } from './attribute-writer.js';
 import { EventHandlers, type Handler, type HandlerSources, handlersOf } from './event-handlers.js';
 import {
   clearFenceRecord,
@@ -140,11 +140,13 @@ export class Supervisor {
     this.s.log('warn', `cluster: fenced; stopped ${stopped.length} workloads of this host`);
     await Promise.all(
       stopped.map((sup) =>
-        this.attributes
-          .write(sup.vertex, { state: 'fenced', pid: undefined }, { type: 'workload-fenced' })
-          .catch((error) =>
-            this.s.log('warn', `workload ${sup.service}/${sup.name}: ${(error as Error).message}`),
-          ),
+        this.ownWrite(
+          sup.vertex,
+          { state: 'fenced', pid: undefined },
+          { type: 'workload-fenced' },
+        ).catch((error) =>
+          this.s.log('warn', `workload ${sup.service}/${sup.name}: ${(error as Error).message}`),
+        ),
       ),
     );
   }
@@ -168,7 +170,7 @@ export class Supervisor {
             .driverOf(sup.ref)
             .stop(sup.ref, { graceMs: Math.min(sup.graceMs, FENCE_GRACE_MS) });
           sup.pid = undefined;
-          await this.attributes.write(
+          await this.ownWrite(
             sup.vertex,
             { state: 'replaced', pid: undefined },
             { type: 'workload-replaced-elsewhere' },
@@ -183,7 +185,7 @@ export class Supervisor {
           sup.consecutive = 0;
           sup.fenced = false;
           sup.stopping = false;
-          await this.attributes.write(sup.vertex, statusValues(status, 'running'), {
+          await this.ownWrite(sup.vertex, statusValues(status, 'running'), {
             type: 'workload-restarted',
             data: { pid: status.pid ?? null, fenced: true },
           });
@@ -250,7 +252,7 @@ export class Supervisor {
       sup.fenced = true;
       sup.stopping = true;
       this.enqueue(sup, () =>
-        this.attributes.write(
+        this.ownWrite(
           sup.vertex,
           { state: 'fenced', pid: undefined },
           { type: 'workload-fenced', data: { by: 'fence-watchdog' } },
@@ -297,7 +299,7 @@ export class Supervisor {
         if (sup.livenessFailures < liveness.failures) return this.scheduleLiveness(sup);
         sup.livenessFailures = 0;
         // Unhealthy: stopped by the agent, then treated as a failed exit by the restart policy.
-        await this.attributes.write(
+        await this.ownWrite(
           sup.vertex,
           { state: 'unhealthy' },
           { type: 'workload-unhealthy', data: { failures: liveness.failures } },
@@ -344,7 +346,7 @@ export class Supervisor {
     const exitValues = { exit_code: exit.exitCode, signal: exit.signal, pid: undefined };
     // Handlers run after the write, so that what they read is the state after the exit.
     if (!restart) {
-      await this.attributes.write(
+      await this.ownWrite(
         sup.vertex,
         { ...exitValues, state: failed ? 'failed' : 'exited' },
         { type: 'workload-exited', data: exitData },
@@ -361,7 +363,7 @@ export class Supervisor {
       if (!status) return;
       sup.startedAt = Date.now();
       sup.restarts++;
-      await this.attributes.write(
+      await this.ownWrite(
         sup.vertex,
         { ...exitValues, ...statusValues(status, 'running'), restarts: sup.restarts },
         { type: 'workload-exited', data: exitData },
@@ -371,7 +373,7 @@ export class Supervisor {
       this.runHandler(sup, 'started', { pid: status.pid ?? null });
       return;
     }
-    await this.attributes.write(
+    await this.ownWrite(
       sup.vertex,
       { ...exitValues, state: 'restarting' },
       { type: 'workload-exited', data: exitData },
@@ -386,7 +388,7 @@ export class Supervisor {
         const status = await this.restartOrFail(sup, exitData);
         if (!status) return;
         sup.startedAt = Date.now();
-        await this.attributes.write(
+        await this.ownWrite(
           sup.vertex,
           { ...statusValues(status, 'running'), restarts: ++sup.restarts },
           { type: 'workload-restarted', data: { pid: status.pid ?? null } },
@@ -425,7 +427,7 @@ export class Supervisor {
         sup.startedAt = Date.now();
         sup.consecutive = 0;
         sup.stopping = false;
-        await this.attributes.write(
+        await this.ownWrite(
           sup.vertex,
           { ...statusValues(status, 'running'), restarts: ++sup.restarts },
           { type: 'workload-restarted', data: { pid: status.pid ?? null, requested: true } },
@@ -453,7 +455,7 @@ export class Supervisor {
       this.scheduleLiveness(sup);
       return status;
     } catch (error) {
-      await this.attributes.write(
+      await this.ownWrite(
         sup.vertex,
         { state: 'failed', pid: undefined },
         {
@@ -466,6 +468,26 @@ export class Supervisor {
   }
 
   /** Runs the workload's handlers of an event, detached from its supervision. */
+  /**
+   * Writes a supervised workload's attributes. In a cluster, only while the graph says this
+   * host runs it: a write from a copy that was replaced or moved meanwhile (a fenced agent, a
+   * returning one) is refused, and logged.
+   */
+  private async ownWrite(
+    id: Id,
+    values: Record<string, Value | undefined>,
+    ...events: WriteEvent[]
+  ): Promise<void> {
+    if (!this.s.cluster) return this.attributes.write(id, values, ...events);
+    const written = await this.attributes.writeAsOwner(this.s.host, id, values, ...events);
+    if (!written) {
+      this.s.log(
+        'info',
+        `workload ${id.name}: another host runs it now; this host's ${events[0]?.type ?? 'write'} was not recorded`,
+      );
+    }
+  }
+
   runHandler(sup: Supervised, event: string, data: Record<string, Value>): void {
     this.handlers.run(sup, sup.handlers[event], event, data);
   }
