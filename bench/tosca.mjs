@@ -14,7 +14,7 @@ import { LineCounter, parseDocument } from 'yaml';
 
 const NODES = 5000;
 const TYPE_FILES = 4;
-const RUNS = 7;
+const RUNS = 11;
 
 function typeFile(k) {
   const lines = ['tosca_definitions_version: tosca_2_0'];
