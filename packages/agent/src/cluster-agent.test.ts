@@ -1,5 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -371,6 +379,53 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     }
     expect((await a.api('DELETE', '/v1/services/spread')).status).toBe(200);
     for (const w of replaced) expect(alive(w.pid)).toBe(false);
+  });
+
+  it('records host-joined and host-lost in the event stream, and calls host-lost handlers on the other hosts', async () => {
+    const cluster = await newCluster();
+    const a = await member(cluster, 'host-a');
+    const b = await member(cluster, 'host-b');
+    const dir = stateDir();
+    const handler = join(dir, 'on-host-lost.sh');
+    const seen = join(dir, 'host-lost.json');
+    writeFileSync(handler, `#!/bin/sh\ncat > ${seen}.tmp && mv ${seen}.tmp ${seen}\n`);
+    chmodSync(handler, 0o755);
+    const source = join(dir, 'watcher.yaml');
+    writeFileSync(
+      source,
+      'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun.core\n    namespace: k\n' +
+        'service_template:\n  node_templates:\n    watcher:\n      type: k:Process\n' +
+        '      properties:\n        command: /bin/sleep\n        arguments: ["300"]\n' +
+        '      interfaces:\n        events:\n          notifications:\n' +
+        '            host-lost:\n              implementation: on-host-lost.sh\n',
+    );
+    // On host-a: host-b takes no placements while drained.
+    expect((await a.api('POST', '/v1/hosts/host-b/drain')).status).toBe(200);
+    expect(
+      (await a.api('POST', '/v1/services', { name: 'watcher', source: { path: source } })).status,
+    ).toBe(201);
+    await b.kill();
+    const payload = await until(
+      async () => (existsSync(seen) ? JSON.parse(readFileSync(seen, 'utf8')) : undefined),
+      (p) => p !== undefined,
+    );
+    expect(payload).toMatchObject({
+      event: 'host-lost',
+      service: 'watcher',
+      workload: 'watcher-1',
+      data: { host: 'host-b', declaredBy: 'host-a' },
+    });
+    const events = (await a.api('GET', '/v1/events?limit=1000')).body as Array<{
+      type: string;
+      id: { directory: string[]; name: string };
+    }>;
+    const about = (type: string) =>
+      events
+        .filter((e) => e.type === type && e.id.directory.join('/') === 'khutulun/hosts')
+        .map((e) => e.id.name);
+    expect(about('host-joined').sort()).toEqual(['host-a', 'host-b']);
+    expect(about('host-lost')).toEqual(['host-b']);
+    expect((await a.api('DELETE', '/v1/services/watcher')).status).toBe(200);
   });
 
   it('drains a host: its workloads move off, dependencies first, each ready before its old copy stops', async () => {

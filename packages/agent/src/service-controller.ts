@@ -3,7 +3,7 @@ import { setMaxListeners } from 'node:events';
 import { rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import type { DeployProgress } from '@khutulun/api';
-import type { JoinResult, ReplacementIntent } from '@khutulun/cluster';
+import type { ClusterEvent, JoinResult, ReplacementIntent } from '@khutulun/cluster';
 import {
   isDriverError,
   type PortBinding,
@@ -86,11 +86,42 @@ export class ServiceController {
     // handler, no loop. (Intents it does not live to place are taken by the next agent that
     // starts, from the registry.)
     s.cluster?.onEvent((event) => {
+      this.hostEvent(event).catch((error: Error) =>
+        s.log('warn', `cluster event ${event.type} of ${event.host}: ${error.message}`),
+      );
       if (event.type !== 'host-lost' || event.declaredBy !== s.host) return;
       this.replaceLost(event.host, event.replacements).catch((error: Error) =>
         s.log('error', `replacing the workloads of host ${event.host}: ${error.message}`),
       );
     });
+  }
+
+  /**
+   * A host joined, was lost or returned: the graph's event stream records it once (the host
+   * itself records its join and return, the agent that declared it lost its loss), and the
+   * workloads this agent supervises get the notification of the same name (`host-joined`,
+   * `host-lost`, `host-returned`) when their Events interface declares it.
+   */
+  private async hostEvent(event: ClusterEvent): Promise<void> {
+    if (
+      event.type !== 'host-joined' &&
+      event.type !== 'host-lost' &&
+      event.type !== 'host-returned'
+    )
+      return;
+    const data: Record<string, Value> = { host: event.host, epoch: event.epoch };
+    if (event.type === 'host-lost') {
+      data.declaredBy = event.declaredBy;
+      data.replacements = event.replacements.length;
+    }
+    if ('address' in event) data.address = event.address;
+    const recorder = event.type === 'host-lost' ? event.declaredBy : event.host;
+    if (recorder === this.s.host) {
+      await this.s.store.transaction((tx) =>
+        tx.emit({ type: event.type, id: hostId(event.host), data }),
+      );
+    }
+    if (event.host !== this.s.host) this.supervisor.notifyAll(event.type, data);
   }
 
   /** Timers of at-most-once replacements waiting out the fencing delay. */
@@ -1187,7 +1218,16 @@ export class ServiceController {
     // Workloads replaced while this host was away (declared lost while its agent was down)
     // were re-adopted above: the join at start says which, and they are stopped.
     if (this.s.cluster) {
-      await this.rejoined(this.s.cluster.cluster.membership.joined);
+      const joined = this.s.cluster.cluster.membership.joined;
+      // This host's own join, which came before this agent listened to the cluster's events.
+      await this.s.store.transaction((tx) =>
+        tx.emit({
+          type: joined.previous?.state === 'lost' ? 'host-returned' : 'host-joined',
+          id: hostId(this.s.host),
+          data: { host: this.s.host, epoch: joined.host.epoch, address: joined.host.address },
+        }),
+      );
+      await this.rejoined(joined);
       // Replacements whose placing agent did not live to place them (or was this one).
       const pending = await this.s.cluster.cluster.registry.pendingReplacements();
       const byHost = new Map<string, ReplacementIntent[]>();
@@ -1509,4 +1549,9 @@ function startOrder(plan: readonly PlannedWorkload[]): PlannedWorkload[] {
   };
   for (const w of plan) visit(w);
   return out;
+}
+
+/** The id cluster host events are recorded under in the graph's event stream. */
+function hostId(host: string): Id {
+  return { kind: 'vertex', directory: ['khutulun', 'hosts'], name: host };
 }

@@ -488,6 +488,13 @@ export class Supervisor {
     }
   }
 
+  /** Runs the handlers of `event` of every supervised workload that has any. */
+  notifyAll(event: string, data: Record<string, Value>): void {
+    for (const sup of this.supervised.values()) {
+      if (sup.handlers[event]?.length) this.runHandler(sup, event, data);
+    }
+  }
+
   runHandler(sup: Supervised, event: string, data: Record<string, Value>): void {
     this.handlers.run(sup, sup.handlers[event], event, data);
   }
