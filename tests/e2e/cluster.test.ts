@@ -103,7 +103,9 @@ function eventsAfter(from: number, type: string, host?: string) {
 }
 
 describe.skipIf(!namespaces)(
-  'a cluster of three real agents in network namespaces (skipped: needs root and ip netns to make namespaces)',
+  namespaces
+    ? 'a cluster of three real agents in network namespaces'
+    : 'a cluster of three real agents in network namespaces (skipped: cannot make namespaces here, which needs root and ip netns)',
   () => {
     it('`host list` from any agent shows every host with its state, labels, kinds, capacity and workload count', async () => {
       const deployed = await deploy(cluster.a, 'listed', 2);
