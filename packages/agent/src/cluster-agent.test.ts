@@ -428,6 +428,58 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     expect((await a.api('DELETE', '/v1/services/watcher')).status).toBe(200);
   });
 
+  it('takes over the services of a lost deploying agent: its half-done deploy is rolled back on the other hosts', async () => {
+    const cluster = await newCluster();
+    const a = await member(cluster, 'host-a');
+    const b = await member(cluster, 'host-b');
+    const source = join(stateDir(), 'stuck.yaml');
+    writeFileSync(
+      source,
+      'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun.core\n    namespace: k\n' +
+        'service_template:\n  node_templates:\n' +
+        '    base:\n      type: k:Process\n      properties:\n        command: /bin/sleep\n        arguments: ["300"]\n' +
+        '    stuck:\n      type: k:Process\n      properties:\n        command: /bin/sleep\n        arguments: ["300"]\n' +
+        '        readiness: { command: [/bin/false], timeout: 120 }\n' +
+        '      requirements:\n        - dependency: base\n',
+    );
+    // Deployed through host-b, run on host-a (host-b takes no placements while drained).
+    expect((await a.api('POST', '/v1/hosts/host-b/drain')).status).toBe(200);
+    const deploying = b
+      .api('POST', '/v1/services', { name: 'stuck', source: { path: source } })
+      .catch(() => undefined);
+    // The service lists its workloads once deployed: until then, the graph has them.
+    const attribute = async (name: string, property: string) => {
+      const id = { kind: 'vertex', directory: ['services', 'stuck'], name };
+      const vertex = (await a.api('POST', '/v1/graph/get', { id })).body as {
+        properties?: Record<string, { value?: unknown }>;
+      };
+      return vertex.properties?.[property]?.value;
+    };
+    const pids = await until(
+      () => Promise.all(['base-1', 'stuck-1'].map((name) => attribute(name, 'pid'))),
+      (ps) => ps.every((p) => typeof p === 'number'),
+    );
+    expect(await attribute('stuck-1', 'host')).toBe('host-a');
+    const started = pids.map((pid) => ({ pid: pid as number }));
+    await b.kill();
+    await deploying;
+    // host-a declares host-b lost, takes the service over and rolls the deploy back.
+    await until(
+      async () => (await a.api('GET', '/v1/services')).body as unknown[],
+      (services) => services.length === 0,
+    );
+    for (const w of started) expect(alive(w.pid)).toBe(false);
+    const events = (await a.api('GET', '/v1/events?limit=1000')).body as Array<{ type: string }>;
+    expect(events.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['service-taken-over', 'service-deploy-failed']),
+    );
+    const hosts = (await a.api('GET', '/v1/hosts')).body as Array<{
+      name: string;
+      workloads: number;
+    }>;
+    expect(hosts.find((h) => h.name === 'host-a')?.workloads).toBe(0);
+  });
+
   it('drains a host: its workloads move off, dependencies first, each ready before its old copy stops', async () => {
     const cluster = await newCluster();
     const a = await member(cluster, 'host-a');

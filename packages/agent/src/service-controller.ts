@@ -93,7 +93,54 @@ export class ServiceController {
       this.replaceLost(event.host, event.replacements).catch((error: Error) =>
         s.log('error', `replacing the workloads of host ${event.host}: ${error.message}`),
       );
+      this.takeOver(event.host).catch((error: Error) =>
+        s.log('error', `taking over the services of host ${event.host}: ${error.message}`),
+      );
     });
+  }
+
+  /**
+   * The agent that declared a host lost takes over the lifecycle of the services that host's
+   * agent ran (their records name this host from then on, claimed in one transaction each):
+   * a deploy it left half done is rolled back, a delete finished; a running service can be
+   * deleted again. The lost agent, if it returns, leaves them alone (they are not its own).
+   */
+  private async takeOver(lostHost: string): Promise<void> {
+    for (const record of await readRecords(this.s.store)) {
+      if (record.host !== lostHost) continue;
+      const claimed = await this.s.store.transaction(async (tx) => {
+        const vertex = (await tx.get(recordId(record.name))) as Vertex | undefined;
+        if (!vertex || propertyValue(vertex, 'host') !== lostHost) return false;
+        await tx.put({
+          ...vertex,
+          properties: { ...vertex.properties, host: { value: this.s.host } },
+        });
+        await tx.emit({
+          type: 'service-taken-over',
+          id: recordId(record.name),
+          data: { from: lostHost, by: this.s.host },
+        });
+        return true;
+      });
+      if (!claimed) continue;
+      this.s.log('info', `service ${record.name}: taken over from lost host ${lostHost}`);
+      if (record.state === 'running' || this.busy.has(record.name)) continue;
+      this.busy.add(record.name);
+      try {
+        await this.teardown(record.name, ROLLBACK_GRACE_MS);
+        await this.s.store.transaction((tx) =>
+          tx.emit({
+            type: record.state === 'deploying' ? 'service-deploy-failed' : 'service-deleted',
+            id: recordId(record.name),
+            data: {
+              message: `the agent of host ${lostHost} was lost during the ${record.state === 'deploying' ? 'deploy; rolled back' : 'delete; finished'}`,
+            },
+          }),
+        );
+      } finally {
+        this.busy.delete(record.name);
+      }
+    }
   }
 
   /**
