@@ -174,6 +174,18 @@ describe.skipIf(!namespaces)(
       });
       // Declared once, though both survivors watched.
       expect(eventsAfter(from, 'host-lost', 'b')).toHaveLength(1);
+      // The agents' own event stream (the graph's, `khutulun events`) records each once.
+      const aboutB = async () => {
+        const recorded = (await cluster.c.api('GET', '/v1/events?limit=1000')).body as Array<{
+          type: string;
+          id: { directory: string[]; name: string };
+        }>;
+        return recorded
+          .filter((e) => e.id.directory.join('/') === 'khutulun/hosts' && e.id.name === 'b')
+          .map((e) => e.type);
+      };
+      await until(aboutB, (types) => types.includes('host-returned'), 5_000, 'host-returned of b');
+      expect(await aboutB()).toEqual(['host-joined', 'host-lost', 'host-returned']);
     });
 
     it('a cut link: the cut host is declared lost and its agent fences (stops its workloads first); healed, it returns', async () => {
