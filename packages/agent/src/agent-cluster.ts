@@ -94,11 +94,14 @@ export interface BusAddress {
   user?: string;
   password?: string;
   token?: string;
+  /** `tls://`: TLS only, verified against `?ca=FILE` (PEM) when given. */
+  tls?: { caFile?: string };
 }
 
 /**
  * Reads `nats://USER:PASSWORD@HOST:PORT` (a user and password) or `nats://TOKEN@HOST:PORT`
- * (a token); `tls://` for TLS. Undefined for anything else.
+ * (a token); `tls://` for TLS only, with `?ca=FILE` naming the certificate authority (PEM)
+ * the servers' certificates are verified against. Undefined for anything else.
  */
 export function parseBusUrl(text: string): BusAddress | undefined {
   let url: URL;
@@ -109,12 +112,17 @@ export function parseBusUrl(text: string): BusAddress | undefined {
   }
   if (url.protocol !== 'nats:' && url.protocol !== 'tls:') return undefined;
   if (!url.hostname || (url.pathname !== '' && url.pathname !== '/')) return undefined;
-  const servers = `${url.protocol}//${url.host}`;
+  const tls = url.protocol === 'tls:';
+  const query = [...url.searchParams.keys()];
+  if (query.some((k) => k !== 'ca') || (query.length && !tls)) return undefined;
+  const caFile = url.searchParams.get('ca') ?? undefined;
+  const servers = `nats://${url.host}`;
+  const secure = tls ? { tls: caFile ? { caFile } : {} } : {};
   const user = decodeURIComponent(url.username);
   const password = decodeURIComponent(url.password);
-  if (user && password) return { servers, user, password };
-  if (user) return { servers, token: user };
-  return { servers };
+  if (user && password) return { servers, user, password, ...secure };
+  if (user) return { servers, token: user, ...secure };
+  return { servers, ...secure };
 }
 
 /** `KHUTULUN_FENCING_DELAY_MS`, when set to a positive number. */

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -95,12 +95,115 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
       password: 'p@ss',
     });
     expect(parseBusUrl('tls://tok@nats.example:4443')).toEqual({
-      servers: 'tls://nats.example:4443',
+      servers: 'nats://nats.example:4443',
       token: 'tok',
+      tls: {},
     });
+    expect(parseBusUrl('tls://u:p@nats.example:4443?ca=/etc/k/ca.pem')).toEqual({
+      servers: 'nats://nats.example:4443',
+      user: 'u',
+      password: 'p',
+      tls: { caFile: '/etc/k/ca.pem' },
+    });
+    // A CA only with TLS, and no other parameter.
+    expect(parseBusUrl('nats://u:p@h:1?ca=/ca.pem')).toBeUndefined();
+    expect(parseBusUrl('tls://u:p@h:1?verify=no')).toBeUndefined();
     expect(parseBusUrl('http://u:p@h:1')).toBeUndefined();
     expect(parseBusUrl('nats://u:p@h:1/path')).toBeUndefined();
     expect(parseBusUrl('not a url')).toBeUndefined();
+  });
+
+  it('joins over TLS verified against the cluster CA, and is refused without TLS or with a certificate it cannot verify', async () => {
+    const dir = stateDir();
+    const pki = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    pki(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=khutulun test CA',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+    );
+    pki(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-keyout',
+      'server.key',
+      '-out',
+      'server.csr',
+    );
+    // nats.js checks a loopback server's certificate for the name localhost.
+    writeFileSync(join(dir, 'san.ext'), 'subjectAltName = IP:127.0.0.1, DNS:localhost\n');
+    pki(
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-extfile',
+      'san.ext',
+      '-out',
+      'server.pem',
+    );
+    const secure = await startNatsServer({
+      tls: { certFile: join(dir, 'server.pem'), keyFile: join(dir, 'server.key') },
+    });
+    cleanup.push(() => secure.stop());
+    const name = `tls${process.pid}x${++clusters}`;
+    const store = await postgres.createDatabase(name);
+    const credentials = `${secure.user}:${encodeURIComponent(secure.password)}`;
+    const bus = (scheme: string, query = '') =>
+      `${scheme}://${credentials}@127.0.0.1:${secure.port}${query}`;
+    const agent = await startAgentProcess(stateDir(), [
+      '--store',
+      store,
+      '--bus',
+      bus('tls', `?ca=${join(dir, 'ca.pem')}`),
+      '--cluster',
+      name,
+      '--host-name',
+      'host-tls',
+    ]);
+    cleanup.push(() => agent.kill());
+    const hosts = (await agent.api('GET', '/v1/hosts')).body as Array<{
+      name: string;
+      state: string;
+    }>;
+    expect(hosts.map((h) => [h.name, h.state])).toEqual([['host-tls', 'up']]);
+    for (const [what, url] of [
+      ['no TLS', bus('nats')],
+      ['an unknown CA', bus('tls')],
+    ] as const) {
+      const refused = await runAgentToExit(stateDir(), [
+        '--store',
+        store,
+        '--bus',
+        url,
+        '--cluster',
+        name,
+        '--host-name',
+        'host-refused',
+      ]);
+      expect(refused.code, `${what}: ${refused.output}`).toBe(1);
+      expect(refused.output, what).toContain('cannot join the cluster');
+    }
   });
 
   it('lists every host of the cluster from any agent, and shows a SIGKILLed one lost', async () => {

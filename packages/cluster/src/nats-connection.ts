@@ -15,6 +15,11 @@ export interface NatsBusOptions {
   token?: string;
   /** A name the servers show for this connection (e.g. the host name). */
   name?: string;
+  /**
+   * TLS: connections only over TLS, verifying the servers' certificates against `caFile`
+   * (PEM) when given, else against the system's certificate authorities.
+   */
+  tls?: { caFile?: string };
   /** How long one connection attempt may take (default 2,000 ms). */
   connectTimeoutMs?: number;
   /** The wait between reconnection attempts (default 250 ms). */
@@ -35,6 +40,7 @@ export function connectNats(options: NatsBusOptions): Promise<NatsConnection> {
     ...(options.password !== undefined ? { pass: options.password } : {}),
     ...(options.token !== undefined ? { token: options.token } : {}),
     ...(options.name !== undefined ? { name: options.name } : {}),
+    ...(options.tls ? { tls: options.tls.caFile ? { caFile: options.tls.caFile } : {} } : {}),
     timeout: options.connectTimeoutMs ?? 2_000,
     reconnect: true,
     maxReconnectAttempts: -1,

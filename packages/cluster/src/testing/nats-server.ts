@@ -28,6 +28,8 @@ export interface NatsServerOptions {
   port?: number;
   /** The binary (default `nats-server` on the PATH, or env `KHUTULUN_NATS_SERVER`). */
   binary?: string;
+  /** Serve TLS only, with this certificate and key (PEM files). */
+  tls?: { certFile: string; keyFile: string };
 }
 
 async function freePort(): Promise<number> {
@@ -57,6 +59,14 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       'authorization {',
       `  users = [ { user: "${user}", password: "${password}" } ]`,
       '}',
+      ...(options.tls
+        ? [
+            'tls {',
+            `  cert_file: "${options.tls.certFile}"`,
+            `  key_file: "${options.tls.keyFile}"`,
+            '}',
+          ]
+        : []),
       '',
     ].join('\n'),
   );
@@ -118,7 +128,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     throw error;
   }
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url: `${options.tls ? 'tls' : 'nats'}://127.0.0.1:${port}`,
     port,
     user,
     password,
