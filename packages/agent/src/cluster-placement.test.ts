@@ -4,7 +4,7 @@
  * and Placement policies decide where each workload runs.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { type NatsServer, startNatsServer } from '@khutulun/cluster/testing';
 import { type PostgresServer, startPostgresServer } from '@khutulun/store-postgres';
@@ -170,6 +170,37 @@ describe('placement from TOSCA in a cluster', () => {
       'running',
       'running',
     ]);
+  });
+
+  it("counts what earlier deploys hold against each host's capacity", async () => {
+    const { a, b, hostA, hostB } = await twoZones();
+    // Six tenths of a host's memory: one such workload per host, whichever deploy placed it.
+    const bytes = Math.floor(totalmem() * 0.6);
+    const big = (service: string) =>
+      deploy(
+        a,
+        service,
+        `    anywhere:
+      type: k:ClusterHost
+      directives: [select]
+      node_filter:
+        $valid_values: [$get_property: [SELF, labels, zone], [z1, z2]]
+` + sleeper('one', onHost('anywhere', `{ memory: ${bytes} B }`)),
+      );
+    expect((await big('big1')).status).toBe(201);
+    expect((await big('big2')).status).toBe(201);
+    const first = (await hostsOf(b, 'big1'))['one-1'];
+    expect([first, (await hostsOf(b, 'big2'))['one-1']].sort()).toEqual([hostA, hostB].sort());
+    const third = await big('big3');
+    expect(third.status, JSON.stringify(third.body)).toBe(409);
+    expect(third.body.error.details.reasons).toEqual({
+      [hostA]: 'resources exhausted: memory',
+      [hostB]: 'resources exhausted: memory',
+    });
+    // Deleted, a service gives its room back.
+    expect((await a.api('DELETE', '/v1/services/big1')).status).toBe(200);
+    expect((await big('big3')).status).toBe(201);
+    expect((await hostsOf(b, 'big3'))['one-1']).toBe(first);
   });
 
   it("fails an impossible placement with each host's reason, and an unknown clause as 422", async () => {

@@ -1,9 +1,10 @@
-import type { HostRecord, ReplacementPolicy } from '@khutulun/cluster';
+import type { HostRecord, ReplacementPolicy, WorkloadOwner } from '@khutulun/cluster';
 import type { Value } from '@khutulun/floria';
 import type { AgentCluster } from './agent-cluster.js';
 import { DeployError } from './agent-error.js';
 import type {
   NodeFilter,
+  PlacedWorkload,
   PlacementHost,
   PlacementPolicy,
   PlacementRequest,
@@ -29,15 +30,41 @@ export interface ClusterWorkload {
   policies?: readonly PlacementPolicy[];
 }
 
-/** Placement's view of the registry's hosts: state, labels, kinds, capacity, what they own. */
-export function placementHosts(records: readonly HostRecord[]): PlacementHost[] {
+/**
+ * Placement's view of the registry's hosts: state, labels, kinds, capacity, and what they
+ * run: each running workload with its service, node template and the resources it holds
+ * (when `owners` are given; else the bare count, which only load-balances).
+ */
+export function placementHosts(
+  records: readonly HostRecord[],
+  owners?: readonly WorkloadOwner[],
+): PlacementHost[] {
+  const byHost = new Map<string, PlacedWorkload[]>();
+  for (const o of owners ?? []) {
+    const list = byHost.get(o.owner) ?? [];
+    const p = o.placement;
+    list.push({
+      service: o.service,
+      node: p?.node ?? o.workload,
+      name: o.workload,
+      ...(p && (p.cpu !== undefined || p.memoryBytes !== undefined)
+        ? {
+            resources: {
+              ...(p.cpu === undefined ? {} : { cpu: p.cpu }),
+              ...(p.memoryBytes === undefined ? {} : { memory: p.memoryBytes }),
+            },
+          }
+        : {}),
+    });
+    byHost.set(o.owner, list);
+  }
   return records.map((h) => ({
     name: h.name,
     state: h.state,
     labels: h.labels,
     kinds: h.kinds,
     capacity: { cpu: h.capacity.cpuMillicores / 1000, memory: h.capacity.memoryBytes },
-    workloads: h.workloads,
+    workloads: owners ? (byHost.get(h.name) ?? []) : h.workloads,
   }));
 }
 
@@ -59,7 +86,10 @@ export async function placeInCluster(
   workloads: readonly ClusterWorkload[],
   options: { pin?: string } = {},
 ): Promise<Map<string, string>> {
-  const records = await cluster.hosts();
+  const [records, owners] = await Promise.all([
+    cluster.hosts(),
+    cluster.cluster.registry.runningWorkloads(),
+  ]);
   const requests: PlacementRequest[] = workloads.map((w) => ({
     service,
     node: w.node,
@@ -71,7 +101,13 @@ export async function placeInCluster(
     ...(w.policies ? { policies: w.policies } : {}),
   }));
   const results = await cluster.policies.placeMany({
-    hosts: placementHosts(records),
+    hosts: placementHosts(
+      records,
+      // A workload placed again (a replacement, a move) does not count against itself.
+      owners.filter(
+        (o) => !(o.service === service && workloads.some((w) => w.name === o.workload)),
+      ),
+    ),
     workloads: requests,
     options: { candidates: 0 },
   });
@@ -88,6 +124,11 @@ export async function placeInCluster(
       {
         policy: w.policy ?? 'at-least-once',
         ...(w.replacement === undefined ? {} : { replacement: w.replacement }),
+        placement: {
+          node: w.node,
+          ...(w.resources?.cpu === undefined ? {} : { cpu: w.resources.cpu }),
+          ...(w.resources?.memory === undefined ? {} : { memoryBytes: w.resources.memory }),
+        },
       },
     );
     placed.set(w.name, host);

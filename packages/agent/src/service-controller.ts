@@ -20,8 +20,7 @@ import { placeInCluster, releaseOwners } from './cluster-placement.js';
 import type { HandlerSources } from './event-handlers.js';
 import { healthCheckOf, livenessOf, waitHealthy } from './health-checks.js';
 import type { OpContext } from './host-ops.js';
-import type { NodeFilter, ResourceRequest } from './host-policies.js';
-import { placementRequests } from './placement-requests.js';
+import { placementRequests, type WorkloadPlacement } from './placement-requests.js';
 import { runPrestart } from './prestart.js';
 import {
   readRecord,
@@ -1378,21 +1377,22 @@ export class ServiceController {
   }
 
   /**
-   * What one workload needs of a host when it is placed alone (a replacement, a move): its
-   * allocation and node filter. Its Placement policies are not applied then, as the
-   * registry's host records count workloads without saying whose they are.
+   * What one workload asks of placement when it is placed alone (a replacement, a move): its
+   * allocation, node filter and Placement policies, checked against what every host runs
+   * (the registry's owner records: service, node template, resources).
    */
-  private async fitOf(
-    service: string,
-    vertex: Vertex,
-  ): Promise<{ resources?: ResourceRequest; filter?: NodeFilter }> {
+  private async fitOf(service: string, vertex: Vertex): Promise<WorkloadPlacement> {
+    const dirs = serviceDirectories(service);
+    // Every workload of the service, as a policy without targets covers them all.
+    const workloads = (
+      (await this.s.store.query({ kind: 'vertex', directory: dirs.instances })) as Vertex[]
+    ).filter((v) => !v.parent && propertyValue(v, 'kind') !== undefined);
     const requests = await placementRequests(
       this.s.store,
-      [{ vertex: vertex.id, name: vertex.id.name }],
-      serviceDirectories(service),
+      workloads.map((v) => ({ vertex: v.id, name: v.id.name })),
+      dirs,
     );
-    const { resources, filter } = requests.get(vertex.id.name) ?? {};
-    return { ...(resources ? { resources } : {}), ...(filter ? { filter } : {}) };
+    return requests.get(vertex.id.name) ?? {};
   }
 
   /** Whether the graph says another host runs this workload. */

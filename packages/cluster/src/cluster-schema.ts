@@ -26,6 +26,8 @@ CREATE TABLE IF NOT EXISTS cluster_workload_owners (
   PRIMARY KEY (service, workload)
 );
 CREATE INDEX IF NOT EXISTS cluster_workload_owners_by_owner ON cluster_workload_owners (owner);
+ALTER TABLE cluster_workload_owners ADD COLUMN IF NOT EXISTS node text,
+  ADD COLUMN IF NOT EXISTS cpu double precision, ADD COLUMN IF NOT EXISTS memory_bytes bigint;
 CREATE TABLE IF NOT EXISTS cluster_replacements (
   id bigserial PRIMARY KEY,
   service text NOT NULL,

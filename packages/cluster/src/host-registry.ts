@@ -61,6 +61,17 @@ export interface WorkloadOwner extends WorkloadKey {
   ownerEpoch: number;
   state: 'running' | 'lost';
   policy: ReplacementPolicy;
+  /** What placement counts on its host: its node template, and the resources it holds. */
+  placement?: WorkloadPlacementRecord;
+}
+
+/** What placement counts of a workload on its host. */
+export interface WorkloadPlacementRecord {
+  /** The node template it was instantiated from (distinct hosts, colocation, spread). */
+  node: string;
+  /** CPU in cores and memory in bytes it holds of the host's capacity. */
+  cpu?: number;
+  memoryBytes?: number;
 }
 
 /** A replacement intent, recorded when the workload's host was declared lost. */
@@ -173,6 +184,9 @@ interface OwnerRow {
   owner_epoch: string;
   state: 'running' | 'lost';
   policy: ReplacementPolicy;
+  node?: string | null;
+  cpu?: number | null;
+  memory_bytes?: string | null;
 }
 
 function ownerRecord(row: OwnerRow): WorkloadOwner {
@@ -183,8 +197,20 @@ function ownerRecord(row: OwnerRow): WorkloadOwner {
     ownerEpoch: Number(row.owner_epoch),
     state: row.state,
     policy: row.policy,
+    ...(row.node
+      ? {
+          placement: {
+            node: row.node,
+            ...(row.cpu == null ? {} : { cpu: Number(row.cpu) }),
+            ...(row.memory_bytes == null ? {} : { memoryBytes: Number(row.memory_bytes) }),
+          },
+        }
+      : {}),
   };
 }
+
+const OWNER_COLUMNS =
+  'service, workload, owner, owner_epoch, state, policy, node, cpu, memory_bytes';
 
 interface ReplacementRow {
   id: string;
@@ -404,7 +430,12 @@ export class HostRegistry {
   assignWorkload(
     key: WorkloadKey,
     token: OwnerToken,
-    options: { policy?: ReplacementPolicy; replacement?: number } = {},
+    options: {
+      policy?: ReplacementPolicy;
+      replacement?: number;
+      /** What placement counts of it on its host from now on. */
+      placement?: WorkloadPlacementRecord;
+    } = {},
   ): Promise<WorkloadOwner> {
     return this.#transaction(async (client) => {
       await checkHost(client, token, key);
@@ -440,14 +471,29 @@ export class HostRegistry {
           token.host,
         ]);
       }
+      const p = options.placement;
       const upserted = await client.query<OwnerRow>(
-        `INSERT INTO cluster_workload_owners (service, workload, owner, owner_epoch, state, policy)
-         VALUES ($1, $2, $3, $4, 'running', $5)
+        `INSERT INTO cluster_workload_owners
+           (service, workload, owner, owner_epoch, state, policy, node, cpu, memory_bytes)
+         VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8)
          ON CONFLICT (service, workload) DO UPDATE SET owner = EXCLUDED.owner,
            owner_epoch = EXCLUDED.owner_epoch, state = 'running', policy = EXCLUDED.policy,
+           node = COALESCE(EXCLUDED.node, cluster_workload_owners.node),
+           cpu = CASE WHEN EXCLUDED.node IS NULL THEN cluster_workload_owners.cpu ELSE EXCLUDED.cpu END,
+           memory_bytes = CASE WHEN EXCLUDED.node IS NULL THEN cluster_workload_owners.memory_bytes
+             ELSE EXCLUDED.memory_bytes END,
            changed_at = now()
-         RETURNING service, workload, owner, owner_epoch, state, policy`,
-        [key.service, key.workload, token.host, token.epoch, policy],
+         RETURNING ${OWNER_COLUMNS}`,
+        [
+          key.service,
+          key.workload,
+          token.host,
+          token.epoch,
+          policy,
+          p?.node ?? null,
+          p?.cpu ?? null,
+          p?.memoryBytes ?? null,
+        ],
       );
       return ownerRecord(upserted.rows[0]!);
     });
@@ -510,9 +556,22 @@ export class HostRegistry {
   async workloadsOf(host: string): Promise<WorkloadOwner[]> {
     const result = await this.#transaction((client) =>
       client.query<OwnerRow>(
-        `SELECT service, workload, owner, owner_epoch, state, policy FROM cluster_workload_owners
+        `SELECT ${OWNER_COLUMNS} FROM cluster_workload_owners
          WHERE owner = $1 ORDER BY service, workload`,
         [host],
+      ),
+    );
+    return result.rows.map(ownerRecord);
+  }
+
+  /**
+   * Every running workload's owner record (with what placement counts of it), for a
+   * placement snapshot: which hosts hold what, of which service and node template.
+   */
+  async runningWorkloads(): Promise<WorkloadOwner[]> {
+    const result = await this.#transaction((client) =>
+      client.query<OwnerRow>(
+        `SELECT ${OWNER_COLUMNS} FROM cluster_workload_owners WHERE state = 'running'`,
       ),
     );
     return result.rows.map(ownerRecord);

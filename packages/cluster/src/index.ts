@@ -26,6 +26,7 @@ export type {
   ReplacementPolicy,
   WorkloadKey,
   WorkloadOwner,
+  WorkloadPlacementRecord,
 } from './host-registry.js';
 export { checkFence, HostRegistry, openHostRegistry } from './host-registry.js';
 export type {
