@@ -1,8 +1,10 @@
-// The hello-world server: answers every HTTP request on 127.0.0.1:$PORT, the port Khutulun
-// reserved for it, with $GREETING.
+// The hello-world server: answers every HTTP request on $KHUTULUN_ADDRESS:$PORT (the address
+// of the host it runs on, 127.0.0.1 on a single host, and the port Khutulun reserved for it),
+// with $GREETING.
 import { createServer } from 'node:http';
 
 const port = Number(process.env.PORT);
+const address = process.env.KHUTULUN_ADDRESS ?? '127.0.0.1';
 const greeting = process.env.GREETING ?? 'Hello';
 let answers = 0;
 
@@ -11,7 +13,7 @@ createServer((_request, response) => {
   response.end(
     `${greeting}, world! (answer #${answers} from the server, pid ${process.pid}, port ${port})\n`,
   );
-}).listen(port, '127.0.0.1', () => console.log(`server: listening on 127.0.0.1:${port}`));
+}).listen(port, address, () => console.log(`server: listening on ${address}:${port}`));
 
 process.on('SIGTERM', () => {
   console.log('server: stopping');

@@ -282,7 +282,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
   it("places a deploy against the registry, records owners, and leaves other agents' services alone", async () => {
     const cluster = await newCluster();
     const a = await member(cluster, 'host-a');
-    const b = await member(cluster, 'host-b');
+    const b = await member(cluster, 'host-b', ['--address', '127.0.0.2']);
     const source = join(stateDir(), 'sleepers.yaml');
     writeFileSync(
       source,
@@ -332,6 +332,12 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     expect(restarted.status, JSON.stringify(restarted.body)).toBe(200);
     expect(restarted.body).toMatchObject({ host: 'host-b', state: 'running', restarts: 1 });
     const pidOfTwo = workloads.find((w) => w.name === 'two-1')!.pid;
+    // A process learns the address of the host it runs on: where it listens.
+    const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    expect(environ(restarted.body.pid)).toContain('KHUTULUN_ADDRESS=127.0.0.2');
+    expect(environ(workloads.find((w) => w.name === 'one-1')!.pid)).toContain(
+      'KHUTULUN_ADDRESS=127.0.0.1',
+    );
     expect(restarted.body.pid).not.toBe(pidOfTwo);
     // Exec (a WebSocket) through host-b of a workload on host-a: relayed, both ways, with the
     // command's exit code.

@@ -881,6 +881,10 @@ export class ServiceController {
     const own = isMap(properties.environment) ? properties.environment : {};
     properties.environment = {
       ...prepared.environment,
+      // On the host's network, the address its ports are reached at (what connections to it
+      // are given): a server listens there. (In a container's own namespace it listens on
+      // every address, and the engine publishes its ports on this one.)
+      ...(kind.ownFileSystem ? {} : { KHUTULUN_ADDRESS: this.s.address }),
       ...portEnvironment(
         w,
         where.reserved,
