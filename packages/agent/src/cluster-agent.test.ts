@@ -589,6 +589,79 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     expect(hosts.find((h) => h.name === 'host-a')?.workloads).toBe(0);
   });
 
+  it('starts the clients of a replaced server again with its new address and port', async () => {
+    const cluster = await newCluster();
+    const a = await member(cluster, 'host-a', ['--address', '127.0.0.1']);
+    const b = await member(cluster, 'host-b', ['--address', '127.0.0.2']);
+    const c = await member(cluster, 'host-c', ['--address', '127.0.0.3']);
+    const source = join(stateDir(), 'wired.yaml');
+    writeFileSync(
+      source,
+      'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun.core\n    namespace: k\n' +
+        'service_template:\n  node_templates:\n' +
+        `    srv:\n      type: k:Server\n      properties:\n        command: ${process.execPath}\n` +
+        `        arguments: ["-e", "require('net').createServer().listen(process.env.PORT, process.env.KHUTULUN_ADDRESS)"]\n` +
+        '    cli:\n      type: k:Process\n      properties:\n        command: /bin/sleep\n        arguments: ["300"]\n' +
+        '      requirements:\n        - connection: srv\n' +
+        '  policies:\n    - apart: { type: k:DistinctHosts, targets: [srv, cli] }\n',
+    );
+    // The server and its client on host-a and host-b (host-c takes none while drained).
+    expect((await a.api('POST', '/v1/hosts/host-c/drain')).status).toBe(200);
+    const deployed = await a.api('POST', '/v1/services', {
+      name: 'wired',
+      source: { path: source },
+    });
+    expect(deployed.status, JSON.stringify(deployed.body)).toBe(201);
+    expect((await a.api('POST', '/v1/hosts/host-c/undrain')).status).toBe(200);
+    type Row = { name: string; host: string; state: string; pid: number };
+    const rows = async () =>
+      ((await a.api('GET', '/v1/workloads')).body as Row[]).sort((x, y) =>
+        x.name.localeCompare(y.name),
+      );
+    const environ = (pid: number) =>
+      Object.fromEntries(
+        readFileSync(`/proc/${pid}/environ`, 'utf8')
+          .split('\0')
+          .filter((kv) => kv.startsWith('SRV_'))
+          .map((kv) => kv.split('=') as [string, string]),
+      );
+    let [cli, srv] = await rows();
+    // The server's host is lost; its replacement can only go to host-c (DistinctHosts).
+    const victim = srv!.host === 'host-b' ? b : a;
+    const before = environ(cli!.pid);
+    expect(before.SRV_HOST).toBe(victim === b ? '127.0.0.2' : '127.0.0.1');
+    cleanup.push(() => {
+      if (alive(srv!.pid)) process.kill(srv!.pid, 'SIGKILL');
+    });
+    const survivor = victim === b ? a : b;
+    await victim.kill();
+    const after = await until(
+      async () =>
+        ((await survivor.api('GET', '/v1/workloads')).body as Row[]).sort((x, y) =>
+          x.name.localeCompare(y.name),
+        ),
+      (ws) =>
+        ws.length === 2 &&
+        ws.every((w) => w.state === 'running') &&
+        ws[1]!.host === 'host-c' &&
+        ws[0]!.pid !== cli!.pid,
+    );
+    [cli, srv] = after;
+    // The client runs again, given the server's new host and port.
+    const given = environ(cli!.pid);
+    expect(given.SRV_HOST).toBe('127.0.0.3');
+    expect(given.SRV_PORT).toBe(
+      String((await survivor.api('GET', '/v1/workloads/wired/srv')).body.ports.port),
+    );
+    const events = (await survivor.api('GET', '/v1/events?limit=1000')).body as Array<{
+      type: string;
+    }>;
+    expect(events.some((e) => e.type === 'workload-rewired')).toBe(true);
+    expect((await survivor.api('DELETE', '/v1/services/wired')).status).toBe(200);
+    for (const w of after) expect(alive(w.pid)).toBe(false);
+    expect((await c.api('GET', '/v1/hosts')).status).toBe(200);
+  });
+
   it('drains a host: its workloads move off, dependencies first, each ready before its old copy stops', async () => {
     const cluster = await newCluster();
     const a = await member(cluster, 'host-a');

@@ -254,6 +254,7 @@ export class ServiceController {
     const args = { service, workload, lostHost, replacement: intent.id };
     if (this.isHere(host)) await this.hostOp('replace', args, noContext());
     else await cluster.call(host, 'replace', args);
+    await this.rewireConnected(service, workload);
     const epoch = (await cluster.hosts()).find((h) => h.name === host)?.epoch ?? 0;
     await cluster.cluster.events
       .publish(
@@ -271,18 +272,8 @@ export class ServiceController {
       .catch((error: Error) => this.s.log('warn', `workload-replaced: ${error.message}`));
   }
 
-  /**
-   * Starts here a workload whose host was lost: its ports are reserved on this host (exposed
-   * where other workloads connect to them), the graph's addresses and ports for it are
-   * rewritten (the workloads connected to it keep what they were started with until they
-   * restart), and it starts as in a deploy, answering once it is ready.
-   */
-  private async startReplacement(
-    service: string,
-    name: string,
-    args: Record<string, Value>,
-    context: OpContext,
-  ): Promise<void> {
+  /** A workload of a running service, with its service's plan (refused otherwise). */
+  private async runningWorkload(service: string, name: string) {
     const record = await readRecord(this.s.store, service);
     if (record?.state !== 'running') {
       throw requestErrors.conflict('service-not-running', `service "${service}" is not running`, {
@@ -295,7 +286,13 @@ export class ServiceController {
     const plan = await planWorkloads(this.s.store, this.s.kinds, dirs, service, baseDir, classes);
     const w = plan.find((x) => x.name === name);
     if (!w) throw requestErrors.notFound('workload-not-found', `no workload ${service}/${name}`);
-    // What the graph holds of the others: their ports, and their hosts' addresses.
+    return { baseDir, dirs, classes, plan, w };
+  }
+
+  /** What the graph holds of a service's workloads: their ports, and their hosts' addresses. */
+  private async placementFromGraph(
+    plan: readonly PlannedWorkload[],
+  ): Promise<{ reserved: Map<string, PortBinding[]>; addressOf: Map<string, string> }> {
     const addresses = new Map((await this.s.cluster!.hosts()).map((h) => [h.name, h.address]));
     const reserved = new Map<string, PortBinding[]>();
     const addressOf = new Map<string, string>();
@@ -316,6 +313,109 @@ export class ServiceController {
       if (typeof host === 'string' && addresses.has(host))
         addressOf.set(other.name, addresses.get(host)!);
     }
+    return { reserved, addressOf };
+  }
+
+  /**
+   * Starts again here a workload connected to one that moved to another host (replaced or
+   * drained), with what it is given rendered anew (the target's new address and port): its
+   * old run is deleted, its ports and data stay.
+   */
+  private async rewireHere(service: string, name: string, context: OpContext): Promise<void> {
+    const { baseDir, dirs, classes, plan, w } = await this.runningWorkload(service, name);
+    const { reserved, addressOf } = await this.placementFromGraph(plan);
+    const mine = await this.s.network.list({ service, name });
+    reserved.set(
+      name,
+      w.ports.flatMap((p) => {
+        const r = mine.find((x) => x.name === p.name);
+        if (!r) return [];
+        return [
+          {
+            name: p.name,
+            port: r.port,
+            protocol: p.protocol,
+            ...(p.target === undefined ? {} : { target: p.target }),
+            ...(r.exposed ? {} : { hostAddress: this.s.address }),
+          },
+        ];
+      }),
+    );
+    addressOf.set(name, this.s.address);
+    const vertex = (await this.s.store.get(w.vertex)) as Vertex;
+    const ref = workloadRefOf(propertyValue(vertex, 'ref'));
+    const [sup] = this.supervisor.hold(service, [name]);
+    if (ref) {
+      await this.s.kinds
+        .driverOf(ref)
+        .delete(ref, { graceMs: sup?.graceMs ?? 10_000 })
+        .catch((error) => {
+          if (!isDriverError(error) || error.code !== 'not-found') throw error;
+        });
+    }
+    this.supervisor.forget(service, [name]);
+    await this.startWorkload(
+      { service, baseDir, classes },
+      { baseDir, triggers: await policyTriggers(this.s.store, dirs.instances) },
+      w,
+      { reserved, addressOf },
+      context.signal,
+      context.progress,
+    );
+    await this.attributes.write(w.vertex, {}, { type: 'workload-rewired' });
+  }
+
+  /**
+   * After a workload moved to another host, starts again the workloads connected to it (on
+   * their own hosts), so that they are given its new address; one that fails is logged.
+   */
+  private async rewireConnected(service: string, moved: string, skip?: string): Promise<void> {
+    const record = await readRecord(this.s.store, service);
+    if (record?.state !== 'running') return;
+    const dirs = serviceDirectories(service);
+    const plan = await planWorkloads(
+      this.s.store,
+      this.s.kinds,
+      dirs,
+      service,
+      dirname(record.source),
+    );
+    const lost = new Set(
+      (await this.s.cluster!.hosts()).filter((h) => h.state === 'lost').map((h) => h.name),
+    );
+    for (const w of plan) {
+      if (w.name === moved || !w.connections.some((c) => c.target === moved)) continue;
+      const vertex = (await this.s.store.get(w.vertex)) as Vertex | undefined;
+      const host = vertex ? propertyValue(vertex, 'host') : undefined;
+      // A workload on a lost host, or on the host being drained (it moves next), is not.
+      if (typeof host !== 'string' || lost.has(host) || host === skip) continue;
+      const args = { service, workload: w.name };
+      try {
+        if (this.isHere(host)) await this.hostOp('rewire', args, noContext());
+        else await this.s.cluster!.call(host, 'rewire', args);
+      } catch (error) {
+        this.s.log(
+          'warn',
+          `workload ${service}/${w.name} was not given the new address of ${moved}: ${(error as Error).message}`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Starts here a workload whose host was lost: its ports are reserved on this host (exposed
+   * where other workloads connect to them), the graph's addresses and ports for it are
+   * rewritten (the workloads connected to it keep what they were started with until they
+   * restart), and it starts as in a deploy, answering once it is ready.
+   */
+  private async startReplacement(
+    service: string,
+    name: string,
+    args: Record<string, Value>,
+    context: OpContext,
+  ): Promise<void> {
+    const { baseDir, dirs, classes, plan, w } = await this.runningWorkload(service, name);
+    const { reserved, addressOf } = await this.placementFromGraph(plan);
     const connected = plan.flatMap((v) =>
       v.connections.filter((c) => c.target === name && v.name !== name).map((c) => c.port),
     );
@@ -1374,6 +1474,7 @@ export class ServiceController {
         };
         if (this.isHere(host)) await this.hostOp('stop', stop, noContext());
         else await cluster.call(host, 'stop', stop);
+        await this.rewireConnected(service, w.name, host);
         moves.push({ service, workload: w.name, to });
       }
     }
@@ -1461,6 +1562,10 @@ export class ServiceController {
     }
     if (op === 'release') {
       await this.releaseHere(service);
+      return null;
+    }
+    if (op === 'rewire') {
+      await this.rewireHere(service, String(a.workload), context);
       return null;
     }
     if (op === 'replace') {
