@@ -578,10 +578,12 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
       (services) => services.length === 0,
     );
     for (const w of started) expect(alive(w.pid)).toBe(false);
-    const events = (await a.api('GET', '/v1/events?limit=1000')).body as Array<{ type: string }>;
-    expect(events.map((e) => e.type)).toEqual(
-      expect.arrayContaining(['service-taken-over', 'service-deploy-failed']),
+    // The failed deploy is recorded once the teardown has committed.
+    const events = await until(
+      async () => (await a.api('GET', '/v1/events?limit=1000')).body as Array<{ type: string }>,
+      (es) => es.some((e) => e.type === 'service-deploy-failed'),
     );
+    expect(events.map((e) => e.type)).toContain('service-taken-over');
     const hosts = (await a.api('GET', '/v1/hosts')).body as Array<{
       name: string;
       workloads: number;
