@@ -474,11 +474,16 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
       (ws) => ws.filter((w) => w.host === 'host-a' && w.state === 'running').length === 3,
     );
     for (const w of replaced) expect(alive(w.pid)).toBe(true);
-    const events = (await a.api('GET', '/v1/events?limit=1000')).body as Array<{
-      type: string;
-      id: { name: string };
-      time: string;
-    }>;
+    // Each replacement is recorded once it is ready (just after its state says running).
+    const events = await until(
+      async () =>
+        (await a.api('GET', '/v1/events?limit=1000')).body as Array<{
+          type: string;
+          id: { name: string };
+          time: string;
+        }>,
+      (es) => es.filter((e) => e.type === 'workload-replaced').length === 3,
+    );
     const at = (type: string, name: string) =>
       Date.parse(events.find((e) => e.type === type && e.id.name === name)?.time ?? 'x');
     for (const name of ['one-1', 'two-1', 'three-1']) {
@@ -655,10 +660,11 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     expect(given.SRV_PORT).toBe(
       String((await survivor.api('GET', '/v1/workloads/wired/srv')).body.ports.port),
     );
-    const events = (await survivor.api('GET', '/v1/events?limit=1000')).body as Array<{
-      type: string;
-    }>;
-    expect(events.some((e) => e.type === 'workload-rewired')).toBe(true);
+    await until(
+      async () =>
+        (await survivor.api('GET', '/v1/events?limit=1000')).body as Array<{ type: string }>,
+      (es) => es.some((e) => e.type === 'workload-rewired'),
+    );
     expect((await survivor.api('DELETE', '/v1/services/wired')).status).toBe(200);
     for (const w of after) expect(alive(w.pid)).toBe(false);
     expect((await c.api('GET', '/v1/hosts')).status).toBe(200);
