@@ -3,7 +3,7 @@ import { setMaxListeners } from 'node:events';
 import { rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import type { DeployProgress } from '@khutulun/api';
-import type { ClusterEvent, JoinResult, ReplacementIntent } from '@khutulun/cluster';
+import type { JoinResult } from '@khutulun/cluster';
 import {
   isDriverError,
   type PortBinding,
@@ -16,11 +16,12 @@ import type { Entity, FloriaEvent, Id, Value, Vertex } from '@khutulun/floria';
 import { DeployError, requestErrors } from './agent-error.js';
 import type { AgentServices, UpdateProblem } from './agent-services.js';
 import { AttributeWriter } from './attribute-writer.js';
+import { ClusterLifecycle } from './cluster-lifecycle.js';
 import { placeInCluster, releaseOwners } from './cluster-placement.js';
 import type { HandlerSources } from './event-handlers.js';
 import { healthCheckOf, livenessOf, waitHealthy } from './health-checks.js';
 import type { OpContext } from './host-ops.js';
-import { placementRequests, type WorkloadPlacement } from './placement-requests.js';
+import { placementRequests } from './placement-requests.js';
 import { runPrestart } from './prestart.js';
 import {
   readRecord,
@@ -73,6 +74,8 @@ export class ServiceController {
 
   private readonly attributes: AttributeWriter;
   private readonly supervisor: Supervisor;
+  /** In a cluster: host loss, take-over, drain and rewiring (`cluster-lifecycle.ts`). */
+  private readonly lifecycle: ClusterLifecycle | undefined;
 
   constructor(private readonly s: AgentServices) {
     this.attributes = new AttributeWriter(s.store);
@@ -81,195 +84,9 @@ export class ServiceController {
       fenced: () => this.supervisor.fence(),
       rejoined: (result) => this.rejoined(result),
     });
-    // The agent whose transaction declared a host lost replaces its workloads: an event
-    // handler, no loop. (Intents it does not live to place are taken by the next agent that
-    // starts, from the registry.)
-    s.cluster?.onEvent((event) => {
-      this.hostEvent(event).catch((error: Error) =>
-        s.log('warn', `cluster event ${event.type} of ${event.host}: ${error.message}`),
-      );
-      if (event.type !== 'host-lost' || event.declaredBy !== s.host) return;
-      this.replaceLost(event.host, event.replacements).catch((error: Error) =>
-        s.log('error', `replacing the workloads of host ${event.host}: ${error.message}`),
-      );
-      this.takeOver(event.host).catch((error: Error) =>
-        s.log('error', `taking over the services of host ${event.host}: ${error.message}`),
-      );
-    });
-  }
-
-  /**
-   * The agent that declared a host lost takes over the lifecycle of the services that host's
-   * agent ran (their records name this host from then on, claimed in one transaction each):
-   * a deploy it left half done is rolled back, a delete finished; a running service can be
-   * deleted again. The lost agent, if it returns, leaves them alone (they are not its own).
-   */
-  private async takeOver(lostHost: string): Promise<void> {
-    for (const record of await readRecords(this.s.store)) {
-      if (record.host !== lostHost) continue;
-      const claimed = await this.s.store.transaction(async (tx) => {
-        const vertex = (await tx.get(recordId(record.name))) as Vertex | undefined;
-        if (!vertex || propertyValue(vertex, 'host') !== lostHost) return false;
-        await tx.put({
-          ...vertex,
-          properties: { ...vertex.properties, host: { value: this.s.host } },
-        });
-        await tx.emit({
-          type: 'service-taken-over',
-          id: recordId(record.name),
-          data: { from: lostHost, by: this.s.host },
-        });
-        return true;
-      });
-      if (!claimed) continue;
-      this.s.log('info', `service ${record.name}: taken over from lost host ${lostHost}`);
-      if (record.state === 'running' || this.busy.has(record.name)) continue;
-      this.busy.add(record.name);
-      try {
-        await this.teardown(record.name, ROLLBACK_GRACE_MS);
-        await this.s.store.transaction((tx) =>
-          tx.emit({
-            type: record.state === 'deploying' ? 'service-deploy-failed' : 'service-deleted',
-            id: recordId(record.name),
-            data: {
-              message: `the agent of host ${lostHost} was lost during the ${record.state === 'deploying' ? 'deploy; rolled back' : 'delete; finished'}`,
-            },
-          }),
-        );
-      } finally {
-        this.busy.delete(record.name);
-      }
-    }
-  }
-
-  /**
-   * A host joined, was lost or returned: the graph's event stream records it once (the host
-   * itself records its join and return, the agent that declared it lost its loss), and the
-   * workloads this agent supervises get the notification of the same name (`host-joined`,
-   * `host-lost`, `host-returned`) when their Events interface declares it.
-   */
-  private async hostEvent(event: ClusterEvent): Promise<void> {
-    if (
-      event.type !== 'host-joined' &&
-      event.type !== 'host-lost' &&
-      event.type !== 'host-returned'
-    )
-      return;
-    const data: Record<string, Value> = { host: event.host, epoch: event.epoch };
-    if (event.type === 'host-lost') {
-      data.declaredBy = event.declaredBy;
-      data.replacements = event.replacements.length;
-    }
-    if ('address' in event) data.address = event.address;
-    const recorder = event.type === 'host-lost' ? event.declaredBy : event.host;
-    if (recorder === this.s.host) {
-      await this.s.store.transaction((tx) =>
-        tx.emit({ type: event.type, id: hostId(event.host), data }),
-      );
-    }
-    if (event.host !== this.s.host) this.supervisor.notifyAll(event.type, data);
-  }
-
-  /** Timers of at-most-once replacements waiting out the fencing delay. */
-  private readonly waiting = new Set<NodeJS.Timeout>();
-
-  /**
-   * Replaces the workloads of a lost host: the graph says at once that they are lost; each is
-   * then placed on another host (at-most-once ones once their fencing delay has passed) and
-   * started there by its new owner's agent.
-   */
-  private async replaceLost(lostHost: string, intents: ReplacementIntent[]): Promise<void> {
-    const lost = new Map<Id, Record<string, Value | undefined>>();
-    for (const intent of intents) {
-      const { instances } = serviceDirectories(intent.service);
-      const id: Id = { kind: 'vertex', directory: instances, name: intent.workload };
-      if (await this.s.store.get(id)) lost.set(id, { state: 'lost', pid: undefined });
-    }
-    await Promise.all(
-      [...lost].map(([id, values]) =>
-        this.attributes.write(id, values, { type: 'workload-lost', data: { host: lostHost } }),
-      ),
-    );
-    await Promise.all(
-      intents.map(async (intent) => {
-        const wait = Date.parse(intent.notBefore) - Date.now();
-        if (wait > 0) {
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(() => {
-              this.waiting.delete(timer);
-              resolve();
-            }, wait + 50);
-            this.waiting.add(timer);
-          });
-        }
-        await this.replaceOne(lostHost, intent).catch((error: Error) =>
-          this.s.log(
-            'warn',
-            `workload ${intent.service}/${intent.workload} (lost with ${lostHost}) was not replaced: ${error.message}`,
-          ),
-        );
-      }),
-    );
-  }
-
-  /** Places one replacement intent and has its new owner start it. */
-  private async replaceOne(lostHost: string, intent: ReplacementIntent): Promise<void> {
-    const cluster = this.s.cluster!;
-    const { service, workload } = intent;
-    const record = await readRecord(this.s.store, service);
-    const { instances } = serviceDirectories(service);
-    const vertex = (await this.s.store.get({
-      kind: 'vertex',
-      directory: instances,
-      name: workload,
-    })) as Vertex | undefined;
-    if (!record || !vertex || record.state !== 'running') {
-      // Deleted, or its deploy is failing and rolls back: nothing to replace.
-      await cluster.cluster.registry.discardReplacement(intent.id);
-      return;
-    }
-    let placed: Map<string, string>;
-    try {
-      placed = await placeInCluster(cluster, service, [
-        {
-          name: workload,
-          node: vertex.template?.name ?? workload,
-          kind: String(propertyValue(vertex, 'kind')),
-          policy: intent.policy,
-          replacement: intent.id,
-          ...(await this.fitOf(service, vertex)),
-        },
-      ]);
-    } catch (error) {
-      // Another agent placed it first: its replacement is that agent's.
-      if ((error as { code?: string }).code === 'stale-epoch') return;
-      await this.attributes.write(
-        vertex.id,
-        { state: 'lost' },
-        { type: 'workload-replace-failed', data: { message: (error as Error).message } },
-      );
-      throw error;
-    }
-    const host = placed.get(workload)!;
-    const args = { service, workload, lostHost, replacement: intent.id };
-    if (this.isHere(host)) await this.hostOp('replace', args, noContext());
-    else await cluster.call(host, 'replace', args);
-    await this.rewireConnected(service, workload);
-    const epoch = (await cluster.hosts()).find((h) => h.name === host)?.epoch ?? 0;
-    await cluster.cluster.events
-      .publish(
-        {
-          type: 'workload-replaced',
-          host,
-          epoch,
-          service,
-          workload,
-          replacement: intent.id,
-          at: new Date().toISOString(),
-        },
-        `workload-replaced:${intent.id}`,
-      )
-      .catch((error: Error) => this.s.log('warn', `workload-replaced: ${error.message}`));
+    this.lifecycle = s.cluster
+      ? new ClusterLifecycle(s, this.attributes, this.supervisor, this)
+      : undefined;
   }
 
   /** A workload of a running service, with its service's plan (refused otherwise). */
@@ -363,43 +180,6 @@ export class ServiceController {
       context.progress,
     );
     await this.attributes.write(w.vertex, {}, { type: 'workload-rewired' });
-  }
-
-  /**
-   * After a workload moved to another host, starts again the workloads connected to it (on
-   * their own hosts), so that they are given its new address; one that fails is logged.
-   */
-  private async rewireConnected(service: string, moved: string, skip?: string): Promise<void> {
-    const record = await readRecord(this.s.store, service);
-    if (record?.state !== 'running') return;
-    const dirs = serviceDirectories(service);
-    const plan = await planWorkloads(
-      this.s.store,
-      this.s.kinds,
-      dirs,
-      service,
-      dirname(record.source),
-    );
-    const lost = new Set(
-      (await this.s.cluster!.hosts()).filter((h) => h.state === 'lost').map((h) => h.name),
-    );
-    for (const w of plan) {
-      if (w.name === moved || !w.connections.some((c) => c.target === moved)) continue;
-      const vertex = (await this.s.store.get(w.vertex)) as Vertex | undefined;
-      const host = vertex ? propertyValue(vertex, 'host') : undefined;
-      // A workload on a lost host, or on the host being drained (it moves next), is not.
-      if (typeof host !== 'string' || lost.has(host) || host === skip) continue;
-      const args = { service, workload: w.name };
-      try {
-        if (this.isHere(host)) await this.hostOp('rewire', args, noContext());
-        else await this.s.cluster!.call(host, 'rewire', args);
-      } catch (error) {
-        this.s.log(
-          'warn',
-          `workload ${service}/${w.name} was not given the new address of ${moved}: ${(error as Error).message}`,
-        );
-      }
-    }
   }
 
   /**
@@ -1258,20 +1038,12 @@ export class ServiceController {
     const known = new Set(records.map((r) => r.name));
     // In a cluster, the other agents' services are theirs to roll back, finish or re-adopt.
     for (const record of records.filter((r) => this.runsHere(r))) {
-      if (record.state === 'deploying') {
-        this.s.log('info', `rolling back the interrupted deploy of ${record.name}`);
-        await this.teardown(record.name, ROLLBACK_GRACE_MS);
-        await this.s.store.transaction((tx) =>
-          tx.emit({
-            type: 'service-deploy-failed',
-            id: recordId(record.name),
-            data: { message: 'the agent stopped during the deploy; rolled back' },
-          }),
-        );
-      } else if (record.state === 'deleting') {
-        await this.teardown(record.name, undefined);
-        await this.s.store.transaction((tx) =>
-          tx.emit({ type: 'service-deleted', id: recordId(record.name) }),
+      if (record.state !== 'running') {
+        await this.finishInterrupted(
+          record,
+          record.state === 'deploying'
+            ? 'the agent stopped during the deploy; rolled back'
+            : 'the agent stopped during the delete; finished',
         );
       }
     }
@@ -1368,34 +1140,8 @@ export class ServiceController {
     // Workloads replaced while this host was away (declared lost while its agent was down)
     // were re-adopted above: the join at start says which, and they are stopped.
     if (this.s.cluster) {
-      const joined = this.s.cluster.cluster.membership.joined;
-      // This host's own join, which came before this agent listened to the cluster's events.
-      await this.s.store.transaction((tx) =>
-        tx.emit({
-          type: joined.previous?.state === 'lost' ? 'host-returned' : 'host-joined',
-          id: hostId(this.s.host),
-          data: { host: this.s.host, epoch: joined.host.epoch, address: joined.host.address },
-        }),
-      );
-      await this.rejoined(joined);
-      // Replacements whose placing agent did not live to place them (or was this one).
-      const pending = await this.s.cluster.cluster.registry.pendingReplacements();
-      const byHost = new Map<string, ReplacementIntent[]>();
-      for (const r of pending) {
-        const intent = {
-          id: r.id,
-          service: r.service,
-          workload: r.workload,
-          policy: r.policy,
-          notBefore: r.notBefore.toISOString(),
-        };
-        byHost.set(r.lostHost, [...(byHost.get(r.lostHost) ?? []), intent]);
-      }
-      for (const [host, intents] of byHost) {
-        this.replaceLost(host, intents).catch((error: Error) =>
-          this.s.log('error', `replacing the workloads of host ${host}: ${error.message}`),
-        );
-      }
+      await this.rejoined(this.s.cluster.cluster.membership.joined);
+      await this.lifecycle?.started();
     }
   }
 
@@ -1406,9 +1152,38 @@ export class ServiceController {
 
   /** Cancels back-off and liveness timers (the agent is stopping; workloads keep running). */
   close(): void {
-    for (const timer of this.waiting) clearTimeout(timer);
-    this.waiting.clear();
+    this.lifecycle?.close();
     this.supervisor.close();
+  }
+
+  /**
+   * Finishes a service left half done (by this agent before a restart, or by a lost one whose
+   * services this agent took over): a deploy is rolled back, a delete finished, then recorded
+   * with `message`. Skipped while the service is busy here.
+   */
+  async finishInterrupted(record: ServiceRecord, message: string): Promise<void> {
+    if (this.busy.has(record.name)) return;
+    this.busy.add(record.name);
+    try {
+      const deploying = record.state === 'deploying';
+      if (deploying) this.s.log('info', `rolling back the interrupted deploy of ${record.name}`);
+      await this.teardown(record.name, deploying ? ROLLBACK_GRACE_MS : undefined);
+      await this.s.store.transaction((tx) =>
+        tx.emit({
+          type: deploying ? 'service-deploy-failed' : 'service-deleted',
+          id: recordId(record.name),
+          data: { message },
+        }),
+      );
+    } finally {
+      this.busy.delete(record.name);
+    }
+  }
+
+  /** Moves every workload off a draining host (`cluster-lifecycle.ts`). */
+  drain(host: string): Promise<Array<{ service: string; workload: string; to: string }>> {
+    if (!this.lifecycle) throw new Error('drain needs a cluster');
+    return this.lifecycle.drain(host);
   }
 
   /**
@@ -1424,80 +1199,6 @@ export class ServiceController {
       );
     }
     await this.supervisor.restart(service, name);
-  }
-
-  /**
-   * Moves every workload off a draining host (the host is already `draining`, so placement
-   * takes none there): service by service, dependencies first, each started on its new host
-   * (ready) before its old copy stops. Resolves with the moves made; the first that fails
-   * stops the drain (what moved stays moved).
-   */
-  async drain(host: string): Promise<Array<{ service: string; workload: string; to: string }>> {
-    const cluster = this.s.cluster!;
-    const owned = (await cluster.cluster.registry.workloadsOf(host)).filter(
-      (o) => o.state === 'running',
-    );
-    const moves: Array<{ service: string; workload: string; to: string }> = [];
-    for (const service of new Set(owned.map((o) => o.service))) {
-      const record = await readRecord(this.s.store, service);
-      if (record?.state !== 'running') continue;
-      const dirs = serviceDirectories(service);
-      const plan = await planWorkloads(
-        this.s.store,
-        this.s.kinds,
-        dirs,
-        service,
-        dirname(record.source),
-      );
-      const names = new Set(owned.filter((o) => o.service === service).map((o) => o.workload));
-      for (const w of startOrder(plan).filter((x) => names.has(x.name))) {
-        const owner = owned.find((o) => o.service === service && o.workload === w.name)!;
-        const vertex = (await this.s.store.get(w.vertex)) as Vertex;
-        const oldRef = workloadRefOf(propertyValue(vertex, 'ref'));
-        const placed = await placeInCluster(cluster, service, [
-          {
-            name: w.name,
-            node: vertex.template?.name ?? w.name,
-            kind: w.kind,
-            policy: owner.policy,
-            ...(await this.fitOf(service, vertex)),
-          },
-        ]);
-        const to = placed.get(w.name)!;
-        const args = { service, workload: w.name, from: host, reason: 'drain' };
-        if (this.isHere(to)) await this.hostOp('replace', args, noContext());
-        else await cluster.call(to, 'replace', args);
-        const stop = {
-          service,
-          names: [w.name],
-          movedRefs: (oldRef ? [oldRef] : []) as unknown as Value,
-        };
-        if (this.isHere(host)) await this.hostOp('stop', stop, noContext());
-        else await cluster.call(host, 'stop', stop);
-        await this.rewireConnected(service, w.name, host);
-        moves.push({ service, workload: w.name, to });
-      }
-    }
-    return moves;
-  }
-
-  /**
-   * What one workload asks of placement when it is placed alone (a replacement, a move): its
-   * allocation, node filter and Placement policies, checked against what every host runs
-   * (the registry's owner records: service, node template, resources).
-   */
-  private async fitOf(service: string, vertex: Vertex): Promise<WorkloadPlacement> {
-    const dirs = serviceDirectories(service);
-    // Every workload of the service, as a policy without targets covers them all.
-    const workloads = (
-      (await this.s.store.query({ kind: 'vertex', directory: dirs.instances })) as Vertex[]
-    ).filter((v) => !v.parent && propertyValue(v, 'kind') !== undefined);
-    const requests = await placementRequests(
-      this.s.store,
-      workloads.map((v) => ({ vertex: v.id, name: v.id.name })),
-      dirs,
-    );
-    return requests.get(vertex.id.name) ?? {};
   }
 
   /** Whether the graph says another host runs this workload. */
@@ -1682,32 +1383,4 @@ function crossHostPorts(
     }
   }
   return out;
-}
-
-/** The context of a host operation run here, for this agent itself. */
-function noContext(): OpContext {
-  return { signal: new AbortController().signal, progress: () => {} };
-}
-
-/** A service's workloads in an order that starts each after what it depends on. */
-function startOrder(plan: readonly PlannedWorkload[]): PlannedWorkload[] {
-  const byName = new Map(plan.map((w) => [w.name, w]));
-  const out: PlannedWorkload[] = [];
-  const seen = new Set<string>();
-  const visit = (w: PlannedWorkload) => {
-    if (seen.has(w.name)) return;
-    seen.add(w.name);
-    for (const d of w.after) {
-      const dependency = byName.get(d);
-      if (dependency) visit(dependency);
-    }
-    out.push(w);
-  };
-  for (const w of plan) visit(w);
-  return out;
-}
-
-/** The id cluster host events are recorded under in the graph's event stream. */
-function hostId(host: string): Id {
-  return { kind: 'vertex', directory: ['khutulun', 'hosts'], name: host };
 }
