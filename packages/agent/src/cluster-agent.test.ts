@@ -637,8 +637,11 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     const victim = srv!.host === 'host-b' ? b : a;
     const before = environ(cli!.pid);
     expect(before.SRV_HOST).toBe(victim === b ? '127.0.0.2' : '127.0.0.1');
+    // The old server outlives its SIGKILLed agent until the fence watchdog stops it, which
+    // the test does not wait for.
+    const oldServer = srv!.pid;
     cleanup.push(() => {
-      if (alive(srv!.pid)) process.kill(srv!.pid, 'SIGKILL');
+      if (alive(oldServer)) process.kill(oldServer, 'SIGKILL');
     });
     const survivor = victim === b ? a : b;
     await victim.kill();
