@@ -190,7 +190,7 @@ export class TestHost {
 
   /**
    * Stops everything this test started: the agent (SIGTERM, then SIGKILL), then every
-   * process still under the workloads directory (SIGKILL), then removes the directory.
+   * process still working in its state directory (SIGKILL), then removes the directory.
    */
   async cleanup(): Promise<void> {
     try {
@@ -211,7 +211,9 @@ export class TestHost {
         const p = Number(readFileSync(servicePid, 'utf8'));
         if (p > 0 && isAlive(p)) process.kill(p, 'SIGTERM');
       }
-      for (const p of this.workloadProcesses()) {
+      // Everything working in the state directory: the shims under workloads/, and the
+      // workload processes themselves, which work in data/ (a SIGKILLed shim leaves its child).
+      for (const p of processesUnder(this.stateDir)) {
         try {
           process.kill(p.pid, 'SIGKILL');
         } catch {

@@ -247,7 +247,6 @@ export class ClusterLifecycle {
     const host = placed.get(workload)!;
     const args = { service, workload, lostHost, replacement: intent.id };
     await this.onHost(host, 'replace', args);
-    await this.rewireConnected(service, workload);
     const epoch = (await cluster.hosts()).find((h) => h.name === host)?.epoch ?? 0;
     await cluster.cluster.events
       .publish(
@@ -263,6 +262,7 @@ export class ClusterLifecycle {
         `workload-replaced:${intent.id}`,
       )
       .catch((error: Error) => this.s.log('warn', `workload-replaced: ${error.message}`));
+    await this.rewireConnected(service, workload);
   }
 
   /**
