@@ -4,20 +4,16 @@
  * starts is stopped by PID at the end (agents, workloads, outsiders).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import {
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  watch,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  processAlive as isAlive,
+  type RigProcess as ProcessInfo,
+  processesUnder,
+} from '@khutulun/cluster/testing';
 import { vi } from 'vitest';
 
 // Real agents and processes on a loaded 2-core machine: each test waits for events with
@@ -247,47 +243,8 @@ function claimPortRange(): { from: number; release: () => void } {
   throw new Error('every e2e port block is taken');
 }
 
-/** A process found in /proc. */
-export interface ProcessInfo {
-  pid: number;
-  cwd: string;
-  cmdline: string;
-}
-
-/** Live (non-zombie) processes whose cwd or command line mentions `dir`. */
-export function processesUnder(dir: string): ProcessInfo[] {
-  const found: ProcessInfo[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    if (pid === process.pid) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
-      let cwd = '';
-      try {
-        cwd = readlinkSync(`/proc/${pid}/cwd`);
-      } catch {
-        // Not ours to read.
-      }
-      if (cwd.startsWith(dir) || cmdline.includes(dir)) found.push({ pid, cwd, cmdline });
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return found;
-}
-
-/** Whether a process exists and is not a zombie. */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return false;
-  }
-}
+/** Processes found in /proc, and whether one lives: the cluster's test helpers, shared. */
+export { isAlive, type ProcessInfo, processesUnder };
 
 /**
  * Waits until `condition` holds, checking it again with a growing delay (tests only: the

@@ -12,7 +12,8 @@ interface Pending {
   events: WriteEvent[];
   /** Written only while the entity's `host` is this host (or it has none). */
   owner?: string;
-  resolve: () => void;
+  /** With whether it was written (false: refused for another owner). */
+  resolve: (written: boolean) => void;
   reject: (error: unknown) => void;
 }
 
@@ -26,21 +27,17 @@ interface Pending {
  */
 export class AttributeWriter {
   #pending: Pending[] = [];
-  readonly #refused = new WeakMap<Pending, () => void>();
   #running = false;
 
   constructor(private readonly store: Store) {}
 
   /** Sets `values` (undefined clears) on the entity, then records `events` about it. */
-  write(id: Id, values: Record<string, Value | undefined>, ...events: WriteEvent[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#pending.push({ id, values, events, resolve, reject });
-      if (this.#running) return;
-      this.#running = true;
-      // After the other callbacks of this turn: a SQLite commit completes within the turn, so
-      // writes those callbacks make could not join it otherwise.
-      setImmediate(() => void this.#drain());
-    });
+  async write(
+    id: Id,
+    values: Record<string, Value | undefined>,
+    ...events: WriteEvent[]
+  ): Promise<void> {
+    await this.#enqueue({ id, values, events });
   }
 
   /**
@@ -54,23 +51,7 @@ export class AttributeWriter {
     values: Record<string, Value | undefined>,
     ...events: WriteEvent[]
   ): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      let written = true;
-      this.#pending.push({
-        id,
-        values,
-        events,
-        owner,
-        resolve: () => resolve(written),
-        reject,
-      });
-      this.#refused.set(this.#pending[this.#pending.length - 1]!, () => {
-        written = false;
-      });
-      if (this.#running) return;
-      this.#running = true;
-      setImmediate(() => void this.#drain());
-    });
+    return this.#enqueue({ id, values, events, owner });
   }
 
   /** Sets values on many entities in one transaction. */
@@ -78,18 +59,31 @@ export class AttributeWriter {
     return Promise.all([...values].map(([id, v]) => this.write(id, v))).then(() => undefined);
   }
 
+  #enqueue(write: Omit<Pending, 'resolve' | 'reject'>): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ ...write, resolve, reject });
+      if (this.#running) return;
+      this.#running = true;
+      // After the other callbacks of this turn: a SQLite commit completes within the turn, so
+      // writes those callbacks make could not join it otherwise.
+      setImmediate(() => void this.#drain());
+    });
+  }
+
   async #drain(): Promise<void> {
     while (this.#pending.length) {
       const batch = this.#pending.splice(0);
       try {
+        const refused = new Set<Pending>();
         await this.store.transaction(async (tx) => {
+          refused.clear(); // a retried transaction decides again
           for (const p of batch) {
             if (p.owner !== undefined) {
               const entity = await tx.get(p.id);
               const host =
                 entity && 'properties' in entity ? entity.properties.host?.value : undefined;
               if (typeof host === 'string' && host !== p.owner) {
-                this.#refused.get(p)?.();
+                refused.add(p);
                 continue;
               }
             }
@@ -103,7 +97,7 @@ export class AttributeWriter {
             }
           }
         });
-        for (const p of batch) p.resolve();
+        for (const p of batch) p.resolve(!refused.has(p));
       } catch (error) {
         for (const p of batch) p.reject(error);
       }

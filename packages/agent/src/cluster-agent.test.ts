@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openHostRegistry } from '@khutulun/cluster';
-import { type NatsServer, startNatsServer } from '@khutulun/cluster/testing';
+import { processAlive as alive, type NatsServer, startNatsServer } from '@khutulun/cluster/testing';
 import { type PostgresServer, startPostgresServer } from '@khutulun/store-postgres';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseBusUrl } from './agent-cluster.js';
@@ -796,14 +796,4 @@ function followUntil(agent: AgentProcess, path: string, text: string): Promise<b
     }, 15_000);
     req.end();
   });
-}
-
-/** Whether a process runs (a zombie, exited but not yet reaped, does not). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
 }
