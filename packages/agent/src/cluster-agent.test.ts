@@ -13,69 +13,33 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openHostRegistry } from '@khutulun/cluster';
-import { processAlive as alive, type NatsServer, startNatsServer } from '@khutulun/cluster/testing';
-import { type PostgresServer, startPostgresServer } from '@khutulun/store-postgres';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { processAlive as alive, startNatsServer } from '@khutulun/cluster/testing';
+import { describe, expect, it } from 'vitest';
 import { parseBusUrl } from './agent-cluster.js';
 import { type AgentProcess, runAgentToExit, startAgentProcess } from './testing/agent-process.js';
+import { type TestCluster, useClusterFixture } from './testing/cluster-fixture.js';
 
 /** The CLI, as a user runs it. */
 const CLI = fileURLToPath(new URL('../../cli/bin/khutulun.js', import.meta.url));
 
-let postgres: PostgresServer;
-let nats: NatsServer;
-let clusters = 0;
-const cleanup: Array<() => Promise<unknown> | unknown> = [];
-
-beforeAll(async () => {
-  [postgres, nats] = await Promise.all([startPostgresServer({ fast: true }), startNatsServer()]);
-});
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-afterAll(async () => {
-  await nats?.stop();
-  await postgres?.stop();
-});
+const fx = useClusterFixture();
 
 function stateDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'khutulun-cluster-agent-'));
-  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  fx.cleanup(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
 /** A new cluster: its own database and its own NATS subjects and stream. */
-async function newCluster(): Promise<{ store: string; bus: string; name: string }> {
-  const name = `agents${process.pid}x${++clusters}`;
-  const store = await postgres.createDatabase(name);
-  const bus = `nats://${nats.user}:${encodeURIComponent(nats.password)}@127.0.0.1:${nats.port}`;
-  return { store, bus, name };
-}
+const newCluster = () => fx.newCluster('agents');
 
-async function member(
-  cluster: { store: string; bus: string; name: string },
+/** An agent of `cluster` on a new state directory. */
+const member = (
+  cluster: TestCluster,
   host: string,
   args: string[] = [],
   env: Record<string, string> = {},
-): Promise<AgentProcess> {
-  const agent = await startAgentProcess(
-    stateDir(),
-    [
-      '--store',
-      cluster.store,
-      '--bus',
-      cluster.bus,
-      '--cluster',
-      cluster.name,
-      '--host-name',
-      host,
-      ...args,
-    ],
-    env,
-  );
-  cleanup.push(() => agent.kill());
-  return agent;
-}
+): Promise<AgentProcess> => fx.member(cluster, host, stateDir(), args, env);
 
 async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
   const deadline = Date.now() + 20_000;
@@ -165,9 +129,8 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     const secure = await startNatsServer({
       tls: { certFile: join(dir, 'server.pem'), keyFile: join(dir, 'server.key') },
     });
-    cleanup.push(() => secure.stop());
-    const name = `tls${process.pid}x${++clusters}`;
-    const store = await postgres.createDatabase(name);
+    fx.cleanup(() => secure.stop());
+    const { store, name } = await fx.newCluster('tls');
     const credentials = `${secure.user}:${encodeURIComponent(secure.password)}`;
     const bus = (scheme: string, query = '') =>
       `${scheme}://${credentials}@127.0.0.1:${secure.port}${query}`;
@@ -181,7 +144,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
       '--host-name',
       'host-tls',
     ]);
-    cleanup.push(() => agent.kill());
+    fx.cleanup(() => agent.kill());
     const hosts = (await agent.api('GET', '/v1/hosts')).body as Array<{
       name: string;
       state: string;
@@ -256,7 +219,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
 
   it('refuses to start without the cluster credentials, and on misuse of the flags', async () => {
     const cluster = await newCluster();
-    const wrong = cluster.bus.replace(encodeURIComponent(nats.password), 'guessed');
+    const wrong = cluster.bus.replace(encodeURIComponent(fx.nats().password), 'guessed');
     const refused = await runAgentToExit(stateDir(), [
       '--store',
       cluster.store,
@@ -367,7 +330,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
       '--host-name',
       'host-b',
     ]);
-    cleanup.push(() => again.kill());
+    fx.cleanup(() => again.kill());
     const after = (await a.api('GET', '/v1/workloads')).body as typeof workloads;
     expect(after.map((w) => [w.name, w.state, w.pid]).sort()).toEqual(
       current.map((w) => [w.name, w.state, w.pid]).sort(),
@@ -388,7 +351,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     const a = await member(cluster, 'host-a');
     const b = await member(cluster, 'host-b');
     const registry = await openHostRegistry(cluster.store);
-    cleanup.push(() => registry.close());
+    fx.cleanup(() => registry.close());
     expect(await b.api('POST', '/v1/hosts/host-a/drain')).toMatchObject({
       status: 200,
       body: { name: 'host-a', state: 'draining' },
@@ -459,7 +422,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     const before = await rows(b);
     for (const w of before)
       expect([w.host, w.state, alive(w.pid)]).toEqual(['host-b', 'running', true]);
-    cleanup.push(() => {
+    fx.cleanup(() => {
       for (const w of before) if (alive(w.pid)) process.kill(w.pid, 'SIGKILL');
     });
     // host-b's own agent runs them: they are in its driver's state.
@@ -640,7 +603,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     // The old server outlives its SIGKILLed agent until the fence watchdog stops it, which
     // the test does not wait for.
     const oldServer = srv!.pid;
-    cleanup.push(() => {
+    fx.cleanup(() => {
       if (alive(oldServer)) process.kill(oldServer, 'SIGKILL');
     });
     const survivor = victim === b ? a : b;
@@ -754,7 +717,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
 
     // NATS down for longer than the fence bound (1.5 s): every agent fences (none can tell it
     // is not the one cut off), and no host is declared lost (no watcher is renewing).
-    const fenced = nats.restart(3_000);
+    const fenced = fx.nats().restart(3_000);
     await until(workload, (w) => w.state === 'fenced');
     expect(alive(before.pid!)).toBe(false);
     expect(a.output()).toContain('cluster: fenced; stopped 1 workloads');

@@ -6,29 +6,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { type NatsServer, startNatsServer } from '@khutulun/cluster/testing';
-import { type PostgresServer, startPostgresServer } from '@khutulun/store-postgres';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type AgentProcess, type Json, startAgentProcess } from './testing/agent-process.js';
+import { describe, expect, it } from 'vitest';
+import type { AgentProcess, Json } from './testing/agent-process.js';
+import { useClusterFixture } from './testing/cluster-fixture.js';
 
-let postgres: PostgresServer;
-let nats: NatsServer;
-const cleanup: Array<() => Promise<unknown> | unknown> = [];
-
-beforeAll(async () => {
-  [postgres, nats] = await Promise.all([startPostgresServer({ fast: true }), startNatsServer()]);
-});
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-afterAll(async () => {
-  await nats?.stop();
-  await postgres?.stop();
-});
+const fx = useClusterFixture();
 
 function stateDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'khutulun-cluster-placement-'));
-  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  fx.cleanup(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
@@ -43,37 +29,21 @@ async function twoZones(): Promise<{
   hostA: string;
   hostB: string;
 }> {
-  const name = `placement${process.pid}x${Date.now() % 100_000}`;
-  const store = await postgres.createDatabase(name);
-  const bus = `nats://${nats.user}:${encodeURIComponent(nats.password)}@127.0.0.1:${nats.port}`;
+  const cluster = await fx.newCluster('placement');
+  const { name } = cluster;
   const member = async (host: string, zone: string) => {
-    const agent = await startAgentProcess(
-      stateDir(),
-      [
-        '--store',
-        store,
-        '--bus',
-        bus,
-        '--cluster',
-        name,
-        '--host-name',
-        host,
-        '--label',
-        `zone=${zone}`,
-      ],
-      { KHUTULUN_KINDS: 'process' },
-    );
-    cleanup.push(async () => {
-      await agent.stop();
-      await agent.kill();
+    const agent = await fx.member(cluster, host, stateDir(), ['--label', `zone=${zone}`], {
+      KHUTULUN_KINDS: 'process',
     });
+    // A clean stop first (run before the fixture's kill): the watchdogs end without fencing.
+    fx.cleanup(() => agent.stop());
     return agent;
   };
   const hostA = `${name}-a`;
   const hostB = `${name}-b`;
   const a = await member(hostA, 'z1');
   const b = await member(hostB, 'z2');
-  cleanup.push(async () => {
+  fx.cleanup(async () => {
     for (const s of (await a.api('GET', '/v1/services')).body as Array<{ name: string }>)
       await a.api('DELETE', `/v1/services/${s.name}`);
   });

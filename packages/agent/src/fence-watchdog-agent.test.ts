@@ -5,37 +5,23 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type NatsServer, startNatsServer } from '@khutulun/cluster/testing';
+import { processAlive as alive } from '@khutulun/cluster/testing';
 import { ProcessDriver } from '@khutulun/driver-process';
-import { type PostgresServer, startPostgresServer } from '@khutulun/store-postgres';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fenceWatchdogPaths, readFenceRecord } from './fence-watchdog-record.js';
-import { type AgentProcess, startAgentProcess } from './testing/agent-process.js';
+import type { AgentProcess } from './testing/agent-process.js';
+import { type TestCluster, useClusterFixture } from './testing/cluster-fixture.js';
 
 /** The agent's bound: fenceAfterMs (1.5 s) + the stop grace (3 s). */
 const LEASE_MS = 4_500;
 
-let postgres: PostgresServer;
-let nats: NatsServer;
-let clusters = 0;
-const cleanup: Array<() => Promise<unknown> | unknown> = [];
-
-beforeAll(async () => {
-  [postgres, nats] = await Promise.all([startPostgresServer({ fast: true }), startNatsServer()]);
-});
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-afterAll(async () => {
-  await nats?.stop();
-  await postgres?.stop();
-});
+const fx = useClusterFixture();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function stateDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'khutulun-fence-agent-'));
-  cleanup.push(async () => {
+  fx.cleanup(async () => {
     // Whatever this test left running on the directory goes first: its watchdog, workloads.
     const pid = watchdogPid(dir);
     if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
@@ -47,33 +33,11 @@ function stateDir(): string {
   return dir;
 }
 
-async function newCluster(): Promise<{ store: string; bus: string; name: string }> {
-  const name = `fence${process.pid}x${++clusters}`;
-  const store = await postgres.createDatabase(name);
-  const bus = `nats://${nats.user}:${encodeURIComponent(nats.password)}@127.0.0.1:${nats.port}`;
-  return { store, bus, name };
-}
+const newCluster = () => fx.newCluster('fence');
 
-async function member(
-  cluster: { store: string; bus: string; name: string },
-  host: string,
-  dir: string,
-): Promise<AgentProcess> {
-  const agent = await startAgentProcess(dir, [
-    '--store',
-    cluster.store,
-    '--bus',
-    cluster.bus,
-    '--cluster',
-    cluster.name,
-    '--host-name',
-    host,
-    '--kinds',
-    'process',
-  ]);
-  cleanup.push(() => agent.kill());
-  return agent;
-}
+/** An agent of `cluster` on `dir`, offering the process kind only. */
+const member = (cluster: TestCluster, host: string, dir: string): Promise<AgentProcess> =>
+  fx.member(cluster, host, dir, ['--kinds', 'process']);
 
 /** The watchdog processes running for a state directory (by their command lines). */
 function watchdogsOf(dir: string): number[] {
@@ -97,16 +61,6 @@ function watchdogPid(dir: string): number | undefined {
     return Number.parseInt(readFileSync(fenceWatchdogPaths(dir).pid, 'utf8'), 10) || undefined;
   } catch {
     return undefined;
-  }
-}
-
-/** Whether a process runs (a zombie, exited but not yet reaped, does not). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
   }
 }
 
