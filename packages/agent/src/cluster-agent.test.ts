@@ -22,6 +22,20 @@ import { type TestCluster, useClusterFixture } from './testing/cluster-fixture.j
 /** The CLI, as a user runs it. */
 const CLI = fileURLToPath(new URL('../../cli/bin/khutulun.js', import.meta.url));
 
+/** The head of the services these tests write: TOSCA 2.0 with Khutulun's profile as `k`. */
+const PROFILE =
+  'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun.core\n    namespace: k\n';
+
+/** A workload as `GET /v1/workloads` lists it. */
+type Row = { name: string; host: string; state: string; pid: number };
+
+/** The workloads an agent lists, by name. */
+async function rows(agent: AgentProcess): Promise<Row[]> {
+  return ((await agent.api('GET', '/v1/workloads')).body as Row[]).sort((x, y) =>
+    x.name.localeCompare(y.name),
+  );
+}
+
 const fx = useClusterFixture();
 
 function stateDir(): string {
@@ -249,7 +263,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     const source = join(stateDir(), 'sleepers.yaml');
     writeFileSync(
       source,
-      'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun.core\n    namespace: k\n' +
+      PROFILE +
         'service_template:\n  node_templates:\n' +
         '    one:\n      type: k:Process\n      properties:\n        command: /bin/sh\n' +
         '        arguments: ["-c", "echo hello from $(hostname); echo started >&2; exec sleep 300"]\n' +
@@ -361,7 +375,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     const source = join(stateDir(), 'one.yaml');
     writeFileSync(
       source,
-      'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun.core\n    namespace: k\n' +
+      PROFILE +
         'service_template:\n  node_templates:\n    one:\n      type: k:Process\n      properties:\n        command: /bin/sleep\n        arguments: ["300"]\n',
     );
     const refused = await a.api('POST', '/v1/services', { name: 'one', source: { path: source } });
@@ -401,7 +415,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
       `        arguments: ["300"]\n`;
     writeFileSync(
       source,
-      'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun.core\n    namespace: k\n' +
+      PROFILE +
         'service_template:\n  node_templates:\n' +
         ['one', 'two', 'three'].map(sleeper).join('') +
         '  policies:\n    - once:\n        type: k:Replacement\n        properties: { guarantee: at-most-once }\n        targets: [ three ]\n',
@@ -414,11 +428,6 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     });
     expect(deployed.status, JSON.stringify(deployed.body)).toBe(201);
     expect((await a.api('POST', '/v1/hosts/host-a/undrain')).status).toBe(200);
-    type Row = { name: string; host: string; state: string; pid: number };
-    const rows = async (agent: AgentProcess) =>
-      ((await agent.api('GET', '/v1/workloads')).body as Row[]).sort((x, y) =>
-        x.name.localeCompare(y.name),
-      );
     const before = await rows(b);
     for (const w of before)
       expect([w.host, w.state, alive(w.pid)]).toEqual(['host-b', 'running', true]);
@@ -470,7 +479,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     const source = join(dir, 'watcher.yaml');
     writeFileSync(
       source,
-      'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun.core\n    namespace: k\n' +
+      PROFILE +
         'service_template:\n  node_templates:\n    watcher:\n      type: k:Process\n' +
         '      properties:\n        command: /bin/sleep\n        arguments: ["300"]\n' +
         '      interfaces:\n        events:\n          notifications:\n' +
@@ -512,7 +521,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     const source = join(stateDir(), 'stuck.yaml');
     writeFileSync(
       source,
-      'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun.core\n    namespace: k\n' +
+      PROFILE +
         'service_template:\n  node_templates:\n' +
         '    base:\n      type: k:Process\n      properties:\n        command: /bin/sleep\n        arguments: ["300"]\n' +
         '    stuck:\n      type: k:Process\n      properties:\n        command: /bin/sleep\n        arguments: ["300"]\n' +
@@ -567,7 +576,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     const source = join(stateDir(), 'wired.yaml');
     writeFileSync(
       source,
-      'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun.core\n    namespace: k\n' +
+      PROFILE +
         'service_template:\n  node_templates:\n' +
         `    srv:\n      type: k:Server\n      properties:\n        command: ${process.execPath}\n` +
         `        arguments: ["-e", "require('net').createServer().listen(process.env.PORT, process.env.KHUTULUN_ADDRESS)"]\n` +
@@ -583,11 +592,6 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     });
     expect(deployed.status, JSON.stringify(deployed.body)).toBe(201);
     expect((await a.api('POST', '/v1/hosts/host-c/undrain')).status).toBe(200);
-    type Row = { name: string; host: string; state: string; pid: number };
-    const rows = async () =>
-      ((await a.api('GET', '/v1/workloads')).body as Row[]).sort((x, y) =>
-        x.name.localeCompare(y.name),
-      );
     const environ = (pid: number) =>
       Object.fromEntries(
         readFileSync(`/proc/${pid}/environ`, 'utf8')
@@ -595,7 +599,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
           .filter((kv) => kv.startsWith('SRV_'))
           .map((kv) => kv.split('=') as [string, string]),
       );
-    let [cli, srv] = await rows();
+    let [cli, srv] = await rows(a);
     // The server's host is lost; its replacement can only go to host-c (DistinctHosts).
     const victim = srv!.host === 'host-b' ? b : a;
     const before = environ(cli!.pid);
@@ -609,10 +613,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     const survivor = victim === b ? a : b;
     await victim.kill();
     const after = await until(
-      async () =>
-        ((await survivor.api('GET', '/v1/workloads')).body as Row[]).sort((x, y) =>
-          x.name.localeCompare(y.name),
-        ),
+      () => rows(survivor),
       (ws) =>
         ws.length === 2 &&
         ws.every((w) => w.state === 'running') &&
@@ -646,8 +647,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
       (after ? `      requirements:\n        - dependency: ${after}\n` : '');
     writeFileSync(
       source,
-      'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun.core\n    namespace: k\n' +
-        `service_template:\n  node_templates:\n${sleeper('app', 'db')}${sleeper('db')}`,
+      PROFILE + `service_template:\n  node_templates:\n${sleeper('app', 'db')}${sleeper('db')}`,
     );
     // Everything on host-b first: host-a takes no placements while drained.
     expect((await a.api('POST', '/v1/hosts/host-a/drain')).body).toMatchObject({ moved: [] });
@@ -655,12 +655,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
       (await a.api('POST', '/v1/services', { name: 'chain', source: { path: source } })).status,
     ).toBe(201);
     expect((await a.api('POST', '/v1/hosts/host-a/undrain')).status).toBe(200);
-    type Row = { name: string; host: string; state: string; pid: number };
-    const rows = async () =>
-      ((await a.api('GET', '/v1/workloads')).body as Row[]).sort((x, y) =>
-        x.name.localeCompare(y.name),
-      );
-    const before = await rows();
+    const before = await rows(a);
     expect(before.map((w) => w.host)).toEqual(['host-b', 'host-b']);
 
     const drained = await a.api('POST', '/v1/hosts/host-b/drain');
@@ -672,7 +667,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
         { service: 'chain', workload: 'app-1', to: 'host-a' },
       ],
     });
-    const after = await rows();
+    const after = await rows(a);
     expect(after.map((w) => [w.name, w.host, w.state])).toEqual([
       ['app-1', 'host-a', 'running'],
       ['db-1', 'host-a', 'running'],
@@ -702,7 +697,7 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     const source = join(stateDir(), 'sleeper.yaml');
     writeFileSync(
       source,
-      'tosca_definitions_version: tosca_2_0\nimports:\n  - profile: io.khutulun.core\n    namespace: k\n' +
+      PROFILE +
         'service_template:\n  node_templates:\n' +
         '    one:\n      type: k:Process\n      properties:\n        command: /bin/sleep\n        arguments: ["300"]\n',
     );
