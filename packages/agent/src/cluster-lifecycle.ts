@@ -269,17 +269,24 @@ export class ClusterLifecycle {
    * After a workload moved to another host, starts again the workloads connected to it (on
    * their own hosts), so that they are given its new address; one that fails is logged.
    */
-  async rewireConnected(service: string, moved: string, skip?: string): Promise<void> {
-    const record = await readRecord(this.s.store, service);
-    if (record?.state !== 'running') return;
-    const dirs = serviceDirectories(service);
-    const plan = await planWorkloads(
-      this.s.store,
-      this.s.kinds,
-      dirs,
-      service,
-      dirname(record.source),
-    );
+  private async rewireConnected(
+    service: string,
+    moved: string,
+    known: { plan?: PlannedWorkload[]; skip?: string } = {},
+  ): Promise<void> {
+    const { skip } = known;
+    let plan = known.plan;
+    if (!plan) {
+      const record = await readRecord(this.s.store, service);
+      if (record?.state !== 'running') return;
+      plan = await planWorkloads(
+        this.s.store,
+        this.s.kinds,
+        serviceDirectories(service),
+        service,
+        dirname(record.source),
+      );
+    }
     const lost = new Set(
       (await this.cluster.hosts()).filter((h) => h.state === 'lost').map((h) => h.name),
     );
@@ -347,7 +354,7 @@ export class ClusterLifecycle {
           movedRefs: (oldRef ? [oldRef] : []) as unknown as Value,
         };
         await this.onHost(host, 'stop', stop);
-        await this.rewireConnected(service, w.name, host);
+        await this.rewireConnected(service, w.name, { plan, skip: host });
         moves.push({ service, workload: w.name, to });
       }
     }
