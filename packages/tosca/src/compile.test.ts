@@ -682,6 +682,28 @@ service_template:
     const badUnit = await compile({ source: join(dir, 'm.yaml'), inputs: { mem: '2 parsecs' } });
     expect(badUnit.diagnostics.map((d) => d.code)).toEqual(['TOSCA1030']);
   });
+
+  it('records each input type, description and requiredness on the service template (a deploy form reads them)', async () => {
+    const dir = tmp();
+    writeTree(dir, {
+      's.yaml':
+        'tosca_definitions_version: tosca_2_0\nservice_template:\n  inputs:\n    port:\n      type: integer\n      description: The port to listen on\n      default: 8080\n    name: { type: string }\n  node_templates: {}\n',
+    });
+    const compiled = await compile({ source: join(dir, 's.yaml'), validateOnly: true });
+    const service = byName<VertexTemplate>(compiled.templates, 'vertex-template', 'tosca:service');
+    const meta = (name: string) => service.properties[`input:${name}`]?.metadata;
+    expect(meta('port')).toEqual({
+      'tosca.kind': 'input',
+      'tosca.type': 'integer',
+      'tosca.description': 'The port to listen on',
+      'tosca.required': 'false',
+    });
+    expect(meta('name')).toEqual({
+      'tosca.kind': 'input',
+      'tosca.type': 'string',
+      'tosca.required': 'true',
+    });
+  });
 });
 
 describe('thin corners of the specification', () => {

@@ -222,10 +222,17 @@ export function emit(
   }
   const sp: Properties = {};
   const inputs: Record<string, Value> = {};
+  const inputDefinitions = inputDefinitionsOf(service);
   for (const [k, i] of service.inputs) {
-    const p: Property = { metadata: { 'tosca.kind': 'input' } };
-    if (i.def.schema)
-      (p.metadata as Record<string, string>)['tosca.type'] = i.def.schema.type.canonical;
+    // A deploy form is built from these (the dashboard's, for a CSAR too): type, description
+    // and whether a value must be given.
+    const definition = inputDefinitions[k];
+    const metadata: Record<string, string> = { 'tosca.kind': 'input' };
+    if (definition?.type) metadata['tosca.type'] = definition.type;
+    if (definition?.description !== undefined)
+      metadata['tosca.description'] = definition.description;
+    if (definition) metadata['tosca.required'] = String(definition.required);
+    const p: Property = { metadata };
     if (i.value !== undefined) {
       p.value = i.value;
       inputs[k] = i.value;
@@ -272,16 +279,6 @@ export function emit(
     if (loc.archive && bytes) p.content = Buffer.from(bytes).toString('base64');
     out.push(p);
   }
-  const inputDefinitions: ServiceSummary['inputDefinitions'] = {};
-  for (const [k, i] of service.inputs) {
-    const d: ServiceSummary['inputDefinitions'][string] = {
-      required: i.def.required && !i.def.default && !i.def.fixed,
-    };
-    if (i.def.schema) d.type = i.def.schema.type.canonical;
-    const desc = i.def.node.kind === 'map' ? getEntry(i.def.node, 'description')?.value : undefined;
-    if (desc?.kind === 'scalar' && typeof desc.value === 'string') d.description = desc.value;
-    inputDefinitions[k] = d;
-  }
   const summary: ServiceSummary = {
     directory,
     inputs,
@@ -297,4 +294,19 @@ export function emit(
   };
   if (service.description !== undefined) summary.description = service.description;
   return { templates: out, summary };
+}
+
+/** Each input's type, description, and whether a deploy must give it (no default, no fixed value). */
+function inputDefinitionsOf(service: CheckedService): ServiceSummary['inputDefinitions'] {
+  const definitions: ServiceSummary['inputDefinitions'] = {};
+  for (const [k, i] of service.inputs) {
+    const d: ServiceSummary['inputDefinitions'][string] = {
+      required: i.def.required && !i.def.default && !i.def.fixed,
+    };
+    if (i.def.schema) d.type = i.def.schema.type.canonical;
+    const desc = i.def.node.kind === 'map' ? getEntry(i.def.node, 'description')?.value : undefined;
+    if (desc?.kind === 'scalar' && typeof desc.value === 'string') d.description = desc.value;
+    definitions[k] = d;
+  }
+  return definitions;
 }
