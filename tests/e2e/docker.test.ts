@@ -1,10 +1,14 @@
 /**
  * The docker kind through the agent, end to end with a real (private) dockerd: the
  * containers example with `engine: docker`, mixed with a bare process in one service;
- * dockerd restarted under a running agent; delete leaves nothing behind.
+ * dockerd restarted under a running agent; delete leaves nothing behind; the agent killed
+ * with SIGKILL mid-deploy (rolled back) and after a deploy (re-adopted); a missing image, a
+ * missing bind source and a taken port, each rolled back leaving nothing.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The private test daemon of the docker driver's own tests (its own data root, socket,
@@ -13,7 +17,14 @@ import {
   startTestDockerd,
   type TestDockerd,
 } from '../../packages/driver-docker/lib/test-dockerd.js';
-import { ROOT, TestHost, templateOf, type WorkloadItem, waitUntil } from './harness.js';
+import {
+  ROOT,
+  serviceFile,
+  TestHost,
+  templateOf,
+  type WorkloadItem,
+  waitUntil,
+} from './harness.js';
 
 const host = new TestHost('khutulun-e2e-docker-');
 let dockerd: TestDockerd;
@@ -144,5 +155,204 @@ describe('a container on Docker and a process, in one service', () => {
     expect((await host.cli(['service', 'delete', 'docked', '--wait'])).code).toBe(0);
     expect(containersOf('docked')).toEqual([]);
     expect(docker('images', '-q', '--no-trunc')).not.toContain(image);
+  });
+});
+
+/** A busybox container of the test image; `extra` goes into its properties. */
+function container(name: string, extra = ''): string {
+  return `    ${name}:
+      type: k:Container
+      properties:
+        engine: docker
+        command: [sleep, '100000']
+        stop_grace_period: 1
+        restart: always
+${extra}      artifacts:
+        image:
+          type: k:RootfsArchive
+          file: ${join(ROOT, 'examples/images/busybox-rootfs.tar')}
+`;
+}
+
+/** The named volumes the daemon holds for a service (by the driver's label). */
+function volumesOf(service: string): string[] {
+  return docker('volume', 'ls', '-q', '--filter', `label=io.khutulun.service=${service}`)
+    .split('\n')
+    .filter(Boolean);
+}
+
+/** The port reservations the agent's ledger holds for a service. */
+function reservationsOf(service: string): unknown[] {
+  const path = join(host.stateDir, 'ports.json');
+  if (!existsSync(path)) return []; // nothing was ever reserved
+  const ledger = JSON.parse(readFileSync(path, 'utf8')) as
+    | { reservations?: { service?: string }[] }
+    | { service?: string }[];
+  const entries = Array.isArray(ledger) ? ledger : (ledger.reservations ?? []);
+  return entries.filter((r) => r.service === service);
+}
+
+describe('the agent killed with SIGKILL, on Docker', () => {
+  it('mid-deploy: the next agent rolls the deploy back, leaving no container and no volume', async () => {
+    const file = serviceFile(
+      host.stateDir,
+      'dinterrupted.yaml',
+      `${container(
+        'first',
+        `        volumes:
+          - { type: volume, source: scratch, target: /scratch }
+`,
+      )}${container(
+        'slow',
+        `        readiness:
+          command: [test, -e, /never]
+          timeout: 120
+`,
+      )}`,
+    );
+    const deploying = host.cli(['service', 'deploy', file, '--wait']);
+    await waitUntil(
+      () => containersOf('dinterrupted').length === 2,
+      60_000,
+      'both containers to be created',
+    );
+    expect(volumesOf('dinterrupted')).toHaveLength(1);
+    await host.killAgent('SIGKILL');
+    await deploying;
+    await host.startAgent(AGENT);
+    expect(await host.json<unknown[]>(['service', 'list'])).toEqual([]);
+    expect(containersOf('dinterrupted')).toEqual([]);
+    expect(volumesOf('dinterrupted')).toEqual([]);
+    expect(reservationsOf('dinterrupted')).toEqual([]);
+  });
+
+  it('after a deploy: the next agent re-adopts the containers without duplicates, and supervises them', async () => {
+    const file = serviceFile(
+      host.stateDir,
+      'dadopted.yaml',
+      `${container('one')}${container('two')}`,
+    );
+    const deployed = await host.cli(['service', 'deploy', file, '--wait']);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    const before = await host.json<WorkloadItem[]>(['workload', 'list', 'dadopted']);
+    expect(before).toHaveLength(2);
+    await host.killAgent('SIGKILL');
+    await host.startAgent(AGENT);
+    const after = await host.json<(WorkloadItem & { restarts: number })[]>([
+      'workload',
+      'list',
+      'dadopted',
+    ]);
+    for (const w of before) {
+      expect(after.find((a) => a.name === w.name)).toMatchObject({
+        state: 'running',
+        kind: 'docker',
+        containerId: w.containerId,
+      });
+    }
+    expect(containersOf('dadopted').sort()).toEqual(
+      before.map((w) => `khutulun-dadopted-${w.name}`).sort(),
+    );
+    // Supervised again: a container killed behind the new agent's back is restarted.
+    const one = after.find((w) => templateOf(w.name) === 'one')!;
+    docker('kill', `khutulun-dadopted-${one.name}`);
+    await waitUntil(
+      async () => {
+        const now = await host.json<WorkloadItem & { restarts: number }>([
+          'workload',
+          'show',
+          `dadopted/${one.name}`,
+        ]);
+        return now.state === 'running' && now.restarts === one.restarts + 1;
+      },
+      60_000,
+      'the re-adopted container to be restarted',
+    );
+    expect(containersOf('dadopted')).toHaveLength(2);
+    expect((await host.cli(['service', 'delete', 'dadopted', '--wait'])).code).toBe(0);
+    expect(containersOf('dadopted')).toEqual([]);
+  });
+});
+
+describe('bad input on Docker, each rolled back with nothing left behind', () => {
+  const web = (extra: string) => `    web:
+      type: k:ContainerServer
+      properties:
+        engine: docker
+        command: [httpd, -f, -p, '8080']
+        stop_grace_period: 1
+${extra}      capabilities:
+        port:
+          properties:
+            target: 8080
+`;
+  const withImage = `      artifacts:
+        image:
+          type: k:RootfsArchive
+          file: ${join(ROOT, 'examples/images/busybox-rootfs.tar')}
+`;
+  // A named volume beside the failing part: the rollback must remove it too.
+  const scratch = `          - { type: volume, source: scratch, target: /scratch }
+`;
+
+  /** Deploys a service that must fail; returns the CLI's error output. */
+  async function failing(name: string, nodes: string): Promise<string> {
+    const file = serviceFile(host.stateDir, `${name}.yaml`, nodes);
+    const result = await host.cli(['service', 'deploy', file, '--wait']);
+    expect(result.code).toBe(1);
+    expect(await host.json<unknown[]>(['service', 'list'])).toEqual([]);
+    expect(containersOf(name)).toEqual([]);
+    expect(volumesOf(name)).toEqual([]);
+    expect(reservationsOf(name)).toEqual([]);
+    expect(await host.api('GET', '/v1/workloads')).toEqual([]);
+    return result.stderr;
+  }
+
+  it('an image the daemon does not have', async () => {
+    const stderr = await failing(
+      'dnoimage',
+      web(`        image: localhost/khutulun/not-there:1
+        volumes:
+${scratch}`),
+    );
+    expect(stderr).toMatch(/web-1/);
+    expect(stderr).toMatch(/localhost\/khutulun\/not-there:1/);
+  });
+
+  it('a bind mount of a path that does not exist', async () => {
+    const stderr = await failing(
+      'dbadmount',
+      `${web(`        volumes:
+${scratch}          - { type: bind, source: /nonexistent/khutulun/data, target: /data }
+`)}${withImage}`,
+    );
+    expect(stderr).toMatch(/web-1/);
+    expect(stderr).toMatch(/\/nonexistent\/khutulun\/data/);
+  });
+
+  it('a fixed port someone else holds', async () => {
+    const outsider = createServer().listen(0, '127.0.0.1');
+    await once(outsider, 'listening');
+    const port = (outsider.address() as AddressInfo).port;
+    try {
+      const stderr = await failing(
+        'dporttaken',
+        `    web:
+      type: k:ContainerServer
+      properties:
+        engine: docker
+        command: [httpd, -f, -p, '8080']
+      capabilities:
+        port:
+          properties:
+            target: 8080
+            fixed_port: ${port}
+${withImage}`,
+      );
+      expect(stderr).toMatch(/web-1/);
+      expect(stderr).toMatch(new RegExp(`\\b${port}\\b`));
+    } finally {
+      outsider.close();
+    }
   });
 });
