@@ -121,7 +121,8 @@ export type HostState = 'up' | 'draining' | 'lost';
 /** An item of `GET /v1/hosts`. */
 export interface HostItem {
   name: string;
-  state: HostState | (string & {});
+  /** A single host is always `up`; in a cluster, the registry's state of the host. */
+  state: HostState;
   /** Whether this is the agent that answered. */
   self: boolean;
   agentPid?: number;
@@ -133,11 +134,28 @@ export interface HostItem {
   kinds?: WorkloadKind[];
   /** The kinds it does not offer, and why (`dockerd is not running ...`). */
   unavailableKinds?: Record<string, string>;
-  /** What the host has to offer for placement, when the agent reports it. */
+  /** In a cluster: what the host has to offer for placement. */
   capacity?: { cpuMillicores?: number; memoryBytes?: number };
+  /** In a cluster: the host's labels, for placement. */
   labels?: Record<string, string>;
   /** In a cluster: increases every time the host (re)joins or is declared lost. */
   epoch?: number;
+}
+
+/** A workload a drain moved: from the drained host to `to`. */
+export interface MovedWorkload {
+  service: string;
+  workload: string;
+  to: string;
+}
+
+/** `POST /v1/hosts/NAME/drain` and `.../undrain`: the host's new state, and what moved. */
+export interface HostStateChange {
+  name: string;
+  state: HostState;
+  epoch: number;
+  /** The workloads the drain moved off (none for an undrain). */
+  moved: MovedWorkload[];
 }
 
 // ---------------------------------------------------------------------------------------
@@ -241,29 +259,41 @@ export type DeployStreamMessage =
 // ---------------------------------------------------------------------------------------
 // Workloads
 
-/** A workload's state. */
+/**
+ * A workload's state. `unhealthy`: its liveness check failed (the agent stops it and applies
+ * the restart policy); `lost`: its host was declared lost, or its driver no longer has it;
+ * `fenced`: stopped by its own host, cut off from the cluster; `replaced`: a copy stopped on
+ * a returning host, because another host runs the workload now. The agent does not write
+ * `stopping` and `stopped` at present; clients should still show them.
+ */
 export type WorkloadState =
   | 'pending'
   | 'starting'
   | 'running'
+  | 'unhealthy'
   | 'restarting'
   | 'exited'
   | 'failed'
   | 'stopping'
   | 'stopped'
-  | 'lost';
+  | 'lost'
+  | 'fenced'
+  | 'replaced';
 
 /** Every workload state, in lifecycle order. */
 export const WORKLOAD_STATES: readonly WorkloadState[] = [
   'pending',
   'starting',
   'running',
+  'unhealthy',
   'restarting',
   'exited',
   'failed',
   'stopping',
   'stopped',
   'lost',
+  'fenced',
+  'replaced',
 ];
 
 /** Whether a string is a workload state this API knows. */
@@ -288,9 +318,11 @@ export function stateTone(state: string): StateTone {
     case 'deleting':
     case 'draining':
       return 'busy';
+    case 'unhealthy':
     case 'exited':
     case 'failed':
     case 'lost':
+    case 'fenced':
     case 'degraded':
       return 'bad';
     default:
@@ -317,7 +349,10 @@ export interface WorkloadItem {
   /** Reserved-port capability name → port. */
   ports?: Record<string, number>;
   startedAt?: string;
-  /** Where the kind reports them: CPU in percent of one core, memory in MB. */
+  /**
+   * Where the kind reports them: CPU in percent of one core, memory in MB. The agent does
+   * not send them yet.
+   */
   cpuPercent?: number;
   memoryMb?: number;
 }
@@ -328,8 +363,21 @@ export interface WorkloadFile {
   purpose: string;
 }
 
-/** `GET /v1/workloads/SERVICE/NAME`: the item plus what a sysadmin needs to inspect it. */
+/** How the agent addresses a workload through its kind's driver. */
+export interface WorkloadRef {
+  kind: WorkloadKind;
+  key: { service: string; name: string };
+  /** The driver's own identifier (`process`: `SERVICE/NAME`; containers: the container ID). */
+  id: string;
+}
+
+/**
+ * `GET /v1/workloads/SERVICE/NAME` (and the answer to a restart): the item plus what a
+ * sysadmin needs to inspect it.
+ */
 export interface WorkloadDetail extends WorkloadItem {
+  /** Absent until the workload was first started. */
+  ref?: WorkloadRef;
   command: JsonValue[];
   commandLine: string;
   /** The exact commands it ran (driver and port networking). */
@@ -340,6 +388,8 @@ export interface WorkloadDetail extends WorkloadItem {
   restartPolicy: string | null;
   exitCode: number | null;
   signal: string | null;
+  /** The workload's data root (`STATE/data/SERVICE/NAME`): its configuration files and data. */
+  dataDirectory: string;
   files: WorkloadFile[];
   details: Record<string, JsonValue>;
   attributes: Record<string, JsonValue>;
