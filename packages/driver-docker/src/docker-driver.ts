@@ -32,6 +32,7 @@ import {
   type WorkloadRef,
   type WorkloadSpec,
   type WorkloadStatus,
+  type WorkloadUsage,
 } from '@khutulun/driver';
 import {
   ArchiveImages,
@@ -469,6 +470,14 @@ export class DockerDriver implements WorkloadDriver {
         if (!waiters.size && this.#startWaiters.get(id) === waiters) this.#startWaiters.delete(id);
       },
     };
+  }
+
+  /** The Engine API's stats, read once (`docker stats --no-stream`'s figures). */
+  async usage(ref: WorkloadRef): Promise<WorkloadUsage | undefined> {
+    const info = await this.#inspect(ref);
+    if (!info) throw this.#notFound(ref);
+    if (!isRunning(info)) return undefined;
+    return this.#call(ref.key, 'reading its usage', () => this.engine.usage(ref.id));
   }
 
   async exec(ref: WorkloadRef, options: ExecOptions): Promise<ExecSession> {

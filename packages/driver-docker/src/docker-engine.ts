@@ -83,6 +83,8 @@ export interface DockerEngine {
     options: { command: string[]; tty: boolean; stdin: boolean; environment: string[] },
   ): Promise<ExecHandle>;
   execState(id: string): Promise<ExecState>;
+  /** The container's CPU time (seconds) and memory in use (bytes, page cache not counted). */
+  usage(id: string): Promise<{ cpuSeconds: number; memoryBytes: number }>;
   execResize(id: string, columns: number, rows: number): Promise<void>;
 }
 
@@ -247,6 +249,18 @@ export function dockerEngine(socketPath: string): DockerEngine {
       });
       const stream = await exec.start({ hijack: true, stdin: options.stdin, Tty: options.tty });
       return { id: exec.id, stream: stream as ExecHandle['stream'] };
+    },
+    async usage(id) {
+      // One reading, no second sample (`one-shot`, API 1.41): what `docker stats` starts from.
+      const stats = await docker.getContainer(id).stats({ stream: false, 'one-shot': true });
+      const memory = stats.memory_stats ?? {};
+      const detail = (memory.stats ?? {}) as Record<string, number | undefined>;
+      // As the docker CLI counts it: usage less the inactive page cache (v2), or cache (v1).
+      const cache = detail.inactive_file ?? detail.total_inactive_file ?? detail.cache ?? 0;
+      return {
+        cpuSeconds: (stats.cpu_stats?.cpu_usage?.total_usage ?? 0) / 1e9,
+        memoryBytes: Math.max(0, (memory.usage ?? 0) - cache),
+      };
     },
     async execState(id) {
       const info = await docker.getExec(id).inspect();

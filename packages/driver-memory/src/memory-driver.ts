@@ -25,6 +25,7 @@ import {
   type WorkloadRef,
   type WorkloadSpec,
   type WorkloadStatus,
+  type WorkloadUsage,
 } from '@khutulun/driver';
 import { MemoryHost, type MemoryWorkload } from './memory-host.js';
 
@@ -318,6 +319,13 @@ export class MemoryDriver implements WorkloadDriver {
       this.#followers.delete(follower);
       signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /** What the host says the workload uses (`MemoryWorkload.usage`), while it runs. */
+  async usage(ref: WorkloadRef): Promise<WorkloadUsage | undefined> {
+    const workload = this.#get(ref);
+    if (workload.state !== 'running') return undefined;
+    return workload.usage ?? { cpuSeconds: 0, memoryBytes: 1 << 20 };
   }
 
   /**

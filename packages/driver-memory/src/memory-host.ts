@@ -10,6 +10,7 @@ import {
   type WorkloadRef,
   type WorkloadSpec,
   type WorkloadState,
+  type WorkloadUsage,
 } from '@khutulun/driver';
 
 /** One run's end, as the host records it. */
@@ -32,6 +33,8 @@ export interface MemoryWorkload {
   exit?: MemoryExit;
   /** Everything it wrote, in order, across runs (as `logs` reads it). */
   output: LogChunk[];
+  /** What `usage` reports while it runs (a test sets it; default 0 s of CPU and 1 MiB). */
+  usage?: WorkloadUsage;
 }
 
 /** One call the drivers made on the host, in order: what agent tests assert sequences on. */

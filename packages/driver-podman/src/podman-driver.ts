@@ -31,6 +31,7 @@ import {
   type WorkloadSpec,
   type WorkloadState,
   type WorkloadStatus,
+  type WorkloadUsage,
 } from '@khutulun/driver';
 import {
   ArchiveImages,
@@ -842,6 +843,34 @@ export class PodmanDriver implements WorkloadDriver {
       await changed;
     }
     return false;
+  }
+
+  /**
+   * libpod's stats, read once (`stream=false`): CPUNano and MemUsage of the container, or
+   * summed over a pod's containers (its infra container included).
+   */
+  async usage(ref: WorkloadRef): Promise<WorkloadUsage | undefined> {
+    const engine = await this.#engineState(ref);
+    if (!engine) throw this.#notFound(ref);
+    if (!engine.running) return undefined;
+    const ids = engine.podId
+      ? ((await this.#inspectPod(engine.podId))?.Containers ?? [])
+          .filter((c) => c.State === 'running')
+          .map((c) => c.Id)
+      : [engine.containerId];
+    if (!ids.length) return undefined;
+    const query = ids.map((id) => `containers=${encodeURIComponent(id)}`).join('&');
+    const res = await this.#client.call<{ Stats?: { CPUNano?: number; MemUsage?: number }[] }>(
+      'GET',
+      `/containers/stats?${query}&stream=false`,
+    );
+    if (res.status !== 200) throw this.#failure(`stats of ${keyId(ref.key)}`, res);
+    const stats = res.body.Stats ?? [];
+    if (!stats.length) return undefined;
+    return {
+      cpuSeconds: stats.reduce((sum, s) => sum + (s.CPUNano ?? 0), 0) / 1e9,
+      memoryBytes: stats.reduce((sum, s) => sum + (s.MemUsage ?? 0), 0),
+    };
   }
 
   async exec(ref: WorkloadRef, options: ExecOptions): Promise<ExecSession> {

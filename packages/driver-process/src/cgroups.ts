@@ -278,3 +278,24 @@ export async function removeCgroup(path: string): Promise<boolean> {
   await rmdir(join(path, '..')).catch(() => undefined);
   return true;
 }
+
+/**
+ * A workload cgroup's usage: `cpu.stat`'s usage_usec (kept by every v2 cgroup) and
+ * `memory.current` (with the memory controller). `undefined` when either cannot be read.
+ */
+export async function cgroupUsage(
+  path: string,
+): Promise<{ cpuSeconds: number; memoryBytes: number } | undefined> {
+  try {
+    const [stat, memory] = await Promise.all([
+      readFile(join(path, 'cpu.stat'), 'utf8'),
+      readFile(join(path, 'memory.current'), 'utf8'),
+    ]);
+    const usec = Number(/^usage_usec (\d+)$/m.exec(stat)?.[1]);
+    const bytes = Number(memory.trim());
+    if (!Number.isFinite(usec) || !Number.isFinite(bytes)) return undefined;
+    return { cpuSeconds: usec / 1e6, memoryBytes: bytes };
+  } catch {
+    return undefined;
+  }
+}

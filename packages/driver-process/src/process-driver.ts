@@ -39,17 +39,19 @@ import {
   type WorkloadSpec,
   type WorkloadState,
   type WorkloadStatus,
+  type WorkloadUsage,
 } from '@khutulun/driver';
 import {
   applyLimits,
   type CgroupHost,
+  cgroupUsage,
   createCgroup,
   limitFiles,
   probeCgroups,
   removeCgroup,
 } from './cgroups.js';
 import { readLogFiles } from './log-files.js';
-import { isAlive, type ProcEntry, readStat, scanProcesses } from './proc-table.js';
+import { isAlive, type ProcEntry, readStat, scanProcesses, treeUsage } from './proc-table.js';
 import { execInWorkload } from './process-exec.js';
 import { DEFAULT_PATH, type ProcessPlan, planProcess } from './process-plan.js';
 import { ShimLauncher } from './shim-launcher.js';
@@ -385,6 +387,20 @@ export class ProcessDriver implements WorkloadDriver {
       options,
       workload.cgroup && join(workload.cgroup, 'cgroup.procs'),
     );
+  }
+
+  /**
+   * The workload's process and every process under it (/proc: CPU time, resident memory);
+   * with a cgroup of its own, the cgroup's figures (everything it started, forked or not).
+   */
+  async usage(ref: WorkloadRef): Promise<WorkloadUsage | undefined> {
+    const workload = this.#get(ref);
+    if (workload.state !== 'running' || workload.pid === undefined) return undefined;
+    if (workload.cgroup) {
+      const fromCgroup = await cgroupUsage(workload.cgroup);
+      if (fromCgroup) return fromCgroup;
+    }
+    return treeUsage(workload.pid);
   }
 
   async restart(ref: WorkloadRef): Promise<WorkloadStatus> {

@@ -296,6 +296,20 @@ export function describeWorkloadDriverConformance(
       });
     });
 
+    it('usage: CPU time and memory of a running workload, none once it stopped, not-found for an unknown ref', async (context) => {
+      const driver = open();
+      if (!driver.usage) return context.skip('this driver does not measure usage');
+      const status = await driver.create(subject.running(key('measured')));
+      const usage = await driver.usage(status.ref);
+      expect(usage?.memoryBytes).toBeGreaterThan(0);
+      expect(usage?.cpuSeconds).toBeGreaterThanOrEqual(0);
+      expect(Number.isFinite(usage?.cpuSeconds)).toBe(true);
+      await driver.stop(status.ref, { graceMs: 5_000 });
+      expect(await driver.usage(status.ref)).toBeUndefined();
+      const unknown = { kind, key: key('nobody'), id: 'conformance-nobody' };
+      await expect(driver.usage(unknown)).rejects.toMatchObject({ code: 'not-found' });
+    });
+
     it('diff: no change, a changed property, and replacements the kind cannot apply in place', async () => {
       const driver = open();
       const spec = subject.running(key('diffed'));

@@ -34,6 +34,7 @@ export type {
   WorkloadSpec,
   WorkloadState,
   WorkloadStatus,
+  WorkloadUsage,
 } from './workload-driver.js';
 export type {
   DriverContext,

@@ -224,6 +224,14 @@ export interface WorkloadDiff {
   deleteBeforeReplace: boolean;
 }
 
+/** What a running workload uses, as its kind measures it (`khutulun top`'s columns). */
+export interface WorkloadUsage {
+  /** CPU time it has used since it started, in seconds (user and system). */
+  cpuSeconds: number;
+  /** The memory it holds now, in bytes (its resident set, or the engine's figure). */
+  memoryBytes: number;
+}
+
 /** A file a driver made for a workload, for `khutulun workload show`. */
 export interface WorkloadFile {
   path: string;
@@ -324,6 +332,13 @@ export interface WorkloadDriver {
    * Rejects with `not-found`, or `exited` when the workload is not running.
    */
   exec?(ref: WorkloadRef, options: ExecOptions): Promise<ExecSession>;
+
+  /**
+   * What the workload uses now, read once when asked (CPU percent is the difference of two
+   * readings, taken by whoever asks twice): `undefined` when it is not running. Rejects with
+   * `not-found` for an unknown ref. Kinds that cannot measure omit it.
+   */
+  usage?(ref: WorkloadRef): Promise<WorkloadUsage | undefined>;
 
   /** Registers a listener; returns the function that removes it. Listeners must not throw. */
   on<E extends keyof WorkloadEvents>(event: E, listener: WorkloadListener<E>): () => void;
