@@ -1,5 +1,17 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { basename, isAbsolute, join } from 'node:path';
+import type {
+  Accepted,
+  Deleted,
+  Health,
+  HostItem,
+  HostStateChange,
+  PluginKind,
+  PluginSummary,
+  ServiceDetail,
+  ServiceSummary,
+  ValidateResult,
+} from '@khutulun/api';
 import {
   type Entity,
   evaluate,
@@ -65,7 +77,7 @@ export function createApi(context: ApiContext): Hono {
       store: s.store.backend,
       lastSeq: await s.store.lastSeq(),
       memory: memoryMb(),
-    }),
+    } satisfies Health),
   );
 
   app.post('/v1/services', async (c) => {
@@ -102,7 +114,7 @@ export function createApi(context: ApiContext): Hono {
         });
         started.catch((e) => s.log('warn', `deploy: ${(e as Error).message}`));
         const service = await Promise.race([storedOnce, started]);
-        return c.json({ service, state: 'deploying', sinceSeq }, 202);
+        return c.json({ service, state: 'deploying', sinceSeq } satisfies Accepted, 202);
       }
       const deployed = await controller.deploy(request);
       return c.json(await showService(context, deployed), 201);
@@ -132,11 +144,11 @@ export function createApi(context: ApiContext): Hono {
     }
     if (flag(c.req.query('wait'), true)) {
       await controller.remove(name);
-      return c.json({ service: name, deleted: true });
+      return c.json({ service: name, deleted: true } satisfies Deleted);
     }
     const sinceSeq = await s.store.lastSeq();
     controller.remove(name).catch((e) => s.log('warn', `delete ${name}: ${(e as Error).message}`));
-    return c.json({ service: name, state: 'deleting', sinceSeq }, 202);
+    return c.json({ service: name, state: 'deleting', sinceSeq } satisfies Accepted, 202);
   });
 
   app.get('/v1/events', async (c) => {
@@ -185,17 +197,20 @@ export function createApi(context: ApiContext): Hono {
       // workload count is what each host owns there.
       const records = await s.cluster.hosts();
       return c.json(
-        records.map((h) => ({
-          name: h.name,
-          state: h.state,
-          ...(h.name === s.host ? own : { self: false }),
-          address: h.address,
-          labels: h.labels,
-          kinds: h.kinds,
-          capacity: h.capacity,
-          epoch: h.epoch,
-          workloads: h.workloads,
-        })),
+        // The cluster's host states must be the API's: a state the API does not name fails here.
+        records.map(
+          (h): HostItem => ({
+            name: h.name,
+            state: h.state,
+            ...(h.name === s.host ? own : { self: false }),
+            address: h.address,
+            labels: h.labels,
+            kinds: h.kinds,
+            capacity: h.capacity,
+            epoch: h.epoch,
+            workloads: h.workloads,
+          }),
+        ),
       );
     }
     const workloads = (await s.kinds.list()).length;
@@ -208,7 +223,7 @@ export function createApi(context: ApiContext): Hono {
         kinds: offered.filter((k) => k.available).map((k) => k.kind),
         workloads,
       },
-    ]);
+    ] satisfies HostItem[]);
   });
 
   // Drain: no new placements on the host, and its workloads move off (dependencies first);
@@ -225,7 +240,12 @@ export function createApi(context: ApiContext): Hono {
       try {
         const host = await s.cluster.cluster.membership[action](name);
         const moved = action === 'drain' ? await controller.drain(name) : [];
-        return c.json({ name: host.name, state: host.state, epoch: host.epoch, moved });
+        return c.json({
+          name: host.name,
+          state: host.state,
+          epoch: host.epoch,
+          moved,
+        } satisfies HostStateChange);
       } catch (error) {
         if ((error as { code?: string }).code === 'unknown-host') {
           throw requestErrors.notFound('host-not-found', `no host named "${name}"`, { host: name });
@@ -284,7 +304,7 @@ export function createApi(context: ApiContext): Hono {
         validateOnly: true,
       });
       const ok = !result.diagnostics.some((d) => d.severity === 'error');
-      return c.json({ ok, diagnostics: result.diagnostics });
+      return c.json({ ok, diagnostics: result.diagnostics } satisfies ValidateResult);
     });
   });
   app.post('/v1/tosca/compile', async (c) => {
@@ -309,7 +329,7 @@ export function createApi(context: ApiContext): Hono {
 }
 
 /** The agent's memory, in MB: what an operator watches on a long-running agent. */
-function memoryMb(): Record<string, number> {
+function memoryMb(): Health['memory'] {
   const m = process.memoryUsage();
   const mb = (n: number) => Math.round((n / 1048576) * 10) / 10;
   return {
@@ -415,10 +435,7 @@ async function mustRecord(context: ApiContext, name: string): Promise<ServiceRec
   return record;
 }
 
-async function serviceSummary(
-  context: ApiContext,
-  record: ServiceRecord,
-): Promise<Record<string, Value>> {
+async function serviceSummary(context: ApiContext, record: ServiceRecord): Promise<ServiceSummary> {
   const items = await workloadItems(context.services, record);
   const ready = items.filter((w) => w.state === 'running').length;
   const state =
@@ -433,7 +450,7 @@ async function serviceSummary(
   };
 }
 
-async function showService(context: ApiContext, name: string): Promise<Record<string, Value>> {
+async function showService(context: ApiContext, name: string): Promise<ServiceDetail> {
   const record = await mustRecord(context, name);
   return {
     ...(await serviceSummary(context, record)),
@@ -471,11 +488,11 @@ async function outputsOf(context: ApiContext, name: string): Promise<Record<stri
   return outputs;
 }
 
-function pluginSummary(plugin: Entity): Record<string, Value> {
+function pluginSummary(plugin: Entity): PluginSummary {
   const entity = plugin as unknown as Record<string, unknown> & { id: Id };
   return {
     name: entity.id.name,
-    kind: (entity.pluginKind as string) ?? null,
+    kind: (entity.pluginKind as PluginKind) ?? null,
     digest: (entity.digest as string) ?? null,
     location: (entity.location as string) ?? null,
     grants: (entity.grants as string[]) ?? [],

@@ -3,6 +3,13 @@
  * attributes drivers wrote back, and the ref each workload is addressed by) and from its
  * driver's own description of what it made.
  */
+import type {
+  JsonValue,
+  WorkloadDetail,
+  WorkloadFile,
+  WorkloadItem,
+  WorkloadState,
+} from '@khutulun/api';
 import type { WorkloadRef } from '@khutulun/driver';
 import type { Value, Vertex } from '@khutulun/floria';
 import { requestErrors } from './agent-error.js';
@@ -55,9 +62,9 @@ export function storedRef(service: string, vertex: Vertex): WorkloadRef {
 export async function workloadItems(
   s: AgentServices,
   record: ServiceRecord,
-): Promise<Record<string, Value>[]> {
+): Promise<WorkloadItem[]> {
   const { instances } = serviceDirectories(record.name);
-  const items: Record<string, Value>[] = [];
+  const items: WorkloadItem[] = [];
   for (const name of record.workloads) {
     const vertex = (await s.store.get({ kind: 'vertex', directory: instances, name })) as
       | Vertex
@@ -68,25 +75,27 @@ export async function workloadItems(
 }
 
 /** One workload as `workload list` shows it: every kind's fields, and its kind's own. */
-export function workloadItem(
-  s: AgentServices,
-  service: string,
-  vertex: Vertex,
-): Record<string, Value> {
+export function workloadItem(s: AgentServices, service: string, vertex: Vertex): WorkloadItem {
   const v = (n: string) => vertex.properties[n]?.value;
-  const item: Record<string, Value> = {
+  const pid = v('pid');
+  const containerId = v('container_id');
+  const image = v('image');
+  const ports = v('ports');
+  const startedAt = v('started_at');
+  const item: WorkloadItem = {
     service,
     name: vertex.id.name,
     host: (v('host') as string) ?? s.host,
     kind: (v('kind') as string) ?? 'unknown',
-    state: (v('state') as string) ?? 'pending',
+    // The states the agent and its supervisor write (`WorkloadState` names them all).
+    state: (v('state') as WorkloadState) ?? 'pending',
     restarts: (v('restarts') as number) ?? 0,
   };
-  if (typeof v('pid') === 'number') item.pid = v('pid')!;
-  if (typeof v('container_id') === 'string') item.containerId = v('container_id')!;
-  if (typeof v('image') === 'string') item.image = v('image')!;
-  if (v('ports') !== undefined && v('ports') !== null) item.ports = v('ports')!;
-  if (typeof v('started_at') === 'string') item.startedAt = v('started_at')!;
+  if (typeof pid === 'number') item.pid = pid;
+  if (typeof containerId === 'string') item.containerId = containerId;
+  if (typeof image === 'string') item.image = image;
+  if (isMap(ports)) item.ports = ports as Record<string, number>;
+  if (typeof startedAt === 'string') item.startedAt = startedAt;
   return item;
 }
 
@@ -95,10 +104,11 @@ export async function showWorkload(
   s: AgentServices,
   service: string,
   requested: string,
-): Promise<Record<string, Value>> {
+): Promise<WorkloadDetail> {
   const vertex = await workloadVertex(s, service, requested);
   const name = vertex.id.name;
   const v = (n: string) => vertex.properties[n]?.value ?? null;
+  const text = (n: string) => (typeof v(n) === 'string' ? (v(n) as string) : null);
   const ref = isMap(v('ref')) ? storedRef(service, vertex) : undefined;
   // In a cluster, only the owning host's drivers and ports describe a workload.
   const local = !s.cluster || typeof v('host') !== 'string' || v('host') === s.host;
@@ -109,7 +119,7 @@ export async function showWorkload(
           .describe(ref)
           .catch(() => undefined)
       : undefined;
-  const files: Value[] = (description?.files ?? []).map((f) => ({
+  const files: WorkloadFile[] = (description?.files ?? []).map((f) => ({
     path: f.path,
     purpose: f.purpose,
   }));
@@ -125,19 +135,20 @@ export async function showWorkload(
       : [...((v('entrypoint') as Value[]) ?? []), ...((v('command') as Value[]) ?? [])];
   return {
     ...workloadItem(s, service, vertex),
-    ...(ref ? { ref: ref as unknown as Value } : {}),
-    command: command.flat().filter((x) => x !== null) as Value[],
+    ...(ref ? { ref } : {}),
+    command: command.flat().filter((x) => x !== null),
     commandLine: description?.commands.join('\n') ?? '',
     commands: [
       ...(description?.commands ?? []),
       ...(local ? await s.network.describe({ service, name }) : []),
     ],
-    workingDirectory: (description?.details.working_directory as string) ?? v('working_directory'),
-    environment: v('environment'),
-    user: v('user'),
-    restartPolicy: v('restart'),
-    exitCode: v('exit_code'),
-    signal: v('signal'),
+    workingDirectory:
+      (description?.details.working_directory as string | undefined) ?? text('working_directory'),
+    environment: isMap(v('environment')) ? (v('environment') as Record<string, JsonValue>) : null,
+    user: text('user'),
+    restartPolicy: text('restart'),
+    exitCode: typeof v('exit_code') === 'number' ? (v('exit_code') as number) : null,
+    signal: text('signal'),
     dataDirectory: dataRoot(s.stateDir, { service, name }),
     files,
     details: description?.details ?? {},
