@@ -1,9 +1,10 @@
 /** `khutulun events [-f]`: the agent's event log, and its live stream. */
+import type { ApiEvent, Health } from '@khutulun/api';
 import { Command } from 'commander';
 import { parseCount } from './arguments.js';
 import { renderData, renderList } from './output.js';
 import { parseJson, type Run } from './service-commands.js';
-import { EVENT_COLUMNS, type EventItem, eventLine } from './views.js';
+import { EVENT_COLUMNS, eventLine } from './views.js';
 
 /** The `events` command. */
 export function eventsCommand(run: Run): Command {
@@ -22,7 +23,7 @@ export function eventsCommand(run: Run): Command {
           const agent = await ctx.agent();
           if (opts.follow) {
             // NDJSON for json, a YAML document per event for yaml: both parse as a stream.
-            const write = (event: EventItem) =>
+            const write = (event: ApiEvent) =>
               ctx.out(
                 ctx.format === 'json'
                   ? `${JSON.stringify(event)}\n`
@@ -36,7 +37,7 @@ export function eventsCommand(run: Run): Command {
               (message) => {
                 if (!message.data) return;
                 try {
-                  write(parseJson(message.data) as EventItem);
+                  write(parseJson(message.data) as ApiEvent);
                 } catch {
                   ctx.note(`(an event that is not JSON: ${message.data.slice(0, 200)})`);
                 }
@@ -51,10 +52,10 @@ export function eventsCommand(run: Run): Command {
           const limit = opts.limit ?? 50;
           let since = opts.since;
           if (since === undefined) {
-            const health = await agent.json<{ lastSeq?: number }>('GET', '/v1/health');
+            const health = await agent.json<Health>('GET', '/v1/health');
             since = Math.max(0, (health.lastSeq ?? 0) - limit);
           }
-          const events = await agent.json<EventItem[]>('GET', '/v1/events', {
+          const events = await agent.json<ApiEvent[]>('GET', '/v1/events', {
             query: { since, limit, service: opts.service },
           });
           ctx.out(renderList(events, ctx.format, EVENT_COLUMNS));

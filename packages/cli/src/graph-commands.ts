@@ -1,6 +1,7 @@
 /** `khutulun host list`, `khutulun graph ...` and `khutulun plugin ...`. */
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { HostItem, PluginSummary } from '@khutulun/api';
 import { Command, Option } from 'commander';
 import { parseCount, parseDirectory, parseId, parseKind } from './arguments.js';
 import { CliError } from './cli-error.js';
@@ -18,7 +19,7 @@ export function hostCommand(run: Run): Command {
     .description('list hosts and their agents')
     .action(
       run(async (ctx) => {
-        const hosts = await (await ctx.agent()).json<Entity[]>('GET', '/v1/hosts');
+        const hosts = await (await ctx.agent()).json<HostItem[]>('GET', '/v1/hosts');
         ctx.out(renderList(hosts, ctx.format, HOST_COLUMNS));
       }),
     );
@@ -184,7 +185,7 @@ export function pluginCommand(run: Run): Command {
     .description('list registered plugins')
     .action(
       run(async (ctx) => {
-        const plugins = await (await ctx.agent()).json<Entity[]>('GET', '/v1/plugins');
+        const plugins = await (await ctx.agent()).json<PluginSummary[]>('GET', '/v1/plugins');
         ctx.out(renderList(plugins, ctx.format, PLUGIN_COLUMNS));
       }),
     );

@@ -1,3 +1,4 @@
+import type { ServiceDetail, WorkloadDetail } from '@khutulun/api';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { isCliError } from './cli-error.js';
@@ -92,10 +93,15 @@ describe('output formats', () => {
   });
 });
 
+/** Only the fields a view reads (an older agent may send no more). */
+function partial<T>(value: Partial<T>): T {
+  return value as T;
+}
+
 describe('detail views', () => {
   it('shows a service with its directory as a path and its workloads as a table', () => {
     const text = renderService(
-      {
+      partial<ServiceDetail>({
         name: 'hello',
         state: 'running',
         directory: ['services', 'hello'],
@@ -111,7 +117,7 @@ describe('detail views', () => {
             restarts: 0,
           },
         ],
-      },
+      }),
       'table',
     );
     expect(text).toBe(
@@ -125,7 +131,9 @@ describe('detail views', () => {
         '',
       ].join('\n'),
     );
-    expect(JSON.parse(renderService({ name: 'x', directory: ['a'] }, 'json'))).toEqual({
+    expect(
+      JSON.parse(renderService(partial<ServiceDetail>({ name: 'x', directory: ['a'] }), 'json')),
+    ).toEqual({
       name: 'x',
       directory: ['a'],
     });
@@ -133,7 +141,7 @@ describe('detail views', () => {
 
   it('shows a workload for a sysadmin: command line, environment and files with their purpose', () => {
     const text = renderWorkload(
-      {
+      partial<WorkloadDetail>({
         service: 'hello',
         name: 'server-1',
         state: 'running',
@@ -145,7 +153,7 @@ describe('detail views', () => {
           { path: '/s/logs/stdout.log', purpose: 'standard output' },
         ],
         properties: { hidden: 'in table view' },
-      },
+      }),
       'table',
     );
     expect(text).toBe(

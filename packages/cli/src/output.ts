@@ -44,7 +44,7 @@ export function renderList<T>(
  * Renders one object: for tables as aligned `key: value` lines (nested values as indented
  * YAML), otherwise as JSON or YAML.
  */
-export function renderObject(value: Record<string, unknown>, format: OutputFormat): string {
+export function renderObject(value: object, format: OutputFormat): string {
   if (format !== 'table') return renderData(value, format);
   const entries = Object.entries(value).filter(([, v]) => v !== undefined);
   const width = Math.max(0, ...entries.map(([k]) => k.length + 1));

@@ -1,4 +1,12 @@
 /** `khutulun service ...`: deploy, list, show, outputs, delete. */
+import type {
+  Accepted,
+  Deleted,
+  DeployRequest,
+  JsonValue,
+  ServiceDetail,
+  ServiceSummary,
+} from '@khutulun/api';
 import { Command } from 'commander';
 import { agentErrorFromBody } from './agent-client.js';
 import { type Inputs, parseInput } from './arguments.js';
@@ -7,7 +15,7 @@ import type { CommandContext } from './context.js';
 import { type DeployProgress, progressLine } from './deploy-progress.js';
 import { renderData, renderList, renderObject } from './output.js';
 import { deploySource } from './source.js';
-import { renderService, SERVICE_COLUMNS, type ServiceItem } from './views.js';
+import { renderService, SERVICE_COLUMNS } from './views.js';
 
 /** Runs an action with the command's context. */
 export type Run = (
@@ -32,24 +40,23 @@ export function serviceCommand(run: Run): Command {
     .option('--wait', 'wait until every workload is ready, showing progress')
     .action(
       run(async (ctx, source: string, opts: { name?: string; input: Inputs; wait?: boolean }) => {
-        const body = {
+        const body: DeployRequest = {
           ...(opts.name ? { name: opts.name } : {}),
-          inputs: opts.input,
+          // Read as YAML scalars and collections: JSON values.
+          inputs: opts.input as Record<string, JsonValue>,
           source: deploySource(source, ctx.io.cwd, ctx.remote),
           wait: Boolean(opts.wait),
         };
         const agent = await ctx.agent();
         if (!opts.wait) {
-          const accepted = await agent.json<Record<string, unknown>>('POST', '/v1/services', {
-            body,
-          });
+          const accepted = await agent.json<Accepted>('POST', '/v1/services', { body });
           if (ctx.format !== 'table') return ctx.out(renderData(accepted, ctx.format));
-          const name = String(accepted.service ?? accepted.name ?? opts.name ?? '');
+          const name = String(accepted.service ?? opts.name ?? '');
           ctx.out(renderObject(accepted, ctx.format));
           ctx.note(`Deploying ${name}; follow it with: khutulun events -f --service ${name}`);
           return;
         }
-        let result: Record<string, unknown> | undefined;
+        let result: ServiceDetail | undefined;
         let failure: CliError | undefined;
         await agent.events(
           'POST',
@@ -59,7 +66,7 @@ export function serviceCommand(run: Run): Command {
               if (message.event === 'progress') {
                 ctx.note(progressLine(parseJson(message.data) as DeployProgress));
               } else if (message.event === 'result') {
-                result = parseJson(message.data) as Record<string, unknown>;
+                result = parseJson(message.data) as ServiceDetail;
               } else if (message.event === 'error') {
                 failure = agentErrorFromBody(message.data, 500, 'POST /v1/services');
               }
@@ -92,7 +99,7 @@ export function serviceCommand(run: Run): Command {
     .description('list services')
     .action(
       run(async (ctx) => {
-        const services = await (await ctx.agent()).json<ServiceItem[]>('GET', '/v1/services');
+        const services = await (await ctx.agent()).json<ServiceSummary[]>('GET', '/v1/services');
         ctx.out(renderList(services, ctx.format, SERVICE_COLUMNS));
       }),
     );
@@ -103,7 +110,7 @@ export function serviceCommand(run: Run): Command {
     .argument('<name>', 'service name')
     .action(
       run(async (ctx, name: string) => {
-        const found = await (await ctx.agent()).json<Record<string, unknown>>(
+        const found = await (await ctx.agent()).json<ServiceDetail>(
           'GET',
           `/v1/services/${enc(name)}`,
         );
@@ -117,7 +124,7 @@ export function serviceCommand(run: Run): Command {
     .argument('<name>', 'service name')
     .action(
       run(async (ctx, name: string) => {
-        const outputs = await (await ctx.agent()).json<Record<string, unknown>>(
+        const outputs = await (await ctx.agent()).json<Record<string, JsonValue>>(
           'GET',
           `/v1/services/${enc(name)}/outputs`,
         );
@@ -132,7 +139,7 @@ export function serviceCommand(run: Run): Command {
     .option('--wait', 'wait until everything is gone')
     .action(
       run(async (ctx, name: string, opts: { wait?: boolean }) => {
-        const answer = await (await ctx.agent()).json<Record<string, unknown>>(
+        const answer = await (await ctx.agent()).json<Deleted | Accepted>(
           'DELETE',
           `/v1/services/${enc(name)}`,
           {

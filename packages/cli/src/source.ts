@@ -5,10 +5,8 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
+import type { DeploySource } from '@khutulun/api';
 import { CliError, usageError } from './cli-error.js';
-
-/** The `source` field of a deploy request (see the agent's API.md). */
-export type DeploySource = { path: string } | { filename: string; content: string };
 
 /** Resolves a user's FILE|CSAR|DIR argument into a deploy source, checking it exists. */
 export function deploySource(argument: string, cwd: string, remote: boolean): DeploySource {

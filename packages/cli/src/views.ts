@@ -2,29 +2,25 @@
  * How the agent's resources look in `-o table`: the columns of each list and the layout of
  * each detail view. JSON and YAML always print the agent's data unchanged.
  */
+import type {
+  ApiEvent,
+  EntityId,
+  HostItem,
+  PluginSummary,
+  ServiceDetail,
+  ServiceSummary,
+  WorkloadDetail,
+  WorkloadItem,
+} from '@khutulun/api';
 import { type Column, type OutputFormat, renderList, renderObject } from './output.js';
 
-/** A service as `GET /v1/services` lists it. */
-export type ServiceItem = Record<string, unknown> & { name: string; state?: string };
-
-/** A workload as `GET /v1/workloads` lists it. */
-export type WorkloadItem = Record<string, unknown> & { service: string; name: string };
-
-/** An event as the API returns it (a Floria event). */
-export interface EventItem {
-  seq: number;
-  type: string;
-  id: { kind: string; directory: string[]; name: string };
-  time: string;
-  data?: unknown;
-}
-
 /** Columns of `service list`. */
-export const SERVICE_COLUMNS: Column<ServiceItem>[] = [
+export const SERVICE_COLUMNS: Column<ServiceSummary>[] = [
   { header: 'NAME', cell: (s) => s.name },
   { header: 'STATE', cell: (s) => s.state },
   {
     header: 'READY',
+    // An older agent may leave the counts out.
     cell: (s) => (s.workloads === undefined ? undefined : `${s.ready ?? 0}/${s.workloads}`),
   },
   { header: 'CREATED', cell: (s) => s.createdAt },
@@ -41,14 +37,14 @@ export const WORKLOAD_COLUMNS: Column<WorkloadItem>[] = [
   { header: 'PID', cell: (w) => w.pid },
   {
     header: 'CONTAINER',
-    cell: (w) => (typeof w.containerId === 'string' ? w.containerId.slice(0, 12) : undefined),
+    cell: (w) => w.containerId?.slice(0, 12),
   },
   { header: 'PORTS', cell: (w) => portsText(w.ports) },
   { header: 'RESTARTS', cell: (w) => w.restarts },
 ];
 
 /** Columns of `host list`. */
-export const HOST_COLUMNS: Column<Record<string, unknown>>[] = [
+export const HOST_COLUMNS: Column<HostItem>[] = [
   { header: 'NAME', cell: (h) => h.name },
   { header: 'STATE', cell: (h) => h.state },
   { header: 'SELF', cell: (h) => (h.self ? 'yes' : 'no') },
@@ -60,7 +56,7 @@ export const HOST_COLUMNS: Column<Record<string, unknown>>[] = [
 ];
 
 /** Columns of `plugin list`. */
-export const PLUGIN_COLUMNS: Column<Record<string, unknown>>[] = [
+export const PLUGIN_COLUMNS: Column<PluginSummary>[] = [
   { header: 'NAME', cell: (p) => p.name },
   { header: 'KIND', cell: (p) => p.kind },
   { header: 'DIGEST', cell: (p) => p.digest },
@@ -69,7 +65,7 @@ export const PLUGIN_COLUMNS: Column<Record<string, unknown>>[] = [
 ];
 
 /** Columns of `events` (and of graph entity lists: see {@link ENTITY_COLUMNS}). */
-export const EVENT_COLUMNS: Column<EventItem>[] = [
+export const EVENT_COLUMNS: Column<ApiEvent>[] = [
   { header: 'SEQ', cell: (e) => e.seq },
   { header: 'TIME', cell: (e) => e.time },
   { header: 'TYPE', cell: (e) => e.type },
@@ -79,8 +75,8 @@ export const EVENT_COLUMNS: Column<EventItem>[] = [
 
 /** Columns of graph entity lists. */
 export const ENTITY_COLUMNS: Column<Record<string, unknown>>[] = [
-  { header: 'KIND', cell: (e) => (e.id as EventItem['id'] | undefined)?.kind },
-  { header: 'ID', cell: (e) => pathText(e.id as EventItem['id'] | undefined) },
+  { header: 'KIND', cell: (e) => (e.id as EntityId | undefined)?.kind },
+  { header: 'ID', cell: (e) => pathText(e.id as EntityId | undefined) },
   {
     header: 'CLASSES',
     cell: (e) =>
@@ -90,19 +86,19 @@ export const ENTITY_COLUMNS: Column<Record<string, unknown>>[] = [
     header: 'LINK',
     cell: (e) =>
       e.source && e.target
-        ? `${pathText(e.source as EventItem['id'])} -> ${pathText(e.target as EventItem['id'])}`
+        ? `${pathText(e.source as EntityId)} -> ${pathText(e.target as EntityId)}`
         : e.parent
-          ? `in ${pathText(e.parent as EventItem['id'])}`
+          ? `in ${pathText(e.parent as EntityId)}`
           : undefined,
   },
 ];
 
 /** `kind:dir/.../name`, the form `graph get` accepts. */
-export function idText(id: EventItem['id'] | undefined): string {
+export function idText(id: EntityId | undefined): string {
   return id ? `${id.kind}:${pathText(id)}` : '-';
 }
 
-function pathText(id: EventItem['id'] | undefined): string {
+function pathText(id: EntityId | undefined): string {
   return id ? [...id.directory, id.name].join('/') : '-';
 }
 
@@ -115,19 +111,21 @@ function portsText(ports: unknown): string | undefined {
 }
 
 /** A service's detail view: its fields, then its workloads as a table. */
-export function renderService(service: Record<string, unknown>, format: OutputFormat): string {
+export function renderService(service: ServiceDetail, format: OutputFormat): string {
   if (format !== 'table') return renderObject(service, format);
   const { workloads, ...rest } = service;
-  if (Array.isArray(rest.directory)) rest.directory = rest.directory.join('/');
-  let out = renderObject(rest, format);
+  const head = Array.isArray(rest.directory)
+    ? { ...rest, directory: rest.directory.join('/') }
+    : rest;
+  let out = renderObject(head, format);
   if (Array.isArray(workloads) && workloads.length > 0) {
-    out += `\n${renderList(workloads as WorkloadItem[], format, WORKLOAD_COLUMNS)}`;
+    out += `\n${renderList(workloads, format, WORKLOAD_COLUMNS)}`;
   }
   return out;
 }
 
 /** One line per event, for following the stream in `-o table` (columns cannot be aligned ahead). */
-export function eventLine(event: EventItem): string {
+export function eventLine(event: ApiEvent): string {
   const data = event.data === undefined ? '' : ` ${JSON.stringify(event.data)}`;
   return `${event.seq}  ${event.time}  ${event.type}  ${idText(event.id)}${data}\n`;
 }
@@ -137,26 +135,11 @@ export function eventLine(event: EventItem): string {
  * by hand (the exact command line, working directory, environment, files). The agent's
  * full record (attributes, properties, driver details) is in `-o json|yaml`.
  */
-export function renderWorkload(workload: Record<string, unknown>, format: OutputFormat): string {
+export function renderWorkload(workload: WorkloadDetail, format: OutputFormat): string {
   if (format !== 'table') return renderObject(workload, format);
   const { commandLine, files, environment } = workload;
   const head: Record<string, unknown> = {};
-  for (const key of [
-    'service',
-    'name',
-    'host',
-    'kind',
-    'state',
-    'pid',
-    'ports',
-    'restarts',
-    'restartPolicy',
-    'startedAt',
-    'exitCode',
-    'signal',
-    'user',
-    'workingDirectory',
-  ]) {
+  for (const key of HEAD_FIELDS) {
     if (workload[key] !== undefined && workload[key] !== null) head[key] = workload[key];
   }
   if (head.ports !== undefined) head.ports = portsText(head.ports) ?? '-';
@@ -170,16 +153,31 @@ export function renderWorkload(workload: Record<string, unknown>, format: Output
   }
   if (Array.isArray(files) && files.length > 0) {
     out += 'files:\n';
-    const rows = (files as Array<{ path?: string; purpose?: string }>).map((f) => [
-      String(f.path ?? ''),
-      String(f.purpose ?? ''),
-    ]);
+    const rows = files.map((f) => [String(f.path ?? ''), String(f.purpose ?? '')]);
     const width = Math.max(...rows.map(([path]) => (path ?? '').length));
     for (const [path, purpose] of rows)
       out += `  ${(path ?? '').padEnd(width)}  ${purpose}\n`.replace(/ +\n$/, '\n');
   }
   return out;
 }
+
+/** The fields of a workload's detail view in `-o table`, in order. */
+const HEAD_FIELDS: readonly (keyof WorkloadDetail)[] = [
+  'service',
+  'name',
+  'host',
+  'kind',
+  'state',
+  'pid',
+  'ports',
+  'restarts',
+  'restartPolicy',
+  'startedAt',
+  'exitCode',
+  'signal',
+  'user',
+  'workingDirectory',
+];
 
 function indent(text: string): string {
   return text

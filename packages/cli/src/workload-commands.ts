@@ -1,10 +1,11 @@
 /** `khutulun workload ...`: list, show, logs, exec, restart. */
+import type { WorkloadDetail, WorkloadItem } from '@khutulun/api';
 import { Command, Option } from 'commander';
 import { parseCount, parseWorkloadRef } from './arguments.js';
 import { execInWorkload } from './exec-session.js';
 import { renderList } from './output.js';
 import { enc, type Run } from './service-commands.js';
-import { renderWorkload, WORKLOAD_COLUMNS, type WorkloadItem } from './views.js';
+import { renderWorkload, WORKLOAD_COLUMNS } from './views.js';
 
 /** The `workload` command tree. */
 export function workloadCommand(run: Run): Command {
@@ -33,7 +34,7 @@ export function workloadCommand(run: Run): Command {
     .action(
       run(async (ctx, first: string, second: string | undefined) => {
         const ref = parseWorkloadRef(first, second);
-        const item = await (await ctx.agent()).json<Record<string, unknown>>(
+        const item = await (await ctx.agent()).json<WorkloadDetail>(
           'GET',
           `/v1/workloads/${enc(ref.service)}/${enc(ref.name)}`,
         );
@@ -120,7 +121,7 @@ export function workloadCommand(run: Run): Command {
     .action(
       run(async (ctx, first: string, second: string | undefined) => {
         const ref = parseWorkloadRef(first, second);
-        const item = await (await ctx.agent()).json<Record<string, unknown>>(
+        const item = await (await ctx.agent()).json<WorkloadDetail>(
           'POST',
           `/v1/workloads/${enc(ref.service)}/${enc(ref.name)}/restart`,
         );
