@@ -573,6 +573,45 @@ describe('restart on request', () => {
   });
 });
 
+describe('usage', () => {
+  it('lists CPU percent between two readings and memory when asked, from the driver, and nothing otherwise', async () => {
+    const agent = await memoryAgent(stateDir());
+    expect(
+      (
+        await deploy(
+          agent,
+          'busy',
+          processNode('app') + processNode('idle', { properties: '        restart: never\n' }),
+        )
+      ).status,
+    ).toBe(201);
+    const app = agent.host.get(key('busy', 'app'))!;
+    app.usage = { cpuSeconds: 10, memoryBytes: 64 * 2 ** 20 };
+    agent.host.crash(key('busy', 'idle'));
+    await until(() => agent.host.get(key('busy', 'idle'))!.state !== 'running', 'idle ended');
+    const list = async (query: string) =>
+      (await agent.api('GET', `/v1/workloads?service=busy${query}`)).body as unknown as Json[];
+    // Without usage=true the drivers are not asked.
+    expect((await list(''))[0]).not.toHaveProperty('memoryMb');
+    // The first reading has memory only: CPU percent needs a previous reading.
+    const first = await list('&usage=true');
+    expect(first.find((w) => w.name === 'app-1')).toMatchObject({ memoryMb: 64 });
+    expect(first.find((w) => w.name === 'app-1')).not.toHaveProperty('cpuPercent');
+    const before = performance.now();
+    await new Promise((r) => setTimeout(r, 200));
+    app.usage = { cpuSeconds: 10.1, memoryBytes: 32 * 2 ** 20 };
+    const second = await list('&usage=true');
+    const elapsed = (performance.now() - before) / 1000;
+    const item = second.find((w) => w.name === 'app-1')!;
+    expect(item.memoryMb).toBe(32);
+    // 0.1 s of CPU over a little more than 0.2 s: under 50 %, and not far under.
+    expect(item.cpuPercent as number).toBeLessThanOrEqual(50.01);
+    expect(item.cpuPercent as number).toBeGreaterThan((0.1 / (elapsed + 0.5)) * 100);
+    // A workload that does not run has no figures.
+    expect(second.find((w) => w.name === 'idle-1')).not.toHaveProperty('memoryMb');
+  });
+});
+
 describe('delete', () => {
   it('leaves nothing running when a crash and its restart race the delete', async () => {
     const agent = await memoryAgent(stateDir());

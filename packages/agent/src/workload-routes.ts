@@ -19,6 +19,7 @@ import { type ExecRequest, execFrames, type FrameSession, type FrameSink } from 
 import type { ServiceController } from './service-controller.js';
 import { readRecords } from './service-record.js';
 import { propertyValue } from './values.js';
+import { UsageReadings } from './workload-usage.js';
 import { showWorkload, storedRef, workloadItems, workloadVertex } from './workload-views.js';
 
 /** Builds the workload routes; `upgradeWebSocket` serves exec (absent: exec answers 501). */
@@ -28,6 +29,7 @@ export function workloadRoutes(
   upgradeWebSocket: UpgradeWebSocket | undefined,
 ): Hono {
   const app = new Hono();
+  const usage = new UsageReadings();
   /**
    * The workload, if this agent's drivers run it. In a cluster, another host's workload is
    * refused (`workload-elsewhere`, with that host) when the request was already relayed.
@@ -62,8 +64,9 @@ export function workloadRoutes(
         service: only,
       });
     }
-    const items = await Promise.all(records.map((r) => workloadItems(s, r)));
-    return c.json(items.flat());
+    const items = (await Promise.all(records.map((r) => workloadItems(s, r)))).flat();
+    if (['1', 'true'].includes(c.req.query('usage') ?? '')) await usage.fill(s, items, c.req.raw);
+    return c.json(items);
   });
 
   app.get('/:service/:name', async (c) => {
