@@ -2,6 +2,7 @@
 import { type ApiEvent, eventService, eventWorkload } from '@khutulun/api';
 import { useMemo, useState } from 'react';
 import { useLive } from '../context.js';
+import { eventHost, eventMatches } from '../event-filter.js';
 import { workloadHref } from '../route.js';
 import { show } from '../widgets.js';
 
@@ -24,18 +25,10 @@ export function EventsPage() {
   const types = useMemo(() => [...new Set(source.map((e) => e.type))].sort(), [source]);
 
   const rows = useMemo(() => {
-    const t = type.trim().toLowerCase();
     const out: ApiEvent[] = [];
     for (let i = source.length - 1; i >= 0 && out.length < SHOWN; i--) {
       const e = source[i]!;
-      const s = eventService(e);
-      if (service && s !== service) continue;
-      if (t && !e.type.toLowerCase().includes(t)) continue;
-      if (host) {
-        const w = eventWorkload(e);
-        if (!s || !w || hostOf.get(`${s}/${w}`) !== host) continue;
-      }
-      out.push(e);
+      if (eventMatches(e, { service, host, type }, hostOf)) out.push(e);
     }
     return out;
   }, [source, service, host, type, hostOf]);
@@ -100,14 +93,21 @@ export function EventsPage() {
             {rows.map((e) => {
               const s = eventService(e);
               const w = eventWorkload(e);
+              const h = eventHost(e, hostOf);
               return (
-                <tr key={e.seq} data-type={e.type}>
+                <tr key={e.seq} data-type={e.type} data-service={s} data-host={h}>
                   <td className="muted">{e.seq}</td>
                   <td className="mono">{e.time.replace('T', ' ').replace('Z', '')}</td>
                   <td>{e.type}</td>
                   <td>{s ?? ''}</td>
                   <td>
-                    {s && w ? <a href={workloadHref(s, w)}>{w}</a> : `${e.id.kind} ${e.id.name}`}
+                    {s && w ? (
+                      <a href={workloadHref(s, w)}>{w}</a>
+                    ) : h && !s ? (
+                      `host ${h}`
+                    ) : (
+                      `${e.id.kind} ${e.id.name}`
+                    )}
                   </td>
                   <td className="data mono">{summary(e)}</td>
                 </tr>
