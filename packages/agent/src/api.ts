@@ -190,6 +190,11 @@ export function createApi(context: ApiContext): Hono {
       unavailableKinds: Object.fromEntries(
         offered.filter((k) => !k.available).map((k) => [k.kind, k.reason ?? 'unavailable']),
       ),
+      // Which of its kinds run commands in a workload (exec): the dashboard offers a terminal
+      // only for those.
+      execKinds: offered
+        .filter((k) => k.available && s.kinds.driver(k.kind).exec)
+        .map((k) => k.kind),
       startedAt: context.startedAt,
     };
     if (s.cluster) {

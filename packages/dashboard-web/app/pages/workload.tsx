@@ -5,6 +5,7 @@
 import { isApiError, type LogStream, type WorkloadDetail } from '@khutulun/api';
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { useApi, useLive, useLiveStore } from '../context.js';
+import { execSupported } from '../exec-support.js';
 import { navigate, serviceHref, type WorkloadTab, workloadHref } from '../route.js';
 import { Terminal } from '../terminal.js';
 import { Confirm, StateBadge, show } from '../widgets.js';
@@ -20,13 +21,16 @@ export function WorkloadPage({
 }) {
   const api = useApi();
   const live = useLiveStore();
-  const { workloads, lastSeq } = useLive();
+  const { workloads, hosts, lastSeq } = useLive();
   const item = workloads.get(`${service}/${name}`);
   const [detail, setDetail] = useState<WorkloadDetail | undefined>();
   const [error, setError] = useState<string | undefined>();
   const [busy, setBusy] = useState(false);
   const [confirm, setConfirm] = useState(false);
   const state = item?.state ?? detail?.state;
+  const kind = item?.kind ?? detail?.kind;
+  // The terminal is offered unless the workload's host says its kind cannot run commands.
+  const exec = execSupported(hosts, item?.host ?? detail?.host, kind) !== false;
 
   // The details are read again when the workload's live state changes (a restart, an exit).
   // biome-ignore lint/correctness/useExhaustiveDependencies: state and pid trigger a refetch
@@ -88,14 +92,20 @@ export function WorkloadPage({
         >
           {busy ? 'Restarting…' : 'Restart'}
         </button>
-        <button type="button" className="danger action" onClick={() => setConfirm(true)}>
-          Delete
+        <button
+          type="button"
+          className="danger action"
+          onClick={() => setConfirm(true)}
+          data-testid="delete-service"
+          title={`A workload is deleted with its service: every workload of ${service}`}
+        >
+          Delete service {service}
         </button>
       </h1>
       {error && <p className="error">{error}</p>}
       <dl className="kv panel">
         <dt>Kind</dt>
-        <dd>{item?.kind ?? detail?.kind}</dd>
+        <dd data-testid="kind">{kind}</dd>
         <dt>Host</dt>
         <dd>{item?.host ?? detail?.host}</dd>
         {(item?.pid ?? detail?.pid) !== undefined && (
@@ -126,18 +136,23 @@ export function WorkloadPage({
       <div className="tabs" role="tablist">
         {tabLink('details', 'Details')}
         {tabLink('logs', 'Logs')}
-        {tabLink('terminal', 'Terminal')}
+        {exec && tabLink('terminal', 'Terminal')}
       </div>
       {tab === 'details' && detail && <Details detail={detail} />}
       {tab === 'logs' && <Logs service={service} name={name} key={`${service}/${name}`} />}
-      {tab === 'terminal' && (
-        <Terminal service={service} name={name} kind={item?.kind ?? detail?.kind} />
-      )}
+      {tab === 'terminal' &&
+        (exec ? (
+          <Terminal service={service} name={name} kind={kind} />
+        ) : (
+          <p className="panel muted" data-testid="no-exec">
+            Workloads of kind {kind} cannot run commands: there is no terminal.
+          </p>
+        ))}
       <span hidden data-seq={lastSeq} />
       <Confirm
         open={confirm}
         title={`Delete service ${service}?`}
-        confirmLabel={`Delete ${service}`}
+        confirmLabel={`Delete service ${service}`}
         onConfirm={remove}
         onCancel={() => setConfirm(false)}
       >
@@ -155,7 +170,7 @@ function Details({ detail }: { detail: WorkloadDetail }) {
         <h2>What it ran</h2>
         <pre data-testid="commands">{detail.commands.join('\n') || detail.commandLine}</pre>
         <h2>Files it made</h2>
-        <table>
+        <table data-testid="files">
           <tbody>
             {detail.files.map((f) => (
               <tr key={f.path}>
@@ -191,7 +206,7 @@ function Details({ detail }: { detail: WorkloadDetail }) {
       </section>
       <section className="panel">
         <h2>Properties</h2>
-        <KeyValues values={detail.properties} />
+        <KeyValues values={detail.properties} testId="properties" />
         <h2>Attributes</h2>
         <KeyValues values={detail.attributes} testId="attributes" />
         {Object.keys(detail.details).length > 0 && (
@@ -277,7 +292,8 @@ function Logs({ service, name }: { service: string; name: string }) {
     a.href = URL.createObjectURL(blob);
     a.download = `${service}-${name}-${stream}.log`;
     a.click();
-    URL.revokeObjectURL(a.href);
+    // Revoked once the browser has started the download (at once may cancel it).
+    setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
   };
 
   return (
@@ -303,7 +319,7 @@ function Logs({ service, name }: { service: string; name: string }) {
           onChange={(e) => setFilter(e.target.value)}
           style={{ flex: 1, minWidth: 200 }}
         />
-        <button type="button" onClick={download}>
+        <button type="button" onClick={download} data-testid="download-logs">
           Download
         </button>
       </div>
