@@ -1,7 +1,9 @@
 /** The dashboard's pure parts: routes, command lines, and the graph's elements. */
-import type { ServiceGraph, WorkloadItem } from '@khutulun/api';
+import type { HostItem, ServiceGraph, WorkloadItem } from '@khutulun/api';
 import { describe, expect, it } from 'vitest';
 import { splitCommand } from '../../packages/dashboard-web/app/command-line.js';
+import { eventHost, eventMatches } from '../../packages/dashboard-web/app/event-filter.js';
+import { execSupported } from '../../packages/dashboard-web/app/exec-support.js';
 import { graphElements } from '../../packages/dashboard-web/app/graph.js';
 import { parseRoute, workloadHref } from '../../packages/dashboard-web/app/route.js';
 
@@ -122,5 +124,61 @@ describe('graph elements', () => {
       ['w:web-1', 'w:db-1', 'ConnectsTo', 'connects'],
       ['w:web-1', 'w:net-1', 'AttachesTo', 'attaches'],
     ]);
+  });
+});
+
+describe('event filters', () => {
+  const hostOf = new Map([['web/server-1', 'a']]);
+  const hostJoined = {
+    type: 'host-joined',
+    id: { kind: 'vertex' as const, directory: ['khutulun', 'hosts'], name: 'b' },
+  };
+  const workloadReady = {
+    type: 'workload-ready',
+    id: { kind: 'vertex' as const, directory: ['services', 'web', 'instances'], name: 'server-1' },
+  };
+  const serviceDeployed = {
+    type: 'service-deployed',
+    id: { kind: 'vertex' as const, directory: ['khutulun', 'services'], name: 'web' },
+  };
+  const all = { service: '', host: '', type: '' };
+
+  it('finds the host of a host event (its name, or the directory below khutulun/hosts) and of a workload event', () => {
+    expect(eventHost(hostJoined, hostOf)).toBe('b');
+    expect(
+      eventHost(
+        { id: { kind: 'vertex', directory: ['khutulun', 'hosts', 'c'], name: 'x' } },
+        hostOf,
+      ),
+    ).toBe('c');
+    expect(eventHost(workloadReady, hostOf)).toBe('a');
+    expect(eventHost(serviceDeployed, hostOf)).toBeUndefined();
+  });
+
+  it('lets host events pass a filter on their host, and combines the filters', () => {
+    const pass = (filter: Partial<typeof all>) =>
+      [hostJoined, workloadReady, serviceDeployed]
+        .filter((e) => eventMatches(e, { ...all, ...filter }, hostOf))
+        .map((e) => e.type);
+    expect(pass({})).toEqual(['host-joined', 'workload-ready', 'service-deployed']);
+    expect(pass({ host: 'b' })).toEqual(['host-joined']);
+    expect(pass({ host: 'a' })).toEqual(['workload-ready']);
+    expect(pass({ service: 'web' })).toEqual(['workload-ready', 'service-deployed']);
+    expect(pass({ service: 'web', host: 'a', type: 'READY' })).toEqual(['workload-ready']);
+    expect(pass({ type: 'host' })).toEqual(['host-joined']);
+  });
+});
+
+describe('exec support', () => {
+  const host = (name: string, execKinds?: string[]): HostItem =>
+    ({ name, state: 'up', self: false, address: '', workloads: 0, execKinds }) as HostItem;
+  const hosts = [host('a', ['process']), host('b')];
+
+  it("follows the workload's host's execKinds, and is unknown where a host does not report them", () => {
+    expect(execSupported(hosts, 'a', 'process')).toBe(true);
+    expect(execSupported(hosts, 'a', 'vm')).toBe(false);
+    expect(execSupported(hosts, 'b', 'process')).toBeUndefined();
+    expect(execSupported(hosts, 'c', 'process')).toBeUndefined();
+    expect(execSupported(hosts, undefined, 'process')).toBeUndefined();
   });
 });

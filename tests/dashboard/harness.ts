@@ -59,13 +59,24 @@ export async function startTestAgent(portRange: { from: number; to: number }): P
   };
 }
 
-/** `khutulun dashboard --no-open` against a state directory: its process and printed URL. */
+/**
+ * `khutulun dashboard --no-open [ARGS]` against a state directory: its process and printed
+ * URL.
+ */
 export async function openDashboard(
   stateDir: string,
+  args: readonly string[] = [],
 ): Promise<{ url: string; process: ChildProcess }> {
   const child = spawn(
     process.execPath,
-    [join(ROOT, 'packages/cli/bin/khutulun.js'), '--state-dir', stateDir, 'dashboard', '--no-open'],
+    [
+      join(ROOT, 'packages/cli/bin/khutulun.js'),
+      '--state-dir',
+      stateDir,
+      'dashboard',
+      '--no-open',
+      ...args,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

@@ -61,6 +61,23 @@ describe('the dashboard loopback listener', () => {
     expect(listener.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/dashboard\/\?token=[\w-]{32}$/);
   });
 
+  it('listens on the port it is given, and names it in the URL and the cookie', async () => {
+    const probe = net.createServer().listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const fixed = await openDashboardListener({ socketPath: join(dir, 'api.sock'), port });
+    try {
+      expect(fixed.origin).toBe(`http://127.0.0.1:${port}`);
+      expect(new URL(fixed.url).port).toBe(String(port));
+      const login = await fetch(fixed.url, { redirect: 'manual' });
+      expect(login.status).toBe(302);
+      expect(login.headers.get('set-cookie')).toMatch(new RegExp(`^khutulun_dashboard_${port}=`));
+    } finally {
+      await fixed.close();
+    }
+  });
+
   it('lets nobody in without the token, and takes the token once', async () => {
     expect((await request('/v1/services')).statusCode).toBe(401);
     const path = new URL(listener.url).pathname + new URL(listener.url).search;
