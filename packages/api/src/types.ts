@@ -134,6 +134,8 @@ export interface HostItem {
   kinds?: WorkloadKind[];
   /** The kinds it does not offer, and why (`dockerd is not running ...`). */
   unavailableKinds?: Record<string, string>;
+  /** Of its kinds, those that run commands in a workload (exec); the answering agent only. */
+  execKinds?: WorkloadKind[];
   /** In a cluster: what the host has to offer for placement. */
   capacity?: { cpuMillicores?: number; memoryBytes?: number };
   /** In a cluster: the host's labels, for placement. */
