@@ -32,7 +32,8 @@ export interface EventFilter {
 
 /** Whether an event passes the filters. */
 export function eventMatches(
-  event: Pick<ApiEvent, 'id' | 'type'>,
+  // Any type: the agent may send types this client does not name.
+  event: Pick<ApiEvent, 'id'> & { type: string },
   filter: EventFilter,
   hostOf: ReadonlyMap<string, string>,
 ): boolean {
