@@ -72,6 +72,21 @@ describe.skipIf(!TMUX)('khutulun top in tmux, real agent (skipped without tmux)'
     expect(text).toContain('service-deployed');
   });
 
+  it('shows the CPU and memory of running workloads, as the process driver reads them', async () => {
+    // Memory with the first reading, CPU percent from the second (two seconds later).
+    const text = await until(
+      (t) => /ticker\/worker-1\s+process\s+running\s+\d+\s+\d+\s+[\d.]+%\s+[\d.]+M/.test(t),
+      'the figures',
+      8000,
+    );
+    const row = /ticker\/worker-1\s+process\s+running\s+\d+\s+(\d+)\s+([\d.]+)%\s+([\d.]+)M/.exec(
+      text,
+    )!;
+    // A shell loop: some memory (its resident set, over 100 kB), little CPU.
+    expect(Number(row[3])).toBeGreaterThan(0.1);
+    expect(Number(row[2])).toBeLessThan(50);
+  });
+
   it('follows a state change live: a killed process shows as failed', async () => {
     const { pid } = await agent.api.workload('ticker', 'ticker-1');
     process.kill(pid!, 'SIGKILL');

@@ -150,8 +150,14 @@ export class ApiClient {
     return this.json('DELETE', `/v1/services/${enc(name)}`, { query: { wait } });
   }
 
-  workloads(service?: string): Promise<WorkloadItem[]> {
-    return this.json('GET', '/v1/workloads', { query: { service } });
+  /**
+   * The workloads (of one service, or all). With `usage`, each running workload this agent
+   * or its cluster runs carries `memoryMb`, and `cpuPercent` once the agent read it before.
+   */
+  workloads(service?: string, options: { usage?: boolean } = {}): Promise<WorkloadItem[]> {
+    return this.json('GET', '/v1/workloads', {
+      query: { service, ...(options.usage ? { usage: true } : {}) },
+    });
   }
 
   workload(service: string, name: string): Promise<WorkloadDetail> {

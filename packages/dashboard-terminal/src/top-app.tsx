@@ -30,6 +30,14 @@ function toneColour(state: string): string {
 /** How many lines of logs the logs view keeps. */
 const LOG_LINES = 500;
 
+/**
+ * How often `top` asks for CPU and memory while it is open, like top(1): the agent measures
+ * only when asked (its drivers read /proc, libpod or Docker stats then), never on its own.
+ */
+export const USAGE_INTERVAL_MS = 2_000;
+
+type Usage = Pick<WorkloadItem, 'cpuPercent' | 'memoryMb'>;
+
 /** Fits text to a column: cut with an ellipsis, or padded. */
 function cell(text: string, width: number): string {
   return text.length > width ? `${text.slice(0, width - 1)}…` : text.padEnd(width);
@@ -52,6 +60,35 @@ export function TopApp({ api, live }: { api: ApiClient; live: LiveView }) {
   const [message, setMessage] = useState('');
   const [detail, setDetail] = useState<WorkloadDetail | undefined>();
   const [logs, setLogs] = useState<string[]>([]);
+  const [usage, setUsage] = useState<ReadonlyMap<string, Usage>>(new Map());
+
+  // CPU percent comes from two readings: ask now, then every USAGE_INTERVAL_MS.
+  useEffect(() => {
+    let cancelled = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const read = async () => {
+      try {
+        const items = await api.workloads(undefined, { usage: true });
+        if (cancelled) return;
+        setUsage(
+          new Map(
+            items.map((w) => [
+              `${w.service}/${w.name}`,
+              { cpuPercent: w.cpuPercent, memoryMb: w.memoryMb } as Usage,
+            ]),
+          ),
+        );
+      } catch {
+        // The agent is away: the live view says so; figures come back with it.
+      }
+      if (!cancelled) timer = setTimeout(read, USAGE_INTERVAL_MS);
+    };
+    void read();
+    return () => {
+      cancelled = true;
+      clearTimeout(timer);
+    };
+  }, [api]);
 
   const workloads = useMemo(() => {
     const f = filter.toLowerCase();
@@ -215,13 +252,16 @@ export function TopApp({ api, live }: { api: ApiClient; live: LiveView }) {
           </Text>
           {visible.map((w, i) => {
             const here = first + i === index;
+            const figures = usage.get(`${w.service}/${w.name}`);
+            const measured = w.state === 'running' || w.state === 'unhealthy';
             return (
               <Text key={`${w.service}/${w.name}`} inverse={here} wrap="truncate">
                 {here ? '> ' : '  '}
                 {cell(`${w.service}/${w.name}`, nameWidth)} {cell(w.kind, 8)}{' '}
                 <Text color={toneColour(w.state)}>{cell(w.state, 10)}</Text>{' '}
                 {cell(String(w.restarts), 8)} {cell(w.pid === undefined ? '-' : String(w.pid), 8)}{' '}
-                {cell(metric(w.cpuPercent, '%'), 6)} {cell(metric(w.memoryMb, 'M'), 8)} {w.host}
+                {cell(metric(measured ? figures?.cpuPercent : undefined, '%'), 6)}{' '}
+                {cell(metric(measured ? figures?.memoryMb : undefined, 'M'), 8)} {w.host}
               </Text>
             );
           })}
