@@ -352,8 +352,8 @@ export interface WorkloadItem {
   ports?: Record<string, number>;
   startedAt?: string;
   /**
-   * Where the kind reports them: CPU in percent of one core, memory in MB. The agent does
-   * not send them yet.
+   * With `usage=true` (`ApiClient.workloads(service, { usage: true })`), for running
+   * workloads: CPU in percent of one core since the agent's previous reading, memory in MiB.
    */
   cpuPercent?: number;
   memoryMb?: number;
