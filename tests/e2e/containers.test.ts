@@ -2,11 +2,13 @@
  * Containers through the agent, end to end with a real Podman: the README's
  * `examples/containers` (a container and a bare process in one service) and `examples/pod`,
  * deployed with the CLI, inspected with podman's own tools, exec'd into, re-adopted after
- * the agent is killed, and deleted leaving nothing behind.
+ * the agent is killed, and deleted leaving nothing behind; configuration files, a data
+ * directory, an exposed port and a prestart step, checked from inside the container; an
+ * HTTP liveness check that starts failing; `workload exec -it` under a real terminal.
  */
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +20,7 @@ import {
   type WorkloadItem,
   waitUntil,
 } from './harness.js';
+import { TerminalRun } from './terminal.js';
 
 const host = new TestHost('khutulun-e2e-containers-');
 afterAll(() => host.cleanup());
@@ -58,6 +61,9 @@ beforeAll(async () => {
     'noimage',
     'badmount',
     'porttaken',
+    'configured',
+    'sickweb',
+    'terminal',
   ]) {
     for (const name of containersOf(service)) podman('rm', '-f', name);
     const pods = podman('pod', 'ps', '-q', '--filter', `label=io.khutulun.service=${service}`);
@@ -272,7 +278,8 @@ ${extra}      capabilities:
             fixed_port: ${port}
 ${withImage}`,
       );
-      expect(stderr).toMatch(new RegExp(`${port}`));
+      expect(stderr).toMatch(/web-1/);
+      expect(stderr).toMatch(new RegExp(`\\b${port}\\b`));
     } finally {
       outsider.close();
     }
@@ -361,5 +368,317 @@ ${extra}      artifacts:
     expect(Number(readFileSync(pidFile, 'utf8'))).not.toBe(service);
     expect((await host.cli(['service', 'delete', 'engine', '--wait'])).code).toBe(0);
     expect(containersOf('engine')).toEqual([]);
+  });
+});
+
+/** The exposed ports in Khutulun's nftables table and in Firewalld (when they run), as text. */
+function firewallRules(): string {
+  const run = (command: string, args: string[]) => {
+    try {
+      return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    } catch {
+      return '';
+    }
+  };
+  return run('nft', ['list', 'table', 'inet', 'khutulun']) + run('firewall-cmd', ['--list-ports']);
+}
+
+describe('configuration files, a data directory, an exposed port and a prestart step, on Podman', () => {
+  const image = `      artifacts:
+        image:
+          type: k:RootfsArchive
+          file: ${join(ROOT, 'examples/images/busybox-rootfs.tar')}
+`;
+  let app: WorkloadItem;
+  let db: WorkloadItem;
+  /** `workload exec configured/APP -- ARGS...`, which must succeed; its stdout. */
+  const inApp = async (...args: string[]) => {
+    const ran = await host.cli(['workload', 'exec', `configured/${app.name}`, '--', ...args]);
+    expect(ran.code, ran.stderr).toBe(0);
+    return ran.stdout;
+  };
+
+  it('deploys, the prestart step running before the first start', async () => {
+    const file = serviceFile(
+      host.stateDir,
+      'configured.yaml',
+      `    db:
+      type: k:ContainerServer
+      properties:
+        command: [httpd, -f, -p, '8080', -h, /var/www]
+        stop_grace_period: 1
+      capabilities:
+        port:
+          properties:
+            target: 8080
+${image}    app:
+      type: k:ContainerServer
+      properties:
+        # What the prestart step wrote is there at every start (and is appended to).
+        command: [sh, -c, 'cat /data/init.log >> /data/seen-at-start; exec httpd -f -p 9090 -h /var/www']
+        stop_grace_period: 1
+        restart: always
+        files:
+          upstream:
+            path: /etc/app/upstream.conf
+            mode: '0640'
+            content:
+              $concat:
+                - 'upstream = '
+                - { $get_attribute: [db, CAPABILITY, port, address] }
+                - ':'
+                - { $get_attribute: [db, CAPABILITY, port, port] }
+                - "\\n"
+        directories:
+          data:
+            path: /data
+            mode: '0750'
+            owner: '1000:1000'
+        prestart:
+          - command: [sh, -c, 'echo initialised >> /data/init.log']
+      capabilities:
+        port:
+          properties:
+            target: 9090
+            expose: true
+      requirements:
+        - connection: db
+${image}`,
+    );
+    const deployed = await host.cli(['service', 'deploy', file, '--wait']);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    const items = await host.json<WorkloadItem[]>(['workload', 'list', 'configured']);
+    app = items.find((w) => templateOf(w.name) === 'app')!;
+    db = items.find((w) => templateOf(w.name) === 'db')!;
+    expect(app).toMatchObject({ kind: 'podman', state: 'running' });
+    // The prestart step's one-off container is gone.
+    expect(containersOf('configured').sort()).toEqual(
+      [`khutulun-configured-${app.name}`, `khutulun-configured-${db.name}`].sort(),
+    );
+    expect(await inApp('cat', '/data/init.log')).toBe('initialised\n');
+    expect(await inApp('cat', '/data/seen-at-start')).toBe('initialised\n');
+  });
+
+  it("renders the file from TOSCA values (the db's address and port), bind-mounted read-only", async () => {
+    const dbPort = db.ports?.port;
+    expect(dbPort).toBeGreaterThan(0);
+    expect(await inApp('cat', '/etc/app/upstream.conf')).toMatch(
+      new RegExp(`^upstream = \\d+\\.\\d+\\.\\d+\\.\\d+:${dbPort}\\n$`),
+    );
+    const mount = (await inApp('cat', '/proc/mounts'))
+      .split('\n')
+      .find((line) => line.split(' ')[1] === '/etc/app/upstream.conf');
+    expect(mount?.split(' ')[3]?.split(',')).toContain('ro');
+    expect(await inApp('busybox', 'stat', '-c', '%a', '/etc/app/upstream.conf')).toBe('640\n');
+    const write = await host.cli([
+      'workload',
+      'exec',
+      `configured/${app.name}`,
+      '--',
+      'sh',
+      '-c',
+      'echo changed > /etc/app/upstream.conf',
+    ]);
+    expect(write.code).not.toBe(0);
+  });
+
+  it('mounts the data directory with its mode and owner', async () => {
+    expect(await inApp('ls', '-lnd', '/data')).toMatch(/^drwxr-x---\s+\d+\s+1000\s+1000\s/);
+    expect(await inApp('busybox', 'stat', '-c', '%a %u:%g', '/data')).toBe('750 1000:1000\n');
+    const mount = (await inApp('cat', '/proc/mounts'))
+      .split('\n')
+      .find((line) => line.split(' ')[1] === '/data');
+    expect(mount?.split(' ')[3]?.split(',')).toContain('rw');
+  });
+
+  it('exposes the port: a firewall rule, published on every address (the unexposed db on the host address only)', async () => {
+    const port = app.ports?.port as number;
+    expect(podman('port', `khutulun-configured-${app.name}`)).toMatch(
+      new RegExp(`^9090/tcp -> 0\\.0\\.0\\.0:${port}$`, 'm'),
+    );
+    expect(podman('port', `khutulun-configured-${db.name}`)).toMatch(
+      new RegExp(`^8080/tcp -> 127\\.0\\.0\\.1:${db.ports?.port}$`, 'm'),
+    );
+    const shown = await host.json<{ commands?: string[] }>([
+      'workload',
+      'show',
+      `configured/${app.name}`,
+    ]);
+    // Exposure goes to Firewalld or nftables, whichever this machine has (.ci/run installs
+    // both; without either there is nothing to check).
+    if (firewallRules() !== '' || existsSync('/usr/sbin/nft')) {
+      expect(firewallRules()).toMatch(new RegExp(`\\b${port}\\b`));
+      expect(
+        (shown.commands ?? []).filter((c) => /\b(nft|firewall-cmd)\b/.test(c)).join('\n'),
+      ).toContain(String(port));
+    }
+  });
+
+  it('runs the prestart step only once: restarts start the container again, not the step', async () => {
+    expect((await host.cli(['workload', 'restart', `configured/${app.name}`])).code).toBe(0);
+    podman('kill', `khutulun-configured-${app.name}`);
+    await waitUntil(
+      async () =>
+        (
+          await host.cli([
+            'workload',
+            'exec',
+            `configured/${app.name}`,
+            '--',
+            'cat',
+            '/data/seen-at-start',
+          ])
+        ).stdout === 'initialised\n'.repeat(3),
+      60_000,
+      'the container to have started three times',
+    );
+    expect(await inApp('cat', '/data/init.log')).toBe('initialised\n');
+  });
+
+  it('deletes the files, the directory and the firewall rule', async () => {
+    const port = app.ports?.port as number;
+    expect((await host.cli(['service', 'delete', 'configured', '--wait'])).code).toBe(0);
+    expect(containersOf('configured')).toEqual([]);
+    expect(existsSync(join(host.stateDir, 'data', 'configured'))).toBe(false);
+    expect(firewallRules()).not.toMatch(new RegExp(`\\b${port}\\b`));
+  });
+});
+
+describe('liveness on Podman', () => {
+  it('restarts a running container whose HTTP check starts failing, per its policy', async () => {
+    const file = serviceFile(
+      host.stateDir,
+      'sickweb.yaml',
+      `    web:
+      type: k:ContainerServer
+      properties:
+        # Healthy while /run/www/healthz exists; every start makes it again.
+        command: [sh, -c, 'busybox mkdir -p /run/www && echo ok > /run/www/healthz && exec httpd -f -p 8080 -h /run/www']
+        stop_grace_period: 1
+        restart: on-failure
+        liveness:
+          port: port
+          path: /healthz
+          interval: 0.5
+          timeout: 1
+          failures: 2
+      capabilities:
+        port:
+          properties:
+            target: 8080
+      artifacts:
+        image:
+          type: k:RootfsArchive
+          file: ${join(ROOT, 'examples/images/busybox-rootfs.tar')}
+`,
+    );
+    const deployed = await host.cli(['service', 'deploy', file, '--wait']);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    const before = await host.json<WorkloadItem & { restarts: number }>([
+      'workload',
+      'show',
+      'sickweb/web',
+    ]);
+    const { lastSeq } = await host.api<{ lastSeq: number }>('GET', '/v1/health');
+    // Still running, but its endpoint now answers 404.
+    const removed = await host.cli([
+      'workload',
+      'exec',
+      'sickweb/web',
+      '--',
+      'busybox',
+      'rm',
+      '/run/www/healthz',
+    ]);
+    expect(removed.code, removed.stderr).toBe(0);
+    type Event = { type: string; id?: { name?: string }; data?: Record<string, unknown> };
+    let events: Event[] = [];
+    await waitUntil(
+      async () => {
+        events = await host.api<Event[]>('GET', `/v1/events?service=sickweb&since=${lastSeq}`);
+        return events.some((e) => e.type === 'workload-restarted');
+      },
+      60_000,
+      'the unhealthy container to be restarted',
+    );
+    const ofWeb = events.filter((e) => e.id?.name === before.name).map((e) => e.type);
+    expect(ofWeb).toEqual(
+      expect.arrayContaining(['workload-unhealthy', 'workload-exited', 'workload-restarted']),
+    );
+    expect(ofWeb.indexOf('workload-unhealthy')).toBeLessThan(ofWeb.indexOf('workload-restarted'));
+    expect(events.find((e) => e.type === 'workload-unhealthy')?.data).toEqual({ failures: 2 });
+    expect(events.find((e) => e.type === 'workload-exited')?.data).toMatchObject({
+      reason: 'liveness',
+    });
+    const after = await host.json<WorkloadItem & { restarts: number }>([
+      'workload',
+      'show',
+      'sickweb/web',
+    ]);
+    expect(after).toMatchObject({ state: 'running', restarts: before.restarts + 1 });
+    // Healthy again after the restart: no further restart.
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(
+      (await host.json<WorkloadItem & { restarts: number }>(['workload', 'show', 'sickweb/web']))
+        .restarts,
+    ).toBe(before.restarts + 1);
+    expect((await host.cli(['service', 'delete', 'sickweb', '--wait'])).code).toBe(0);
+    expect(containersOf('sickweb')).toEqual([]);
+  });
+});
+
+describe('exec on a terminal (the CLI under a real pseudo-terminal)', () => {
+  it('gives `workload exec -it` a TTY inside a container, and passes the exit code on', async () => {
+    const file = serviceFile(
+      host.stateDir,
+      'terminal.yaml',
+      `    box:
+      type: k:Container
+      properties:
+        command: [sleep, '100000']
+        stop_grace_period: 1
+      artifacts:
+        image:
+          type: k:RootfsArchive
+          file: ${join(ROOT, 'examples/images/busybox-rootfs.tar')}
+`,
+    );
+    const deployed = await host.cli(['service', 'deploy', file, '--wait']);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    const run = new TerminalRun(host.stateDir, [
+      'workload',
+      'exec',
+      'terminal/box',
+      '-it',
+      '--',
+      'sh',
+    ]);
+    try {
+      await run.waitFor(/\/ # /); // busybox sh's prompt: an interactive shell
+      // Quoted apart, so that the terminal's echo of the line does not match the answer.
+      run.type(`test -t 0 && echo "TTY""=yes"; busybox tty; exit 7\r`);
+      expect(await run.exit).toBe(7);
+      expect(run.output).toMatch(/^TTY=yes\r?$/m);
+      expect(run.output).toMatch(/^\/dev\/pts\/\d+\r?$/m);
+    } finally {
+      run.kill();
+    }
+    // Without -t the command has no terminal, even when the CLI has one.
+    const plain = new TerminalRun(host.stateDir, [
+      'workload',
+      'exec',
+      'terminal/box',
+      '--',
+      'sh',
+      '-c',
+      'test -t 0 || echo "no""-tty"; exit 3',
+    ]);
+    try {
+      expect(await plain.exit).toBe(3);
+      expect(plain.output).toMatch(/^no-tty\r?$/m);
+    } finally {
+      plain.kill();
+    }
+    expect((await host.cli(['service', 'delete', 'terminal', '--wait'])).code).toBe(0);
   });
 });
