@@ -508,14 +508,20 @@ export function describeContainerDriverConformance(
       },
     );
 
-    it('imports an image archive once per digest, and removes the image with its last user', async () => {
+    it('imports an image archive once per digest, and removes the image with its last user, of whichever service', async () => {
       const file = await busyboxRootfsVariant(`once-${engine}`);
       const reference = archiveReference(await fileDigest(file));
       const driver = open();
       const archive = { file, format: 'rootfs' as const };
+      // Two services share the image: deleting the first one's workload keeps it.
       const [a, b] = await Promise.all([
         driver.create(running('img-a', { image_archive: archive })),
-        driver.create(running('img-b', { image_archive: archive })),
+        driver.create(
+          containerSpec(
+            { service: `${service}-other`, name: 'img-b' },
+            { command: ['sh', '-c', RUNNING], image_archive: archive },
+          ),
+        ),
       ]);
       const images = async () =>
         (await subject.cli(['images', '--format', '{{.Repository}}:{{.Tag}}']))
