@@ -508,6 +508,15 @@ export function describeContainerDriverConformance(
       },
     );
 
+    it('is idle with a running container: no timer of its own, only the event stream', async () => {
+      const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+      const before = timers();
+      const driver = open();
+      await driver.create(running('idle'));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(timers()).toBeLessThanOrEqual(before);
+    });
+
     it('imports an image archive once per digest, and removes the image with its last user, of whichever service', async () => {
       const file = await busyboxRootfsVariant(`once-${engine}`);
       const reference = archiveReference(await fileDigest(file));
