@@ -1116,13 +1116,29 @@ export class ServiceController {
         });
         if (status.state === 'running') {
           await this.attributes.write(vertex.id, statusValues(status, 'running'));
-          const ports = (await this.s.network.list({ service: record.name, name })).map((r) => ({
-            name: r.name,
-            port: r.port,
-            protocol: r.protocol,
-          }));
+          // Checked where the deploy checked it: a container at its own address and inside
+          // port (a published port may be answered by the engine's proxy, alive or not).
+          const targets = await this.portTargets(vertex);
+          const ports = (await this.s.network.list({ service: record.name, name })).map((r) => {
+            const target = targets.get(r.name);
+            return {
+              name: r.name,
+              port: r.port,
+              protocol: r.protocol,
+              ...(target === undefined ? {} : { target }),
+            };
+          });
+          const inside =
+            typeof status.attributes.ip_address === 'string'
+              ? status.attributes.ip_address
+              : undefined;
           try {
-            sup.liveness = livenessOf(propertyValue(vertex, 'liveness'), ports, this.s.address);
+            sup.liveness = livenessOf(
+              propertyValue(vertex, 'liveness'),
+              ports,
+              this.s.address,
+              inside,
+            );
           } catch {
             sup.liveness = undefined;
           }
@@ -1148,6 +1164,17 @@ export class ServiceController {
   /** Waits until every queued supervision step has run (used when stopping the agent). */
   async idle(): Promise<void> {
     await this.supervisor.idle();
+  }
+
+  /** The `target` (port inside a container) of each of a workload's Port capabilities, by name. */
+  private async portTargets(vertex: Vertex): Promise<Map<string, number>> {
+    const targets = new Map<string, number>();
+    for (const child of (await this.s.store.children(vertex.id)) as Vertex[]) {
+      const target = propertyValue(child, 'target');
+      if (typeof target === 'number')
+        targets.set(child.metadata['tosca.name'] ?? child.id.name, target);
+    }
+    return targets;
   }
 
   /** Cancels back-off and liveness timers (the agent is stopping; workloads keep running). */
