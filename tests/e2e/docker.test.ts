@@ -3,7 +3,9 @@
  * containers example with `engine: docker`, mixed with a bare process in one service;
  * dockerd restarted under a running agent; delete leaves nothing behind; the agent killed
  * with SIGKILL mid-deploy (rolled back) and after a deploy (re-adopted); a missing image, a
- * missing bind source and a taken port, each rolled back leaving nothing.
+ * missing bind source and a taken port, each rolled back leaving nothing; a TCP liveness
+ * check that starts failing, before and after the agent re-adopts the container;
+ * `workload exec -it` under a real terminal.
  */
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -25,6 +27,7 @@ import {
   type WorkloadItem,
   waitUntil,
 } from './harness.js';
+import { TerminalRun } from './terminal.js';
 
 const host = new TestHost('khutulun-e2e-docker-');
 let dockerd: TestDockerd;
@@ -354,5 +357,118 @@ ${withImage}`,
     } finally {
       outsider.close();
     }
+  });
+});
+
+describe('liveness on Docker', () => {
+  // Listens on 8080 while /tmp/listen exists, then stops listening but keeps running (every
+  // start listens again). Docker's proxy accepts on the published host port whatever the
+  // container does, so only a check of the container's own address sees it.
+  const sick = container(
+    'web',
+    `        liveness:
+          port: port
+          interval: 0.5
+          timeout: 1
+          failures: 2
+`,
+  )
+    .replace('type: k:Container', 'type: k:ContainerServer')
+    .replace(
+      "command: [sleep, '100000']",
+      "command: [sh, -c, 'echo > /tmp/listen; httpd -p 8080 -h /var/www; while test -e /tmp/listen; do sleep 0.2; done; busybox killall httpd; exec sleep 100000']",
+    )
+    .replace(
+      '      artifacts:',
+      `      capabilities:
+        port:
+          properties:
+            target: 8080
+      artifacts:`,
+    );
+  type Event = { type: string; id?: { name?: string }; data?: Record<string, unknown> };
+
+  /** Stops the container's listener and waits for the liveness restart; returns the events. */
+  async function stopListening(): Promise<Event[]> {
+    const before = await host.json<WorkloadItem & { restarts: number }>([
+      'workload',
+      'show',
+      'dsick/web',
+    ]);
+    const { lastSeq } = await host.api<{ lastSeq: number }>('GET', '/v1/health');
+    const removed = await host.cli([
+      'workload',
+      'exec',
+      'dsick/web',
+      '--',
+      'busybox',
+      'rm',
+      '/tmp/listen',
+    ]);
+    expect(removed.code, removed.stderr).toBe(0);
+    let events: Event[] = [];
+    await waitUntil(
+      async () => {
+        events = await host.api<Event[]>('GET', `/v1/events?service=dsick&since=${lastSeq}`);
+        return events.some((e) => e.type === 'workload-restarted');
+      },
+      30_000,
+      'the container that stopped listening to be restarted',
+    );
+    const after = await host.json<WorkloadItem & { restarts: number }>([
+      'workload',
+      'show',
+      'dsick/web',
+    ]);
+    expect(after).toMatchObject({ state: 'running', restarts: before.restarts + 1 });
+    return events;
+  }
+
+  it('restarts a running container whose TCP check starts failing', async () => {
+    const file = serviceFile(host.stateDir, 'dsick.yaml', sick);
+    const deployed = await host.cli(['service', 'deploy', file, '--wait']);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    const types = (await stopListening()).map((e) => e.type);
+    expect(types).toEqual(
+      expect.arrayContaining(['workload-unhealthy', 'workload-exited', 'workload-restarted']),
+    );
+    expect(types.indexOf('workload-unhealthy')).toBeLessThan(types.indexOf('workload-restarted'));
+    // Checked again after the restart (at the container's address then).
+    await stopListening();
+  });
+
+  it('keeps checking the container itself after the agent is killed and re-adopts it', async () => {
+    await host.killAgent('SIGKILL');
+    await host.startAgent(AGENT);
+    await stopListening();
+    expect((await host.cli(['service', 'delete', 'dsick', '--wait'])).code).toBe(0);
+    expect(containersOf('dsick')).toEqual([]);
+  });
+});
+
+describe('exec on a terminal, on Docker', () => {
+  it('gives `workload exec -it` a TTY inside the container, and passes the exit code on', async () => {
+    const file = serviceFile(host.stateDir, 'dterminal.yaml', container('box'));
+    const deployed = await host.cli(['service', 'deploy', file, '--wait']);
+    expect(deployed.code, deployed.stderr).toBe(0);
+    const run = new TerminalRun(host.stateDir, [
+      'workload',
+      'exec',
+      'dterminal/box',
+      '-it',
+      '--',
+      'sh',
+    ]);
+    try {
+      await run.waitFor(/\/ # /); // busybox sh's prompt: an interactive shell
+      // Quoted apart, so that the terminal's echo of the line does not match the answer.
+      run.type(`test -t 0 && echo "TTY""=yes"; busybox tty; exit 7\r`);
+      expect(await run.exit).toBe(7);
+      expect(run.output).toMatch(/^TTY=yes\r?$/m);
+      expect(run.output).toMatch(/^\/dev\/pts\/\d+\r?$/m);
+    } finally {
+      run.kill();
+    }
+    expect((await host.cli(['service', 'delete', 'dterminal', '--wait'])).code).toBe(0);
   });
 });
