@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// `npm run bench -- dashboard [--workloads N] [--events N] [--loads N]`: the web dashboard in
-// Chromium with a service of 1,000 workloads.
+// `npm run bench -- dashboard [--workloads N] [--events N] [--loads N] [--kills N] [--no-agent]`:
+// the web dashboard in Chromium with a service of 1,000 workloads.
 //
 // The agent here is synthetic: a small loopback server that answers the API's routes with the
 // shapes of @khutulun/api (1,000 workloads on 4 hosts, 990 ConnectsTo edges, vertexes as large
@@ -17,8 +17,34 @@
 //   DOM mutation, also printed alone as "event to DOM") and the graph node has it, across
 //   paced events. Browser and server clocks are the same machine's; their offset is measured
 //   and printed.
+//
+// A second phase (skipped with `--no-agent`) runs the same page against a REAL agent: its own
+// process (`khutulun agent --kinds process` on a temporary state directory) with a service of
+// 1,000 bare processes (`sleep`, `restart: never`, each app depending on one of 10 "db"
+// processes), the dashboard served through the real `khutulun dashboard` loopback bridge
+// (one-time token, session cookie).
+//
+// - agent_first_render_ms: as first_render_ms, on the real agent's service (the agent's graph,
+//   workloads and events, relayed by the bridge), median of fresh page loads.
+// - agent_kill_to_dom_p99_ms: from SIGKILL of a workload's process (PIDs from GET
+//   /v1/workloads; paced kills) to its row showing the new state (failed/exited) in the DOM:
+//   the driver noticing the exit, the agent recording it and sending the event, the bridge,
+//   and the page. Observed as in the first phase, with the clock offset measured again.
+//
+// Everything the phase started is removed afterwards: the service (and with it every
+// process), the bridge, the agent, its state directory; any process still running from that
+// directory is killed.
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import http from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, extname, join, normalize } from 'node:path';
@@ -37,12 +63,19 @@ const { values } = parseArgs({
     screenshot: { type: 'string' },
     // A CPU profile (.cpuprofile, for Chromium's DevTools) of the last page load.
     profile: { type: 'string' },
+    // The second phase, against a real agent: off with --no-agent.
+    agent: { type: 'boolean', default: true },
+    kills: { type: 'string', default: '30' },
+    'kill-interval': { type: 'string', default: '300' },
   },
+  allowNegative: true,
 });
 const WORKLOADS = Number(values.workloads);
 const EVENTS = Number(values.events);
 const LOADS = Number(values.loads);
 const INTERVAL_MS = Number(values.interval);
+const KILLS = Number(values.kills);
+const KILL_INTERVAL_MS = Number(values['kill-interval']);
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 if (!existsSync(join(dist, 'index.html'))) {
   console.error(
@@ -261,6 +294,380 @@ const context = await chromium.launchPersistentContext(profile, {
     '--disable-sync',
   ],
 });
+/**
+ * Clock offset between a page and this process (same machine): of several round trips, the
+ * shortest (on a loaded machine one can take tens of milliseconds).
+ */
+async function clockOffset(page) {
+  let offset = 0;
+  let error = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 15; i++) {
+    const before = performance.timeOrigin + performance.now();
+    const pageNow = await page.evaluate(() => performance.timeOrigin + performance.now());
+    const after = performance.timeOrigin + performance.now();
+    if ((after - before) / 2 < error) {
+      error = (after - before) / 2;
+      offset = pageNow - (before + after) / 2;
+    }
+  }
+  return { offset, error };
+}
+
+/**
+ * Records, in the page, every change of a workload row's state (`window.__seen`): when the DOM
+ * changed, when that frame was painted and whether the graph node had the state by then.
+ */
+async function observeRows(page) {
+  await page.evaluate(() => {
+    window.__seen = [];
+    const rows = document.querySelector('[data-testid=workload-rows]');
+    new MutationObserver((records) => {
+      const at = performance.timeOrigin + performance.now();
+      const changed = [];
+      for (const r of records) {
+        if (r.type === 'attributes' && r.attributeName === 'data-state') changed.push(r.target);
+      }
+      if (!changed.length) return;
+      // The page renders live changes in an animation frame, and a frame paints right after
+      // its callbacks: a task posted now runs once this frame is painted.
+      const channel = new MessageChannel();
+      channel.port1.onmessage = () => {
+        const painted = performance.timeOrigin + performance.now();
+        const cy = window.__khutulunGraph;
+        for (const row of changed) {
+          const name = row.getAttribute('data-name');
+          const state = row.getAttribute('data-state');
+          const inGraph = cy.getElementById(`w:${name}`).data('state') === state;
+          window.__seen.push({ name, state, at, painted, inGraph });
+        }
+      };
+      channel.port2.postMessage(null);
+    }).observe(rows, { attributes: true, subtree: true, attributeFilter: ['data-state'] });
+  });
+}
+
+/**
+ * The marks of a page load that has drawn its graph (logged), checked: every workload in the
+ * graph, each on a spot of its own. Resolves with navigation to `khutulun:graph-ready`.
+ */
+async function readRender(page, load) {
+  const marks = await page.evaluate(() =>
+    Object.fromEntries(
+      [
+        'script-start',
+        'live-loaded',
+        'graph-fetched',
+        'graph-create',
+        'graph-created',
+        'graph-ready',
+      ].map((m) => [
+        m,
+        Math.round(performance.getEntriesByName(`khutulun:${m}`)[0]?.startTime ?? -1),
+      ]),
+    ),
+  );
+  const ms = marks['graph-ready'];
+  console.log(
+    `  load ${load + 1}: ${Object.entries(marks)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')} ms`,
+  );
+  const { nodes, spots } = await page.evaluate(() => {
+    const workloads = window.__khutulunGraph.nodes('.workload');
+    const spots = new Set(workloads.map((n) => `${n.position('x')},${n.position('y')}`));
+    return { nodes: workloads.length, spots: spots.size };
+  });
+  if (nodes !== WORKLOADS) throw new Error(`the graph shows ${nodes} workloads, not ${WORKLOADS}`);
+  // A graph drawn with every node on one spot is fast and wrong.
+  if (spots !== WORKLOADS)
+    throw new Error(`the graph's ${WORKLOADS} workloads sit on ${spots} distinct spots`);
+  return ms;
+}
+
+// ---- the real agent ----------------------------------------------------------------------
+const KHUTULUN = join(root, 'packages/cli/bin/khutulun.js');
+// Bare processes reserve no ports; a range no test or other benchmark uses all the same.
+const AGENT_PORT_RANGE = '12000-12099';
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The real service: `count` bare processes that sleep, never restarted (a kill leaves them
+ * failed); the first 10 are "db" processes each app depends on one of (DependsOn edges).
+ */
+function agentServiceYaml(count) {
+  const lines = [
+    'tosca_definitions_version: tosca_2_0',
+    'imports:',
+    '  - profile: io.khutulun.core',
+    '    namespace: k',
+    'service_template:',
+    '  node_templates:',
+  ];
+  for (let i = 1; i <= count; i++) {
+    const db = i <= DATABASES;
+    lines.push(
+      `    ${db ? 'db' : 'app'}${i}:`,
+      '      type: k:Process',
+      '      properties:',
+      '        command: /usr/bin/sleep',
+      '        arguments: ["100000"]',
+      '        restart: never',
+    );
+    if (!db)
+      lines.push('      requirements:', `        - dependency: db${((i - 1) % DATABASES) + 1}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** One JSON request to the agent's API over its Unix socket. */
+function agentApi(socketPath, method, path, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { socketPath, method, path, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => {
+          text += d;
+        });
+        res.on('end', () => {
+          if (res.statusCode >= 400)
+            reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`));
+          else resolve(text ? JSON.parse(text) : null);
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+/** Resolves once the child has exited; SIGKILL after `ms` if it has not. */
+async function stopChild(child, signal, ms) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** The PIDs of processes still running from the state directory (command line or cwd). */
+function processesOf(stateDir) {
+  const pids = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      let cwd = '';
+      try {
+        cwd = readlinkSync(`/proc/${entry}/cwd`);
+      } catch {
+        // Another user's process, or gone.
+      }
+      if (cmdline.includes(stateDir) || cwd.startsWith(stateDir)) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+/**
+ * The second phase: a real agent with WORKLOADS bare processes, the dashboard through the real
+ * `khutulun dashboard` bridge. Resolves with the median first render and the p99 of kill to
+ * DOM; removes everything it started.
+ */
+async function realAgentPhase() {
+  const stateDir = mkdtempSync(join(tmpdir(), 'khutulun-bench-dashboard-'));
+  const socketPath = join(stateDir, 'api.sock');
+  const call = (method, path, body) => agentApi(socketPath, method, path, body);
+  let agent;
+  let bridge;
+  let deployed = false;
+  const pages = [];
+  try {
+    agent = spawn(
+      process.execPath,
+      [
+        KHUTULUN,
+        'agent',
+        '--state-dir',
+        stateDir,
+        '--port-range',
+        AGENT_PORT_RANGE,
+        '--kinds',
+        'process',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let agentOut = '';
+    agent.stdout.on('data', (d) => {
+      agentOut += d;
+    });
+    agent.stderr.on('data', (d) => {
+      agentOut = (agentOut + d).slice(-20_000);
+    });
+    while (!agentOut.includes('API')) {
+      if (agent.exitCode !== null) throw new Error(`the agent exited: ${agentOut}`);
+      await Promise.race([once(agent.stdout, 'data'), once(agent, 'exit')]);
+    }
+
+    const file = join(stateDir, 'bench-dashboard.yaml');
+    writeFileSync(file, agentServiceYaml(WORKLOADS));
+    const t0 = performance.now();
+    deployed = true;
+    await call('POST', '/v1/services', {
+      name: SERVICE,
+      source: { path: file },
+      wait: true,
+    });
+    let running = 0;
+    for (const deadline = Date.now() + 180_000; ; await sleep(500)) {
+      const list = await call('GET', `/v1/workloads?service=${SERVICE}`);
+      running = list.filter((w) => w.state === 'running').length;
+      if (running === WORKLOADS) break;
+      if (Date.now() > deadline) throw new Error(`${running} of ${WORKLOADS} workloads running`);
+    }
+    console.log(
+      `real agent: ${WORKLOADS} bare processes (${WORKLOADS - DATABASES} DependsOn edges) deployed and running in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
+
+    bridge = spawn(
+      process.execPath,
+      [KHUTULUN, '--state-dir', stateDir, 'dashboard', '--no-open'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let bridgeOut = '';
+    const url = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no dashboard URL: ${bridgeOut}`)), 30_000);
+      const onData = (chunk) => {
+        bridgeOut += chunk;
+        const match = /http:\/\/127\.0\.0\.1:\d+\/dashboard\/\?token=\S+/.exec(bridgeOut);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[0]);
+        }
+      };
+      bridge.stdout.on('data', onData);
+      bridge.stderr.on('data', onData);
+      bridge.on('exit', (code) =>
+        reject(new Error(`khutulun dashboard exited (${code}): ${bridgeOut}`)),
+      );
+    });
+    const bridgeOrigin = new URL(url).origin;
+    // The one-time token, traded for the session cookie the fresh loads then carry.
+    const first = await context.newPage();
+    await first.goto(url);
+    await first.close();
+
+    const renders = [];
+    let page;
+    for (let load = 0; load < LOADS; load++) {
+      await page?.close();
+      page = await context.newPage();
+      pages.push(page);
+      await page.goto(`${bridgeOrigin}/dashboard/#/services/${SERVICE}`);
+      await page.waitForSelector('#graph[data-ready=true]', { timeout: 120_000 });
+      renders.push(await readRender(page, load));
+    }
+    renders.sort((a, b) => a - b);
+    const firstRender = renders[Math.floor(renders.length / 2)];
+    console.log(
+      `real agent: first render (navigation to painted graph), ${LOADS} fresh loads: median ${round(firstRender)} ms, min ${round(renders[0])}, max ${round(renders.at(-1))}`,
+    );
+
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('[data-testid=workload-row]').length === n,
+      WORKLOADS,
+      { timeout: 30_000 },
+    );
+    const { offset, error } = await clockOffset(page);
+    console.log(
+      `real agent: clock offset page - bench: ${round(offset)} ms (± ${round(error)} ms)`,
+    );
+    await observeRows(page);
+
+    const list = await call('GET', `/v1/workloads?service=${SERVICE}`);
+    const targets = [];
+    for (let i = 0; targets.length < Math.min(KILLS, list.length); i++) {
+      const w = list[(i * 7919) % list.length];
+      if (w.state === 'running' && w.pid && !targets.includes(w)) targets.push(w);
+    }
+    const kills = [];
+    for (const w of targets) {
+      const at = performance.timeOrigin + performance.now();
+      process.kill(w.pid, 'SIGKILL');
+      kills.push({ name: w.name, at });
+      await sleep(KILL_INTERVAL_MS);
+    }
+    const done = (seen) =>
+      kills.every((k) => seen.some((x) => x.name === k.name && x.state !== 'running'));
+    let seen = [];
+    for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(200)) {
+      seen = await page.evaluate(() => window.__seen);
+      if (done(seen)) break;
+    }
+    const dom = [];
+    const painted = [];
+    const states = new Set();
+    let missing = 0;
+    for (const k of kills) {
+      const match = seen.find(
+        (x) => x.name === k.name && x.state !== 'running' && x.at - offset >= k.at - 5,
+      );
+      if (!match) {
+        missing++;
+        continue;
+      }
+      states.add(match.state);
+      dom.push(match.at - offset - k.at);
+      painted.push(match.painted - offset - k.at);
+    }
+    dom.sort((a, b) => a - b);
+    painted.sort((a, b) => a - b);
+    const after = await call('GET', `/v1/workloads?service=${SERVICE}`);
+    const stillRunning = kills.filter(
+      (k) => after.find((w) => w.name === k.name)?.state === 'running',
+    ).length;
+    console.log(
+      `real agent: ${kills.length} SIGKILLs, one every ${KILL_INTERVAL_MS} ms; ${missing} not seen in the DOM; rows turned ${[...states].join('/') || '-'}; ${stillRunning} still running per the API`,
+    );
+    if (missing) throw new Error(`${missing} kills never reached the page`);
+    console.log(
+      `real agent: kill to DOM: p50 ${round(percentile(dom, 50))} ms, p99 ${round(percentile(dom, 99))} ms, max ${round(dom.at(-1))} ms`,
+    );
+    console.log(
+      `real agent: kill to painted frame: p50 ${round(percentile(painted, 50))} ms, p99 ${round(percentile(painted, 99))} ms`,
+    );
+    return { firstRender, killToDomP99: percentile(dom, 99) };
+  } finally {
+    for (const p of pages) await p.close().catch(() => undefined);
+    if (bridge) await stopChild(bridge, 'SIGINT', 5_000);
+    if (deployed && agent?.exitCode === null) {
+      await call('DELETE', `/v1/services/${SERVICE}?wait=true`).catch((error) =>
+        console.error(`deleting the service: ${error.message}`),
+      );
+    }
+    if (agent) await stopChild(agent, 'SIGTERM', 20_000);
+    // Anything the agent started that is still there (a failed delete): killed, group first.
+    const left = processesOf(stateDir);
+    for (const pid of left) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone.
+        }
+      }
+    }
+    if (left.length) console.error(`killed ${left.length} processes left from ${stateDir}`);
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
 const percentile = (sorted, p) =>
   sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 const round = (n) => Math.round(n * 10) / 10;
@@ -285,37 +692,7 @@ try {
       writeFileSync(values.profile, JSON.stringify(profile));
       await cdp.detach();
     }
-    const marks = await page.evaluate(() =>
-      Object.fromEntries(
-        [
-          'script-start',
-          'live-loaded',
-          'graph-fetched',
-          'graph-create',
-          'graph-created',
-          'graph-ready',
-        ].map((m) => [
-          m,
-          Math.round(performance.getEntriesByName(`khutulun:${m}`)[0]?.startTime ?? -1),
-        ]),
-      ),
-    );
-    const ms = marks['graph-ready'];
-    console.log(
-      `  load ${load + 1}: ${Object.entries(marks)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ')} ms`,
-    );
-    const { nodes, spots } = await page.evaluate(() => {
-      const workloads = window.__khutulunGraph.nodes('.workload');
-      const spots = new Set(workloads.map((n) => `${n.position('x')},${n.position('y')}`));
-      return { nodes: workloads.length, spots: spots.size };
-    });
-    if (nodes !== WORKLOADS)
-      throw new Error(`the graph shows ${nodes} workloads, not ${WORKLOADS}`);
-    // A graph drawn with every node on one spot is fast and wrong.
-    if (spots !== WORKLOADS)
-      throw new Error(`the graph's ${WORKLOADS} workloads sit on ${spots} distinct spots`);
+    const ms = await readRender(page, load);
     renders.push(ms);
   }
   renders.sort((a, b) => a - b);
@@ -352,47 +729,9 @@ try {
   });
   console.log(`pan and zoom: ${round(interaction)} ms per frame over 60 frames`);
 
-  // Clock offset between the page and this process (same machine): of several round trips,
-  // the shortest (on a loaded machine one can take tens of milliseconds).
-  let offset = 0;
-  let error = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < 15; i++) {
-    const before = performance.timeOrigin + performance.now();
-    const pageNow = await page.evaluate(() => performance.timeOrigin + performance.now());
-    const after = performance.timeOrigin + performance.now();
-    if ((after - before) / 2 < error) {
-      error = (after - before) / 2;
-      offset = pageNow - (before + after) / 2;
-    }
-  }
+  const { offset, error } = await clockOffset(page);
   console.log(`clock offset page - bench: ${round(offset)} ms (± ${round(error)} ms)`);
-
-  await page.evaluate(() => {
-    window.__seen = [];
-    const rows = document.querySelector('[data-testid=workload-rows]');
-    new MutationObserver((records) => {
-      const at = performance.timeOrigin + performance.now();
-      const changed = [];
-      for (const r of records) {
-        if (r.type === 'attributes' && r.attributeName === 'data-state') changed.push(r.target);
-      }
-      if (!changed.length) return;
-      // The page renders live changes in an animation frame, and a frame paints right after
-      // its callbacks: a task posted now runs once this frame is painted.
-      const channel = new MessageChannel();
-      channel.port1.onmessage = () => {
-        const painted = performance.timeOrigin + performance.now();
-        const cy = window.__khutulunGraph;
-        for (const row of changed) {
-          const name = row.getAttribute('data-name');
-          const state = row.getAttribute('data-state');
-          const inGraph = cy.getElementById(`w:${name}`).data('state') === state;
-          window.__seen.push({ name, state, at, painted, inGraph });
-        }
-      };
-      channel.port2.postMessage(null);
-    }).observe(rows, { attributes: true, subtree: true, attributeFilter: ['data-state'] });
-  });
+  await observeRows(page);
 
   const sent = [];
   for (let i = 0; i < EVENTS; i++) {
@@ -432,11 +771,20 @@ try {
     `event to painted frame (row and graph): p50 ${round(percentile(latencies, 50))} ms, p95 ${round(percentile(latencies, 95))} ms, p99 ${round(percentile(latencies, 99))} ms, max ${round(latencies.at(-1))} ms`,
   );
   if (missing) throw new Error(`${missing} events never reached the page`);
+  await page.close();
+
+  const agentPhase = values.agent ? await realAgentPhase() : undefined;
   console.log(
     JSON.stringify({
       workloads: WORKLOADS,
       first_render_ms: Math.round(firstRender),
       event_latency_p99_ms: round(percentile(latencies, 99)),
+      ...(agentPhase
+        ? {
+            agent_first_render_ms: Math.round(agentPhase.firstRender),
+            agent_kill_to_dom_p99_ms: round(agentPhase.killToDomP99),
+          }
+        : {}),
     }),
   );
 } finally {
