@@ -45,6 +45,8 @@ export interface Supervised {
   timer?: NodeJS.Timeout;
   /** The liveness check, when the template declares one. */
   liveness?: LivenessCheck;
+  /** The current run's own address (a container's `ip_address`), which checks may aim at. */
+  address?: string;
   livenessTimer?: NodeJS.Timeout;
   livenessFailures: number;
   /** Aborts a readiness wait when the workload exits during its deploy. */
@@ -179,8 +181,7 @@ export class Supervisor {
       } else if (sup.fenced && owned.has(key)) {
         this.enqueue(sup, async () => {
           const status = await this.s.kinds.driverOf(sup.ref).restart(sup.ref);
-          sup.ref = status.ref;
-          sup.pid = status.pid;
+          newRun(sup, status);
           sup.startedAt = Date.now();
           sup.consecutive = 0;
           sup.fenced = false;
@@ -222,8 +223,7 @@ export class Supervisor {
     const key = `${service}/${vertex.id.name}`;
     const existing = this.supervised.get(key);
     if (existing) {
-      existing.ref = status.ref;
-      existing.pid = status.pid;
+      newRun(existing, status);
       existing.startedAt = Date.now();
       return existing;
     }
@@ -236,6 +236,9 @@ export class Supervisor {
       graceMs: Math.round(Number(propertyValue(vertex, 'stop_grace_period') ?? 10) * 1000),
       consecutive: 0,
       pid: status.pid,
+      ...(typeof status.attributes?.ip_address === 'string'
+        ? { address: status.attributes.ip_address }
+        : {}),
       restarts: Number(propertyValue(vertex, 'restarts') ?? 0) || 0,
       startedAt: status.startedAt ? Date.parse(status.startedAt) : Date.now(),
       stopping: false,
@@ -422,8 +425,7 @@ export class Supervisor {
         await driver.stop(sup.ref, { graceMs: sup.graceMs });
         this.runHandler(sup, 'stopped', {});
         const status = await driver.restart(sup.ref);
-        sup.ref = status.ref;
-        sup.pid = status.pid;
+        newRun(sup, status);
         sup.startedAt = Date.now();
         sup.consecutive = 0;
         sup.stopping = false;
@@ -450,8 +452,7 @@ export class Supervisor {
   ): Promise<WorkloadStatus | undefined> {
     try {
       const status = await this.s.kinds.driverOf(sup.ref).restart(sup.ref);
-      sup.pid = status.pid;
-      sup.ref = status.ref;
+      newRun(sup, status);
       this.scheduleLiveness(sup);
       return status;
     } catch (error) {
@@ -517,4 +518,27 @@ export function statusValues(
     kind: status.ref.kind,
     ref: status.ref as unknown as Value,
   };
+}
+
+/**
+ * Takes a new run's ref and PID; a liveness check aimed at the workload's own address (a
+ * container's, which a restart may change) follows it to the new run's `ip_address`.
+ */
+export function newRun(sup: Supervised, status: WorkloadStatus): void {
+  const before = sup.address;
+  sup.ref = status.ref;
+  sup.pid = status.pid;
+  const address = status.attributes?.ip_address;
+  sup.address = typeof address === 'string' ? address : undefined;
+  const check = sup.liveness?.check;
+  if (
+    sup.liveness &&
+    check &&
+    check.type !== 'command' &&
+    before !== undefined &&
+    sup.address !== undefined &&
+    check.host === before &&
+    before !== sup.address
+  )
+    sup.liveness = { ...sup.liveness, check: { ...check, host: sup.address } };
 }
