@@ -26,6 +26,8 @@ export interface ClusterOptions {
     address: string;
     labels: Record<string, string>;
     kinds: string[];
+    /** Which of the kinds run commands in a workload (the dashboards offer terminals). */
+    execKinds: string[];
   };
   log(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
   /** Placement across the cluster's hosts (the built-in Wasm plugin's `place_many`). */

@@ -107,6 +107,7 @@ export async function openAgentServices(options: {
             .offered()
             .filter((k) => k.available)
             .map((k) => k.kind),
+          execKinds: kinds.execKinds(),
         },
         log,
         policies,

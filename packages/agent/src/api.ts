@@ -192,9 +192,7 @@ export function createApi(context: ApiContext): Hono {
       ),
       // Which of its kinds run commands in a workload (exec): the dashboard offers a terminal
       // only for those.
-      execKinds: offered
-        .filter((k) => k.available && s.kinds.driver(k.kind).exec)
-        .map((k) => k.kind),
+      execKinds: s.kinds.execKinds(),
       startedAt: context.startedAt,
     };
     if (s.cluster) {
@@ -211,6 +209,7 @@ export function createApi(context: ApiContext): Hono {
             address: h.address,
             labels: h.labels,
             kinds: h.kinds,
+            ...(h.name !== s.host && h.execKinds ? { execKinds: h.execKinds } : {}),
             capacity: h.capacity,
             epoch: h.epoch,
             workloads: h.workloads,

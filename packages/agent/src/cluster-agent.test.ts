@@ -209,6 +209,8 @@ describe('agents joining a cluster (--store postgres://... --bus nats://...)', (
     for (const host of hosts) {
       expect(host.epoch).toBeGreaterThan(0);
       expect(host.kinds).toContain('process');
+      // Every host's kinds that exec, as its own agent recorded them (dashboard terminals).
+      expect(host.execKinds).toContain('process');
       expect(host.capacity.cpuMillicores).toBeGreaterThanOrEqual(1000);
       expect(host.capacity.memoryBytes).toBeGreaterThan(0);
     }

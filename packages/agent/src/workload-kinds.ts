@@ -138,6 +138,11 @@ export class WorkloadKinds {
     return driver;
   }
 
+  /** The available kinds whose driver runs commands inside a workload (`exec`). */
+  execKinds(): string[] {
+    return [...this.#drivers].filter(([, driver]) => driver.exec).map(([kind]) => kind);
+  }
+
   /** The driver a stored ref names. */
   driverOf(ref: WorkloadRef): WorkloadDriver {
     return this.driver(ref.kind);

@@ -134,7 +134,10 @@ export interface HostItem {
   kinds?: WorkloadKind[];
   /** The kinds it does not offer, and why (`dockerd is not running ...`). */
   unavailableKinds?: Record<string, string>;
-  /** Of its kinds, those that run commands in a workload (exec); the answering agent only. */
+  /**
+   * Of its kinds, those that run commands in a workload (exec). In a cluster, as each host's
+   * agent recorded them when it joined (absent for an agent that did not say).
+   */
   execKinds?: WorkloadKind[];
   /** In a cluster: what the host has to offer for placement. */
   capacity?: { cpuMillicores?: number; memoryBytes?: number };

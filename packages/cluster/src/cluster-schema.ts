@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS cluster_workload_owners (
   PRIMARY KEY (service, workload)
 );
 CREATE INDEX IF NOT EXISTS cluster_workload_owners_by_owner ON cluster_workload_owners (owner);
+ALTER TABLE cluster_hosts ADD COLUMN IF NOT EXISTS exec_kinds text[];
 ALTER TABLE cluster_workload_owners ADD COLUMN IF NOT EXISTS node text,
   ADD COLUMN IF NOT EXISTS cpu double precision, ADD COLUMN IF NOT EXISTS memory_bytes bigint;
 CREATE TABLE IF NOT EXISTS cluster_replacements (

@@ -41,6 +41,7 @@ describe('host registry (PostgreSQL)', () => {
       address: '10.0.0.11',
       labels: { zone: 'z1' },
       kinds: ['process', 'podman'],
+      execKinds: ['process', 'podman'],
       capacity: { cpuMillicores: 2000, memoryBytes: 4 * 2 ** 30 },
     });
     expect(a.previous).toBeUndefined();
@@ -55,9 +56,12 @@ describe('host registry (PostgreSQL)', () => {
       address: '10.0.0.11',
       labels: { zone: 'z1' },
       kinds: ['process', 'podman'],
+      execKinds: ['process', 'podman'],
       capacity: { cpuMillicores: 2000, memoryBytes: 4 * 2 ** 30 },
       workloads: 0,
     });
+    // A host that did not say which kinds exec (an older agent): unknown, not none.
+    expect(hosts[1]).not.toHaveProperty('execKinds');
     // Re-registering (an agent restart) gives a NEW epoch and keeps the running workloads,
     // now at the new epoch.
     await registry.assignWorkload({ service: 's', workload: 'w' }, { host: 'a', epoch: 1 });

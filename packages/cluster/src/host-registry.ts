@@ -23,6 +23,8 @@ export interface HostInfo {
   labels?: Record<string, string>;
   /** The workload kinds its agent offers, e.g. `process`, `podman`. */
   kinds?: string[];
+  /** Which of them run commands inside a workload (exec), for terminals in the dashboards. */
+  execKinds?: string[];
   /** Capacity: CPU in millicores, memory in bytes. */
   capacity?: { cpuMillicores?: number; memoryBytes?: number };
 }
@@ -33,6 +35,8 @@ export interface HostRecord {
   address: string;
   labels: Record<string, string>;
   kinds: string[];
+  /** Which kinds run commands inside a workload; absent when its agent did not say (older). */
+  execKinds?: string[];
   capacity: { cpuMillicores: number; memoryBytes: number };
   /** Increases every time the host (re)joins or is declared lost: the fencing token. */
   epoch: number;
@@ -155,6 +159,7 @@ interface HostRow {
   address: string;
   labels: Record<string, string>;
   kinds: string[];
+  exec_kinds: string[] | null;
   cpu_millicores: string;
   memory_bytes: string;
   epoch: string;
@@ -169,6 +174,7 @@ function hostRecord(row: HostRow): HostRecord {
     address: row.address,
     labels: row.labels,
     kinds: row.kinds,
+    ...(row.exec_kinds ? { execKinds: row.exec_kinds } : {}),
     capacity: { cpuMillicores: Number(row.cpu_millicores), memoryBytes: Number(row.memory_bytes) },
     epoch: Number(row.epoch),
     state: row.state,
@@ -240,7 +246,7 @@ function replacementRecord(row: ReplacementRow): Replacement {
 }
 
 const HOST_COLUMNS =
-  'name, address, labels, kinds, cpu_millicores, memory_bytes, epoch, state, changed_at';
+  'name, address, labels, kinds, exec_kinds, cpu_millicores, memory_bytes, epoch, state, changed_at';
 const REPLACEMENT_COLUMNS =
   'id, service, workload, lost_host, lost_epoch, policy, recorded_at, not_before, placed_on';
 
@@ -292,13 +298,14 @@ export class HostRegistry {
         info.kinds ?? [],
         info.capacity?.cpuMillicores ?? 0,
         info.capacity?.memoryBytes ?? 0,
+        info.execKinds ?? null,
       ];
       let previous = await this.#lockHost(client, info.name, 'UPDATE');
       let row: HostRow | undefined;
       if (!previous) {
         const inserted = await client.query<HostRow>(
-          `INSERT INTO cluster_hosts (name, address, labels, kinds, cpu_millicores, memory_bytes, epoch, state)
-           VALUES ($1, $2, $3, $4, $5, $6, 1, 'up')
+          `INSERT INTO cluster_hosts (name, address, labels, kinds, cpu_millicores, memory_bytes, exec_kinds, epoch, state)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 1, 'up')
            ON CONFLICT (name) DO NOTHING
            RETURNING ${HOST_COLUMNS}`,
           values,
@@ -310,7 +317,7 @@ export class HostRegistry {
       if (!row) {
         const updated = await client.query<HostRow>(
           `UPDATE cluster_hosts SET address = $2, labels = $3, kinds = $4, cpu_millicores = $5,
-             memory_bytes = $6, epoch = epoch + 1,
+             memory_bytes = $6, exec_kinds = $7, epoch = epoch + 1,
              state = CASE WHEN state = 'draining' THEN 'draining' ELSE 'up' END, changed_at = now()
            WHERE name = $1
            RETURNING ${HOST_COLUMNS}`,
@@ -407,7 +414,7 @@ export class HostRegistry {
   async hosts(): Promise<HostRecord[]> {
     const result = await this.#transaction((client) =>
       client.query<HostRow>(
-        `SELECT h.name, h.address, h.labels, h.kinds, h.cpu_millicores, h.memory_bytes, h.epoch,
+        `SELECT h.name, h.address, h.labels, h.kinds, h.exec_kinds, h.cpu_millicores, h.memory_bytes, h.epoch,
            h.state, h.changed_at,
            (SELECT count(*) FROM cluster_workload_owners w WHERE w.owner = h.name AND w.state = 'running') AS workloads
          FROM cluster_hosts h ORDER BY h.name`,

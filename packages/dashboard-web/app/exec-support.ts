@@ -2,15 +2,10 @@
 import type { HostItem } from '@khutulun/api';
 
 /**
- * A host item with the kinds that run commands. The agent reports `execKinds` for itself;
- * `HostItem` in @khutulun/api does not name the field yet.
- */
-type HostWithExec = HostItem & { execKinds?: string[] };
-
-/**
  * Whether workloads of `kind` on `host` can run commands: true or false when that host says
- * which of its kinds can (`execKinds`), undefined when it does not (another cluster member,
- * an older agent), so the caller offers the terminal and lets the agent answer.
+ * which of its kinds can (`execKinds`: every host of a cluster records them when its agent
+ * joins), undefined when it does not (an older agent), so the caller offers the terminal and
+ * lets the agent answer.
  */
 export function execSupported(
   hosts: readonly HostItem[],
@@ -18,6 +13,6 @@ export function execSupported(
   kind: string | undefined,
 ): boolean | undefined {
   if (!host || !kind) return undefined;
-  const reported = (hosts.find((h) => h.name === host) as HostWithExec | undefined)?.execKinds;
+  const reported = hosts.find((h) => h.name === host)?.execKinds;
   return reported ? reported.includes(kind) : undefined;
 }
