@@ -273,6 +273,32 @@ export function describeFloriaScenarios(backend: string, { open, reopen }: Scena
         expect(String(failed.message)).toMatch(/directory offline/);
       });
 
+      it('an optional edge template makes no edge where nothing is found, but still fails on a failing finder', async () => {
+        await shop();
+        registry.register('test:none', () => []);
+        await store.put(
+          et('ships', 'db', { kind: 'finder', call: call('test:none') }, { optional: true }),
+        );
+        await store.put(vt('spare', { count: { initial: 0 } }));
+        await store.put(
+          et(
+            'backs',
+            'db',
+            { kind: 'id', id: makeId('vertex-template', TEMPLATES, 'spare') },
+            { optional: true },
+          ),
+        );
+        const made = await instantiateAll();
+        expect(names(made.edges)).toEqual(['uses-1', 'uses-2']);
+
+        registry.register('test:none', () => {
+          throw new Error('directory offline');
+        });
+        const failed = await rejection(instantiateAll());
+        expect(failed).toMatchObject({ code: 'target-not-found' });
+        expect(String(failed.message)).toMatch(/directory offline/);
+      });
+
       it('an instantiator adapts its template for this instantiation only', async () => {
         await shop();
         registry.register('site:adapt', (args) => {

@@ -113,9 +113,14 @@ export class TargetNotFound extends Error {
 }
 
 function describeSelector(selector: Selector): string {
-  return selector.kind === 'id'
-    ? `id ${describeId(selector.id)}`
-    : `finder ${selector.call.plugin}:${selector.call.function}`;
+  if (selector.kind === 'id') return `id ${describeId(selector.id)}`;
+  const { plugin, function: name, arguments: args } = selector.call;
+  // Literal arguments say what was looked for; anything else is left out.
+  const literal = args.every((a) => a.kind === 'literal')
+    ? JSON.stringify(args.map((a) => (a as { value: unknown }).value))
+    : undefined;
+  const shown = literal && literal.length > 240 ? `${literal.slice(0, 237)}...` : literal;
+  return `finder ${plugin}:${name}${shown ? ` ${shown}` : ''}`;
 }
 
 /** Instantiation failed for a reason other than a missing target (bad template, bad count, ...). */

@@ -28,8 +28,8 @@ export interface InstantiationResult {
 /**
  * Instantiates templates in one store transaction (nothing is written if anything fails).
  * See the package README for the rules: counts, `<template>-<n>` names, nesting, instantiators
- * and target selection. Rejects with `TargetNotFound` when an edge template's selector yields
- * no vertex, and with `InstantiationError` for other template problems.
+ * and target selection. Rejects with `TargetNotFound` when the selector of an edge template
+ * that is not `optional` yields no vertex (an optional one then makes no edge), and with `InstantiationError` for other template problems.
  */
 export function instantiate(
   store: Store,
@@ -204,7 +204,7 @@ class Instantiation {
     }
   }
 
-  /** The target vertexes of the edges from `source`; never empty. */
+  /** The target vertexes of the edges from `source`; empty only for an optional template. */
   private async targets(template: EdgeTemplate, source: Vertex): Promise<Id[]> {
     const { selector } = template;
     const missing = (detail: string, cause?: unknown) =>
@@ -235,7 +235,10 @@ class Instantiation {
     for (const candidate of candidates) {
       if (candidate.kind === 'vertex-template') {
         const instances = await this.instancesOf(candidate);
-        if (instances.length === 0) throw missing(`template ${idKey(candidate)} has no instances`);
+        if (instances.length === 0) {
+          if (template.optional) continue;
+          throw missing(`template ${idKey(candidate)} has no instances`);
+        }
         targets.push(...this.nearest(source, instances).map((instance) => instance.id));
       } else if (candidate.kind === 'vertex') {
         if (!(await this.tx.get(candidate))) throw missing(`no vertex ${idKey(candidate)}`);
@@ -244,7 +247,8 @@ class Instantiation {
         throw missing(`${idKey(candidate)} is neither a vertex nor a vertex template`);
       }
     }
-    if (targets.length === 0) throw missing('the finder found nothing');
+    if (targets.length === 0 && !template.optional)
+      throw missing('the finder found nothing, and the edge template is not optional');
     return targets;
   }
 

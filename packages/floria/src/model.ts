@@ -130,6 +130,13 @@ export interface EdgeTemplate extends EntityBase {
   /** The vertex template the edge goes out of. */
   source: Id;
   selector: Selector;
+  /**
+   * When true, a source instance for which the selector yields no target (a finder that finds
+   * nothing, a vertex template without instances) gets no edge, instead of the instantiation
+   * failing with `TargetNotFound`. A finder that fails, or a vertex that does not exist, is
+   * still an error.
+   */
+  optional?: boolean;
   properties: Properties;
   eventHandlers?: EventHandler[];
 }
