@@ -172,6 +172,91 @@ service_template:
     expect(target && 'parent' in target ? target.parent?.name : undefined).toBe(m2.id.name);
   });
 
+  it('makes no edge for a requirement whose count_range allows none when its finder finds nothing (8.7.4)', async () => {
+    const types = `tosca_definitions_version: tosca_2_0
+capability_types:
+  Feed: {}
+node_types:
+  Source:
+    attributes:
+      up: { type: boolean }
+    capabilities:
+      feed: Feed
+  Reader:
+    requirements:
+      - maybe: { capability: Feed, count_range: [ 0, 1 ] }
+      - must: { capability: Feed, count_range: [ 1, 1 ] }
+service_template:
+  node_templates:
+    src:
+      type: Source
+      attributes: { up: false }
+    reader:
+      type: Reader
+      requirements:
+`;
+    const upOnly = '{ $equal: [ { $get_attribute: [ SELF, up ] }, true ] }';
+    const { deploy } = serviceStore();
+    const made = await deploy(
+      serviceFile(`${types}        - maybe: { node_filter: ${upOnly} }\n        - must: src\n`),
+      'optional',
+    );
+    expect(made.edges.map((e) => e.template?.name)).toEqual(['reader/requirements/1/must']);
+
+    // Required (lower bound 1): no target fails, naming the requirement and what was looked for.
+    const error = await deploy(
+      serviceFile(`${types}        - must: { node_filter: ${upOnly} }\n`),
+      'required',
+    ).then(
+      () => undefined,
+      (e: unknown) => e as Error & { code?: string },
+    );
+    expect(error?.code).toBe('target-not-found');
+    expect(error?.message).toMatch(
+      /reader\/requirements\/0\/must: no target for selector finder tosca:find_target .*"capability_type":"Feed".*the finder found nothing, and the edge template is not optional/,
+    );
+  });
+
+  it('checks the node_filter of a requirement naming its target at instantiation when it needs attributes', async () => {
+    const { deploy } = serviceStore();
+    const made = await deploy(
+      serviceFile(`tosca_definitions_version: tosca_2_0
+capability_types:
+  Host: {}
+node_types:
+  Machine:
+    attributes:
+      ready: { type: boolean }
+    capabilities:
+      host: Host
+  App:
+    requirements:
+      - host: { capability: Host, count_range: [ 1, 1 ] }
+service_template:
+  node_templates:
+    ready1: { type: Machine, attributes: { ready: true } }
+    ready2: { type: Machine, attributes: { ready: true } }
+    idle: { type: Machine, attributes: { ready: false } }
+    app:
+      type: App
+      requirements:
+        - host: { node: ready1, node_filter: { $equal: [ { $get_attribute: [ SELF, ready ] }, true ] } }
+    waiting:
+      type: App
+      requirements:
+        - host:
+            node: idle
+            optional: true
+            node_filter: { $equal: [ { $get_attribute: [ SELF, ready ] }, true ] }
+`),
+      'named',
+    );
+    // Only the named template's node, and only when it passes; the optional one gets none.
+    expect(made.edges.map((e) => [e.template?.name, e.target.name])).toEqual([
+      ['app/requirements/0/host', 'ready1/capabilities/host-1'],
+    ]);
+  });
+
   it('computes available_allocation from the allocations of the relationships made', async () => {
     const { store, dispatcher, deploy } = serviceStore();
     const made = await deploy(

@@ -485,6 +485,118 @@ service_template:
     });
   });
 
+  it('checks a named target against the node_filter: at compile time, else by a finder limited to it (8.7.2)', async () => {
+    const dir = tmp();
+    writeTree(dir, {
+      's.yaml': `tosca_definitions_version: tosca_2_0
+capability_types:
+  Host:
+    properties:
+      cpus: { type: integer }
+node_types:
+  Machine:
+    attributes:
+      ready: { type: boolean }
+    capabilities:
+      host: Host
+  App:
+    requirements:
+      - host: { capability: Host, count_range: [ 1, 1 ] }
+service_template:
+  node_templates:
+    small:
+      type: Machine
+      capabilities: { host: { properties: { cpus: 2 } } }
+    fits:
+      type: App
+      requirements:
+        - host:
+            node: small
+            node_filter: { $less_than: [ { $get_property: [ SELF, CAPABILITY, host, cpus ] }, 4 ] }
+    later:
+      type: App
+      requirements:
+        - host:
+            node: small
+            node_filter: { $equal: [ { $get_attribute: [ SELF, ready ] }, true ] }
+    wrong:
+      type: App
+      requirements:
+        - host:
+            node: small
+            node_filter: { $greater_than: [ { $get_property: [ SELF, CAPABILITY, host, cpus ] }, 4 ] }
+`,
+    });
+    const result = await compile({ source: join(dir, 's.yaml') });
+    expect(
+      result.diagnostics.map((d) => `${d.line}:${d.column} ${d.code} ${d.path} ${d.message}`),
+    ).toEqual([
+      '37:26 TOSCA1050 service_template.node_templates["wrong"].requirements[0]["host"].node_filter requirement "host" of "wrong": node template "small" does not pass the node_filter clause $greater_than: [ { $get_property: [ SELF, CAPABILITY, host, cpus ] }, 4 ] (its arguments are 2, 4), so it cannot be the target (TOSCA 2.0 8.7.2, 8.8)',
+    ]);
+    expect(result.diagnostics[0]?.related?.[0]).toMatchObject({ line: 18, column: 7 });
+    expect(result.templates).toBeUndefined();
+    // The same service without "wrong" (its six lines at the end).
+    const lines = readFileSync(join(dir, 's.yaml'), 'utf8').split('\n');
+    writeFileSync(join(dir, 't.yaml'), `${lines.slice(0, -7).join('\n')}\n`);
+    const ok = await compile({ source: join(dir, 't.yaml') });
+    expect(ok.diagnostics).toEqual([]);
+    const fits = byName<EdgeTemplate>(ok.templates, 'edge-template', 'fits/requirements/0/host');
+    expect(fits.selector).toMatchObject({ kind: 'id', id: { name: 'small/capabilities/host' } });
+    // Not known before run time: a finder that only the named template's nodes can satisfy.
+    const later = byName<EdgeTemplate>(ok.templates, 'edge-template', 'later/requirements/0/host');
+    expect(later.selector).toMatchObject({
+      kind: 'finder',
+      call: {
+        function: 'find_target',
+        arguments: [
+          {
+            kind: 'literal',
+            value: { node_template: 'small', capability: 'host', node_filter: expect.anything() },
+          },
+        ],
+      },
+    });
+    expect(later.optional).toBeUndefined();
+  });
+
+  it('marks a relationship that may be absent as an optional edge template (8.7.4)', async () => {
+    const dir = tmp();
+    writeTree(dir, {
+      's.yaml': `tosca_definitions_version: tosca_2_0
+capability_types:
+  Feed: {}
+node_types:
+  Source:
+    capabilities:
+      feed: Feed
+  Reader:
+    requirements:
+      - maybe: { capability: Feed, count_range: [ 0, 2 ] }
+      - must: { capability: Feed, count_range: [ 1, UNBOUNDED ] }
+service_template:
+  node_templates:
+    reader:
+      type: Reader
+      requirements:
+        - maybe: { node_filter: { $equal: [ { $get_attribute: [ SELF, up ] }, true ] } }
+        - maybe: { optional: false, node_filter: { $equal: [ { $get_attribute: [ SELF, up ] }, true ] } }
+        - must: { optional: true, node_filter: { $equal: [ { $get_attribute: [ SELF, up ] }, true ] } }
+        - must: { node_filter: { $equal: [ { $get_attribute: [ SELF, up ] }, true ] } }
+`,
+    });
+    const result = await compile({ source: join(dir, 's.yaml') });
+    expect(result.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    const optional = (name: string) =>
+      byName<EdgeTemplate>(result.templates, 'edge-template', `reader/requirements/${name}`)
+        .optional ?? false;
+    // count_range allows none: optional unless the assignment says otherwise.
+    expect(optional('0/maybe')).toBe(true);
+    expect(optional('1/maybe')).toBe(false);
+    // optional: true wherever it is written; otherwise a lower bound above 0 makes it required.
+    expect(optional('2/must')).toBe(true);
+    expect(optional('3/must')).toBe(false);
+  });
+
   it('unescapes $$ strings and keys, and reads bare $name strings as calls', async () => {
     const dir = tmp();
     writeTree(dir, {

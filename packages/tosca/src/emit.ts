@@ -194,6 +194,7 @@ export function emit(
           : [classId('tosca:relationship')],
         properties: rp,
       };
+      if (r.optional) e.optional = true;
       out.push(e);
     }
   }

@@ -328,7 +328,9 @@ function walk(v: Value, indexes: Value[], fn: string, call: FunctionCall): Value
 /**
  * Finds targets for a dangling requirement among every capability vertex in the graph (other
  * services included): of the capability type (or a descendant), on a node of the node type
- * (or a descendant), passing the node_filter evaluated with SELF the candidate node.
+ * (or a descendant), passing the node_filter evaluated with SELF the candidate node. With
+ * `node_template` (a requirement naming a node template whose filter needs run-time values),
+ * only the nodes of that template, beside the requirement's own node's template, qualify.
  */
 async function findTarget(spec: Value, call: FunctionCall, host: HostFunctions): Promise<Value> {
   const s = (spec && typeof spec === 'object' && !Array.isArray(spec) ? spec : {}) as Record<
@@ -349,6 +351,12 @@ async function findTarget(spec: Value, call: FunctionCall, host: HostFunctions):
     }
     return found;
   };
+  let templateDirectory: string | undefined;
+  if (typeof s.node_template === 'string') {
+    const source = await host.getEntity(call.site.entity);
+    const template = source && 'template' in source ? source.template : undefined;
+    templateDirectory = (template?.directory ?? call.site.entity.directory).join('/');
+  }
   for (const c of caps) {
     if (!('parent' in c) || !c.parent || c.parent.name === call.site.entity.name) continue;
     if (
@@ -358,6 +366,11 @@ async function findTarget(spec: Value, call: FunctionCall, host: HostFunctions):
       continue;
     const node = await host.getEntity(c.parent);
     if (!node) continue;
+    if (templateDirectory !== undefined) {
+      const template = 'template' in node ? node.template : undefined;
+      if (!template || template.name !== s.node_template) continue;
+      if (template.directory.join('/') !== templateDirectory) continue;
+    }
     if (typeof s.node_type === 'string' && !(await classNames(node)).has(`node:${s.node_type}`))
       continue;
     if (s.node_filter !== undefined && !(await passes(s.node_filter, node, host))) continue;
@@ -387,7 +400,11 @@ async function passes(filter: Value, node: Entity, host: HostFunctions): Promise
       clause && typeof clause === 'object' && !Array.isArray(clause)
         ? clause.$expression
         : undefined;
-    if (e === undefined) continue;
+    // A clause folded at compile time is its literal verdict.
+    if (e === undefined) {
+      if (clause !== true && clause !== null) return false;
+      continue;
+    }
     try {
       if ((await host.evaluate(e as unknown as Expression, { entity: node.id })) !== true)
         return false;

@@ -164,6 +164,11 @@ export interface CompiledRequirement {
   interfaces: Value;
   /** Capability property -> amount this relationship allocates (canonical numbers). */
   allocation?: Record<string, Value>;
+  /**
+   * The relationship may be absent: the assignment is `optional: true`, or says nothing and
+   * the requirement's count_range allows none (8.7.4). Its edge template is then optional.
+   */
+  optional?: boolean;
 }
 /** A custom function definition. */
 export interface FunctionDef {

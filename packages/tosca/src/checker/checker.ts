@@ -377,6 +377,8 @@ export class Checker {
   declare fulfil: typeof requirements.fulfil;
   declare relationshipMismatch: typeof requirements.relationshipMismatch;
   declare whyNoCapability: typeof requirements.whyNoCapability;
+  declare namedFilterVerdict: typeof requirements.namedFilterVerdict;
+  declare embeddedFilter: typeof requirements.embeddedFilter;
   declare workflow: typeof workflows.workflow;
   declare activity: typeof workflows.activity;
   declare mappedPath: typeof substitution.mappedPath;

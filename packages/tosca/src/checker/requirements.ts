@@ -110,7 +110,12 @@ export function fulfil(
     let relNode: YNode | undefined;
     let count = 1;
     let optional = false;
-    let filter: YNode | undefined = def.nodeFilter;
+    // Whether `optional` was written: unwritten, a requirement whose count_range allows none
+    // may go without a relationship (8.7.4).
+    let optionalWritten = false;
+    // The definition's node_filter and the assignment's: the latter is "applied in addition"
+    // (8.7.2), never instead.
+    const filters: YNode[] = def.nodeFilter ? [def.nodeFilter] : [];
     const allocation: Record<string, Value> = {};
     // internal: targets in this service; external: found at deployment (8.7.2), in order.
     let reqDirectives: string[] = [];
@@ -219,8 +224,10 @@ export function fulfil(
       }
       const opt = getEntry(m, 'optional')?.value;
       if (opt) {
-        if (opt.kind === 'scalar' && typeof opt.value === 'boolean') optional = opt.value;
-        else
+        if (opt.kind === 'scalar' && typeof opt.value === 'boolean') {
+          optional = opt.value;
+          optionalWritten = true;
+        } else
           this.sink.error(
             'TOSCA1030',
             opt,
@@ -231,7 +238,7 @@ export function fulfil(
       const nf = getEntry(m, 'node_filter')?.value;
       if (nf) {
         this.checkCondition(nf, unit, `${item.path}.node_filter`);
-        filter = nf;
+        filters.push(nf);
       }
       const alloc = getEntry(m, 'allocation')?.value;
       const allocMap = alloc
@@ -276,6 +283,7 @@ export function fulfil(
         '8.7',
       ).filter((d) => d === 'internal' || d === 'external');
     }
+    const filter = filters.length > 0 ? filters : undefined;
     if (!item.implicit) {
       const c = counts.get(item.name) ?? { total: 0, mandatory: 0, where: item.node };
       c.total += count;
@@ -335,7 +343,7 @@ export function fulfil(
     // run-time values leaves the choice to a finder.
     let filterDecided = false;
     if (filter && targetName === undefined && found.length > 0) {
-      const clauses = (filter.kind === 'seq' ? filter.items : [filter]).map((c) =>
+      const clauses = filterClauses(filter).map((c) =>
         this.expression(c, `${item.path}.node_filter`, { unit, inValidation: true }),
       );
       const verdicts = found.map(({ n }) => {
@@ -352,6 +360,20 @@ export function fulfil(
         filterDecided = true;
       }
     }
+    // A named target must pass the node_filter too (8.7.2, 8.8: "the TOSCA orchestrator
+    // verifies that the specified node template fulfills the node filter"): checked here when
+    // its clauses fold to literals, else by a finder limited to that template's nodes.
+    let checkAtRunTime = false;
+    const namedTarget = named && found[0]?.n === named ? found[0] : undefined;
+    if (filter && namedTarget) {
+      const verdict = this.namedFilterVerdict(item.name, nt, named as NodeTemplate, filter, {
+        unit,
+        path: `${item.path}.node_filter`,
+        byName,
+      });
+      if (verdict === 'fails') continue;
+      checkAtRunTime = verdict === 'run-time';
+    }
     const req: CompiledRequirement = {
       name: item.name,
       index,
@@ -361,6 +383,7 @@ export function fulfil(
       interfaces: {},
     };
     if (Object.keys(allocation).length > 0) req.allocation = allocation;
+    if (optional || (!optionalWritten && def.countRange[0] === 0)) req.optional = true;
     if (relType) {
       req.relationship = relType;
       const assigned = this.relationshipAssignments(
@@ -375,7 +398,7 @@ export function fulfil(
     }
     const chosen = found[0];
     let spread: typeof found = [];
-    if (chosen && !(targetName === undefined && filter && !filterDecided)) {
+    if (chosen && !checkAtRunTime && !(targetName === undefined && filter && !filterDecided)) {
       if (targetName !== undefined && byName.has(targetName) && !chosen.cap) continue;
       req.target = { node: chosen.n.name, capability: chosen.cap as string };
       const why = this.relationshipMismatch(
@@ -398,7 +421,12 @@ export function fulfil(
       if (nodeType) finder.node_type = nodeType.canonical;
       if (capType) finder.capability_type = capType.canonical;
       if (capName) finder.capability = capName;
-      if (filter) finder.node_filter = this.embedded(filter, `${item.path}.node_filter`, unit);
+      if (checkAtRunTime && namedTarget) {
+        finder.node_template = namedTarget.n.name;
+        finder.capability = namedTarget.cap as string;
+      }
+      if (filter)
+        finder.node_filter = this.embeddedFilter(filter, `${item.path}.node_filter`, unit);
       req.finder = finder;
     } else {
       const isMapped = mapped.has(`${nt.name}|${item.name}`) || mapped.has(`${nt.name}|*`);
@@ -527,4 +555,101 @@ export function whyNoCapability(
   }
   const c = typed[0] as CompiledCapability;
   return `capability "${c.name}" of "${target.name}" accepts requirements only from nodes of type ${(c.validSources ?? []).map((t) => `"${t.name}"`).join(', ')} (valid_source_node_types), not "${source.type.name}"`;
+}
+
+/** The clauses a node_filter requires all of: its list items and `$and` operands, flattened. */
+function filterClauses(filters: readonly YNode[]): YNode[] {
+  const out: YNode[] = [];
+  const visit = (n: YNode): void => {
+    if (n.kind === 'seq') for (const item of n.items) visit(item);
+    else if (n.kind === 'map' && n.entries.length === 1 && n.entries[0]?.key.value === '$and') {
+      const operands = n.entries[0].value;
+      if (operands.kind === 'seq') for (const item of operands.items) visit(item);
+      else out.push(n);
+    } else out.push(n);
+  };
+  for (const f of filters) visit(f);
+  return out;
+}
+
+/** A clause as YAML flow text, short enough for a message. */
+function clauseText(n: YNode): string {
+  const flow = (v: unknown): string => {
+    if (Array.isArray(v)) return `[ ${v.map(flow).join(', ')} ]`;
+    if (v && typeof v === 'object')
+      return `{ ${Object.entries(v)
+        .map(([k, x]) => `${k}: ${flow(x)}`)
+        .join(', ')} }`;
+    if (typeof v === 'string' && /^[\w$ .:/-]*$/.test(v) && v.trim() === v && v !== '') return v;
+    return JSON.stringify(v) ?? String(v);
+  };
+  const text = flow(toPlain(n)).replace(/^\{ (.*) \}$/, '$1');
+  return text.length > 160 ? `${text.slice(0, 157)}...` : text;
+}
+
+/**
+ * Whether a node template named by a requirement passes the requirement's node_filter
+ * (definition and assignment), as far as compile time knows: `passes`, `fails` (each false
+ * clause reported, where it is written), or `run-time` (some clause needs run-time values).
+ * A `select` template stands for a node chosen at deployment, so a filter on a requirement
+ * naming it cannot be checked against that node: an error that says where the clauses go.
+ */
+export function namedFilterVerdict(
+  this: Checker,
+  requirement: string,
+  source: NodeTemplate,
+  target: NodeTemplate,
+  filters: readonly YNode[],
+  at: { unit: Unit; path: string; byName: Map<string, NodeTemplate> },
+): 'passes' | 'fails' | 'run-time' {
+  const clauses = filterClauses(filters);
+  const related = [{ where: target.node, message: `node template "${target.name}"` }];
+  if (target.directives.includes('select')) {
+    this.sink.error(
+      'TOSCA1050',
+      clauses[0] ?? (filters[0] as YNode),
+      at.path,
+      `requirement "${requirement}" of "${source.name}" names node template "${target.name}", which selects an existing node at deployment (directives: [select]): the requirement's node_filter cannot be checked against the node it selects, so write its clauses in the node_filter of "${target.name}" (TOSCA 2.0 8.7.2, 8.8)`,
+      related,
+    );
+    return 'fails';
+  }
+  let verdict: 'passes' | 'fails' | 'run-time' = 'passes';
+  for (const clause of clauses) {
+    const e = this.expression(clause, at.path, { unit: at.unit, inValidation: true });
+    if (!e) continue;
+    const fold = (x: typeof e) => foldExpression(x, target, at.byName, undefined, this.inputs);
+    const r = fold(e);
+    if (r.kind !== 'literal') {
+      if (verdict === 'passes') verdict = 'run-time';
+      continue;
+    }
+    if (r.value === true) continue;
+    verdict = 'fails';
+    const args = e.kind === 'call' ? e.arguments.map(fold) : [];
+    const values =
+      args.length > 0 && args.every((a) => a.kind === 'literal')
+        ? ` (its arguments are ${args.map((a) => JSON.stringify((a as { value: Value }).value)).join(', ')})`
+        : '';
+    this.sink.error(
+      'TOSCA1050',
+      clause,
+      at.path,
+      `requirement "${requirement}" of "${source.name}": node template "${target.name}" does not pass the node_filter clause ${clauseText(clause)}${values}, so it cannot be the target (TOSCA 2.0 8.7.2, 8.8)`,
+      related,
+    );
+  }
+  return verdict;
+}
+
+/** Node filters (definition's and assignment's) kept for run time: one filter, or all their clauses in a list. */
+export function embeddedFilter(
+  this: Checker,
+  filters: readonly YNode[],
+  path: string,
+  unit: Unit,
+): Value {
+  const parts = filters.map((f) => this.embedded(f, path, unit));
+  if (parts.length === 1) return parts[0] as Value;
+  return parts.flatMap((p) => (Array.isArray(p) ? p : [p]));
 }
