@@ -1,4 +1,10 @@
-import type { HostRecord, ReplacementPolicy, WorkloadOwner } from '@khutulun/cluster';
+import type {
+  HostRecord,
+  OwnerToken,
+  ReplacementPolicy,
+  WorkloadKey,
+  WorkloadOwner,
+} from '@khutulun/cluster';
 import type { Value } from '@khutulun/floria';
 import type { AgentCluster } from './agent-cluster.js';
 import { DeployError } from './agent-error.js';
@@ -77,6 +83,9 @@ export function placementHosts(
  * `pin` pins every workload to one host: placement still checks that host (state, kinds,
  * capacity) and says why it refuses.
  *
+ * `exclude` leaves out hosts that already failed these workloads (a replacement tried again
+ * elsewhere), each with the reason it failed; a placement failure lists them with it.
+ *
  * A workload no host takes fails the whole placement before any owner is recorded, with the
  * reason of every host (`placement-failed`, 409), as Nomad reports its placement failures.
  */
@@ -84,8 +93,123 @@ export async function placeInCluster(
   cluster: AgentCluster,
   service: string,
   workloads: readonly ClusterWorkload[],
-  options: { pin?: string } = {},
+  options: { pin?: string; exclude?: ReadonlyMap<string, string> } = {},
 ): Promise<Map<string, string>> {
+  const results = await placeOnly(cluster, service, workloads, options);
+  const placed = new Map<string, string>();
+  for (const [i, w] of workloads.entries()) {
+    const { host, epoch } = results[i]!;
+    await cluster.cluster.registry.assignWorkload(
+      { service, workload: w.name },
+      { host, epoch },
+      {
+        policy: w.policy ?? 'at-least-once',
+        ...(w.replacement === undefined ? {} : { replacement: w.replacement }),
+        placement: {
+          node: w.node,
+          ...(w.resources?.cpu === undefined ? {} : { cpu: w.resources.cpu }),
+          ...(w.resources?.memory === undefined ? {} : { memoryBytes: w.resources.memory }),
+        },
+      },
+    );
+    placed.set(w.name, host);
+  }
+  return placed;
+}
+
+/**
+ * Places a replacement again after the host it was placed on (`from`, the owner's token)
+ * failed to start it: placement without the `exclude`d hosts (`from` among them), then the
+ * owner record and the intent's `placed_on` move to the chosen host in one transaction,
+ * fenced by `from`'s token (the workload must still be `from`'s, at its current epoch: if
+ * `from` was declared lost meanwhile, its loss recorded a new intent for the workload, and
+ * the move is refused with `stale-epoch`) and by the chosen host's epoch from the snapshot.
+ * The intent stays placed once, on one host: moved, never placed twice. Resolves with the
+ * chosen host.
+ */
+export async function moveReplacement(
+  cluster: AgentCluster,
+  service: string,
+  workload: ClusterWorkload & { replacement: number },
+  from: OwnerToken,
+  exclude: ReadonlyMap<string, string>,
+): Promise<string> {
+  const to = (await placeOnly(cluster, service, [workload], { exclude }))[0]!;
+  const key = { service, workload: workload.name };
+  // The registry has no operation to move a placed intent; the write runs inside its fenced
+  // transaction (host and owner rows of `from` locked), on the tables it owns.
+  await cluster.cluster.registry.fencedWrite(key, from, async (sql) => {
+    const target = await sql.query<{ epoch: string; state: string }>(
+      'SELECT epoch, state FROM cluster_hosts WHERE name = $1 FOR SHARE',
+      [to.host],
+    );
+    const row = target.rows[0];
+    if (!row || Number(row.epoch) !== to.epoch || row.state !== 'up') {
+      throw staleEpoch(
+        key,
+        to.host,
+        `host ${to.host} changed since placement (${row?.state ?? 'gone'})`,
+      );
+    }
+    const moved = await sql.query(
+      'UPDATE cluster_replacements SET placed_on = $2 WHERE id = $1 AND placed_on = $3',
+      [workload.replacement, to.host, from.host],
+    );
+    if (moved.rowCount !== 1) {
+      throw staleEpoch(
+        key,
+        from.host,
+        `replacement ${workload.replacement} is not placed on ${from.host}`,
+      );
+    }
+    await sql.query(
+      `UPDATE cluster_workload_owners SET owner = $3, owner_epoch = $4, changed_at = now()
+       WHERE service = $1 AND workload = $2`,
+      [service, workload.name, to.host, to.epoch],
+    );
+  });
+  return to.host;
+}
+
+/**
+ * Gives a replacement intent back after every host failed to start it: placed on no host
+ * (`placed_on` cleared: the next agent that starts tries it again, as one never placed), and
+ * the owner record back to the lost host's, `lost`, as its declaration left it. Fenced by
+ * the token of the host it was last placed on (`stale-epoch` if that host lost it meanwhile).
+ */
+export async function unplaceReplacement(
+  cluster: AgentCluster,
+  key: WorkloadKey,
+  replacement: number,
+  from: OwnerToken,
+): Promise<void> {
+  await cluster.cluster.registry.fencedWrite(key, from, async (sql) => {
+    const unplaced = await sql.query<{ lost_host: string; lost_epoch: string }>(
+      `UPDATE cluster_replacements SET placed_on = NULL WHERE id = $1 AND placed_on = $2
+       RETURNING lost_host, lost_epoch`,
+      [replacement, from.host],
+    );
+    const intent = unplaced.rows[0];
+    if (!intent) {
+      throw staleEpoch(key, from.host, `replacement ${replacement} is not placed on ${from.host}`);
+    }
+    await sql.query(
+      `UPDATE cluster_workload_owners SET owner = $3, owner_epoch = $4, state = 'lost',
+         changed_at = now()
+       WHERE service = $1 AND workload = $2`,
+      [key.service, key.workload, intent.lost_host, Number(intent.lost_epoch)],
+    );
+  });
+}
+
+/** The host (and its epoch in the snapshot) that placement gives each workload, in order. */
+async function placeOnly(
+  cluster: AgentCluster,
+  service: string,
+  workloads: readonly ClusterWorkload[],
+  options: { pin?: string; exclude?: ReadonlyMap<string, string> },
+): Promise<Array<{ host: string; epoch: number }>> {
+  const exclude = options.exclude ?? new Map<string, string>();
   const [records, owners] = await Promise.all([
     cluster.hosts(),
     cluster.cluster.registry.runningWorkloads(),
@@ -102,7 +226,7 @@ export async function placeInCluster(
   }));
   const results = await cluster.policies.placeMany({
     hosts: placementHosts(
-      records,
+      records.filter((h) => !exclude.has(h.name)),
       // A workload placed again (a replacement, a move) does not count against itself.
       owners.filter(
         (o) => !(o.service === service && workloads.some((w) => w.name === o.workload)),
@@ -111,29 +235,11 @@ export async function placeInCluster(
     workloads: requests,
     options: { candidates: 0 },
   });
-  results.forEach((result, i) => {
-    if (result.host === null) throw placementFailed(service, workloads[i]!.name, result);
-  });
-  const placed = new Map<string, string>();
   const epochs = new Map(records.map((h) => [h.name, h.epoch]));
-  for (const [i, w] of workloads.entries()) {
-    const host = (results[i] as { host: string }).host;
-    await cluster.cluster.registry.assignWorkload(
-      { service, workload: w.name },
-      { host, epoch: epochs.get(host)! },
-      {
-        policy: w.policy ?? 'at-least-once',
-        ...(w.replacement === undefined ? {} : { replacement: w.replacement }),
-        placement: {
-          node: w.node,
-          ...(w.resources?.cpu === undefined ? {} : { cpu: w.resources.cpu }),
-          ...(w.resources?.memory === undefined ? {} : { memoryBytes: w.resources.memory }),
-        },
-      },
-    );
-    placed.set(w.name, host);
-  }
-  return placed;
+  return results.map((result, i) => {
+    if (result.host === null) throw placementFailed(service, workloads[i]!.name, result, exclude);
+    return { host: result.host, epoch: epochs.get(result.host)! };
+  });
 }
 
 /**
@@ -159,12 +265,25 @@ export async function releaseOwners(cluster: AgentCluster, service: string): Pro
   }
 }
 
+/** A refusal of the fencing check, as the registry's own (`stale-epoch`). */
+function staleEpoch(key: WorkloadKey, host: string, message: string): DeployError {
+  return new DeployError({
+    code: 'stale-epoch',
+    status: 409,
+    message,
+    details: { service: key.service, workload: key.workload, host },
+  });
+}
+
 function placementFailed(
   service: string,
   workload: string,
   result: Extract<PlacementResult, { host: null }>,
+  excluded: ReadonlyMap<string, string>,
 ): DeployError {
-  const reasons = Object.entries(result.reasons)
+  // Hosts left out (they failed it already) with their reason, then placement's own.
+  const byHost = { ...Object.fromEntries(excluded), ...result.reasons };
+  const reasons = Object.entries(byHost)
     .map(([host, reason]) => `${host}: ${reason}`)
     .join('; ');
   return new DeployError({
@@ -174,7 +293,7 @@ function placementFailed(
     details: {
       service,
       workload,
-      reasons: result.reasons as Record<string, Value>,
+      reasons: byHost as Record<string, Value>,
       summary: result.summary as Record<string, Value>,
     },
   });
