@@ -8,13 +8,13 @@
  */
 
 import { dirname } from 'node:path';
-import type { ClusterEvent, ReplacementIntent } from '@khutulun/cluster';
+import type { ClusterEvent, OwnerToken, ReplacementIntent, WorkloadKey } from '@khutulun/cluster';
 import type { Id, Value, Vertex } from '@khutulun/floria';
 import type { AgentCluster } from './agent-cluster.js';
 import type { AgentServices } from './agent-services.js';
 import type { AttributeWriter } from './attribute-writer.js';
-import { placeInCluster } from './cluster-placement.js';
-import type { OpContext } from './host-ops.js';
+import { moveReplacement, placeInCluster, unplaceReplacement } from './cluster-placement.js';
+import { type OpContext, opError } from './host-ops.js';
 import { placementRequests, type WorkloadPlacement } from './placement-requests.js';
 import {
   readRecord,
@@ -206,7 +206,12 @@ export class ClusterLifecycle {
     );
   }
 
-  /** Places one replacement intent and has its new owner start it. */
+  /**
+   * Places one replacement intent and has its new owner start it. A host that cannot start it
+   * (the start fails there, it does not answer, or it is declared lost meanwhile) is left out
+   * and the intent placed again on the next host, until one runs it or none is left: then
+   * `workload-replace-failed` says why each host did not (as Nomad reports a placement).
+   */
   private async replaceOne(lostHost: string, intent: ReplacementIntent): Promise<void> {
     const cluster = this.cluster;
     const { service, workload } = intent;
@@ -222,31 +227,115 @@ export class ClusterLifecycle {
       await cluster.cluster.registry.discardReplacement(intent.id);
       return;
     }
-    let placed: Map<string, string>;
-    try {
-      placed = await placeInCluster(cluster, service, [
-        {
-          name: workload,
-          node: vertex.template?.name ?? workload,
-          kind: String(propertyValue(vertex, 'kind')),
-          policy: intent.policy,
-          replacement: intent.id,
-          ...(await this.fitOf(service, vertex)),
-        },
-      ]);
-    } catch (error) {
-      // Another agent placed it first: its replacement is that agent's.
-      if ((error as { code?: string }).code === 'stale-epoch') return;
+    const request = {
+      name: workload,
+      node: vertex.template?.name ?? workload,
+      kind: String(propertyValue(vertex, 'kind')),
+      policy: intent.policy,
+      replacement: intent.id,
+      ...(await this.fitOf(service, vertex)),
+    };
+    const key = { service, workload };
+    /** The hosts that failed to start it, with why. */
+    const failed = new Map<string, string>();
+    /** The host the intent is placed on, whose start failed: the next placement moves it. */
+    let from: OwnerToken | undefined;
+    let host: string | undefined;
+    const fail = async (message: string, reasons: ReadonlyMap<string, string>) => {
       await this.attributes.write(
         vertex.id,
-        { state: 'lost' },
-        { type: 'workload-replace-failed', data: { message: (error as Error).message } },
+        { state: 'lost', ...(from ? { host: lostHost, pid: undefined } : {}) },
+        {
+          type: 'workload-replace-failed',
+          data: { message, reasons: Object.fromEntries(reasons) },
+        },
       );
-      throw error;
+    };
+    // Each round places it on a host not tried yet; a placement refused for a stale epoch (the
+    // chosen host re-joined or was lost since the snapshot) is made again, a few times.
+    for (let stale = 0; !host; ) {
+      let chosen: string;
+      try {
+        chosen = from
+          ? await moveReplacement(cluster, service, request, from, failed)
+          : (await placeInCluster(cluster, service, [request])).get(workload)!;
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (code === 'stale-epoch') {
+          if (from) {
+            // `from` lost it meanwhile (declared lost: its loss's intent replaces it).
+            const owner = await this.ownerOf(from.host, key);
+            if (!owner) return this.handedOn(lostHost, from.host, intent);
+            from = owner;
+          } else if (!(await this.isPending(intent.id))) {
+            // Another agent placed it first: its replacement is that agent's.
+            return;
+          }
+          if (++stale <= 3) continue;
+        }
+        if (from) {
+          // No host left: the intent goes back to unplaced, as its host's loss left it.
+          await unplaceReplacement(cluster, key, intent.id, from).catch((e: Error) =>
+            this.s.log('warn', `replacement ${intent.id}: not given back: ${e.message}`),
+          );
+        }
+        const reasons = new Map(failed);
+        const details = (error as { details?: { reasons?: Record<string, string> } }).details;
+        for (const [h, reason] of Object.entries(details?.reasons ?? {}))
+          if (!reasons.has(h)) reasons.set(h, reason);
+        await fail((error as Error).message, reasons);
+        throw error;
+      }
+      try {
+        await this.onHost(chosen, 'replace', {
+          service,
+          workload,
+          lostHost,
+          replacement: intent.id,
+        });
+        host = chosen;
+      } catch (error) {
+        const code = (error as { code?: string }).code ?? 'deploy-failed';
+        const message = (error as Error).message;
+        failed.set(chosen, `${code}: ${message}`);
+        await this.attributes.write(
+          vertex.id,
+          { state: 'lost', pid: undefined },
+          {
+            type: 'workload-replace-attempt-failed',
+            data: { host: chosen, code, message },
+          },
+        );
+        const owner = await this.ownerOf(chosen, key);
+        // Declared lost meanwhile: its loss recorded a new intent for the workload, which the
+        // agent that declared it replaces (at-most-once after the fencing delay again).
+        if (!owner) return this.handedOn(lostHost, chosen, intent);
+        // What the failed start left there goes first (a created workload, its supervision,
+        // its ports), so that it never runs on two hosts.
+        const released = await this.onHost(chosen, 'stop', {
+          service,
+          names: [workload],
+          movedRefs: [],
+        }).then(
+          () => true,
+          (e: Error) => {
+            this.s.log(
+              'warn',
+              `workload ${service}/${workload}: not released on ${chosen}: ${e.message}`,
+            );
+            return false;
+          },
+        );
+        if (!released && intent.policy === 'at-most-once') {
+          // Unconfirmed, it may still start there: not elsewhere too. If that host is
+          // declared lost, its loss replaces it after the fencing delay.
+          const reason = `the replacement could not be released on ${chosen}, so it is not started elsewhere (at-most-once)`;
+          await fail(reason, failed);
+          throw new Error(reason);
+        }
+        from = owner;
+      }
     }
-    const host = placed.get(workload)!;
-    const args = { service, workload, lostHost, replacement: intent.id };
-    await this.onHost(host, 'replace', args);
     const epoch = (await cluster.hosts()).find((h) => h.name === host)?.epoch ?? 0;
     await cluster.cluster.events
       .publish(
@@ -263,6 +352,34 @@ export class ClusterLifecycle {
       )
       .catch((error: Error) => this.s.log('warn', `workload-replaced: ${error.message}`));
     await this.rewireConnected(service, workload);
+  }
+
+  /** `host`'s token for a workload it owns and runs, or undefined (lost, moved, gone). */
+  private async ownerOf(host: string, key: WorkloadKey): Promise<OwnerToken | undefined> {
+    const owner = (await this.cluster.cluster.registry.workloadsOf(host)).find(
+      (o) => o.service === key.service && o.workload === key.workload && o.state === 'running',
+    );
+    const current = (await this.cluster.hosts()).find((h) => h.name === host);
+    if (!owner || !current || current.state === 'lost' || current.epoch !== owner.ownerEpoch)
+      return undefined;
+    return { host, epoch: owner.ownerEpoch };
+  }
+
+  /** Whether a replacement intent is still to be placed. */
+  private async isPending(id: number): Promise<boolean> {
+    return (await this.cluster.cluster.registry.pendingReplacements()).some((r) => r.id === id);
+  }
+
+  /**
+   * The host a replacement was placed on was declared lost before it ran it: that loss
+   * recorded a new intent for the workload, replaced by the agent that declared it. Said in
+   * the log; the attempt's `workload-replace-attempt-failed` is on the workload already.
+   */
+  private handedOn(lostHost: string, host: string, intent: ReplacementIntent): void {
+    this.s.log(
+      'info',
+      `workload ${intent.service}/${intent.workload} (lost with ${lostHost}): host ${host} was lost before it started; the replacement of that loss takes it`,
+    );
   }
 
   /**
@@ -380,10 +497,15 @@ export class ClusterLifecycle {
     return requests.get(vertex.id.name) ?? {};
   }
 
-  /** Runs a host operation on `host`: here, or on its agent over NATS. */
+  /**
+   * Runs a host operation on `host`: here, or on its agent over NATS; it fails the same way
+   * either way (`opError`).
+   */
   private onHost(host: string, op: string, args: Record<string, Value>): Promise<Value> {
     return host === this.s.host
-      ? this.controller.hostOp(op, args, noContext())
+      ? this.controller.hostOp(op, args, noContext()).catch((error: unknown) => {
+          throw opError(error);
+        })
       : this.cluster.call(host, op, args);
   }
 }

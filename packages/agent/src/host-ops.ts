@@ -147,6 +147,15 @@ export function callHostOp(
   });
 }
 
+/**
+ * An operation's failure as a requester over the bus receives it: an agent error as it is,
+ * anything else as `deploy-failed` (500) with its message. For an operation run here, so that
+ * it fails the same way wherever it ran.
+ */
+export function opError(error: unknown): unknown {
+  return isAgentError(error) ? error : new DeployError({ ...errorFields(error), cause: error });
+}
+
 function errorFields(error: unknown): {
   code: string;
   status: number;

@@ -60,8 +60,19 @@ export type WorkloadEvent =
   | EventBase<'workload-lost', { host?: string; message?: string }>
   /** Started on another host after its host was lost. */
   | EventBase<'workload-replaced', { lostHost: string | null; replacement: number | null }>
-  /** A lost workload could not be placed on another host; it stays `lost`. */
-  | EventBase<'workload-replace-failed', { message: string }>
+  /**
+   * The host chosen for a lost workload's replacement (`host`) could not start it (`code`,
+   * `message`: the start failed there, it did not answer, or it was declared lost): what the
+   * attempt left there is released, and the replacement placed again without that host (one
+   * declared lost leaves it to the replacement of its own loss).
+   */
+  | EventBase<'workload-replace-attempt-failed', { host: string; code: string; message: string }>
+  /**
+   * A lost workload could not be placed on another host, or no host could start it; it stays
+   * `lost`. `reasons`: why each host did not take it, by host name (those that failed to
+   * start it among them).
+   */
+  | EventBase<'workload-replace-failed', { message: string; reasons?: Record<string, string> }>
   /** Moved off a draining host (`from`). */
   | EventBase<'workload-moved', { from: string | null }>
   /** Started again with the new address of a workload it connects to, which moved. */
