@@ -135,39 +135,12 @@ export async function moveReplacement(
   exclude: ReadonlyMap<string, string>,
 ): Promise<string> {
   const to = (await placeOnly(cluster, service, [workload], { exclude }))[0]!;
-  const key = { service, workload: workload.name };
-  // The registry has no operation to move a placed intent; the write runs inside its fenced
-  // transaction (host and owner rows of `from` locked), on the tables it owns.
-  await cluster.cluster.registry.fencedWrite(key, from, async (sql) => {
-    const target = await sql.query<{ epoch: string; state: string }>(
-      'SELECT epoch, state FROM cluster_hosts WHERE name = $1 FOR SHARE',
-      [to.host],
-    );
-    const row = target.rows[0];
-    if (!row || Number(row.epoch) !== to.epoch || row.state !== 'up') {
-      throw staleEpoch(
-        key,
-        to.host,
-        `host ${to.host} changed since placement (${row?.state ?? 'gone'})`,
-      );
-    }
-    const moved = await sql.query(
-      'UPDATE cluster_replacements SET placed_on = $2 WHERE id = $1 AND placed_on = $3',
-      [workload.replacement, to.host, from.host],
-    );
-    if (moved.rowCount !== 1) {
-      throw staleEpoch(
-        key,
-        from.host,
-        `replacement ${workload.replacement} is not placed on ${from.host}`,
-      );
-    }
-    await sql.query(
-      `UPDATE cluster_workload_owners SET owner = $3, owner_epoch = $4, changed_at = now()
-       WHERE service = $1 AND workload = $2`,
-      [service, workload.name, to.host, to.epoch],
-    );
-  });
+  await cluster.cluster.registry.moveReplacement(
+    { service, workload: workload.name },
+    workload.replacement,
+    from,
+    to,
+  );
   return to.host;
 }
 
@@ -183,23 +156,7 @@ export async function unplaceReplacement(
   replacement: number,
   from: OwnerToken,
 ): Promise<void> {
-  await cluster.cluster.registry.fencedWrite(key, from, async (sql) => {
-    const unplaced = await sql.query<{ lost_host: string; lost_epoch: string }>(
-      `UPDATE cluster_replacements SET placed_on = NULL WHERE id = $1 AND placed_on = $2
-       RETURNING lost_host, lost_epoch`,
-      [replacement, from.host],
-    );
-    const intent = unplaced.rows[0];
-    if (!intent) {
-      throw staleEpoch(key, from.host, `replacement ${replacement} is not placed on ${from.host}`);
-    }
-    await sql.query(
-      `UPDATE cluster_workload_owners SET owner = $3, owner_epoch = $4, state = 'lost',
-         changed_at = now()
-       WHERE service = $1 AND workload = $2`,
-      [key.service, key.workload, intent.lost_host, Number(intent.lost_epoch)],
-    );
-  });
+  await cluster.cluster.registry.unplaceReplacement(key, replacement, from);
 }
 
 /** The host (and its epoch in the snapshot) that placement gives each workload, in order. */
@@ -263,16 +220,6 @@ export async function releaseOwners(cluster: AgentCluster, service: string): Pro
       throw error;
     }
   }
-}
-
-/** A refusal of the fencing check, as the registry's own (`stale-epoch`). */
-function staleEpoch(key: WorkloadKey, host: string, message: string): DeployError {
-  return new DeployError({
-    code: 'stale-epoch',
-    status: 409,
-    message,
-    details: { service: key.service, workload: key.workload, host },
-  });
 }
 
 function placementFailed(

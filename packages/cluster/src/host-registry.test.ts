@@ -166,6 +166,44 @@ describe('host registry (PostgreSQL)', () => {
     await registry.close();
   });
 
+  it('moves a placed replacement to another host once, and gives it back unplaced when no host can run it', async () => {
+    const { registry } = await freshRegistry();
+    const a = (await registry.join({ name: 'a', address: '10.0.0.11' })).host;
+    const b = (await registry.join({ name: 'b', address: '10.0.0.12' })).host;
+    const c = (await registry.join({ name: 'c', address: '10.0.0.13' })).host;
+    const key = { service: 'web', workload: 'w1' };
+    await registry.assignWorkload(key, { host: 'a', epoch: a.epoch });
+    const decided = await registry.declareLost('a', a.epoch);
+    if (!decided.declared) throw new Error('not declared');
+    const intent = decided.replacements[0]!;
+    const onB = { host: 'b', epoch: b.epoch };
+    await registry.assignWorkload(key, onB, { replacement: intent.id });
+    // b failed to start it: it moves to c, owner record and intent together.
+    await registry.moveReplacement(key, intent.id, onB, { host: 'c', epoch: c.epoch });
+    expect((await registry.workloadsOf('c')).map((w) => [w.workload, w.state])).toEqual([
+      ['w1', 'running'],
+    ]);
+    expect(await registry.workloadsOf('b')).toEqual([]);
+    // b no longer holds it: a second move from b is refused (placed once, never twice).
+    const again = await refusal(
+      registry.moveReplacement(key, intent.id, onB, { host: 'c', epoch: c.epoch }),
+    );
+    expect(isClusterError(again) && again.code).toBe('stale-epoch');
+    // A target that changed since placement (re-joined at a new epoch) is refused too.
+    const onC = { host: 'c', epoch: c.epoch };
+    const stale = await refusal(
+      registry.moveReplacement(key, intent.id, onC, { host: 'b', epoch: b.epoch + 7 }),
+    );
+    expect(isClusterError(stale) && stale.code).toBe('stale-epoch');
+    // No host left: back to unplaced, the owner record lost on a as the loss left it.
+    await registry.unplaceReplacement(key, intent.id, onC);
+    expect((await registry.pendingReplacements()).map((r) => r.id)).toEqual([intent.id]);
+    expect((await registry.workloadsOf('a')).map((w) => [w.workload, w.state])).toEqual([
+      ['w1', 'lost'],
+    ]);
+    await registry.close();
+  });
+
   it('refuses a write that carries a stale epoch (the fencing token), with a branded error', async () => {
     const { registry } = await freshRegistry();
     const a = (await registry.join({ name: 'a', address: '10.0.0.11' })).host;

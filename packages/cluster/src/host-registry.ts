@@ -523,6 +523,82 @@ export class HostRegistry {
     });
   }
 
+  /**
+   * Moves a placed replacement intent (`id`) and the workload's owner record from the host it
+   * was placed on (`from`, the owner's token: it failed to start it) to `to` (a host at the
+   * epoch placement saw), in one transaction fenced by `from`'s token and `to`'s epoch: the
+   * intent stays placed once, on one host. `stale-epoch` if `from` no longer owns it (declared
+   * lost meanwhile: its loss recorded a new intent) or `to` changed since placement.
+   */
+  moveReplacement(
+    key: WorkloadKey,
+    id: number,
+    from: OwnerToken,
+    to: { host: string; epoch: number },
+  ): Promise<void> {
+    return this.fencedWrite(key, from, async (client) => {
+      const target = await client.query<{ epoch: string; state: string }>(
+        'SELECT epoch, state FROM cluster_hosts WHERE name = $1 FOR SHARE',
+        [to.host],
+      );
+      const row = target.rows[0];
+      if (!row || Number(row.epoch) !== to.epoch || row.state !== 'up') {
+        throw new ClusterError(
+          `host ${to.host} changed since placement (${row ? `${row.state} at epoch ${row.epoch}` : 'gone'})`,
+          { code: 'stale-epoch', host: to.host, epoch: to.epoch, workload: key },
+        );
+      }
+      const moved = await client.query(
+        'UPDATE cluster_replacements SET placed_on = $2 WHERE id = $1 AND placed_on = $3',
+        [id, to.host, from.host],
+      );
+      if (moved.rowCount !== 1) {
+        throw new ClusterError(`replacement ${id} is not placed on ${from.host}`, {
+          code: 'stale-epoch',
+          host: from.host,
+          epoch: from.epoch,
+          workload: key,
+        });
+      }
+      await client.query(
+        `UPDATE cluster_workload_owners SET owner = $3, owner_epoch = $4, changed_at = now()
+         WHERE service = $1 AND workload = $2`,
+        [key.service, key.workload, to.host, to.epoch],
+      );
+    });
+  }
+
+  /**
+   * Gives a replacement intent back after every host failed to start it: placed on no host
+   * (the next agent that starts tries it again, as one never placed), and the owner record
+   * back to the lost host's, `lost`, as its declaration left it. Fenced by the token of the
+   * host it was last placed on (`stale-epoch` if that host lost it meanwhile).
+   */
+  unplaceReplacement(key: WorkloadKey, id: number, from: OwnerToken): Promise<void> {
+    return this.fencedWrite(key, from, async (client) => {
+      const unplaced = await client.query<{ lost_host: string; lost_epoch: string }>(
+        `UPDATE cluster_replacements SET placed_on = NULL WHERE id = $1 AND placed_on = $2
+         RETURNING lost_host, lost_epoch`,
+        [id, from.host],
+      );
+      const intent = unplaced.rows[0];
+      if (!intent) {
+        throw new ClusterError(`replacement ${id} is not placed on ${from.host}`, {
+          code: 'stale-epoch',
+          host: from.host,
+          epoch: from.epoch,
+          workload: key,
+        });
+      }
+      await client.query(
+        `UPDATE cluster_workload_owners SET owner = $3, owner_epoch = $4, state = 'lost',
+           changed_at = now()
+         WHERE service = $1 AND workload = $2`,
+        [key.service, key.workload, intent.lost_host, Number(intent.lost_epoch)],
+      );
+    });
+  }
+
   /** Removes a workload's owner record (the workload was deleted), fenced like `fencedWrite`. */
   releaseWorkload(key: WorkloadKey, token: OwnerToken): Promise<void> {
     return this.fencedWrite(key, token, async (client) => {
