@@ -45,5 +45,11 @@ CREATE INDEX IF NOT EXISTS cluster_replacements_pending ON cluster_replacements 
 CREATE INDEX IF NOT EXISTS cluster_replacements_by_lost_host ON cluster_replacements (lost_host) WHERE NOT acknowledged;
 `;
 
+/**
+ * The newest column of the schema: where it exists, the whole schema does (it is created in
+ * one transaction), and no DDL runs. Name the new column here whenever the schema grows.
+ */
+export const CLUSTER_SCHEMA_PROBE = { table: 'cluster_hosts', column: 'exec_kinds' } as const;
+
 /** The advisory lock key taken while creating the schema (any constant unique to this use). */
 export const CLUSTER_SCHEMA_LOCK = 0x6b68_636c;

@@ -204,6 +204,41 @@ describe('host registry (PostgreSQL)', () => {
     await registry.close();
   });
 
+  it('lets agents open while others join: a current schema takes no lock (they deadlocked on its DDL)', async () => {
+    const { url, registry } = await freshRegistry();
+    await registry.join({ name: 'first', address: '10.0.0.1' });
+    // Agents starting at once, each opening (schema check) and joining, again and again.
+    for (let round = 0; round < 5; round++) {
+      const opened = await Promise.all(
+        [0, 1, 2, 3].map(async (i) => {
+          const agent = await openHostRegistry(url);
+          await agent.join({ name: `h${i}`, address: `10.0.1.${i}`, kinds: ['process'] });
+          return agent;
+        }),
+      );
+      await Promise.all(opened.map((agent) => agent.close()));
+    }
+    expect((await registry.hosts()).map((h) => h.name)).toEqual(['first', 'h0', 'h1', 'h2', 'h3']);
+    // The schema is current: opening runs no DDL, so a join in progress (its tables locked as
+    // a write locks them) does not hold it up. DDL would wait for that transaction's end.
+    const writer = new pg.Client({ connectionString: url });
+    await writer.connect();
+    await writer.query('BEGIN');
+    await writer.query(
+      'LOCK TABLE cluster_hosts, cluster_workload_owners, cluster_replacements IN ROW EXCLUSIVE MODE',
+    );
+    const opening = openHostRegistry(url);
+    const outcome = await Promise.race([
+      opening.then(() => 'opened'),
+      new Promise((resolve) => setTimeout(() => resolve('blocked'), 3_000)),
+    ]);
+    await writer.query('COMMIT');
+    await writer.end();
+    await (await opening).close();
+    expect(outcome).toBe('opened');
+    await registry.close();
+  });
+
   it('refuses a write that carries a stale epoch (the fencing token), with a branded error', async () => {
     const { registry } = await freshRegistry();
     const a = (await registry.join({ name: 'a', address: '10.0.0.11' })).host;

@@ -4,7 +4,7 @@
  */
 import pg from 'pg';
 import { ClusterError } from './cluster-error.js';
-import { CLUSTER_SCHEMA, CLUSTER_SCHEMA_LOCK } from './cluster-schema.js';
+import { CLUSTER_SCHEMA, CLUSTER_SCHEMA_LOCK, CLUSTER_SCHEMA_PROBE } from './cluster-schema.js';
 
 /** A host's membership state: `up`, `lost` (declared lost; its epoch was bumped), `draining`. */
 export type HostState = 'up' | 'lost' | 'draining';
@@ -142,6 +142,12 @@ const CONNECTION_ERROR_CODES = new Set([
 ]);
 
 /** True for failures of the connection rather than of the statement: worth a retry. */
+/** A deadlock (40P01) or serialization failure (40001): the transaction may be run again. */
+function isConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '40P01' || code === '40001';
+}
+
 function isConnectionError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const { code, message } = error as { code?: unknown; message?: unknown };
@@ -277,8 +283,21 @@ export class HostRegistry {
 
   /** Creates the tables if they do not exist yet (idempotent, safe to run concurrently). */
   async createSchema(): Promise<void> {
+    // DDL locks its tables even when there is nothing to do (`ALTER TABLE ... IF NOT EXISTS`
+    // takes an exclusive lock first), and agents starting at once would deadlock against
+    // each other's joins: a schema that is current is left alone, read from the catalog only.
+    const current = async (client: Queryable) =>
+      (
+        await client.query(
+          `SELECT 1 FROM information_schema.columns
+           WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2`,
+          [CLUSTER_SCHEMA_PROBE.table, CLUSTER_SCHEMA_PROBE.column],
+        )
+      ).rows.length > 0;
     await this.#transaction(async (client) => {
+      if (await current(client)) return;
       await client.query('SELECT pg_advisory_xact_lock($1)', [CLUSTER_SCHEMA_LOCK]);
+      if (await current(client)) return;
       await client.query(CLUSTER_SCHEMA);
     });
   }
@@ -732,6 +751,9 @@ export class HostRegistry {
         return result;
       } catch (error) {
         const broken = isConnectionError(error);
+        // A deadlock or serialization failure aborts one of the transactions involved: run
+        // it again, as PostgreSQL advises.
+        const conflict = !broken && isConflict(error);
         if (client) {
           if (!broken) {
             try {
@@ -742,7 +764,8 @@ export class HostRegistry {
           }
           client.release(broken ? (error as Error) : undefined);
         }
-        if (!broken) throw error;
+        if (!broken && !conflict) throw error;
+        if (conflict && Date.now() >= deadline) throw error;
         if (Date.now() >= deadline) {
           throw new ClusterError('PostgreSQL is unreachable', {
             code: 'unavailable',
