@@ -13,6 +13,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  BUSYBOX_ARTIFACT,
   ROOT,
   serviceFile,
   TestHost,
@@ -20,7 +21,7 @@ import {
   type WorkloadItem,
   waitUntil,
 } from './harness.js';
-import { TerminalRun } from './terminal.js';
+import { expectInteractiveShell, TerminalRun } from './terminal.js';
 
 const host = new TestHost('khutulun-e2e-containers-');
 afterAll(() => host.cleanup());
@@ -215,7 +216,6 @@ describe('examples/pod on Podman', () => {
 });
 
 describe('bad input and faults, each rolled back with nothing left behind', () => {
-  const image = join(ROOT, 'examples/images/busybox-rootfs.tar');
   const web = (extra: string) => `    web:
       type: k:ContainerServer
       properties:
@@ -225,11 +225,6 @@ ${extra}      capabilities:
         port:
           properties:
             target: 8080
-`;
-  const withImage = `      artifacts:
-        image:
-          type: k:RootfsArchive
-          file: ${image}
 `;
 
   /** Deploys a service that must fail; returns the CLI's error output. */
@@ -254,7 +249,7 @@ ${extra}      capabilities:
       'badmount',
       `${web(`        volumes:
           - { type: bind, source: /nonexistent/khutulun/data, target: /data }
-`)}${withImage}`,
+`)}${BUSYBOX_ARTIFACT}`,
     );
     expect(stderr).toMatch(/web-1/);
     expect(stderr).toMatch(/\/nonexistent\/khutulun\/data/);
@@ -276,7 +271,7 @@ ${extra}      capabilities:
           properties:
             target: 8080
             fixed_port: ${port}
-${withImage}`,
+${BUSYBOX_ARTIFACT}`,
       );
       expect(stderr).toMatch(/web-1/);
       expect(stderr).toMatch(new RegExp(`\\b${port}\\b`));
@@ -293,7 +288,7 @@ ${withImage}`,
       properties:
         engine: docker
         command: [httpd, -f, -p, '8080']
-${withImage}`,
+${BUSYBOX_ARTIFACT}`,
     );
     expect(stderr).toMatch(/web-1 needs the docker kind, which this host does not offer: /);
     expect(stderr).toMatch(/nonexistent\/khutulun\/docker.sock/);
@@ -301,18 +296,13 @@ ${withImage}`,
 });
 
 describe('faults under a running agent', () => {
-  const image = join(ROOT, 'examples/images/busybox-rootfs.tar');
   const node = (name: string, extra = '') => `    ${name}:
       type: k:Container
       properties:
         command: [sleep, '100000']
         stop_grace_period: 1
         restart: always
-${extra}      artifacts:
-        image:
-          type: k:RootfsArchive
-          file: ${image}
-`;
+${extra}${BUSYBOX_ARTIFACT}`;
 
   it('rolls back a deploy interrupted by kill -9 of the agent: no containers, no service', async () => {
     const file = serviceFile(
@@ -384,11 +374,6 @@ function firewallRules(): string {
 }
 
 describe('configuration files, a data directory, an exposed port and a prestart step, on Podman', () => {
-  const image = `      artifacts:
-        image:
-          type: k:RootfsArchive
-          file: ${join(ROOT, 'examples/images/busybox-rootfs.tar')}
-`;
   let app: WorkloadItem;
   let db: WorkloadItem;
   /** `workload exec configured/APP -- ARGS...`, which must succeed; its stdout. */
@@ -411,7 +396,7 @@ describe('configuration files, a data directory, an exposed port and a prestart 
         port:
           properties:
             target: 8080
-${image}    app:
+${BUSYBOX_ARTIFACT}    app:
       type: k:ContainerServer
       properties:
         # What the prestart step wrote is there at every start (and is appended to).
@@ -443,7 +428,7 @@ ${image}    app:
             expose: true
       requirements:
         - connection: db
-${image}`,
+${BUSYBOX_ARTIFACT}`,
     );
     const deployed = await host.cli(['service', 'deploy', file, '--wait']);
     expect(deployed.code, deployed.stderr).toBe(0);
@@ -566,11 +551,7 @@ describe('liveness on Podman', () => {
         port:
           properties:
             target: 8080
-      artifacts:
-        image:
-          type: k:RootfsArchive
-          file: ${join(ROOT, 'examples/images/busybox-rootfs.tar')}
-`,
+${BUSYBOX_ARTIFACT}`,
     );
     const deployed = await host.cli(['service', 'deploy', file, '--wait']);
     expect(deployed.code, deployed.stderr).toBe(0);
@@ -637,32 +618,11 @@ describe('exec on a terminal (the CLI under a real pseudo-terminal)', () => {
       properties:
         command: [sleep, '100000']
         stop_grace_period: 1
-      artifacts:
-        image:
-          type: k:RootfsArchive
-          file: ${join(ROOT, 'examples/images/busybox-rootfs.tar')}
-`,
+${BUSYBOX_ARTIFACT}`,
     );
     const deployed = await host.cli(['service', 'deploy', file, '--wait']);
     expect(deployed.code, deployed.stderr).toBe(0);
-    const run = new TerminalRun(host.stateDir, [
-      'workload',
-      'exec',
-      'terminal/box',
-      '-it',
-      '--',
-      'sh',
-    ]);
-    try {
-      await run.waitFor(/\/ # /); // busybox sh's prompt: an interactive shell
-      // Quoted apart, so that the terminal's echo of the line does not match the answer.
-      run.type(`test -t 0 && echo "TTY""=yes"; busybox tty; exit 7\r`);
-      expect(await run.exit).toBe(7);
-      expect(run.output).toMatch(/^TTY=yes\r?$/m);
-      expect(run.output).toMatch(/^\/dev\/pts\/\d+\r?$/m);
-    } finally {
-      run.kill();
-    }
+    await expectInteractiveShell(host.stateDir, 'terminal/box');
     // Without -t the command has no terminal, even when the CLI has one.
     const plain = new TerminalRun(host.stateDir, [
       'workload',

@@ -20,6 +20,8 @@ import {
   type TestDockerd,
 } from '../../packages/driver-docker/lib/test-dockerd.js';
 import {
+  BUSYBOX_ARTIFACT,
+  BUSYBOX_IMAGE,
   ROOT,
   serviceFile,
   TestHost,
@@ -27,7 +29,7 @@ import {
   type WorkloadItem,
   waitUntil,
 } from './harness.js';
-import { TerminalRun } from './terminal.js';
+import { expectInteractiveShell } from './terminal.js';
 
 const host = new TestHost('khutulun-e2e-docker-');
 let dockerd: TestDockerd;
@@ -69,7 +71,7 @@ beforeAll(async () => {
         '      type: k:ContainerServer\n      properties:\n',
         '      type: k:ContainerServer\n      properties:\n        engine: docker\n',
       )
-      .replace('../images/busybox-rootfs.tar', join(ROOT, 'examples/images/busybox-rootfs.tar')),
+      .replace('../images/busybox-rootfs.tar', BUSYBOX_IMAGE),
   );
   await host.startAgent(AGENT);
 });
@@ -170,11 +172,7 @@ function container(name: string, extra = ''): string {
         command: [sleep, '100000']
         stop_grace_period: 1
         restart: always
-${extra}      artifacts:
-        image:
-          type: k:RootfsArchive
-          file: ${join(ROOT, 'examples/images/busybox-rootfs.tar')}
-`;
+${extra}${BUSYBOX_ARTIFACT}`;
 }
 
 /** The named volumes the daemon holds for a service (by the driver's label). */
@@ -289,11 +287,6 @@ ${extra}      capabilities:
           properties:
             target: 8080
 `;
-  const withImage = `      artifacts:
-        image:
-          type: k:RootfsArchive
-          file: ${join(ROOT, 'examples/images/busybox-rootfs.tar')}
-`;
   // A named volume beside the failing part: the rollback must remove it too.
   const scratch = `          - { type: volume, source: scratch, target: /scratch }
 `;
@@ -327,7 +320,7 @@ ${scratch}`),
       'dbadmount',
       `${web(`        volumes:
 ${scratch}          - { type: bind, source: /nonexistent/khutulun/data, target: /data }
-`)}${withImage}`,
+`)}${BUSYBOX_ARTIFACT}`,
     );
     expect(stderr).toMatch(/web-1/);
     expect(stderr).toMatch(/\/nonexistent\/khutulun\/data/);
@@ -350,7 +343,7 @@ ${scratch}          - { type: bind, source: /nonexistent/khutulun/data, target: 
           properties:
             target: 8080
             fixed_port: ${port}
-${withImage}`,
+${BUSYBOX_ARTIFACT}`,
       );
       expect(stderr).toMatch(/web-1/);
       expect(stderr).toMatch(new RegExp(`\\b${port}\\b`));
@@ -451,24 +444,7 @@ describe('exec on a terminal, on Docker', () => {
     const file = serviceFile(host.stateDir, 'dterminal.yaml', container('box'));
     const deployed = await host.cli(['service', 'deploy', file, '--wait']);
     expect(deployed.code, deployed.stderr).toBe(0);
-    const run = new TerminalRun(host.stateDir, [
-      'workload',
-      'exec',
-      'dterminal/box',
-      '-it',
-      '--',
-      'sh',
-    ]);
-    try {
-      await run.waitFor(/\/ # /); // busybox sh's prompt: an interactive shell
-      // Quoted apart, so that the terminal's echo of the line does not match the answer.
-      run.type(`test -t 0 && echo "TTY""=yes"; busybox tty; exit 7\r`);
-      expect(await run.exit).toBe(7);
-      expect(run.output).toMatch(/^TTY=yes\r?$/m);
-      expect(run.output).toMatch(/^\/dev\/pts\/\d+\r?$/m);
-    } finally {
-      run.kill();
-    }
+    await expectInteractiveShell(host.stateDir, 'dterminal/box');
     expect((await host.cli(['service', 'delete', 'dterminal', '--wait'])).code).toBe(0);
   });
 });

@@ -345,6 +345,16 @@ export interface WorkloadItem {
   [key: string]: unknown;
 }
 
+/** The examples' busybox image (`examples/images/build-busybox.sh` makes it). */
+export const BUSYBOX_IMAGE = join(ROOT, 'examples/images/busybox-rootfs.tar');
+
+/** A container node template's `artifacts:` entry with that image (at the properties' depth). */
+export const BUSYBOX_ARTIFACT = `      artifacts:
+        image:
+          type: k:RootfsArchive
+          file: ${BUSYBOX_IMAGE}
+`;
+
 /** The node template a workload was made from (instances are named TEMPLATE-N). */
 export function templateOf(name: string): string {
   return name.replace(/-\d+$/, '');

@@ -5,6 +5,7 @@
  * terminal's echo and CRLF line ends.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { expect } from 'vitest';
 import { KHUTULUN, ROOT, waitUntil } from './harness.js';
 
 /** A CLI run on a terminal. */
@@ -51,5 +52,23 @@ export class TerminalRun {
   /** Kills `script` and what it runs, if still running (cleanup). */
   kill(): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+/**
+ * `khutulun workload exec WORKLOAD -it -- sh` on a terminal, in a container with busybox: the
+ * shell is interactive and on a TTY (`/dev/pts/N`), and its exit code (7) is passed on.
+ */
+export async function expectInteractiveShell(stateDir: string, workload: string): Promise<void> {
+  const run = new TerminalRun(stateDir, ['workload', 'exec', workload, '-it', '--', 'sh']);
+  try {
+    await run.waitFor(/\/ # /); // busybox sh's prompt: an interactive shell
+    // Quoted apart, so that the terminal's echo of the line does not match the answer.
+    run.type(`test -t 0 && echo "TTY""=yes"; busybox tty; exit 7\r`);
+    expect(await run.exit).toBe(7);
+    expect(run.output).toMatch(/^TTY=yes\r?$/m);
+    expect(run.output).toMatch(/^\/dev\/pts\/\d+\r?$/m);
+  } finally {
+    run.kill();
   }
 }
