@@ -22,6 +22,7 @@ import { archiveReference, fileDigest } from '@khutulun/driver-container';
 import { busyboxRootfs, freePort, waitForTcp } from '@khutulun/driver-container/testing';
 import { PodmanDriver } from '@khutulun/driver-podman';
 import { startPodmanFixture } from '@khutulun/driver-podman/testing';
+import { api } from './deploy.mjs';
 
 const CONTAINERS = 50;
 const { values } = parseArgs({
@@ -119,29 +120,6 @@ function driverTarget(podman, image) {
 
 const ROOT = join(import.meta.dirname, '..');
 const KHUTULUN = join(ROOT, 'packages/cli/bin/khutulun.js');
-
-/** One API call to an agent over its Unix socket; resolves the parsed JSON answer. */
-function api(socketPath, method, path, body) {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { socketPath, method, path, headers: { 'content-type': 'application/json' } },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => {
-          text += d;
-        });
-        res.on('end', () => {
-          if ((res.statusCode ?? 500) >= 300)
-            reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`));
-          else resolve(text ? JSON.parse(text) : undefined);
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(body === undefined ? undefined : JSON.stringify(body));
-  });
-}
 
 /** Follows the agent's events (its SSE stream) from `since`; returns the function that stops. */
 function followEvents(socketPath, since, onEvent) {

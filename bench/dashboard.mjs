@@ -36,21 +36,15 @@
 // directory is killed.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import {
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { processesUnder } from '@khutulun/cluster/testing';
 import { chromium } from 'playwright-core';
+import { startAgentProcess } from './deploy.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'packages/dashboard-web/dist');
@@ -386,8 +380,6 @@ async function readRender(page, load) {
 
 // ---- the real agent ----------------------------------------------------------------------
 const KHUTULUN = join(root, 'packages/cli/bin/khutulun.js');
-// Bare processes reserve no ports; a range no test or other benchmark uses all the same.
-const AGENT_PORT_RANGE = '12000-12099';
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -419,29 +411,6 @@ function agentServiceYaml(count) {
   return `${lines.join('\n')}\n`;
 }
 
-/** One JSON request to the agent's API over its Unix socket. */
-function agentApi(socketPath, method, path, body) {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { socketPath, method, path, headers: { 'content-type': 'application/json' } },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => {
-          text += d;
-        });
-        res.on('end', () => {
-          if (res.statusCode >= 400)
-            reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`));
-          else resolve(text ? JSON.parse(text) : null);
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(body === undefined ? undefined : JSON.stringify(body));
-  });
-}
-
 /** Resolves once the child has exited; SIGKILL after `ms` if it has not. */
 async function stopChild(child, signal, ms) {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -452,67 +421,20 @@ async function stopChild(child, signal, ms) {
   clearTimeout(timer);
 }
 
-/** The PIDs of processes still running from the state directory (command line or cwd). */
-function processesOf(stateDir) {
-  const pids = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      let cwd = '';
-      try {
-        cwd = readlinkSync(`/proc/${entry}/cwd`);
-      } catch {
-        // Another user's process, or gone.
-      }
-      if (cmdline.includes(stateDir) || cwd.startsWith(stateDir)) pids.push(Number(entry));
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return pids;
-}
-
 /**
  * The second phase: a real agent with WORKLOADS bare processes, the dashboard through the real
  * `khutulun dashboard` bridge. Resolves with the median first render and the p99 of kill to
  * DOM; removes everything it started.
  */
 async function realAgentPhase() {
-  const stateDir = mkdtempSync(join(tmpdir(), 'khutulun-bench-dashboard-'));
-  const socketPath = join(stateDir, 'api.sock');
-  const call = (method, path, body) => agentApi(socketPath, method, path, body);
-  let agent;
+  // A real agent (deploy.mjs's: the process kind only) on a fresh state directory.
+  const agent = await startAgentProcess();
+  const { stateDir } = agent;
+  const call = agent.api;
   let bridge;
   let deployed = false;
   const pages = [];
   try {
-    agent = spawn(
-      process.execPath,
-      [
-        KHUTULUN,
-        'agent',
-        '--state-dir',
-        stateDir,
-        '--port-range',
-        AGENT_PORT_RANGE,
-        '--kinds',
-        'process',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let agentOut = '';
-    agent.stdout.on('data', (d) => {
-      agentOut += d;
-    });
-    agent.stderr.on('data', (d) => {
-      agentOut = (agentOut + d).slice(-20_000);
-    });
-    while (!agentOut.includes('API')) {
-      if (agent.exitCode !== null) throw new Error(`the agent exited: ${agentOut}`);
-      await Promise.race([once(agent.stdout, 'data'), once(agent, 'exit')]);
-    }
-
     const file = join(stateDir, 'bench-dashboard.yaml');
     writeFileSync(file, agentServiceYaml(WORKLOADS));
     const t0 = performance.now();
@@ -644,15 +566,14 @@ async function realAgentPhase() {
   } finally {
     for (const p of pages) await p.close().catch(() => undefined);
     if (bridge) await stopChild(bridge, 'SIGINT', 5_000);
-    if (deployed && agent?.exitCode === null) {
+    if (deployed) {
       await call('DELETE', `/v1/services/${SERVICE}?wait=true`).catch((error) =>
         console.error(`deleting the service: ${error.message}`),
       );
     }
-    if (agent) await stopChild(agent, 'SIGTERM', 20_000);
     // Anything the agent started that is still there (a failed delete): killed, group first.
-    const left = processesOf(stateDir);
-    for (const pid of left) {
+    const left = processesUnder(stateDir).filter((p) => p.pid !== agent.pid);
+    for (const { pid } of left) {
       try {
         process.kill(-pid, 'SIGKILL');
       } catch {
@@ -664,7 +585,7 @@ async function realAgentPhase() {
       }
     }
     if (left.length) console.error(`killed ${left.length} processes left from ${stateDir}`);
-    rmSync(stateDir, { recursive: true, force: true });
+    await agent.stop();
   }
 }
 
