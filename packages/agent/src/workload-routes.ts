@@ -20,7 +20,13 @@ import type { ServiceController } from './service-controller.js';
 import { readRecords } from './service-record.js';
 import { propertyValue } from './values.js';
 import { UsageReadings } from './workload-usage.js';
-import { showWorkload, storedRef, workloadItems, workloadVertex } from './workload-views.js';
+import {
+  showWorkload,
+  storedRef,
+  workloadItem,
+  workloadVertex,
+  workloadVertexes,
+} from './workload-views.js';
 
 /** Builds the workload routes; `upgradeWebSocket` serves exec (absent: exec answers 501). */
 export function workloadRoutes(
@@ -64,9 +70,22 @@ export function workloadRoutes(
         service: only,
       });
     }
-    const items = (await Promise.all(records.map((r) => workloadItems(s, r)))).flat();
-    if (['1', 'true'].includes(c.req.query('usage') ?? '')) await usage.fill(s, items, c.req.raw);
-    return c.json(items);
+    // Each item with its vertex: with usage, its stored ref addresses the driver.
+    const workloads = (
+      await Promise.all(
+        records.map(async (r) =>
+          (
+            await workloadVertexes(s, r)
+          ).map((vertex) => ({
+            item: workloadItem(s, r.name, vertex),
+            vertex,
+          })),
+        ),
+      )
+    ).flat();
+    if (['1', 'true'].includes(c.req.query('usage') ?? ''))
+      await usage.fill(s, workloads, c.req.raw);
+    return c.json(workloads.map((w) => w.item));
   });
 
   app.get('/:service/:name', async (c) => {

@@ -8,9 +8,10 @@
  * others (relayed, once) and takes their figures for their workloads.
  */
 import type { WorkloadItem } from '@khutulun/api';
+import type { Vertex } from '@khutulun/floria';
 import type { AgentServices } from './agent-services.js';
 import { RELAYED_HEADER } from './api-relay.js';
-import { storedRef, workloadVertex } from './workload-views.js';
+import { storedRef } from './workload-views.js';
 
 /** How many drivers are asked at once (a Podman or Docker call each). */
 const CONCURRENCY = 16;
@@ -33,9 +34,14 @@ export class UsageReadings {
    * unless `relayed`, of other hosts' items (their agents asked). Figures it cannot read stay
    * absent: usage never fails a list.
    */
-  async fill(s: AgentServices, items: WorkloadItem[], request: Request): Promise<void> {
-    const local = items.filter((i) => !s.cluster || i.host === s.host);
-    await eachLimited(local, CONCURRENCY, (item) => this.#measure(s, item));
+  async fill(
+    s: AgentServices,
+    workloads: { item: WorkloadItem; vertex: Vertex }[],
+    request: Request,
+  ): Promise<void> {
+    const items = workloads.map((w) => w.item);
+    const local = workloads.filter((w) => !s.cluster || w.item.host === s.host);
+    await eachLimited(local, CONCURRENCY, (w) => this.#measure(s, w.item, w.vertex));
     if (s.cluster && !request.headers.has(RELAYED_HEADER)) {
       const hosts = new Set(items.map((i) => i.host).filter((h) => h !== s.host));
       await Promise.all([...hosts].map((host) => fromHost(s, host, items, request)));
@@ -44,9 +50,8 @@ export class UsageReadings {
     for (const [key, reading] of this.#last) if (reading.at < stale) this.#last.delete(key);
   }
 
-  async #measure(s: AgentServices, item: WorkloadItem): Promise<void> {
+  async #measure(s: AgentServices, item: WorkloadItem, vertex: Vertex): Promise<void> {
     try {
-      const vertex = await workloadVertex(s, item.service, item.name);
       const ref = storedRef(item.service, vertex);
       const usage = await s.kinds.driverOf(ref).usage?.(ref);
       const key = `${item.service}/${item.name}`;

@@ -63,15 +63,20 @@ export async function workloadItems(
   s: AgentServices,
   record: ServiceRecord,
 ): Promise<WorkloadItem[]> {
+  return (await workloadVertexes(s, record)).map((vertex) => workloadItem(s, record.name, vertex));
+}
+
+/** The vertexes of a service's workloads, in the record's order (those that exist). */
+export async function workloadVertexes(s: AgentServices, record: ServiceRecord): Promise<Vertex[]> {
   const { instances } = serviceDirectories(record.name);
-  const items: WorkloadItem[] = [];
+  const vertexes: Vertex[] = [];
   for (const name of record.workloads) {
     const vertex = (await s.store.get({ kind: 'vertex', directory: instances, name })) as
       | Vertex
       | undefined;
-    if (vertex) items.push(workloadItem(s, record.name, vertex));
+    if (vertex) vertexes.push(vertex);
   }
-  return items;
+  return vertexes;
 }
 
 /** One workload as `workload list` shows it: every kind's fields, and its kind's own. */
