@@ -13,7 +13,7 @@ import type { Id, Value, Vertex } from '@khutulun/floria';
 import type { AgentCluster } from './agent-cluster.js';
 import type { AgentServices } from './agent-services.js';
 import type { AttributeWriter } from './attribute-writer.js';
-import { moveReplacement, placeInCluster, unplaceReplacement } from './cluster-placement.js';
+import { moveReplacement, placeInCluster } from './cluster-placement.js';
 import { type OpContext, opError } from './host-ops.js';
 import { placementRequests, type WorkloadPlacement } from './placement-requests.js';
 import {
@@ -275,9 +275,11 @@ export class ClusterLifecycle {
         }
         if (from) {
           // No host left: the intent goes back to unplaced, as its host's loss left it.
-          await unplaceReplacement(cluster, key, intent.id, from).catch((e: Error) =>
-            this.s.log('warn', `replacement ${intent.id}: not given back: ${e.message}`),
-          );
+          await cluster.cluster.registry
+            .unplaceReplacement(key, intent.id, from)
+            .catch((e: Error) =>
+              this.s.log('warn', `replacement ${intent.id}: not given back: ${e.message}`),
+            );
         }
         const reasons = new Map(failed);
         const details = (error as { details?: { reasons?: Record<string, string> } }).details;

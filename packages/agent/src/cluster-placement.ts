@@ -1,10 +1,4 @@
-import type {
-  HostRecord,
-  OwnerToken,
-  ReplacementPolicy,
-  WorkloadKey,
-  WorkloadOwner,
-} from '@khutulun/cluster';
+import type { HostRecord, OwnerToken, ReplacementPolicy, WorkloadOwner } from '@khutulun/cluster';
 import type { Value } from '@khutulun/floria';
 import type { AgentCluster } from './agent-cluster.js';
 import { DeployError } from './agent-error.js';
@@ -142,21 +136,6 @@ export async function moveReplacement(
     to,
   );
   return to.host;
-}
-
-/**
- * Gives a replacement intent back after every host failed to start it: placed on no host
- * (`placed_on` cleared: the next agent that starts tries it again, as one never placed), and
- * the owner record back to the lost host's, `lost`, as its declaration left it. Fenced by
- * the token of the host it was last placed on (`stale-epoch` if that host lost it meanwhile).
- */
-export async function unplaceReplacement(
-  cluster: AgentCluster,
-  key: WorkloadKey,
-  replacement: number,
-  from: OwnerToken,
-): Promise<void> {
-  await cluster.cluster.registry.unplaceReplacement(key, replacement, from);
 }
 
 /** The host (and its epoch in the snapshot) that placement gives each workload, in order. */
